@@ -1,0 +1,180 @@
+"""Cache: key <-> Run, content-addressed.
+
+Owns the local run store (.labbook/runs/) and the rule that a published run in
+site/assets/posts/<slug>/ is itself a valid entry, so a fresh clone executes nothing
+unchanged. An entry is trusted only after its inputs and artifact hashes are verified;
+anything unreadable is a miss with a note, never an error. Never executes or renders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import Config
+from .errors import CacheError
+from .files import sha_file, write_json_atomic
+from .model import Post, Run
+
+__all__ = ["Store", "Lookup", "read_run", "verify", "stale_reason", "RUN_FILE", "FileHashes"]
+
+RUN_FILE = "run.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """A usable run (`folder` holds run.json and the artifacts), or why there is none."""
+
+    run: Run | None
+    folder: Path | None
+    reason: str
+    """'published', 'stored', or why the post must execute: 'code cell 3 changed', …"""
+    notes: tuple[str, ...] = ()
+    """Corrupt or unreadable entries met on the way: shown as warnings."""
+
+
+class FileHashes:
+    """sha256 of project files, memoized on (mtime, size) across builds like git's index."""
+
+    def __init__(self, known: Mapping[str, list[Any]] | None = None) -> None:
+        self.known: dict[str, list[Any]] = dict(known or {})
+
+    def sha(self, path: Path) -> str | None:
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        key = str(path)
+        entry = self.known.get(key)
+        if entry and entry[0] == stat.st_mtime_ns and entry[1] == stat.st_size:
+            return entry[2]
+        digest = sha_file(path)
+        self.known[key] = [stat.st_mtime_ns, stat.st_size, digest]
+        return digest
+
+
+def read_run(folder: Path) -> Run:
+    """The run record in `folder`.
+
+    Raises:
+        CacheError: missing, unparsable, or of another schema.
+    """
+    path = folder / RUN_FILE
+    try:
+        return Run.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise CacheError("no run.json", path=str(path)) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CacheError(f"unreadable run record: {exc}", path=str(path)) from None
+
+
+def verify(run: Run, folder: Path) -> str | None:
+    """None when every artifact is there with its recorded size and hash; else what is wrong."""
+    for artifact in run.artifacts:
+        path = folder / artifact.name
+        try:
+            if path.stat().st_size != artifact.size:
+                return f"{artifact.name} has the wrong size"
+        except OSError:
+            return f"{artifact.name} is missing"
+        if sha_file(path) != artifact.sha256:
+            return f"{artifact.name} is corrupt (hash mismatch)"
+    return None
+
+
+def stale_reason(post: Post, run: Run, root: Path, hashes: FileHashes) -> str | None:
+    """None when `run` is what executing `post` now would give; else why not, for `labbook status`."""
+    if run.key != post.key:
+        return _basis_change(post.basis, run.basis)
+    for name, sha in sorted(run.inputs.items()):
+        if hashes.sha(root / name) != sha:
+            return f"input {name} changed" if (root / name).exists() else f"input {name} is gone"
+    return None
+
+
+def _basis_change(new: Mapping[str, Any], old: Mapping[str, Any]) -> str:
+    new_cells, old_cells = list(new.get("cells", [])), list(old.get("cells", []))
+    for index, (a, b) in enumerate(zip(new_cells, old_cells)):
+        if a != b:
+            return f"code cell {index + 1} changed"
+    if len(new_cells) != len(old_cells):
+        return f"code cells went from {len(old_cells)} to {len(new_cells)}"
+    for name, value in new.get("settings", {}).items():
+        if old.get("settings", {}).get(name) != value:
+            return f"setting labbook.{name} changed"
+    new_inputs, old_inputs = new.get("inputs", {}), old.get("inputs", {})
+    for name in sorted(set(new_inputs) | set(old_inputs)):
+        if new_inputs.get(name) != old_inputs.get(name):
+            return f"input {name} changed"
+    return "the cache key changed (labbook's key format)"
+
+
+class Store:
+    """Runs on disk: the published ones in site/, the others in .labbook/runs/."""
+
+    def __init__(self, config: Config, hashes: FileHashes | None = None) -> None:
+        self.config = config
+        self.runs = config.cache / "runs"
+        self.tmp = config.cache / "tmp"
+        self.hashes = hashes or FileHashes()
+
+    def published_folder(self, slug: str) -> Path:
+        return self.config.site / "assets" / "posts" / slug
+
+    def lookup(self, post: Post, *, verify_artifacts: bool = True) -> Lookup:
+        """The published run if it still holds, else a stored one, else why the post must execute."""
+        notes: list[str] = []
+        reason = "never executed"
+        candidates = [(self.published_folder(post.slug), "published")]
+        candidates += [(folder, "stored") for folder in sorted(self.runs.glob(f"{post.key}-*"))]
+        for folder, origin in candidates:
+            if not (folder / RUN_FILE).exists():
+                continue
+            try:
+                run = read_run(folder)
+            except CacheError as error:
+                notes.append(f"{error}; executing again")
+                continue
+            why = stale_reason(post, run, self.config.root, self.hashes)
+            if why is not None:
+                if origin == "published":
+                    reason = why
+                continue
+            broken = verify(run, folder) if verify_artifacts else None
+            if broken is not None:
+                notes.append(f"{self.config.relative(folder)}: {broken}; executing again")
+                reason = f"cached {broken}"
+                continue
+            return Lookup(run, folder, origin, tuple(notes))
+        return Lookup(None, None, reason, tuple(notes))
+
+    def new_folder(self) -> Path:
+        """An empty folder, on the store's file system, for an execution to write into."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="run-", dir=self.tmp))
+
+    def put(self, run: Run, folder: Path) -> Path:
+        """Move a finished run folder into the store, atomically; its run.json is written last."""
+        write_json_atomic(folder / RUN_FILE, run.to_json())
+        target = self.runs / f"{run.key}-{_inputs_digest(run)}"
+        self.runs.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            return target
+        os.replace(folder, target)
+        return target
+
+    def clean_tmp(self) -> None:
+        """Left-overs of killed builds."""
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _inputs_digest(run: Run) -> str:
+    return hashlib.sha256(json.dumps(sorted(run.inputs.items())).encode()).hexdigest()[:16]

@@ -1,0 +1,288 @@
+"""The command line: build, status, check, new. The only place that prints errors and exits.
+
+Exit codes: 0 all good; 1 a post failed (or a check did not reproduce); 2 bad configuration
+or usage; 3 another build holds the project; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import ConfigError, ExecutionError, LabbookError
+
+__all__ = ["main", "ConsoleReporter"]
+
+
+# --- output ----------------------------------------------------------------------------------------
+
+
+class ConsoleReporter:
+    """Live progress on a terminal (what runs, which cell, how long); plain lines elsewhere."""
+
+    SYMBOLS = {"executed": "✓", "cached": "·", "unchanged": "·", "failed": "✗", "kept-last-good": "✗"}
+
+    def __init__(self, *, quiet: bool = False, verbose: bool = False) -> None:
+        from rich.console import Console
+
+        self.out = Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.quiet, self.verbose = quiet, verbose
+        self.live_ok = self.err.is_terminal and not quiet and not os.environ.get("CI")
+        self.running: dict[str, tuple[float, int, int]] = {}
+        self.lock = threading.Lock()
+        self.live: Any = None
+
+    # the Reporter protocol
+    def stage(self, name: str, seconds: float) -> None:
+        if self.verbose:
+            self.err.print(f"[dim]{name}: {seconds:.2f} s[/]")
+
+    def executing(self, posts: Sequence[Any]) -> None:
+        if not self.quiet:
+            self.err.print(f"executing {len(posts)} post{'s' * (len(posts) != 1)}…")
+        if self.live_ok and self.live is None:
+            from rich.live import Live
+
+            self.live = Live(self._table(), console=self.err, refresh_per_second=4, transient=True,
+                             get_renderable=self._table)
+            self.live.start()
+
+    def cell(self, slug: str, index: int, total: int) -> None:
+        with self.lock:
+            started = self.running.get(slug, (time.monotonic(), 0, 0))[0]
+            self.running[slug] = (started, index, total)
+        if not self.live_ok and self.verbose:
+            self.err.print(f"  {slug}: cell {index + 1}/{total}")
+
+    def done(self, outcome: Any) -> None:
+        slug = Path(str(outcome.path)).stem
+        with self.lock:
+            started = self.running.pop(slug, None)
+        if outcome.status in ("cached", "unchanged") and not self.verbose:
+            return
+        if outcome.error is not None:
+            self._print_error(outcome)
+            return
+        if self.quiet:
+            return
+        took = f" ({time.monotonic() - started[0]:.1f} s)" if started else ""
+        self.err.print(f"{self.SYMBOLS.get(outcome.status, '·')} {outcome.path} {outcome.status}{took}")
+
+    def warning(self, message: str) -> None:
+        self.err.print(f"[yellow]warning:[/] {message}", markup=True)
+
+    # helpers
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 2))
+        now = time.monotonic()
+        with self.lock:
+            rows = sorted(self.running.items())
+        for slug, (started, index, total) in rows:
+            table.add_row(f"[cyan]⠿[/] {slug}", f"cell {index + 1}/{total}", f"{now - started:5.1f} s")
+        return table
+
+    def _print_error(self, outcome: Any) -> None:
+        error = outcome.error
+        kept = outcome.status == "kept-last-good"
+        self.err.print(f"[red]✗[/] {error}", markup=True) if error.location else self.err.print(
+            f"[red]✗[/] {outcome.path}: {error}", markup=True)
+        traceback = getattr(error, "traceback", "") if isinstance(error, ExecutionError) else ""
+        if traceback:
+            self.err.print(_indent(traceback.strip(), "    "), markup=False)
+        if kept:
+            self.err.print("    [dim]kept the last good published version of this post[/]", markup=True)
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from .config import load_config
+
+    overrides = {
+        "posts": getattr(args, "posts", None),
+        "site": getattr(args, "site", None),
+        "jobs": getattr(args, "jobs", None),
+        "scheduler": getattr(args, "scheduler", None),
+    }
+    return load_config(args.root, **overrides)
+
+
+def _selected(args: argparse.Namespace, config: Any) -> list[Path] | None:
+    if not args.post:
+        return None
+    paths = []
+    for name in args.post:
+        path = Path(name)
+        if not path.exists() and (config.posts / name).exists():
+            path = config.posts / name
+        if not path.is_file():
+            raise ConfigError(f"no such post: {name}")
+        paths.append(path)
+    return paths
+
+
+def cmd_build(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
+    from .build import build
+
+    config = _config(args)
+    report = build(config, only=_selected(args, config), force=args.force, wait=not args.no_wait, reporter=reporter)
+    reporter.stop()
+    counts = {s: report.count(s) for s in ("executed", "cached", "unchanged", "failed", "kept-last-good")}
+    total = len(report.outcomes)
+    failed = sum(1 for o in report.outcomes if o.error is not None)
+    summary = (
+        f"built {total} post{'s' * (total != 1)} ({counts['executed']} executed, "
+        f"{counts['cached'] + counts['unchanged']} cached)"
+    )
+    if failed:
+        summary += f", {failed} failed"
+    summary += f"; {len(report.written)} files written, {len(report.deleted)} deleted → {config.relative(config.site)}/"
+    reporter.err.print(summary + (f" — exit 1" if failed else ""))
+    return 1 if failed else 0
+
+
+def cmd_status(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
+    from .build import status
+
+    config = _config(args)
+    rows = status(config)
+    marks = {"cached": "[green]cached[/]", "stale": "[yellow]stale[/] ", "new": "[cyan]new[/]   ", "failed": "[red]failed[/]"}
+    for row in rows:
+        reporter.out.print(f"{marks[row.state]:<8} {row.path}  [dim]{row.reason}[/]", markup=True)
+    return 1 if any(r.state == "failed" for r in rows) else 0
+
+
+def cmd_new(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
+    from .config import load_config
+    from .source import slug_of
+
+    config = load_config(args.root)
+    from pathlib import PurePosixPath
+
+    slug = slug_of(PurePosixPath(args.slug + ".md"))
+    path = config.posts / f"{slug}.md"
+    if path.exists():
+        raise ConfigError(f"{config.relative(path)} already exists")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(NEW_POST.format(title=args.title or slug.replace("-", " ").capitalize(),
+                                    date=dt.date.today().isoformat()), encoding="utf-8")
+    reporter.out.print(f"created {config.relative(path)}")
+    return 0
+
+
+NEW_POST = """---
+title: {title}
+date: {date}
+description: One line on what was done.
+status: open
+models: []
+data: []
+phenomena: []
+observables: []
+questions:
+  - What is not known yet?
+---
+
+What was done, in a few sentences, with math where it helps: $y = f(x)$.
+
+```python
+#| label: fig-main
+#| caption: What the figure shows.
+import os
+import numpy as np
+import matplotlib.pyplot as plt
+
+rng = np.random.default_rng(int(os.environ.get("LABBOOK_SEED", "0")))
+x = np.linspace(0, 1, 50)
+y = x + 0.05 * rng.standard_normal(x.size)
+np.savetxt("result.csv", np.c_[x, y], delimiter=",", header="x,y", comments="")
+plt.plot(x, y, ".")
+plt.xlabel("x"); plt.ylabel("y")
+plt.show()
+```
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="labbook", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"labbook {__version__}")
+    parser.add_argument("--root", default=None, help="the project folder (default: found from here upwards)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors and the summary")
+    parser.add_argument("-v", "--verbose", action="store_true", help="every post, cell and stage, with times")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="execute what changed and write the site")
+    build.add_argument("post", nargs="*", help="build only these posts (the others stay as published)")
+    build.add_argument("--posts", help="folder of posts (default: posts/)")
+    build.add_argument("--site", help="output folder (default: site/)")
+    build.add_argument("-j", "--jobs", type=int, help="kernels at once (default: one per core)")
+    build.add_argument("--scheduler", help="run kernels on this Dask cluster: tcp://host:8786")
+    build.add_argument("--force", action="store_true", help="execute again even what is cached")
+    build.add_argument("--no-wait", action="store_true", help="stop if another build is running, instead of waiting")
+    build.set_defaults(run=cmd_build)
+
+    for name in ("status", "list"):
+        status = commands.add_parser(name, help="say, per post, whether it is cached, stale (and why) or failing")
+        status.add_argument("--posts")
+        status.add_argument("--site")
+        status.set_defaults(run=cmd_status)
+
+    new = commands.add_parser("new", help="start a post from a template")
+    new.add_argument("slug")
+    new.add_argument("--title")
+    new.set_defaults(run=cmd_new)
+
+    _add_check(commands)
+    return parser
+
+
+def _add_check(commands: Any) -> None:
+    try:
+        from .check import add_arguments, cmd_check
+    except ImportError:
+        return
+    check = commands.add_parser("check", help="execute again and compare with what site/ publishes")
+    add_arguments(check)
+    check.set_defaults(run=cmd_check)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    reporter = ConsoleReporter(quiet=args.quiet, verbose=args.verbose)
+    try:
+        return int(args.run(args, reporter))
+    except LabbookError as error:
+        reporter.stop()
+        reporter.err.print(f"[red]error:[/] {error}", markup=True)
+        return error.exit_code
+    except KeyboardInterrupt:
+        reporter.stop()
+        reporter.err.print("interrupted: site/ and the cache are as before or as after each post, never half-written")
+        return 130
+    finally:
+        reporter.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Site settings: defaults, then `[tool.labbook]` in pyproject.toml, then command-line flags.
+
+Every problem is collected and reported at once, in one ConfigError.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = ["Config", "load_config", "find_root", "did_you_mean"]
+
+PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Where things are and what the site is called. Paths are absolute."""
+
+    root: Path
+    """The project: the folder holding pyproject.toml (or the current folder)."""
+    posts: Path
+    site: Path
+    cache: Path
+    """The local run store and build state (git-ignored)."""
+    templates: Path
+    title: str = "labbook"
+    author: str = ""
+    description: str = "Partial results from toy models: code, figures, raw data and an honest status."
+    url: str = ""
+    baseurl: str = ""
+    scheduler: str | None = None
+    """A Dask scheduler address (tcp://host:8786); None runs kernels on this machine."""
+    jobs: int = 0
+    """Kernels at once on this machine; 0 means one per core."""
+    timeout: float = 600.0
+    """Default seconds per cell, when a post does not say."""
+    memory_mb: int = 4096
+    """Default address-space limit per kernel."""
+
+    @property
+    def workers(self) -> int:
+        return self.jobs if self.jobs > 0 else (os.cpu_count() or 1)
+
+    def relative(self, path: Path) -> str:
+        """A path as the user sees it in messages: relative to the project when inside it."""
+        try:
+            return path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+
+_PATH_KEYS = ("posts", "site", "cache", "templates")
+_SETTABLE = {f.name for f in fields(Config)} - {"root"}
+
+
+def did_you_mean(word: str, choices: object) -> str:
+    """' (did you mean 'phenomena'?)' or ''."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1)  # type: ignore[arg-type]
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder upwards that holds a pyproject.toml; `start` when none does."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return start
+
+
+def _read_pyproject(root: Path) -> dict[str, Any]:
+    path = root / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        with path.open("rb") as stream:
+            data = tomllib.load(stream)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"pyproject.toml is not valid TOML: {exc}", path=str(path)) from exc
+    section = data.get("tool", {}).get("labbook", {})
+    if not isinstance(section, dict):
+        raise ConfigError("[tool.labbook] must be a table", path=str(path))
+    return section
+
+
+def _validate(values: dict[str, Any], source: str) -> list[str]:
+    problems = []
+    types = {f.name: f.type for f in fields(Config)}
+    for key, value in values.items():
+        if key not in _SETTABLE:
+            problems.append(f"unknown setting '{key}'{did_you_mean(key, _SETTABLE)}")
+        elif key in ("jobs", "memory_mb") and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            problems.append(f"'{key}' must be a non-negative integer, not {value!r}")
+        elif key == "timeout" and (not isinstance(value, (int, float)) or value <= 0):
+            problems.append(f"'timeout' must be a positive number of seconds, not {value!r}")
+        elif types[key] in ("str", "str | None") and not isinstance(value, (str, Path)):
+            problems.append(f"'{key}' must be a string, not {value!r}")
+    return [f"{source}: {p}" for p in problems]
+
+
+def load_config(root: Path | str | None = None, **overrides: Any) -> Config:
+    """Defaults, then [tool.labbook], then `overrides` (None values are ignored).
+
+    Raises:
+        ConfigError: listing every unknown key and every wrong value at once.
+    """
+    root = find_root(Path(root) if root is not None else Path.cwd())
+    from_file = _read_pyproject(root)
+    from_flags = {k: v for k, v in overrides.items() if v is not None}
+    problems = _validate(from_file, "pyproject.toml [tool.labbook]") + _validate(from_flags, "command line")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    values: dict[str, Any] = {**from_file, **from_flags}
+    templates = root / "templates"
+    config = Config(
+        root=root,
+        posts=root / "posts",
+        site=root / "site",
+        cache=root / ".labbook",
+        templates=templates if templates.is_dir() else PACKAGE_TEMPLATES,
+    )
+    paths = {k: (root / Path(values.pop(k))).resolve() for k in _PATH_KEYS if k in values}
+    return replace(config, **paths, **values)

@@ -1,0 +1,417 @@
+"""Execute: Post -> Run, plus a folder with the run's artifacts.
+
+Owns the kernel (one fresh ipykernel per post through nbclient, IPC sockets in a private
+folder, CPU only), the fresh working directory, timeouts, kernel death, and the capture of
+figures, data files, text outputs and the executed notebook. The only module that imports
+nbclient's errors. Never renders and never writes into site/.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError
+from .model import Artifact, Cell, CellResult, Post, Prose, Run, Verdict
+
+__all__ = ["execute", "MAX_OUTPUT_CHARS", "safe_name", "kernel_environment", "kill_all_kernels"]
+
+MAX_OUTPUT_CHARS = 20_000
+"""A text output longer than this is cut in run.json and on the page; executed.ipynb keeps it whole."""
+_SKIPPED_DIRS = {"__pycache__", ".ipynb_checkpoints", ".git"}
+_SAFE_PART = re.compile(r"[^A-Za-z0-9._-]+")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_FRAME_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
+_TRACE_CODE = "import json as _j, labbook._kernel as _k; print(_j.dumps(_k.report()))"
+
+_LIVE_KERNELS: set[Any] = set()
+"""Kernel managers of executions under way: killed at once when the build is interrupted."""
+
+CellStarted = Callable[[int, int], None]
+"""Called with (cell index, number of cells) as each cell starts: the progress display."""
+
+
+def safe_name(relative: str) -> str:
+    """A file name that stays in its folder: no '..', no absolute path, no odd characters."""
+    parts = [p for p in relative.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or any(p == ".." for p in parts):
+        raise PathEscapeError(f"file name {relative!r} leaves its folder")
+    cleaned = [_SAFE_PART.sub("_", p).lstrip(".") or "_" for p in parts]
+    return "/".join(cleaned)
+
+
+def kernel_environment(post: Post, root: Path) -> dict[str, str]:
+    """The post's environment: a contract with authors (see DESIGN.md); keep the names."""
+    post_file = root / post.path
+    threads = str(post.settings.threads)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "LABBOOK_"))}
+    python_path = [str(post_file.parent), str(root), env.get("PYTHONPATH", "")]
+    env.update(
+        LABBOOK_ROOT=str(root),
+        LABBOOK_POST=str(post_file),
+        LABBOOK_SEED=str(post.settings.seed),
+        LABBOOK_MEMORY_MB=str(post.settings.memory_mb),
+        PYTHONHASHSEED="0",
+        PYTHONPATH=os.pathsep.join(p for p in python_path if p),
+        PYTHONDONTWRITEBYTECODE="1",
+        OMP_NUM_THREADS=threads,
+        OPENBLAS_NUM_THREADS=threads,
+        MKL_NUM_THREADS=threads,
+        NUMEXPR_NUM_THREADS=threads,
+        CUDA_VISIBLE_DEVICES="",
+        MPLBACKEND="module://matplotlib_inline.backend_inline",
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+    )
+    return env
+
+
+def _setup_code(post: Post) -> str:
+    """Run before the post's cells: deterministic figures, sys.path, seeds for the lazy."""
+    fmt = post.settings.figure_format
+    metadata = "{'Software': None}" if fmt == "png" else "{'Date': None, 'Creator': None}"
+    return "\n".join([
+        f"%config InlineBackend.figure_formats = ['{fmt}']",
+        "%config InlineBackend.print_figure_kwargs = "
+        f"{{'bbox_inches': 'tight', 'dpi': 110, 'metadata': {metadata}}}",
+        "import matplotlib as _mpl",
+        "_mpl.rcParams['svg.hashsalt'] = 'labbook'",
+        "del _mpl",
+    ])
+
+
+# --- the notebook --------------------------------------------------------------------------------
+
+
+def _notebook(post: Post) -> Any:
+    import nbformat.v4 as nbf
+
+    cells = [nbf.new_markdown_cell(f"# {post.meta.title}", id="title")]
+    for block in post.blocks:
+        if isinstance(block, Prose):
+            cells.append(nbf.new_markdown_cell(block.text, id=f"prose-{len(cells)}"))
+        else:
+            cell = nbf.new_code_cell(block.text, id=f"cell-{block.index}")
+            cell.metadata["labbook"] = {"index": block.index, "line": block.line}
+            cells.append(cell)
+    notebook = nbf.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return notebook
+
+
+def _kernel_manager(private: Path) -> Any:
+    """A kernel on IPC sockets in an owner-only folder: no other local user can connect."""
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LabbookSpecs(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+            return KernelSpec(
+                argv=[sys.executable, "-m", "labbook._kernel", "-f", "{connection_file}"],
+                display_name="labbook", language="python", interrupt_mode="signal", metadata={},
+            )
+
+    manager = AsyncKernelManager(
+        kernel_name="labbook", kernel_spec_manager=LabbookSpecs(), transport="ipc", ip=str(private / "k")
+    )
+    manager.connection_file = str(private / "kernel.json")
+    return manager
+
+
+def _stop_kernel(manager: Any) -> bool:
+    """Kill a kernel's whole process group (it may have started workers); True if it was alive."""
+    import signal
+
+    process = getattr(getattr(manager, "provisioner", None), "process", None)
+    if process is None or process.poll() is not None:
+        return False
+    with contextlib.suppress(OSError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(Exception):
+        process.wait(timeout=10)
+    return True
+
+
+def kill_all_kernels() -> int:
+    """Kill every kernel this process started (and what they started); the number killed."""
+    return sum(_stop_kernel(manager) for manager in list(_LIVE_KERNELS))
+
+
+def _kernel_log_tail(log: Path, lines: int = 12) -> str:
+    with contextlib.suppress(OSError):
+        text = _ANSI.sub("", log.read_text(errors="replace"))
+        return "\n".join(text.strip().splitlines()[-lines:])
+    return ""
+
+
+# --- errors, translated here only ----------------------------------------------------------------
+
+
+def _error_line(cell: Cell, traceback: str) -> int:
+    """The post-file line of the failing statement, from IPython's `Cell In[k], line n` frame."""
+    frames = _FRAME_LINE.findall(traceback)
+    return cell.line + int(frames[-1]) - 1 if frames else cell.line
+
+
+def _translate(exc: Exception, cell: Cell, post: Post, timeout: float) -> ExecutionError:
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    preview = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
+    where = dict(path=str(post.path), cell=cell.index)
+    if isinstance(exc, CellExecutionError):
+        traceback = _ANSI.sub("", exc.traceback or "")
+        message = f"{exc.ename}: {exc.evalue}".strip(": ")
+        hint = None
+        if exc.ename == "MemoryError":
+            message = f"out of memory: the kernel's limit is {post.settings.memory_mb} MB ({message})"
+            hint = "raise labbook.memory_mb in the post's front matter if the post really needs more"
+        return CellError(
+            f"CellError in cell {cell.index + 1}: {message}", line=_error_line(cell, traceback), hint=hint,
+            traceback=traceback, ename=exc.ename, evalue=exc.evalue, **where,
+        )
+    if isinstance(exc, CellTimeoutError):
+        return CellTimeout(
+            f"cell {cell.index + 1} timed out after {timeout:g} s ({preview!r}); the kernel was stopped",
+            line=cell.line, hint="raise `#| timeout:` on the cell or labbook.timeout for the post",
+            seconds=timeout, **where,
+        )
+    if isinstance(exc, DeadKernelError):
+        return KernelDied(
+            f"the kernel died in cell {cell.index + 1} ({preview!r}): os._exit, a crash, or out of memory",
+            line=cell.line, **where,
+        )
+    return ExecutionError(f"cell {cell.index + 1} could not run: {type(exc).__name__}: {exc}", line=cell.line, **where)
+
+
+# --- capture --------------------------------------------------------------------------------------
+
+_IMAGE_TYPES = {"image/png": "png", "image/svg+xml": "svg"}
+
+
+def _write_artifact(folder: Path, name: str, data: bytes, kind: str, cell: int | None) -> Artifact:
+    target = folder / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(data)
+    return Artifact(kind=kind, name=name, sha256=hashlib.sha256(data).hexdigest(), size=len(data), cell=cell)  # type: ignore[arg-type]
+
+
+def _cut(text: str) -> str:
+    if len(text) <= MAX_OUTPUT_CHARS:
+        return text
+    hidden = len(text) - MAX_OUTPUT_CHARS
+    return text[:MAX_OUTPUT_CHARS] + f"\n… [{hidden:,} more characters cut here; executed.ipynb has them all]\n"
+
+
+class _FigureNamer:
+    """`label`, `label-2`, … or `fig-1`, `fig-2`, … in display order."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.used: set[str] = set()
+
+    def name(self, cell: Cell, nth_in_cell: int) -> str:
+        self.count += 1
+        base = cell.options.label or f"fig-{self.count}"
+        name = base if nth_in_cell == 1 and cell.options.label else (f"{base}-{nth_in_cell}" if cell.options.label else base)
+        while name in self.used:
+            name += "-b"
+        self.used.add(name)
+        return name
+
+
+def _cell_outputs(cell: Cell, outputs: list[dict[str, Any]], folder: Path, namer: _FigureNamer,
+                  artifacts: list[Artifact]) -> tuple[dict[str, Any], ...]:
+    kept: list[dict[str, Any]] = []
+    images = 0
+    for output in outputs:
+        data = output.get("data", {})
+        mime = next((m for m in _IMAGE_TYPES if m in data), None)
+        if mime is not None:
+            images += 1
+            raw = data[mime]
+            content = base64.b64decode(raw) if mime == "image/png" else (raw if isinstance(raw, str) else "".join(raw)).encode()
+            name = f"figures/{namer.name(cell, images)}.{_IMAGE_TYPES[mime]}"
+            artifacts.append(_write_artifact(folder, name, content, "figure", cell.index))
+            kept.append({"output_type": "figure", "name": name, "alt": data.get("text/plain", "")})
+            continue
+        kept.append(_text_output(output))
+    return tuple(kept)
+
+
+def _text_output(output: dict[str, Any]) -> dict[str, Any]:
+    kind = output["output_type"]
+    if kind == "stream":
+        return {"output_type": "stream", "name": output["name"], "text": _cut(output["text"])}
+    if kind == "error":
+        return {"output_type": "error", "ename": output["ename"], "evalue": output["evalue"],
+                "traceback": _cut(_ANSI.sub("", "\n".join(output["traceback"])))}
+    data = {m: _cut(v if isinstance(v, str) else "".join(v)) for m, v in output.get("data", {}).items()
+            if m in ("text/plain", "text/markdown", "text/html", "text/latex")}
+    return {"output_type": kind, "data": data}
+
+
+def _collect_data(workdir: Path, folder: Path, warnings: list[str]) -> list[Artifact]:
+    """Every regular file the code left in its working directory; symlinks are never followed."""
+    artifacts = []
+    for current, dirs, files in os.walk(workdir, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS and not Path(current, d).is_symlink())
+        for filename in sorted(files):
+            path = Path(current, filename)
+            relative = path.relative_to(workdir).as_posix()
+            if path.is_symlink() or not path.is_file():
+                warnings.append(f"not published: {relative} is a symlink or not a regular file")
+                continue
+            name = "data/" + safe_name(relative)
+            artifacts.append(_write_artifact(folder, name, path.read_bytes(), "data", None))
+    return artifacts
+
+
+# --- the entry point --------------------------------------------------------------------------------
+
+
+def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None = None) -> tuple[Run, list[str]]:
+    """Run the post in a fresh kernel and working directory; write its artifacts into `folder`.
+
+    Returns the run record and warnings (files that were not published).
+
+    Raises:
+        CellError, CellTimeout, KernelDied: with the post path, the cell and its line.
+    """
+    from nbclient import NotebookClient
+
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    clock = time.perf_counter()
+    notebook = _notebook(post)
+    cells = post.cells
+    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    positions = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
+    timeouts = {c.index: c.options.timeout or post.settings.timeout for c in cells}
+    folder.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f"labbook-run-{post.slug}-"))
+    private = Path(tempfile.mkdtemp(prefix="labbook-kernel-"))  # mode 0700
+    manager = _kernel_manager(private)
+    _LIVE_KERNELS.add(manager)
+    client = NotebookClient(
+        notebook,
+        km=manager,
+        timeout=int(post.settings.timeout),
+        timeout_func=lambda nb_cell: int(timeouts.get(nb_cell.metadata.get("labbook", {}).get("index", -1), post.settings.timeout)),
+        allow_errors=False,
+        record_timing=False,
+        shutdown_kernel="immediate",
+        startup_timeout=120,
+    )
+    results: list[CellResult] = []
+    artifacts: list[Artifact] = []
+    namer = _FigureNamer()
+    trace: dict[str, Any] = {"inputs": [], "versions": {}}
+    warnings: list[str] = []
+    log = private / "kernel.log"
+    try:
+        with log.open("wb") as kernel_output, client.setup_kernel(
+            env=kernel_environment(post, root), cwd=str(workdir), cleanup_kc=True,
+            stdout=kernel_output, stderr=kernel_output, stdin=subprocess.DEVNULL,
+        ):
+            _run_hidden(client, _setup_code(post))
+            for cell, nb_cell, position in zip(cells, code_cells, positions):
+                if on_cell:
+                    on_cell(cell.index, len(cells))
+                began = time.perf_counter()
+                client.allow_errors = cell.options.claim is not None
+                try:
+                    client.execute_cell(nb_cell, position)
+                    verdict = _verdict(cell, nb_cell.outputs)
+                except Exception as exc:  # noqa: BLE001 - translated into labbook's own errors
+                    raise _translate(exc, cell, post, timeouts[cell.index]) from exc
+                outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts)
+                results.append(CellResult(cell.index, outputs, round(time.perf_counter() - began, 3), verdict))
+            trace = json.loads(_run_hidden(client, _TRACE_CODE) or "{}")
+        artifacts += _collect_data(workdir, folder, warnings)
+    except RuntimeError as exc:  # jupyter_client: "Kernel died before replying to kernel_info"
+        raise KernelDied(f"the kernel could not start: {exc}", path=str(post.path),
+                         traceback=_kernel_log_tail(log)) from exc
+    except KernelDied as error:
+        error.details["traceback"] = _kernel_log_tail(log)
+        raise
+    finally:
+        _stop_kernel(manager)
+        _LIVE_KERNELS.discard(manager)
+        shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+    notebook_bytes = _notebook_bytes(notebook)
+    artifacts.append(_write_artifact(folder, "executed.ipynb", notebook_bytes, "notebook", None))
+    inputs = dict(post.inputs)
+    inputs.update(_hash_inputs(root, trace.get("inputs", [])))
+    run = Run(
+        key=post.key,
+        cells=tuple(results),
+        artifacts=tuple(sorted(artifacts, key=lambda a: a.name)),
+        inputs=dict(sorted(inputs.items())),
+        basis=post.basis,
+        environment={"labbook": _labbook_version(), **trace.get("versions", {})},
+        started=started,
+        seconds=round(time.perf_counter() - clock, 3),
+        seed=post.settings.seed,
+    )
+    return run, [f"{post.path}: {w}" for w in warnings]
+
+
+def _verdict(cell: Cell, outputs: list[dict[str, Any]]) -> Verdict | None:
+    """A claim holds when its cell raised nothing; an AssertionError breaks it."""
+    if cell.options.claim is None:
+        return None
+    error = next((o for o in outputs if o.get("output_type") == "error"), None)
+    if error is None:
+        return Verdict(claim=cell.options.claim, holds=True)
+    if error.get("ename") != "AssertionError":
+        from nbclient.exceptions import CellExecutionError
+
+        raise CellExecutionError("\n".join(error.get("traceback", [])), error["ename"], error["evalue"])
+    return Verdict(claim=cell.options.claim, holds=False, message=error.get("evalue") or "assertion failed")
+
+
+def _run_hidden(client: Any, code: str) -> str:
+    """Execute code that is not part of the post; return what it printed."""
+    import nbformat.v4 as nbf
+
+    cell = nbf.new_code_cell(code)
+    client.execute_cell(cell, 0, store_history=False)
+    return "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+
+
+def _notebook_bytes(notebook: Any) -> bytes:
+    import nbformat
+
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)
+    return (nbformat.writes(notebook) + "\n").encode()
+
+
+def _hash_inputs(root: Path, names: list[str]) -> dict[str, str]:
+    hashes = {}
+    for name in names:
+        path = root / name
+        if path.is_file():
+            hashes[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes
+
+
+def _labbook_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("labbook")
+    except PackageNotFoundError:
+        return "0+unknown"

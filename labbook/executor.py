@@ -1,0 +1,162 @@
+"""Dispatch: where executions happen, behind one concurrent.futures seam.
+
+Local by default (a pool of N kernels on this machine, nothing to start), or an existing
+Dask cluster (`--scheduler tcp://host:8786`) through distributed's own executor. Remote tasks
+carry the post and its input files, so workers need no shared file system; they send back
+the run and its artifacts. Results come back in any order; the caller sorts them.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .errors import ExecutionError, LabbookError
+from .model import Post, Run
+
+__all__ = ["Job", "Done", "Dispatcher", "open_dispatcher", "run_job", "ship_files"]
+
+Progress = Callable[[str, int, int], None]
+"""Called with (slug, cell index, number of cells) as a cell starts, on this machine only."""
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One execution to do: the post, and where its inputs come from."""
+
+    post: Post
+    root: str
+    """The project root on this machine (local jobs run right there)."""
+    folder: str = ""
+    """Where a local job writes its artifacts: a folder of the cache, same file system."""
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    """Remote jobs: the project files the post needs, root-relative path -> content."""
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """One finished execution, successful or not."""
+
+    post: Post
+    run: Run | None
+    folder: str
+    """Local: where the artifacts are. Remote: empty; they are in `artifacts`."""
+    artifacts: Mapping[str, bytes] = field(default_factory=dict)
+    error: LabbookError | None = None
+    warnings: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+
+def run_job(job: Job, progress: Progress | None = None) -> Done:
+    """Execute one post where its files are; never raises a LabbookError, returns it."""
+    from . import execute
+
+    began = time.perf_counter()
+    on_cell = (lambda i, n: progress(job.post.slug, i, n)) if progress else None
+    try:
+        run, warnings = execute.execute(job.post, Path(job.root), Path(job.folder), on_cell=on_cell)
+    except LabbookError as error:
+        return Done(job.post, None, job.folder, error=error, seconds=time.perf_counter() - began)
+    return Done(job.post, run, job.folder, warnings=tuple(warnings), seconds=time.perf_counter() - began)
+
+
+def run_remote_job(job: Job) -> Done:
+    """On a Dask worker: rebuild the project's needed files in a fresh root, run, send back."""
+    root = Path(tempfile.mkdtemp(prefix="labbook-root-"))
+    folder = Path(tempfile.mkdtemp(prefix="labbook-out-"))
+    try:
+        for name, content in job.files.items():
+            target = root / PurePosixPath(name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        done = run_job(Job(job.post, str(root), str(folder)))
+        artifacts = {}
+        if done.run is not None:
+            artifacts = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+        return Done(done.post, done.run, "", artifacts, done.error, done.warnings, done.seconds)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def ship_files(post: Post, root: Path, known_inputs: Sequence[str]) -> dict[str, bytes]:
+    """What a worker needs of the project: the post, its folder's modules, declared and seen inputs."""
+    names = {post.path.as_posix(), *post.inputs, *known_inputs}
+    folder = root / post.path.parent
+    names.update(p.relative_to(root).as_posix() for p in folder.glob("*.py"))
+    return {name: (root / name).read_bytes() for name in sorted(names) if (root / name).is_file()}
+
+
+class Dispatcher:
+    """Submits jobs to an executor and yields them as they finish."""
+
+    def __init__(self, executor: cf.Executor, remote: bool, close: Callable[[], None]) -> None:
+        self.executor = executor
+        self.remote = remote
+        self._close = close
+
+    def run(self, jobs: Sequence[Job], progress: Progress | None = None) -> Iterator[Done]:
+        futures: dict[cf.Future[Done], Job] = {}
+        for job in jobs:
+            if self.remote:
+                futures[self.executor.submit(run_remote_job, job)] = job
+            else:
+                futures[self.executor.submit(run_job, job, progress)] = job
+        for future in cf.as_completed(futures):
+            job = futures[future]
+            try:
+                yield future.result()
+            except LabbookError as error:
+                yield Done(job.post, None, job.folder, error=error)
+            except Exception as exc:  # noqa: BLE001 - a lost worker, a broken pool: this post failed, not the build
+                yield Done(job.post, None, job.folder, error=ExecutionError(
+                    f"the executor lost this run: {type(exc).__name__}: {exc}", path=str(job.post.path),
+                    hint="the worker running it died (killed, out of memory); run the build again to retry",
+                ))
+
+    def close(self) -> None:
+        self._close()
+
+    def __enter__(self) -> Dispatcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_dispatcher(jobs: int, scheduler: str | None = None) -> Dispatcher:
+    """A local pool of `jobs` kernels, or the Dask cluster at `scheduler`.
+
+    Local jobs are driven from threads: each kernel is its own process, so N kernels use N
+    cores, while progress, cancellation and the cache stay in this process.
+
+    Raises:
+        ConfigError: the scheduler cannot be reached, or distributed is not installed.
+    """
+    if scheduler:
+        return _dask_dispatcher(scheduler)
+    pool = cf.ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="labbook-kernel")
+    return Dispatcher(pool, remote=False, close=lambda: pool.shutdown(wait=True, cancel_futures=True))
+
+
+def _dask_dispatcher(address: str) -> Dispatcher:
+    from .errors import ConfigError
+
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError(
+            "--scheduler needs Dask's distributed package", hint="pip install 'labbook[dask]'"
+        ) from None
+    try:
+        client = Client(address, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+    executor: Any = client.get_executor(pure=False)
+    return Dispatcher(executor, remote=True, close=client.close)

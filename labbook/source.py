@@ -1,0 +1,451 @@
+"""Read: a post file -> Post.
+
+Owns the front matter (validated, with file and line in every error), jupytext parsing,
+cell options and their source lines, the slug and the cache key.
+Never executes code and never writes files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from .config import Config, did_you_mean
+from .errors import CellOptionError, FrontMatterError, LabbookError, PathEscapeError, PostError
+from .model import STATUSES, Cell, CellOptions, FrontMatter, Post, Prose, RunSettings, Tolerance
+
+__all__ = ["parse", "read", "read_all", "discover", "compute_key", "key_basis", "file_sha", "ReadResult"]
+
+KEY_VERSION = 1
+_FENCE = "---"
+_LIST_FIELDS = ("tags", "models", "data", "phenomena", "observables", "questions")
+_KNOWN = ("title", "date", "description", "status", "labbook", *_LIST_FIELDS)
+_OPTION_LINE = re.compile(r"^#\|\s*([A-Za-z_][\w-]*)\s*:\s*(.*?)\s*$")
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
+_SLUG_BAD = re.compile(r"[^a-z0-9_-]+")
+
+
+def file_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- front matter -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    values: dict[str, Any]
+    lines: dict[str, int]
+    """1-based file line of each key; nested keys as 'labbook.timeout'."""
+    body: str
+    body_line: int
+    """1-based file line where the body starts."""
+
+
+def _split_front_matter(text: str, path: str) -> tuple[str, str, int]:
+    if not text.strip():
+        raise FrontMatterError("empty file: a post starts with '---' front matter", path=path, line=1)
+    lines = text.splitlines(keepends=True)
+    if lines[0].rstrip("\r\n") != _FENCE:
+        raise FrontMatterError(
+            "no front matter: the first line must be '---'", path=path, line=1,
+            hint="start the post with '---', then title: and date:, then '---'",
+        )
+    for number, line in enumerate(lines[1:], start=2):
+        if line.rstrip("\r\n") == _FENCE:
+            return "".join(lines[1 : number - 1]), "".join(lines[number:]), number + 1
+    raise FrontMatterError("front matter is not closed by a '---' line", path=path, line=1)
+
+
+def _key_lines(node: yaml.Node, first_line: int, prefix: str = "") -> dict[str, int]:
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            name = f"{prefix}{key.value}"
+            lines[name] = first_line + key.start_mark.line
+            lines.update(_key_lines(value, first_line, name + "."))
+    return lines
+
+
+def _parse_header(text: str, path: str) -> _Header:
+    yaml_text, body, body_line = _split_front_matter(text, path)
+    try:
+        node = yaml.compose(yaml_text, Loader=yaml.SafeLoader)
+        values = yaml.safe_load(yaml_text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+        line = 2 + mark.line if mark is not None else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise FrontMatterError(f"front matter is not valid YAML: {problem}", path=path, line=line) from None
+    if not isinstance(values, dict):
+        raise FrontMatterError("front matter must be a mapping of keys to values", path=path, line=2)
+    return _Header({str(k): v for k, v in values.items()}, _key_lines(node, 2), body, body_line)
+
+
+def _as_date(value: Any, path: str, line: int | None) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            pass
+    raise FrontMatterError(f"date must be a date like 2026-01-10, not {value!r}", path=path, line=line)
+
+
+def _as_strings(name: str, value: Any, path: str, line: int | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return (str(value),)
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    raise FrontMatterError(f"'{name}' must be a list of strings, not {value!r}", path=path, line=line)
+
+
+def _front_matter(header: _Header, path: str) -> tuple[FrontMatter, list[str]]:
+    values, lines = header.values, header.lines
+    warnings: list[str] = []
+    for required in ("title", "date"):
+        if values.get(required) in (None, ""):
+            raise FrontMatterError(f"'{required}' is required in the front matter", path=path, line=2)
+    title = values["title"]
+    if not isinstance(title, (str, int, float)) or isinstance(title, bool):
+        raise FrontMatterError(f"title must be text, not {title!r}", path=path, line=lines.get("title"))
+    status = values.get("status", "partial")
+    if status not in STATUSES:
+        raise FrontMatterError(
+            f"unknown status {status!r}: use one of {', '.join(STATUSES)}{did_you_mean(str(status), STATUSES)}",
+            path=path, line=lines.get("status"),
+        )
+    description = values.get("description", "") or ""
+    if not isinstance(description, str):
+        raise FrontMatterError("description must be text", path=path, line=lines.get("description"))
+    extra = {k: v for k, v in values.items() if k not in _KNOWN}
+    for key in extra:
+        hint = did_you_mean(key, _KNOWN)
+        if hint:
+            warnings.append(f"{path}:{lines.get(key)}: unknown front matter key '{key}'{hint}; passed to Jekyll as is")
+    meta = FrontMatter(
+        title=str(title).strip(),
+        date=_as_date(values["date"], path, lines.get("date")),
+        description=description.strip(),
+        status=status,
+        extra=extra,
+        **{name: _as_strings(name, values.get(name), path, lines.get(name)) for name in _LIST_FIELDS},
+    )
+    return meta, warnings
+
+
+# --- the labbook: block --------------------------------------------------------------------------
+
+_SETTING_TYPES: dict[str, tuple[type, ...]] = {
+    "timeout": (int, float), "inputs": (list, str), "figure_format": (str,), "seed": (int,),
+    "threads": (int,), "memory_mb": (int,), "tolerance": (dict,), "sanitize": (list,),
+}
+_TOLERANCE_KEYS = ("rtol", "atol", "figure_rms", "files")
+
+
+def _settings(block: Any, path: str, lines: Mapping[str, int], config: Config | None) -> RunSettings:
+    defaults = RunSettings(timeout=config.timeout, memory_mb=config.memory_mb) if config else RunSettings()
+    if block is None:
+        return defaults
+    if not isinstance(block, dict):
+        raise FrontMatterError("'labbook' must be a mapping of settings", path=path, line=lines.get("labbook"))
+    values: dict[str, Any] = {}
+    for key, value in block.items():
+        line = lines.get(f"labbook.{key}")
+        if key not in _SETTING_TYPES:
+            raise FrontMatterError(
+                f"unknown setting 'labbook.{key}'{did_you_mean(key, _SETTING_TYPES)}", path=path, line=line
+            )
+        if not isinstance(value, _SETTING_TYPES[key]) or isinstance(value, bool):
+            raise FrontMatterError(f"'labbook.{key}' has the wrong type: {value!r}", path=path, line=line)
+        values[key] = value
+    if "inputs" in values:
+        values["inputs"] = _as_strings("labbook.inputs", values["inputs"], path, lines.get("labbook.inputs"))
+    if values.get("figure_format", "png") not in ("png", "svg"):
+        raise FrontMatterError("labbook.figure_format must be png or svg", path=path, line=lines.get("labbook.figure_format"))
+    for key in ("timeout", "threads", "memory_mb"):
+        if key in values and values[key] <= 0:
+            raise FrontMatterError(f"labbook.{key} must be positive", path=path, line=lines.get(f"labbook.{key}"))
+    if "tolerance" in values:
+        values["tolerance"] = _tolerance(values["tolerance"], path, lines)
+    if "sanitize" in values:
+        values["sanitize"] = _sanitizers(values["sanitize"], path, lines.get("labbook.sanitize"))
+    return RunSettings(**{f.name: getattr(defaults, f.name) for f in fields(RunSettings)} | values)
+
+
+def _tolerance(block: dict[str, Any], path: str, lines: Mapping[str, int]) -> Tolerance:
+    for key, value in block.items():
+        line = lines.get(f"labbook.tolerance.{key}")
+        if key not in _TOLERANCE_KEYS:
+            raise FrontMatterError(
+                f"unknown tolerance 'labbook.tolerance.{key}'{did_you_mean(key, _TOLERANCE_KEYS)}", path=path, line=line
+            )
+        if key != "files" and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
+            raise FrontMatterError(f"labbook.tolerance.{key} must be a non-negative number", path=path, line=line)
+    files = block.get("files", {})
+    if not isinstance(files, dict) or not all(
+        isinstance(v, dict) and set(v) <= {"rtol", "atol", "figure_rms"} for v in files.values()
+    ):
+        raise FrontMatterError(
+            "labbook.tolerance.files maps a file name to {rtol, atol, figure_rms}",
+            path=path, line=lines.get("labbook.tolerance.files"),
+        )
+    return Tolerance(**{k: float(v) for k, v in block.items() if k != "files"}, files=files)
+
+
+def _sanitizers(items: list[Any], path: str, line: int | None) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in items:
+        if isinstance(item, dict) and set(item) <= {"pattern", "replace"} and "pattern" in item:
+            pattern, replacement = str(item["pattern"]), str(item.get("replace", "<SANITIZED>"))
+        elif isinstance(item, str):
+            pattern, replacement = item, "<SANITIZED>"
+        else:
+            raise FrontMatterError("labbook.sanitize items are {pattern: regex, replace: text}", path=path, line=line)
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise FrontMatterError(f"labbook.sanitize: bad regex {pattern!r}: {exc}", path=path, line=line) from None
+        pairs.append((pattern, replacement))
+    return tuple(pairs)
+
+
+# --- cells --------------------------------------------------------------------------------------
+
+_OPTION_TYPES: dict[str, tuple[type, ...]] = {
+    "label": (str,), "caption": (str,), "echo": (bool,), "output": (bool,),
+    "timeout": (int, float), "claim": (str,),
+}
+
+
+def _split_options(text: str, first_line: int, path: str) -> tuple[CellOptions, str]:
+    lines = text.split("\n")
+    values: dict[str, Any] = {}
+    taken = 0
+    for offset, line in enumerate(lines):
+        match = _OPTION_LINE.match(line)
+        if not match:
+            break
+        taken += 1
+        key, raw = match.group(1), match.group(2)
+        where = first_line + offset
+        if key not in _OPTION_TYPES:
+            raise CellOptionError(f"unknown cell option '{key}'{did_you_mean(key, _OPTION_TYPES)}", path=path, line=where)
+        value = raw if key in ("label", "caption", "claim") else _yaml_scalar(raw, path, where)
+        if not isinstance(value, _OPTION_TYPES[key]) or (key == "timeout" and isinstance(value, bool)):
+            raise CellOptionError(f"cell option '{key}' has the wrong type: {raw!r}", path=path, line=where)
+        if key == "label" and not _LABEL.match(value):
+            raise PathEscapeError(
+                f"cell label {value!r} must be letters, digits, '-' or '_'", path=path, line=where,
+                hint="labels name figure files, so they cannot hold '/', '..' or spaces",
+            )
+        if key == "timeout" and value <= 0:
+            raise CellOptionError("cell option 'timeout' must be positive", path=path, line=where)
+        values[key] = value
+    return CellOptions(**values), "\n".join(lines[taken:]).strip("\n")
+
+
+def _yaml_scalar(raw: str, path: str, line: int) -> Any:
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise CellOptionError(f"cannot read cell option value {raw!r}", path=path, line=line) from None
+
+
+def _fence_lines(body: str, body_line: int) -> list[int]:
+    """File line of the first code line of each fenced code block with a language."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").parse(body)
+    return [body_line + t.map[0] + 1 for t in tokens if t.type == "fence" and t.info.strip() and t.map]
+
+
+def _blocks(body: str, body_line: int, path: str) -> tuple[Prose | Cell, ...]:
+    import jupytext
+
+    notebook = jupytext.reads(body, fmt="md")
+    starts = _fence_lines(body, body_line)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    if len(code) != len(starts):
+        raise PostError(
+            f"found {len(code)} code cells but {len(starts)} fenced code blocks; cannot tell their lines apart",
+            path=path, line=body_line,
+            hint="check for unclosed ``` fences or code blocks inside HTML comments",
+        )
+    blocks: list[Prose | Cell] = []
+    prose_line, index = body_line, 0
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            line = starts[index]
+            options, source = _split_options(cell.source, line, path)
+            blocks.append(Cell(index=index, text=cell.source, source=source, line=line, options=options))
+            prose_line = line + cell.source.count("\n") + 2
+            index += 1
+        elif cell.source.strip():
+            blocks.append(Prose(text=cell.source, line=prose_line))
+    return tuple(blocks)
+
+
+# --- slug, inputs, key ------------------------------------------------------------------------
+
+
+def slug_of(path: PurePosixPath) -> str:
+    """The file name, made safe for a URL and a folder name."""
+    slug = _SLUG_BAD.sub("-", path.stem.lower()).strip("-_")
+    if not slug:
+        raise PathEscapeError(f"cannot make a slug from the file name {path.name!r}", path=str(path))
+    return slug
+
+
+def _declared_inputs(settings: RunSettings, post_path: Path, root: Path, shown: str) -> tuple[dict[str, str], list[str]]:
+    found: dict[str, str] = {}
+    warnings = []
+    root = root.resolve()
+    for pattern in settings.inputs:
+        if Path(pattern).is_absolute():
+            raise PathEscapeError(f"labbook.inputs glob {pattern!r} must be relative to the post", path=shown)
+        matches = sorted(p for p in post_path.parent.glob(pattern) if p.is_file())
+        if not matches:
+            warnings.append(f"{shown}: labbook.inputs glob {pattern!r} matches no file")
+        for match in matches:
+            resolved = match.resolve()
+            if not resolved.is_relative_to(root):
+                raise PathEscapeError(f"labbook.inputs {pattern!r} reaches outside the project: {match}", path=shown)
+            found[resolved.relative_to(root).as_posix()] = file_sha(resolved)
+    return found, warnings
+
+
+def key_basis(cells: Iterable[Cell], settings: RunSettings, inputs: Mapping[str, str]) -> dict[str, Any]:
+    """What decides a run's result: code, run settings, declared input contents. Never prose."""
+    return {
+        "v": KEY_VERSION,
+        "cells": [_sha_json([c.source, c.options.label, c.options.timeout, c.options.claim is not None]) for c in cells],
+        "settings": settings.key_fields(),
+        "inputs": dict(sorted(inputs.items())),
+    }
+
+
+def compute_key(basis: Mapping[str, Any]) -> str:
+    return _sha_json(basis)
+
+
+def _sha_json(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+# --- the entry points ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    posts: tuple[Post, ...]
+    failures: tuple[tuple[PurePosixPath, LabbookError], ...]
+    warnings: tuple[str, ...]
+
+
+def parse(
+    text: str,
+    path: PurePosixPath | str,
+    *,
+    config: Config | None = None,
+    inputs: Mapping[str, str] | None = None,
+    source_sha: str = "",
+) -> tuple[Post, list[str]]:
+    """A post from its text: pure, so most tests need no files. Returns the post and its warnings.
+
+    Raises:
+        FrontMatterError, CellOptionError, PathEscapeError, PostError: with path and line.
+    """
+    path = PurePosixPath(path)
+    shown = str(path)
+    header = _parse_header(text, shown)
+    meta, warnings = _front_matter(header, shown)
+    settings = _settings(header.values.get("labbook"), shown, header.lines, config)
+    blocks = _blocks(header.body, header.body_line, shown)
+    cells = [b for b in blocks if isinstance(b, Cell)]
+    inputs = dict(inputs or {})
+    basis = key_basis(cells, settings, inputs)
+    post = Post(
+        path=path, slug=slug_of(path), meta=meta, blocks=blocks, settings=settings, inputs=inputs,
+        basis=basis, key=compute_key(basis),
+        source_sha=source_sha or hashlib.sha256(text.encode()).hexdigest(),
+    )
+    return post, warnings
+
+
+def decode(data: bytes, shown: str) -> str:
+    """Text of a post file; a clear error naming the line of a non-UTF-8 byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise PostError(
+            f"not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start}", path=shown, line=line,
+            hint="save the file as UTF-8",
+        ) from None
+
+
+def read(path: Path, config: Config) -> tuple[Post, list[str]]:
+    """Read one post file, with its declared inputs hashed into the key."""
+    shown = config.relative(path)
+    data = path.read_bytes()
+    text = decode(data, shown)
+    rel = PurePosixPath(shown)
+    header_only, _ = parse_header_settings(text, shown, config)
+    inputs, warnings = _declared_inputs(header_only, path, config.root, shown)
+    post, more = parse(text, rel, config=config, inputs=inputs, source_sha=hashlib.sha256(data).hexdigest())
+    return post, warnings + more
+
+
+def parse_header_settings(text: str, shown: str, config: Config | None) -> tuple[RunSettings, _Header]:
+    header = _parse_header(text, shown)
+    return _settings(header.values.get("labbook"), shown, header.lines, config), header
+
+
+def discover(config: Config) -> list[Path]:
+    """The post files, sorted: `*.md` directly in posts/, not starting with '_' or '.'."""
+    if not config.posts.is_dir():
+        return []
+    return sorted(p for p in config.posts.glob("*.md") if not p.name.startswith(("_", ".")) and p.is_file())
+
+
+def read_all(config: Config, paths: Iterable[Path] | None = None, taken: Mapping[str, Any] = {}) -> ReadResult:
+    """Read every post; a bad one becomes a failure, the rest are still read.
+
+    `taken` holds the slugs of posts not read this time (unchanged since the last build).
+    """
+    posts: list[Post] = []
+    failures: list[tuple[PurePosixPath, LabbookError]] = []
+    warnings: list[str] = []
+    by_slug: dict[str, Any] = {slug: "an unchanged post" for slug in taken}
+    for path in paths if paths is not None else discover(config):
+        rel = PurePosixPath(config.relative(path))
+        try:
+            post, more = read(path, config)
+        except LabbookError as error:
+            failures.append((rel, error))
+            continue
+        warnings += more
+        if post.slug in by_slug:
+            failures.append((rel, PathEscapeError(
+                f"slug '{post.slug}' is already taken by {getattr(by_slug[post.slug], 'path', by_slug[post.slug])}",
+                path=str(rel), line=1,
+                hint="rename one of the two files",
+            )))
+            continue
+        by_slug[post.slug] = post
+        posts.append(post)
+    return ReadResult(tuple(posts), tuple(failures), tuple(warnings))

@@ -1,0 +1,77 @@
+"""The jinja2 templates of templates/, shared by render (pages) and site (indexes, layouts).
+
+Autoescaping is on everywhere: titles, tags and outputs are text, never markup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .errors import RenderError
+
+__all__ = ["Theme", "STATUS_TEXT", "liquid_inert", "human_size"]
+
+STATUS_TEXT = {
+    "partial": "partial: some of it is seen, some is open",
+    "open": "open: a question, not yet an answer",
+    "supported": "supported: the evidence so far agrees",
+    "refuted": "refuted: the evidence says no",
+}
+
+
+class Theme:
+    """The jinja2 templates of templates/, with autoescaping on."""
+
+    def __init__(self, folder: Path) -> None:
+        import jinja2
+
+        self.folder = folder
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(folder)),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters["human_size"] = human_size
+        self.env.globals["status_text"] = STATUS_TEXT
+
+    def render(self, name: str, **context: Any) -> str:
+        import jinja2
+
+        try:
+            return self.env.get_template(name).render(**context)
+        except jinja2.TemplateError as exc:
+            line = getattr(exc, "lineno", None)
+            raise RenderError(f"template error: {exc}", path=str(self.folder / name), line=line) from exc
+
+    def digest(self) -> str:
+        """Changes when any template changes: then every page is rendered again."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for path in sorted(self.folder.rglob("*")):
+            if path.is_file():
+                digest.update(path.relative_to(self.folder).as_posix().encode())
+                digest.update(path.read_bytes())
+        return digest.hexdigest()
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def liquid_inert(text: str) -> str:
+    """Make `{{ … }}` and `{% … %}` plain text for Jekyll: braces become character references.
+
+    Browsers show `&#123;` as `{`, in text, code and attributes alike, while Liquid never
+    sees a tag. Unlike `{% raw %}`, a literal `{% endraw %}` in the content cannot break out.
+    """
+    return text.replace("{", "&#123;").replace("}", "&#125;")
