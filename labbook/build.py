@@ -175,6 +175,7 @@ class _Ready:
     run: Run
     folder: Path
     status: str
+    seconds: float = 0.0
 
 
 def build(
@@ -227,7 +228,7 @@ def build(
         report.written, report.deleted = change.written, change.deleted
         for page, item in pages:
             state.record(page, item.post, item.run, config)
-            _done(report, reporter, Outcome(item.post.path, item.status))  # type: ignore[arg-type]
+            _done(report, reporter, Outcome(item.post.path, item.status, seconds=item.seconds))  # type: ignore[arg-type]
         state.save(str(o.path) for o in report.outcomes if o.status in ("executed", "cached", "unchanged"))
         reporter.stage("build", time.perf_counter() - clock)
     for warning in report.warnings:
@@ -287,7 +288,7 @@ def _execute(posts: Sequence[Post], config: Config, store: cache.Store, report: 
                     _fail(report, reporter, config, done.post.path, error, kept)
                     continue
                 folder = Path(done.folder) if done.folder else _unpack(store, done.artifacts)
-                ready.append(_Ready(done.post, done.run, store.put(done.run, folder), "executed"))
+                ready.append(_Ready(done.post, done.run, store.put(done.run, folder), "executed", done.seconds))
         except BaseException:
             from .execute import kill_all_kernels
 

@@ -74,7 +74,7 @@ class ConsoleReporter:
             return
         if self.quiet:
             return
-        took = f" ({time.monotonic() - started[0]:.1f} s)" if started else ""
+        took = f" ({outcome.seconds:.1f} s)" if outcome.seconds else ""
         self.err.print(f"{self.SYMBOLS.get(outcome.status, '·')} {outcome.path} {outcome.status}{took}")
 
     def warning(self, message: str) -> None:

@@ -387,7 +387,11 @@ def _run_hidden(client: Any, code: str) -> str:
     import nbformat.v4 as nbf
 
     cell = nbf.new_code_cell(code)
-    client.execute_cell(cell, 0, store_history=False)
+    client.nb.cells.append(cell)  # nbclient writes the executed cell back at its index
+    try:
+        client.execute_cell(cell, len(client.nb.cells) - 1, store_history=False)
+    finally:
+        client.nb.cells.pop()
     return "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
 
 

@@ -75,11 +75,21 @@ def _key_lines(node: yaml.Node, first_line: int, prefix: str = "") -> dict[str, 
     return lines
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text: labbook checks them itself, with the line."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _parse_header(text: str, path: str) -> _Header:
     yaml_text, body, body_line = _split_front_matter(text, path)
     try:
-        node = yaml.compose(yaml_text, Loader=yaml.SafeLoader)
-        values = yaml.safe_load(yaml_text)
+        node = yaml.compose(yaml_text, Loader=_Loader)
+        values = yaml.load(yaml_text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         line = 2 + mark.line if mark is not None else 1
@@ -118,7 +128,8 @@ def _front_matter(header: _Header, path: str) -> tuple[FrontMatter, list[str]]:
     warnings: list[str] = []
     for required in ("title", "date"):
         if values.get(required) in (None, ""):
-            raise FrontMatterError(f"'{required}' is required in the front matter", path=path, line=2)
+            raise FrontMatterError(f"'{required}' is required in the front matter", path=path, line=1,
+                                   hint="title: … and date: YYYY-MM-DD go between the two '---' lines")
     title = values["title"]
     if not isinstance(title, (str, int, float)) or isinstance(title, bool):
         raise FrontMatterError(f"title must be text, not {title!r}", path=path, line=lines.get("title"))

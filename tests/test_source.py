@@ -1,0 +1,197 @@
+"""Read stage: parse(text) cases, and one bad file per kind of mistake."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from labbook import source
+from labbook.config import load_config
+from labbook.errors import CellOptionError, FrontMatterError, PathEscapeError, PostError
+from labbook.model import Cell, Prose
+
+from .helpers import FIXTURES, SIMPLE_POST, make_project, write_post
+
+POST = """---
+title: Grokking <fast>
+date: 2026-01-10
+description: Modular addition.
+tags: [grokking, optimization]
+status: partial
+models: [MLP, AdamW]
+data: [modular addition]
+phenomena: [grokking]
+questions:
+  - Does it survive a transformer?
+theme_option: kept
+labbook:
+  timeout: 30
+  seed: 3
+  tolerance: {rtol: 1.0e-3, figure_rms: 5, files: {a.csv: {atol: 0.1}}}
+---
+
+Intro with $t \\sim \\gamma^{-1}$.
+
+```python
+#| label: fig-curves
+#| caption: Curves.
+#| echo: false
+x = 1
+print(x)
+```
+
+Between.
+
+```python
+y = 2
+```
+"""
+
+
+def parse(text: str = POST, path: str = "posts/grok.md"):
+    post, warnings = source.parse(text, path)
+    return post
+
+
+def test_front_matter_fields_are_typed():
+    post = parse()
+    assert post.meta.title == "Grokking <fast>"
+    assert post.meta.date == dt.date(2026, 1, 10)
+    assert post.meta.tags == ("grokking", "optimization")
+    assert post.meta.models == ("MLP", "AdamW")
+    assert post.meta.questions == ("Does it survive a transformer?",)
+    assert post.meta.extra == {"theme_option": "kept"}
+    assert post.settings.timeout == 30 and post.settings.seed == 3
+    assert post.settings.tolerance.rtol == 1e-3
+    assert post.settings.tolerance.for_file("a.csv").atol == 0.1
+    assert post.slug == "grok"
+
+
+def test_cells_carry_options_and_their_file_lines():
+    post = parse()
+    first, second = post.cells
+    lines = POST.splitlines()
+    assert lines[first.line - 1] == "#| label: fig-curves"
+    assert lines[second.line - 1] == "y = 2"
+    assert first.options.label == "fig-curves" and first.options.caption == "Curves."
+    assert first.options.echo is False and first.options.output is True
+    assert first.source == "x = 1\nprint(x)"
+    assert [type(b) for b in post.blocks] == [Prose, Cell, Prose, Cell]
+
+
+def test_prose_edit_keeps_the_key():
+    edited = POST.replace("Intro with", "A rewritten intro with").replace("Grokking <fast>", "New title")
+    edited = edited.replace("#| caption: Curves.", "#| caption: Better curves.")
+    assert parse(edited).key == parse().key
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [("y = 2", "y = 3"), ("timeout: 30", "timeout: 31"), ("seed: 3", "seed: 4"), ("fig-curves", "fig-other")],
+)
+def test_code_and_setting_edits_change_the_key(before, after):
+    assert parse(POST.replace(before, after)).key != parse().key
+
+
+def test_tolerance_is_not_part_of_the_key():
+    assert parse(POST.replace("rtol: 1.0e-3", "rtol: 1.0e-2")).key == parse().key
+
+
+def test_unknown_top_level_key_close_to_a_known_one_warns_with_its_line():
+    text = POST.replace("phenomena: [grokking]", "phenomenon: [grokking]")
+    post, warnings = source.parse(text, "posts/grok.md")
+    assert post.meta.extra["phenomenon"] == ["grokking"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("posts/grok.md:9: unknown front matter key 'phenomenon'")
+    assert "did you mean 'phenomena'" in warnings[0]
+
+
+def test_slug_is_made_safe():
+    assert source.slug_of(Path("posts/My Post (v2).md")) == "my-post-v2"
+    with pytest.raises(PathEscapeError):
+        source.slug_of(Path("posts/¿¿.md"))
+
+
+BAD = [
+    ("empty.md", FrontMatterError, 1, "empty file"),
+    ("no_front_matter.md", FrontMatterError, 1, "first line must be '---'"),
+    ("unclosed_front_matter.md", FrontMatterError, 1, "not closed"),
+    ("malformed_yaml.md", FrontMatterError, 4, "not valid YAML"),
+    ("missing_title.md", FrontMatterError, 1, "'title' is required"),
+    ("missing_date.md", FrontMatterError, 1, "'date' is required"),
+    ("invalid_date.md", FrontMatterError, 3, "date must be a date"),
+    ("unknown_status.md", FrontMatterError, 4, "unknown status 'finished'"),
+    ("wrong_type_tags.md", FrontMatterError, 4, "'tags' must be a list of strings"),
+    ("unknown_setting.md", FrontMatterError, 6, "did you mean 'inputs'"),
+    ("unknown_cell_option.md", CellOptionError, 10, "did you mean 'caption'"),
+    ("label_escapes.md", PathEscapeError, 7, "must be letters, digits"),
+    ("bad_cell_timeout.md", CellOptionError, 7, "'timeout' has the wrong type"),
+    ("front_matter_not_mapping.md", FrontMatterError, 2, "must be a mapping"),
+    ("non_utf8.md", PostError, 6, "not UTF-8"),
+]
+
+
+@pytest.mark.parametrize("name, kind, line, message", BAD, ids=[b[0] for b in BAD])
+def test_bad_post_names_file_and_line(tmp_path, name, kind, line, message):
+    root = make_project(tmp_path / "p")
+    (root / "posts" / name).write_bytes((FIXTURES / "bad" / name).read_bytes())
+    config = load_config(root)
+    with pytest.raises(kind) as caught:
+        source.read(root / "posts" / name, config)
+    error = caught.value
+    assert (error.path, error.line) == (f"posts/{name}", line), str(error)
+    assert message in str(error)
+    assert str(error).startswith(f"posts/{name}:{line}: ")
+
+
+def test_read_all_goes_on_past_a_bad_post(tmp_path):
+    root = make_project(tmp_path / "p", {"good.md": SIMPLE_POST})
+    (root / "posts" / "bad.md").write_text("---\ntitle: x\n---\n")
+    result = source.read_all(load_config(root))
+    assert [str(p.path) for p in result.posts] == ["posts/good.md"]
+    assert [(str(p), type(e).__name__) for p, e in result.failures] == [("posts/bad.md", "FrontMatterError")]
+
+
+def test_two_posts_with_the_same_slug(tmp_path):
+    root = make_project(tmp_path / "p", {"same.md": SIMPLE_POST, "Same!.md": SIMPLE_POST})
+    result = source.read_all(load_config(root))
+    assert len(result.posts) == 1
+    (path, error), = result.failures
+    assert "slug 'same' is already taken" in str(error)
+
+
+def test_declared_inputs_are_hashed_into_the_key(tmp_path):
+    text = SIMPLE_POST.replace("status: open", "status: open\nlabbook:\n  inputs: [data/*.csv]")
+    root = make_project(tmp_path / "p", {"x.md": text})
+    (root / "posts" / "data").mkdir()
+    table = root / "posts" / "data" / "t.csv"
+    table.write_text("a\n1\n")
+    config = load_config(root)
+    first, _ = source.read(root / "posts" / "x.md", config)
+    assert list(first.inputs) == ["posts/data/t.csv"]
+    table.write_text("a\n2\n")
+    second, _ = source.read(root / "posts" / "x.md", config)
+    assert second.key != first.key
+
+
+def test_inputs_glob_matching_nothing_warns(tmp_path):
+    text = SIMPLE_POST.replace("status: open", "status: open\nlabbook:\n  inputs: [missing/*.csv]")
+    root = make_project(tmp_path / "p", {"x.md": text})
+    _, warnings = source.read(root / "posts" / "x.md", load_config(root))
+    assert warnings == ["posts/x.md: labbook.inputs glob 'missing/*.csv' matches no file"]
+
+
+def test_inputs_outside_the_project_are_refused(tmp_path):
+    (tmp_path / "secret.csv").write_text("x")
+    text = SIMPLE_POST.replace("status: open", "status: open\nlabbook:\n  inputs: ['../../secret.csv']")
+    root = make_project(tmp_path / "p", {"x.md": text})
+    with pytest.raises(PathEscapeError, match="outside the project"):
+        source.read(root / "posts" / "x.md", load_config(root))
+
+
+def test_discover_skips_drafts_and_non_posts(tmp_path):
+    root = make_project(tmp_path / "p", {"a.md": SIMPLE_POST, "_draft.md": SIMPLE_POST})
+    write_post(root, "notes.txt", "x")
+    assert [p.name for p in source.discover(load_config(root))] == ["a.md"]
