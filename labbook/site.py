@@ -142,7 +142,7 @@ def post_files(page: Page) -> dict[str, bytes | Path]:
 
 
 def _front_matter(values: Mapping[str, Any]) -> bytes:
-    text = yaml.safe_dump(dict(values), sort_keys=False, allow_unicode=True, default_flow_style=None, width=1000)
+    text = yaml.safe_dump(dict(values), sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
     return f"---\n{text}---\n".encode()
 
 
@@ -283,18 +283,17 @@ def _differs(target: Path, data: bytes | Path) -> bool:
     return stat.st_size != len(data) or target.read_bytes() != data
 
 
-def _managed_files(site: Path, live_slugs: set[str], live_names: set[str]) -> list[str]:
-    """Files labbook put in site/ that this build does not produce any more."""
+def _managed_files(site: Path, live_slugs: set[str], live_names: set[str], kept: set[str]) -> list[str]:
+    """Files labbook put in site/ that this build does not produce any more; kept posts' stay."""
     stale = []
     posts_dir = site / "_posts"
     if posts_dir.is_dir():
         for path in posts_dir.iterdir():
             match = _POST_FILE.match(path.name)
             name = f"_posts/{path.name}"
-            if match and name not in live_names and match.group("slug") not in live_slugs:
-                stale.append(name)
-            elif match and match.group("slug") in live_slugs and name not in live_names:
-                stale.append(name)  # the date changed: the old file goes
+            if not match or name in live_names or match.group("slug") in kept:
+                continue
+            stale.append(name)  # a deleted post, or a post whose date changed
     assets = site / "assets" / "posts"
     if assets.is_dir():
         for folder in assets.iterdir():
@@ -320,8 +319,7 @@ def plan(publication: Publication, config: Config, theme: Theme) -> tuple[dict[s
     desired.update(_index_files(theme, config, summaries))
     desired.update(_theme_files(theme, config, publication.extra_css))
     live_slugs = {p.slug for p in publication.pages} | set(publication.kept)
-    kept_names = {f"_posts/{s['date']}-{slug}.html" for slug, s in publication.kept.items()}
-    deletions = _managed_files(site, live_slugs, set(desired) | kept_names)
+    deletions = _managed_files(site, live_slugs, set(desired), set(publication.kept))
     for slug in rewritten_slugs:  # asset files of an older run of a rewritten post
         folder = site / "assets" / "posts" / slug
         if folder.is_dir():

@@ -1,0 +1,144 @@
+"""Render stage: markdown, math, code, outputs after their cells, escaping, inert Liquid."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import pytest
+
+from labbook import render, source
+from labbook.config import load_config
+from labbook.model import Artifact, CellResult, Run, Verdict
+from labbook.theme import Theme, liquid_inert
+
+TEXT = """---
+title: Render <test>
+date: 2026-03-04
+tags: [a&b]
+---
+
+Inline $\\alpha^2$ and display:
+
+$$
+\\int_0^1 x\\,dx = \\frac{1}{2}
+$$
+
+| h | i |
+| - | - |
+| 1 | 2 |
+
+```python
+#| label: fig-one
+#| caption: First <figure>.
+x = 1
+```
+
+Text with {{ liquid }} and {% tag %}.[^n]
+
+[^n]: A note.
+
+```python
+#| echo: false
+print("<b>hidden code</b>")
+```
+
+```python
+#| output: false
+print("not shown")
+```
+
+```python
+#| claim: x is one
+assert x == 1
+```
+"""
+
+
+@pytest.fixture
+def page(tmp_path):
+    post, _ = source.parse(TEXT, "posts/render.md")
+    run = Run(
+        key=post.key,
+        cells=(
+            CellResult(0, ({"output_type": "figure", "name": "figures/fig-one.png", "alt": ""},
+                           {"output_type": "execute_result", "data": {"text/plain": "<tag> & {{ x }}"}}), 0.1),
+            CellResult(1, ({"output_type": "stream", "name": "stdout", "text": "<b>hidden code</b>\n"},), 0.1),
+            CellResult(2, ({"output_type": "stream", "name": "stdout", "text": "not shown\n"},), 0.1),
+            CellResult(3, (), 0.1, Verdict("x is one", True)),
+        ),
+        artifacts=(Artifact("figure", "figures/fig-one.png", "0" * 64, 3, 0),
+                   Artifact("data", "data/table.csv", "1" * 64, 2048, None),
+                   Artifact("notebook", "executed.ipynb", "2" * 64, 10, None)),
+        inputs={}, basis=post.basis, environment={"python": "3.11"}, started="2026-03-04T10:00:00+00:00",
+        seconds=1.0,
+    )
+    config = load_config(tmp_path)
+    result, warnings = render.render(post, run, tmp_path, config, Theme(config.templates))
+    assert warnings == []
+    return result
+
+
+def shown(markup: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", markup))
+
+
+def test_math_becomes_mathml(page):
+    assert "<span class=\"math inline\"><math" in page.html and "<mi>&#x003B1;</mi>" in page.html
+    assert '<div class="math display"><math' in page.html and 'display="block"' in page.html
+    assert "$" not in shown(page.html)
+
+
+def test_code_is_highlighted_and_followed_by_its_outputs(page):
+    body = page.html
+    code = body.index('<div class="highlight">')
+    figure = body.index('<figure class="figure" id="fig-one">')
+    result = body.index('class="output result"')
+    assert code < figure and code < result
+    assert "Figure 1.</span> First &lt;figure&gt;." in body
+
+
+def test_echo_false_hides_code_and_output_false_hides_outputs(page):
+    text = shown(page.html)
+    assert 'print("<b>hidden code</b>")' not in text and "<b>hidden code</b>" in text
+    assert 'print("not shown")' in text and "not shown\n" not in text.replace('print("not shown")', "")
+
+
+def test_outputs_and_metadata_are_escaped(page):
+    assert "&lt;tag&gt; &amp;" in page.html
+    assert "<b>hidden" not in page.html and "<test>" not in page.html
+    assert "Render &lt;test&gt;" in page.html
+
+
+def test_liquid_is_inert_but_reads_the_same(page):
+    assert "{{" not in page.html and "{%" not in page.html
+    text = shown(page.html)
+    assert "Text with {{ liquid }} and {% tag %}." in text and "{{ x }}" in text
+
+
+def test_claims_tables_footnotes_downloads(page):
+    assert "✓ holds" in page.html and "x is one" in page.html
+    assert "<table>" in page.html and "footnote" in page.html
+    assert 'href="/assets/posts/render/data/table.csv"' in page.html and "2.0 KB" in page.html
+    assert 'href="/assets/posts/render/run.json"' in page.html
+
+
+def test_page_paths_and_front_matter(page):
+    assert page.url == "/blog/2026/render/"
+    assert page.filename == "_posts/2026-03-04-render.html"
+    assert page.front_matter["title"] == "Render <test>" and page.front_matter["tags"] == ["a&b"]
+    assert page.summary["status"] == "partial"
+
+
+def test_bad_math_is_shown_as_text_with_a_warning(tmp_path):
+    env: dict = {}
+    out = render.mathml("\\frac{", display=False, env=env)
+    assert "math-error" in out and env["warnings"]
+
+
+@pytest.mark.parametrize("text", ["{{ x }}", "{% endraw %}", "{%- raw -%}", "}}{{"])
+def test_liquid_inert_round_trips_through_html(text):
+    inert = liquid_inert(text)
+    assert "{" not in inert and "}" not in inert
+    assert html.unescape(inert) == text

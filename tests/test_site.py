@@ -1,0 +1,136 @@
+"""Write stage: the Jekyll tree, no rewrite of unchanged files, pruning, and the journal."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from labbook import site
+from labbook.config import load_config
+from labbook.errors import PathEscapeError
+from labbook.model import Page
+from labbook.theme import Theme
+
+from .helpers import make_project
+
+
+def a_page(tmp_path: Path, slug: str = "one", date: str = "2026-01-02", title: str = "One", body: str = "<p>hi</p>",
+           tags=("t",)) -> Page:
+    run_dir = tmp_path / f"run-{slug}"
+    (run_dir / "figures").mkdir(parents=True, exist_ok=True)
+    (run_dir / "figures" / "fig-1.png").write_bytes(b"png")
+    (run_dir / "run.json").write_text("{}")
+    summary = {"slug": slug, "url": f"/blog/2026/{slug}/", "title": title, "date": date, "description": "",
+               "status": "open", "tags": list(tags), "models": ["m"], "data": ["d"], "phenomena": ["p"],
+               "observables": [], "questions": []}
+    return Page(slug=slug, path=PurePosixPath(f"posts/{slug}.md"), url=f"/blog/2026/{slug}/",
+                filename=f"_posts/{date}-{slug}.html", front_matter={"layout": "post", "title": title},
+                html=body, run_dir=str(run_dir), summary=summary)
+
+
+@pytest.fixture
+def config(tmp_path):
+    return load_config(make_project(tmp_path / "p"))
+
+
+def write(config, pages, kept=None):
+    return site.write(site.Publication(pages, kept or {}), config, Theme(config.templates))
+
+
+def files(config) -> dict[str, int]:
+    return {p.relative_to(config.site).as_posix(): p.stat().st_mtime_ns
+            for p in config.site.rglob("*") if p.is_file()}
+
+
+def test_writes_a_jekyll_tree(config, tmp_path):
+    write(config, [a_page(tmp_path)])
+    names = set(files(config))
+    assert {"_config.yml", "_layouts/default.html", "_layouts/post.html", "_posts/2026-01-02-one.html",
+            "assets/posts/one/figures/fig-1.png", "assets/posts/one/run.json", "index.html", "tags/t/index.html",
+            "tags/index.html", "phenomena/index.html", "feed.xml", "assets/css/labbook.css"} <= names
+    post = (config.site / "_posts/2026-01-02-one.html").read_text()
+    assert post.startswith("---\nlayout: post\ntitle: One\n---\n<p>hi</p>")
+    layout = (config.site / "_layouts/default.html").read_text()
+    assert "{{ content }}" in layout and "{{ page.title | escape }}" in layout
+
+
+def test_an_unchanged_site_is_not_rewritten(config, tmp_path):
+    write(config, [a_page(tmp_path)])
+    before = files(config)
+    change = write(config, [a_page(tmp_path)])
+    assert change.written == [] and change.deleted == []
+    assert files(config) == before
+
+
+def test_only_changed_files_are_rewritten(config, tmp_path):
+    write(config, [a_page(tmp_path, "one"), a_page(tmp_path, "two")])
+    before = files(config)
+    change = write(config, [a_page(tmp_path, "one", body="<p>changed</p>"), a_page(tmp_path, "two")])
+    assert change.written == ["_posts/2026-01-02-one.html"]
+    after = files(config)
+    assert [n for n in after if after[n] != before[n]] == ["_posts/2026-01-02-one.html"]
+
+
+def test_deleted_posts_and_their_tags_are_pruned(config, tmp_path):
+    write(config, [a_page(tmp_path, "one"), a_page(tmp_path, "two", tags=("gone",))])
+    change = write(config, [a_page(tmp_path, "one")])
+    assert "_posts/2026-01-02-two.html" in change.deleted
+    assert not (config.site / "assets/posts/two").exists()
+    assert not (config.site / "tags/gone").exists()
+
+
+def test_a_new_date_replaces_the_old_post_file(config, tmp_path):
+    write(config, [a_page(tmp_path, "one")])
+    write(config, [a_page(tmp_path, "one", date="2026-02-03")])
+    assert [p.name for p in (config.site / "_posts").iterdir()] == ["2026-02-03-one.html"]
+
+
+def test_kept_posts_stay_as_published(config, tmp_path):
+    write(config, [a_page(tmp_path, "one"), a_page(tmp_path, "two")])
+    before = files(config)
+    summary = site.published_summary(config.site, "two")
+    assert summary is not None and summary["title"] == "One"
+    write(config, [a_page(tmp_path, "one")], kept={"two": summary})
+    assert {n: m for n, m in files(config).items() if "two" in n} == {n: m for n, m in before.items() if "two" in n}
+
+
+def test_a_committed_journal_is_rolled_forward(config, tmp_path):
+    write(config, [a_page(tmp_path)])
+    staging = config.site / site.STAGING
+    staging.mkdir()
+    (staging / "0").write_text("new index")
+    (config.site / site.JOURNAL).write_text(json.dumps(
+        {"ops": [["put", f"{site.STAGING}/0", "index.html"], ["delete", "feed.xml"]]}))
+    assert site.recover(config.site) is True
+    assert (config.site / "index.html").read_text() == "new index"
+    assert not (config.site / "feed.xml").exists()
+    assert not (config.site / site.JOURNAL).exists() and not staging.exists()
+
+
+def test_staged_files_without_a_journal_are_dropped(config, tmp_path):
+    write(config, [a_page(tmp_path)])
+    before = (config.site / "index.html").read_bytes()
+    (config.site / site.STAGING).mkdir()
+    (config.site / site.STAGING / "0").write_text("half of a build")
+    assert site.recover(config.site) is False
+    assert (config.site / "index.html").read_bytes() == before
+    assert not (config.site / site.STAGING).exists()
+
+
+def test_a_page_cannot_write_outside_the_site(config, tmp_path):
+    page = a_page(tmp_path)
+    evil = Page(**{**{f: getattr(page, f) for f in page.__dataclass_fields__}, "filename": "../escape.html"})
+    with pytest.raises(PathEscapeError):
+        write(config, [evil])
+    assert not (config.site.parent / "escape.html").exists()
+
+
+def test_tags_with_odd_characters_stay_in_tags(config, tmp_path):
+    write(config, [a_page(tmp_path, tags=("../up", "a/b", "<x>"))])
+    tag_pages = sorted(p.relative_to(config.site).as_posix() for p in (config.site / "tags").rglob("index.html"))
+    assert tag_pages == ["tags/%3Cx%3E/index.html", "tags/..%2Fup/index.html", "tags/a%2Fb/index.html",
+                         "tags/index.html"]
+    assert os.listdir(config.site.parent) == sorted(os.listdir(config.site.parent))
