@@ -133,11 +133,10 @@ def _selected(args: argparse.Namespace, config: Any) -> list[Path] | None:
         return None
     paths = []
     for name in args.post:
-        path = Path(name)
-        if not path.exists() and (config.posts / name).exists():
-            path = config.posts / name
-        if not path.is_file():
-            raise ConfigError(f"no such post: {name}")
+        candidates = [Path(name), config.root / name, config.posts / name]
+        path = next((c for c in candidates if c.is_file()), None)
+        if path is None:
+            raise ConfigError(f"no such post: {name}", hint=f"posts are files like {config.relative(config.posts)}/<slug>.md")
         paths.append(path)
     return paths
 

@@ -6,7 +6,9 @@ lacks them, and FAILS in CI (CI=true): CI installs them, so a missing one is a b
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -69,3 +71,38 @@ Prose with $x^2$.
 print("hello")
 ```
 """
+
+
+_TIMINGS = re.compile(r"Executed on \d{4}-\d{2}-\d{2} in [\d.]+ s")
+
+
+def normalized_site(site: Path) -> dict[str, bytes]:
+    """A site's files with the wall-clock facts of a run (when, how long) masked; all else byte for byte."""
+    files = {}
+    for path in sorted(site.rglob("*")):
+        if not path.is_file():
+            continue
+        name = path.relative_to(site).as_posix()
+        data = path.read_bytes()
+        if path.name == "run.json":
+            record = json.loads(data)
+            record["started"], record["seconds"] = "<started>", 0
+            for cell in record["cells"]:
+                cell["seconds"] = 0
+            data = json.dumps(record, sort_keys=True).encode()
+        elif name.startswith("_posts/"):
+            data = _TIMINGS.sub("Executed on <date> in <seconds> s", data.decode()).encode()
+        files[name] = data
+    return files
+
+
+def assert_same_site(a: Path, b: Path) -> None:
+    left, right = normalized_site(a), normalized_site(b)
+    assert sorted(left) == sorted(right)
+    for name in left:
+        if left[name] != right[name]:
+            import difflib
+
+            diff = difflib.unified_diff(left[name].decode(errors="replace").splitlines(),
+                                        right[name].decode(errors="replace").splitlines(), lineterm="")
+            raise AssertionError(f"{name} differs:\n" + "\n".join(list(diff)[:40]))
