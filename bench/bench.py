@@ -53,6 +53,10 @@ class Sample:
     """Most descendants seen at once; 0 means rss_self_mb is exact (ru_maxrss)."""
     executed: int | None = None
     """Kernels the build started, read from the tool's own output."""
+    foreign: float = 0.0
+    """Cores kept busy by processes that are not ours, on average over the run: the noise."""
+    retried: int = 0
+    """Runs killed by a SIGKILL that was not ours and run again (see `run`)."""
 
 
 @dataclass(slots=True)
@@ -83,6 +87,10 @@ class Measurement:
     @property
     def rss_self_mb(self) -> float:
         return max(s.rss_self_mb for s in self.samples)
+
+    @property
+    def foreign(self) -> float:
+        return max(s.foreign for s in self.samples)
 
     @property
     def executed(self) -> str:
@@ -264,6 +272,30 @@ def environment(**extra: str) -> dict[str, str]:
     return env
 
 
+def busy_seconds() -> float:
+    """CPU seconds the whole machine has spent not idle since boot, from /proc/stat."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_quiet(limit: float = 180.0, threshold: float = 0.15) -> float:
+    """Wait (at most `limit` s) until other processes use < `threshold` cores; return what they used.
+
+    The machine is shared: someone else's test suite on 2 cores would double our timings.
+    """
+    waited = 0.0
+    while True:
+        before = busy_seconds()
+        time.sleep(1.0)
+        load = busy_seconds() - before
+        if load < threshold or waited >= limit:
+            if waited:
+                print(f"  (waited {waited:.0f} s for other processes to go quiet; now {load:.2f} cores)", flush=True)
+            return load
+        waited += 1.0
+
+
 class Poller(threading.Thread):
     """Peak RSS of one process (every 10 ms) and of its whole tree (every 50 ms)."""
 
@@ -311,6 +343,7 @@ class Finished:
 def run(command: Sequence[str | Path], cwd: Path, env: dict[str, str] | None = None) -> Finished:
     """Run, time (wall clock), and measure peak memory; output goes to a file, never a pipe."""
     with tempfile.TemporaryFile(mode="w+b") as log:
+        busy = busy_seconds()
         began = time.perf_counter()
         process = subprocess.Popen([str(c) for c in command], cwd=cwd, env=env or environment(),
                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -318,6 +351,7 @@ def run(command: Sequence[str | Path], cwd: Path, env: dict[str, str] | None = N
         poller.start()
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - began
+        busy = busy_seconds() - busy
         process.returncode = os.waitstatus_to_exitcode(status)
         poller.stop.set()
         poller.join()
@@ -325,11 +359,13 @@ def run(command: Sequence[str | Path], cwd: Path, env: dict[str, str] | None = N
         output = log.read().decode(errors="replace")
     maxrss = usage.ru_maxrss * 1024  # kB on Linux; the max over the process and its reaped children
     exact = poller.children == 0
+    ours = usage.ru_utime + usage.ru_stime  # the process and the children it reaped (kernels)
     sample = Sample(
         wall=wall,
         rss_self_mb=(maxrss if exact else poller.self_peak) / 2**20,
         rss_tree_mb=max(poller.tree_peak, poller.self_peak, maxrss if exact else 0) / 2**20,
         children=poller.children,
+        foreign=max(0.0, busy - ours - 0.02 * wall) / wall,  # 0.02: this script's own poller
     )
     return Finished(sample, process.returncode, output)
 
@@ -343,9 +379,25 @@ def checked(finished: Finished, what: str) -> Finished:
 # --- labbook -------------------------------------------------------------------------------------------
 
 
+KILLED: list[str] = []
+"""Builds that died of a SIGKILL nobody here sent: recorded for the report, then run again."""
+
+
 def labbook_build(root: Path, jobs: int, expect_executed: int | None = None) -> Sample:
-    """`labbook --root DIR -q build -j N`, checked: exit 0, and the executed count it promises."""
-    done = checked(run([BIN / "labbook", "--root", root, "-q", "build", "-j", str(jobs)], cwd=root), "labbook build")
+    """`labbook --root DIR -q build -j N`, checked: exit 0, and the executed count it promises.
+
+    A run that dies of SIGKILL with no output is run again once (the machine is shared, see
+    RESULTS.md), and recorded in KILLED; any other failure stops the benchmark.
+    """
+    command = [BIN / "labbook", "--root", root, "-q", "build", "-j", str(jobs)]
+    done = run(command, cwd=root)
+    retried = 0
+    if done.code == -9:
+        KILLED.append(f"{dt.datetime.now():%H:%M:%S} labbook build -j{jobs} in {root.name}, after {done.sample.wall:.2f} s")
+        print(f"  !! labbook was killed by SIGKILL after {done.sample.wall:.2f} s; running it again", flush=True)
+        done, retried = run(command, cwd=root), 1
+    checked(done, "labbook build")
+    done.sample.retried = retried
     match = SUMMARY.search(done.output)
     if match is None:
         raise SystemExit(f"no summary line in labbook's output:\n{done.output[-2000:]}")
@@ -362,6 +414,7 @@ def measure_cold(project: Path, work: Path, jobs: int, repeat: int, key: str, sc
     target = work / f"{key}"
     for _ in range(repeat):
         fresh_copy(project, target)
+        wait_quiet()
         row.samples.append(labbook_build(target, jobs, expect_executed=posts))
         progress(row)
     return row, target
@@ -371,6 +424,7 @@ def measure_repeated(key: str, scenario: str, tool: str, posts: int, jobs: int |
                      once: Callable[[int], Sample], warmup: bool = False, note: str = "") -> Measurement:
     """`once(round)` `repeat` times; with `warmup`, one more run first that is not counted (page cache)."""
     row = Measurement(key, scenario, tool, posts, jobs, note=note)
+    wait_quiet()
     if warmup:
         once(-1)
     for round_ in range(repeat):
@@ -433,6 +487,7 @@ def measure_floor(project: Path, work: Path, repeat: int, with_png: bool) -> Mea
             done = checked(run([sys.executable, script], cwd=cwd, env=environment(MPLBACKEND="Agg")), f"python {script.name}")
             total.wall += done.sample.wall
             total.rss_self_mb = max(total.rss_self_mb, done.sample.rss_self_mb)
+            total.foreign = max(total.foreign, done.sample.foreign)
         return total
 
     scenario = "plain-Python floor" + (" + PNG savefig" if with_png else "")
@@ -488,6 +543,7 @@ def measure_jupyter_book(project: Path, work: Path, settings: Settings) -> list[
     cold = Measurement("jb-cold", "cold build", "jupyter-book", posts, 1, note="fresh copy, no _build/")
     for _ in range(settings.peer_cold_repeat):
         jb_project(project, book)
+        wait_quiet()
         cold.samples.append(jb_build(book, expect_executed=posts))
         progress(cold)
     noop = measure_repeated("jb-noop", "no-op rebuild", "jupyter-book", posts, 1, settings.repeat,
@@ -525,6 +581,7 @@ def measure_nbconvert(project: Path, work: Path, settings: Settings) -> list[Mea
             done = checked(run([*base, notebook], cwd=folder), f"nbconvert {notebook.name}")
             total.wall += done.sample.wall
             total.rss_self_mb = max(total.rss_self_mb, done.sample.rss_self_mb)
+            total.foreign = max(total.foreign, done.sample.foreign)
             total.executed = (total.executed or 0) + 1
         return total
 
@@ -546,7 +603,8 @@ def measure_nbconvert(project: Path, work: Path, settings: Settings) -> list[Mea
 
 def progress(row: Measurement) -> None:
     walls = ", ".join(f"{s.wall:.2f}" for s in row.samples)
-    print(f"  {row.key:<22} {row.tool:<14} n={row.posts:<5} runs: {walls} s", flush=True)
+    print(f"  {row.key:<22} {row.tool:<14} n={row.posts:<5} runs: {walls} s  (other load ≤ {row.foreign:.2f} cores)",
+          flush=True)
 
 
 def run_labbook(settings: Settings, results: dict[str, Measurement]) -> None:
@@ -686,15 +744,15 @@ def machine() -> dict[str, str]:
 
 def table(results: dict[str, Measurement]) -> list[str]:
     lines = [
-        "| scenario | tool | posts | -j | runs | median (s) | min–max (s) | per post (s) | labbook RSS (MB) | executed | note |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| scenario | tool | posts | -j | runs | median (s) | min–max (s) | per post (s) | labbook RSS (MB) | executed | other load | note |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in results.values():
         low, high = row.spread
         rss = f"{row.rss_self_mb:.0f}" if row.tool == "labbook" else "–"
         lines.append(
             f"| {row.scenario} | {row.tool} | {row.posts} | {row.jobs or '–'} | {row.runs} | {row.wall:.2f} | "
-            f"{low:.2f}–{high:.2f} | {row.wall / row.posts:.3f} | {rss} | {row.executed} | {row.note} |"
+            f"{low:.2f}–{high:.2f} | {row.wall / row.posts:.3f} | {rss} | {row.executed} | {row.foreign:.2f} | {row.note} |"
         )
     return lines
 
@@ -747,6 +805,10 @@ def report(results: dict[str, Measurement], settings: Settings, info: dict[str, 
         "  `labbook serve`); Jupyter Book's build ends with HTML. Jupyter Book reads the same `.md` files",
         "  through `nb_custom_formats: {.md: [jupytext.reads, {fmt: md}]}`, with `execute_notebooks: cache`,",
         "  and executes notebooks one after the other; so the like-for-like cold comparison is labbook `-j1`.",
+        "- The machine may be shared. Before each series the script waits (≤ 3 min) until other processes use",
+        "  < 0.15 cores; **other load** is the most CPU (in cores, averaged over a run) that processes not",
+        "  started by this benchmark used during any run of the row, from `/proc/stat` minus our own rusage.",
+        "  Rows with other load above ~0.2 cores on this 2-core machine are slower than they should be.",
         "",
         "## Machine",
         "",
@@ -765,6 +827,10 @@ def report(results: dict[str, Measurement], settings: Settings, info: dict[str, 
         lines += ["## labbook vs peers (same 20 posts)", "",
                   "| scenario | peer | labbook / peer time | labbook is … faster |", "| --- | --- | ---: | ---: |"]
         lines += [f"| {s} | {peer} | {r:.2f} | {f:.1f}× |" for s, peer, r, f in peer_rows]
+        lines.append("")
+    if KILLED:
+        lines += ["## Incidents", "", "labbook builds that died of a SIGKILL this script did not send (run again once):", ""]
+        lines += [f"- {line}" for line in KILLED]
         lines.append("")
     lines += ["## Targets", "", "| target | measured | verdict |", "| --- | --- | --- |"]
     lines += [f"| {t.name} | {t.measured} | {mark[t.passed]} |" for t in checks]

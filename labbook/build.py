@@ -26,7 +26,7 @@ from .theme import Theme
 
 __all__ = ["build", "BuildReport", "Reporter", "NullReporter", "status", "PostStatus", "locked"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 class Reporter(Protocol):
@@ -132,16 +132,17 @@ class State:
         for name, sha in entry["inputs"].items():
             if self.hashes.sha(config.root / name) != sha:
                 return None
-        for name, size in entry["files"].items():
+        for name, (size, mtime) in entry["files"].items():
             try:
-                if (config.site / name).stat().st_size != size:
-                    return None
+                stat = (config.site / name).stat()
             except OSError:
+                return None
+            if (stat.st_size, stat.st_mtime_ns) != (size, mtime):
                 return None
         return entry
 
     def record(self, page: Page, post: Post, run: Run, config: Config) -> None:
-        files = {name: (config.site / name).stat().st_size for name in site.post_files(page)}
+        files = {name: _size_and_mtime(config.site / name) for name in site.post_files(page)}
         self.posts[str(post.path)] = {
             "sha": post.source_sha, "slug": post.slug, "key": post.key, "summary": dict(page.summary),
             "inputs": dict(run.inputs), "files": files,
@@ -156,6 +157,11 @@ class State:
             "hashes": dict(sorted(self.hashes.known.items())),
         }
         write_if_changed(self.path, dump_json(data))
+
+
+def _size_and_mtime(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
 
 
 def _fingerprint(config: Config, theme: Theme) -> str:

@@ -33,8 +33,8 @@ class ConsoleReporter:
     def __init__(self, *, quiet: bool = False, verbose: bool = False) -> None:
         from rich.console import Console
 
-        self.out = Console(highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.out = Console(highlight=False, soft_wrap=True, emoji=False)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
         self.quiet, self.verbose = quiet, verbose
         self.live_ok = self.err.is_terminal and not quiet and not os.environ.get("CI")
         self.running: dict[str, tuple[float, int, int]] = {}
@@ -257,13 +257,62 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_check(commands: Any) -> None:
-    try:
-        from .check import add_arguments, cmd_check
-    except ImportError:
-        return
-    check = commands.add_parser("check", help="execute again and compare with what site/ publishes")
-    add_arguments(check)
-    check.set_defaults(run=cmd_check)
+    parser = commands.add_parser("check", help="execute again and compare with what site/ publishes")
+    parser.add_argument("post", nargs="*", help="check only these posts")
+    parser.add_argument("--posts", help="folder of posts (default: posts/)")
+    parser.add_argument("--site", help="the published site (default: site/)")
+    parser.add_argument("-j", "--jobs", type=int, help="kernels at once (default: one per core)")
+    parser.add_argument("--scheduler", help="run kernels on this Dask cluster: tcp://host:8786")
+    parser.add_argument("--seeds", type=int, default=0, metavar="K",
+                        help="also run with LABBOOK_SEED = 0…K-1 and report the spread of every result")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report for CI")
+    parser.add_argument("--report", type=Path, metavar="DIR", help="write an HTML report with figure diffs")
+    parser.add_argument("--no-record", action="store_true", help="do not keep the result in site/'s run.json")
+    parser.set_defaults(run=cmd_check)
+
+
+CHECK_MARKS = {"reproduced": "[green]✓[/]", "drifted": "[yellow]≠[/]", "claim broken": "[red]✗[/]",
+               "failed": "[red]✗[/]", "new": "[cyan]?[/]", "stale": "[yellow]?[/]"}
+
+
+def cmd_check(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
+    from . import check
+
+    config = _config(args)
+
+    class Progress:
+        def started(self, posts: Sequence[Any], runs: int) -> None:
+            if runs:
+                reporter.executing(posts)
+
+        def cell(self, slug: str, index: int, total: int) -> None:
+            reporter.cell(slug, index, total)
+
+        def checked(self, result: Any) -> None:
+            pass
+
+    began = time.perf_counter()
+    report = check.check(config, only=_selected(args, config), seeds=args.seeds, record=not args.no_record,
+                         diff_dir=(args.report / "work") if args.report else None, reporter=Progress())
+    reporter.stop()
+    for result in report.posts:
+        reporter.out.print(f"{CHECK_MARKS[result.verdict]} {result.path} [bold]{result.verdict}[/]", markup=True)
+        for line in check.details(result):
+            reporter.out.print(f"    {line}", markup=False, highlight=False)
+    if args.junit:
+        check.write_junit(report, args.junit)
+    if args.report:
+        reporter.err.print(f"report: {check.write_html_report(report, args.report, config)}")
+    if not args.no_record:
+        refreshed = check.refresh_pages(config, report)
+        for outcome in refreshed.outcomes if refreshed else ():
+            if outcome.error is not None:
+                reporter.done(outcome)
+    counts = {v: sum(p.verdict == v for p in report.posts) for v in check.VERDICTS}
+    summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "nothing to check"
+    reporter.err.print(f"checked {len(report.posts)} posts in {time.perf_counter() - began:.1f} s: {summary}"
+                       + ("" if report.ok else " — exit 1"))
+    return 0 if report.ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -69,8 +69,9 @@ class Sanitizer:
 SANITIZERS: tuple[Sanitizer, ...] = (
     # Order matters: escapes go before anything that reads the text, paths before the dates
     # and numbers inside them, whole timing lines before the single durations they contain.
+    # Every rule must stay linear in the text: anchor any leading [^\n]* (a 1 MB stdout line).
     Sanitizer("line-end carriage return", r"\r+(?=\n|\Z)", ""),
-    Sanitizer("overwritten line (progress bars)", r"[^\n]*\r", ""),
+    Sanitizer("overwritten line (progress bars)", r"(?m)^[^\n]*\r", ""),
     Sanitizer(
         "ANSI escape",
         r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]",
@@ -99,9 +100,13 @@ SANITIZERS: tuple[Sanitizer, ...] = (
     Sanitizer("ISO date", r"\b\d{4}-\d{2}-\d{2}\b", "<DATE>"),
     Sanitizer("%time wall time", r"Wall time: [^\n]*", "Wall time: <DURATION>"),
     Sanitizer("%time CPU times", r"CPU times: [^\n]*", "CPU times: <DURATION>"),
-    Sanitizer("%timeit summary", r"[^\n]* per loop \(mean ± std\. dev\. of [^\n]*\)", "<TIMEIT>"),
     Sanitizer(
-        "tqdm elapsed, remaining and rate", r"\[\d+:\d{2}(?::\d{2})?<[^\]\n]*\]", "[<PROGRESS>]"
+        "%timeit summary",
+        r"(?<![\d.])[\d.]+ \S+ ± [\d.]+ \S+ per loop \(mean ± std\. dev\. of [^\n)]*\)",
+        "<TIMEIT>",
+    ),
+    Sanitizer(
+        "tqdm elapsed, remaining and rate", r"\[\d+:\d{2}(?::\d{2})?<[^\[\]\n]*\]", "[<PROGRESS>]"
     ),
     Sanitizer("clock time", r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b", "<TIME>"),
     Sanitizer(

@@ -242,6 +242,7 @@ def render(post: Post, run: Run, run_dir: Path, config: Config, theme: Theme) ->
         run=run,
         ran_on=run.started[:10],
         check=run.check or {},
+        seed_tallies=dict((run.check or {}).get("seeds", {}).get("claims", {})),
         status_text=STATUS_TEXT.get(post.meta.status, post.meta.status),
         baseurl=config.baseurl,
     )

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -600,7 +604,10 @@ def test_compare_files_compares_notebooks_by_text_outputs(tmp_path: Path) -> Non
             "CPU times: user 3 μs, sys: 1 μs, total: 4 μs\nWall time: 5.01 μs\n",
             "CPU times: <DURATION>\nWall time: <DURATION>\n",
         ),
-        ("1.23 ms ± 45.6 µs per loop (mean ± std. dev. of 7 runs, 1,000 loops each)", "<TIMEIT>"),
+        (
+            "1.23 ms ± 45.6 µs per loop (mean ± std. dev. of 7 runs, 1,000 loops each)\n",
+            "<TIMEIT>\n",
+        ),
         ("started 2026-01-10T12:34:56.789+00:00", "started <DATETIME>"),
         ("started 2026-01-10 12:34:56", "started <DATETIME>"),
         ("on 2026-01-10", "on <DATE>"),
@@ -609,7 +616,8 @@ def test_compare_files_compares_notebooks_by_text_outputs(tmp_path: Path) -> Non
         ("Input In [7], in <cell line: 2>()", "Input In[N], in <cell line: 2>()"),
         ("<ipython-input-4-2f3a9c1d>", "<ipython-input-N>"),
         (
-            "File /root/venv/lib/python3.11/site-packages/numpy/_core/fromnumeric.py:57, in _wrapfunc",
+            "File /root/venv/lib/python3.11/site-packages/numpy/_core/fromnumeric.py:57,"
+            " in _wrapfunc",
             "File <PATH>/fromnumeric.py:57, in _wrapfunc",
         ),
         (
@@ -630,7 +638,8 @@ def test_compare_files_compares_notebooks_by_text_outputs(tmp_path: Path) -> Non
         ),
         ("saved to '/private/var/folders/x1/T/a.npy'", "saved to '<TMP>'"),
         (
-            " 10%|█         | 1/10 [00:01<00:09, 1.01it/s]\r100%|██████████| 10/10 [00:10<00:00, 1.00it/s]\n",
+            " 10%|█         | 1/10 [00:01<00:09, 1.01it/s]"
+            "\r100%|██████████| 10/10 [00:10<00:00, 1.00it/s]\n",
             "100%|██████████| 10/10 [<PROGRESS>]\n",
         ),
         ("windows line\r\n", "windows line\n"),
@@ -656,6 +665,32 @@ def test_sanitize_text_keeps_results(text: str) -> None:
 def test_sanitize_text_applies_extra_patterns_in_order() -> None:
     extra = [(r"seed=\d+", "seed=<SEED>"), (r"<SEED>", "S")]
     assert sanitize_text("run seed=1234 at 0x7f00aa11bb22", extra) == "run seed=S at 0xADDRESS"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1" * 200_000 + " s", "[1:00<" * 30_000, "a" * 200_000, "/" * 200_000, "1.0 ms ± " * 30_000],
+)
+def test_sanitize_text_stays_linear_on_long_lines(text: str) -> None:
+    started = time.perf_counter()
+    sanitize_text(text)
+    assert time.perf_counter() - started < 5  # a quadratic rule takes minutes here
+
+
+def test_importing_compare_loads_neither_numpy_nor_pillow() -> None:
+    code = "import sys, labbook.compare; print(sorted({'numpy', 'PIL'} & set(sys.modules)))"
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+        },
+    )
+    assert result.stdout.strip() == "[]"
 
 
 def test_sanitize_text_is_idempotent() -> None:
@@ -688,7 +723,7 @@ def test_normalize_output_sanitizes_error_traceback() -> None:
         "ename": "ValueError",
         "evalue": "bad object <A at 0x7f4c4f19f790>",
         "traceback": [
-            "\x1b[31mValueError\x1b[39m                                Traceback (most recent call last)",
+            "\x1b[31mValueError\x1b[39m        Traceback (most recent call last)",
             "\x1b[36mCell\x1b[39m\x1b[36m \x1b[39m\x1b[32mIn[4]\x1b[39m\x1b[32m, line 3\x1b[39m\n",
         ],
     }
@@ -759,7 +794,8 @@ def test_missing_output_and_changed_result_are_described() -> None:
 
     other = {**result, "execution_count": 9, "data": {"text/plain": "43"}}
     difference = compare_outputs([result], [other], 0)
-    assert difference is not None and difference.reason == "output 0 (result), line 1: '42' → '43'"
+    assert difference is not None
+    assert difference.reason == "output 0 (result), line 1: '42' → '43'"
     assert compare_outputs([result], [{**result, "execution_count": 9}], 0) is None
 
 
