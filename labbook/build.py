@@ -367,6 +367,8 @@ class PostStatus:
 
 def status(config: Config) -> list[PostStatus]:
     """Per post: would the next build reuse a run, or execute it, and why."""
+    with locked(config):
+        site.recover(config.site)
     store = cache.Store(config)
     rows = []
     read = source.read_all(config)

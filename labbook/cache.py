@@ -20,7 +20,7 @@ from typing import Any
 
 from .config import Config
 from .errors import CacheError
-from .files import sha_file, write_json_atomic
+from .files import crash_point, sha_file, write_json_atomic
 from .model import Post, Run
 
 __all__ = ["Store", "Lookup", "read_run", "verify", "stale_reason", "RUN_FILE", "FileHashes"]
@@ -163,6 +163,7 @@ class Store:
     def put(self, run: Run, folder: Path) -> Path:
         """Move a finished run folder into the store, atomically; its run.json is written last."""
         write_json_atomic(folder / RUN_FILE, run.to_json())
+        crash_point("cache-before-put")
         target = self.runs / f"{run.key}-{_inputs_digest(run)}"
         self.runs.mkdir(parents=True, exist_ok=True)
         if target.exists():

@@ -219,7 +219,12 @@ def check(config: Config, *, only: Sequence[Path] | None = None, seeds: int = 0,
     Raises:
         ConfigError: a bad scheduler address.
     """
+    from .build import locked
+    from .site import recover
+
     reporter = reporter or _Reporter()
+    with locked(config):
+        recover(config.site)  # a build killed mid-commit is finished before site/ is read
     store = cache.Store(config)
     read = source.read_all(config, only)
     report = CheckReport()

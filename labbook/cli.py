@@ -315,8 +315,20 @@ def cmd_check(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     return 0 if report.ok else 1
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so the same clean-up runs: kernels killed, nothing half-done."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        import signal
+
+        signal.signal(signal.SIGTERM, _on_sigterm)
     reporter = ConsoleReporter(quiet=args.quiet, verbose=args.verbose)
     try:
         return int(args.run(args, reporter))
@@ -324,10 +336,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         reporter.stop()
         reporter.err.print(f"[red]error:[/] {error}", markup=True)
         return error.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         reporter.stop()
         reporter.err.print("interrupted: site/ and the cache are as before or as after each post, never half-written")
-        return 130
+        return 143 if isinstance(interrupt, Terminated) else 130
     finally:
         reporter.stop()
 

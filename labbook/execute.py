@@ -231,11 +231,25 @@ class _FigureNamer:
         return name
 
 
+def _coalesced(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive chunks of one stream as one output, as Jupyter shows them."""
+    merged: list[dict[str, Any]] = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream" and previous["name"] == output["name"]):
+            merged[-1] = {**previous, "text": previous["text"] + output["text"]}
+        else:
+            merged.append(dict(output))
+    return merged
+
+
 def _cell_outputs(cell: Cell, outputs: list[dict[str, Any]], folder: Path, namer: _FigureNamer,
                   artifacts: list[Artifact]) -> tuple[dict[str, Any], ...]:
     kept: list[dict[str, Any]] = []
     images = 0
-    for output in outputs:
+    budget = MAX_OUTPUT_CHARS * 2
+    for output in _coalesced(outputs):
         data = output.get("data", {})
         mime = next((m for m in _IMAGE_TYPES if m in data), None)
         if mime is not None:
@@ -246,7 +260,14 @@ def _cell_outputs(cell: Cell, outputs: list[dict[str, Any]], folder: Path, namer
             artifacts.append(_write_artifact(folder, name, content, "figure", cell.index))
             kept.append({"output_type": "figure", "name": name, "alt": data.get("text/plain", "")})
             continue
-        kept.append(_text_output(output))
+        if budget <= 0:
+            continue
+        text = _text_output(output)
+        budget -= len(json.dumps(text))
+        if budget <= 0:
+            text = {"output_type": "stream", "name": "stderr",
+                    "text": "… [more output cut here; executed.ipynb has all of it]\n"}
+        kept.append(text)
     return tuple(kept)
 
 

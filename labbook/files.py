@@ -13,7 +13,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["sha_file", "dump_json", "write_atomic", "write_json_atomic", "write_if_changed"]
+__all__ = ["sha_file", "dump_json", "write_atomic", "write_json_atomic", "write_if_changed", "crash_point"]
+
+
+def crash_point(name: str) -> None:
+    """Die here, as kill -9 would, when LABBOOK_CRASH_AT names this point: the crash tests' hook.
+
+    It lets the fault-injection suite stop a build at each step of a commit, deterministically.
+    """
+    if os.environ.get("LABBOOK_CRASH_AT") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def sha_file(path: Path) -> str:

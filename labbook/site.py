@@ -25,7 +25,7 @@ import yaml
 
 from .config import Config
 from .errors import PathEscapeError, SiteError
-from .files import dump_json, write_atomic
+from .files import crash_point, dump_json, write_atomic
 from .model import Page
 from .theme import Theme, liquid_inert
 
@@ -81,6 +81,7 @@ def _apply(site: Path, ops: list[list[str]]) -> None:
             if staged.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staged, target)
+                crash_point("site-renamed-one")
         elif op[0] == "delete":
             target = site / op[1]
             with contextlib.suppress(FileNotFoundError):
@@ -107,8 +108,11 @@ def _commit(site: Path, files: Mapping[str, bytes | Path], deletions: Iterable[s
         ops.append(["put", f"{STAGING}/{number}", target])
     _sync(staging)
     ops += [["delete", name] for name in sorted(deletions)]
+    crash_point("site-staged")
     write_atomic(site / JOURNAL, dump_json({"ops": ops}))  # the commit point
+    crash_point("site-journaled")
     _apply(site, ops)
+    crash_point("site-applied")
     (site / JOURNAL).unlink()
     shutil.rmtree(staging, ignore_errors=True)
 

@@ -77,12 +77,12 @@ _TIMINGS = re.compile(r"Executed on \d{4}-\d{2}-\d{2} in [\d.]+ s")
 
 
 def normalized_site(site: Path) -> dict[str, bytes]:
-    """A site's files with the wall-clock facts of a run (when, how long) masked; all else byte for byte."""
+    """A site as Jekyll reads it (dot-files ignored), with the wall-clock facts of a run masked."""
     files = {}
     for path in sorted(site.rglob("*")):
-        if not path.is_file():
-            continue
         name = path.relative_to(site).as_posix()
+        if not path.is_file() or any(part.startswith(".") for part in name.split("/")):
+            continue
         data = path.read_bytes()
         if path.name == "run.json":
             record = json.loads(data)

@@ -15,7 +15,7 @@ ALLOWED = {
     "compare": {"model"},
     "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site"},
     "cli": FOUNDATION | {"build", "check", "source", "config"},
-    "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute"},
+    "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute", "site"},
     "_kernel": {"_kernel"},
     "executor": FOUNDATION | {"execute"},
 }

@@ -1,0 +1,204 @@
+"""Fault injection with real kernels and real signals: nothing published is ever lost or half-written.
+
+Each test kills or interrupts a real `labbook build` process at a chosen point (a signal while a
+kernel runs, or LABBOOK_CRASH_AT, which SIGKILLs the build at one step of its commit), then reads
+site/ and the cache as they were left, and runs the next build.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from labbook.cache import read_run, verify
+
+from ..helpers import make_project, normalized_site, write_post
+
+pytestmark = [pytest.mark.kernel, pytest.mark.slow]
+
+POST = """---
+title: Fault target
+date: 2026-01-01
+---
+
+```python
+#| label: fig-line
+import time, numpy as np, matplotlib.pyplot as plt
+time.sleep({sleep})
+np.savetxt("values.csv", np.arange({n}), delimiter=",")
+plt.plot(np.arange({n})); plt.show()
+print("version {n}")
+```
+"""
+OTHER = """---
+title: Bystander
+date: 2026-01-02
+---
+
+```python
+print("I am fine")
+```
+"""
+
+
+def run_labbook(root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 180):
+    return subprocess.run([sys.executable, "-m", "labbook", "--root", str(root), *args], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def start_labbook(root: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "labbook", "--root", str(root), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def kernels_of(root: Path) -> list[int]:
+    """Pids of live kernels started for this project (found by LABBOOK_ROOT in their environment)."""
+    marker = f"LABBOOK_ROOT={root}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"labbook._kernel" in (entry / "cmdline").read_bytes() and marker in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def published_project(tmp_path: Path) -> Path:
+    """A project whose two posts are built and published (version 3 of the fault target)."""
+    root = make_project(tmp_path / "p", {"target.md": POST.format(sleep=0, n=3), "other.md": OTHER})
+    result = run_labbook(root, "build")
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+def assert_consistent(root: Path) -> None:
+    """Every published post's run verifies against its files; no journal or staging is left over."""
+    site = root / "site"
+    for folder in (site / "assets" / "posts").iterdir():
+        assert verify(read_run(folder), folder) is None, folder
+    assert not (site / ".labbook-journal.json").exists()
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=["kill-9", "term", "int"])
+def test_a_build_killed_while_a_kernel_runs_leaves_everything_as_before(tmp_path, how):
+    root = published_project(tmp_path)
+    before = normalized_site(root / "site")
+    write_post(root, "target.md", POST.format(sleep=30, n=5))
+    build = start_labbook(root, "build")
+    wait_for(lambda: kernels_of(root))
+    time.sleep(0.5)
+    build.send_signal(how)
+    build.wait(timeout=60)
+    if how != signal.SIGKILL:
+        assert build.returncode in (130, 143)
+        assert kernels_of(root) == []  # killed with the build, not left to notice
+    wait_for(lambda: not kernels_of(root), timeout=10)  # even after kill -9: the kernel follows its parent
+    assert normalized_site(root / "site") == before
+    assert not list((root / ".labbook" / "runs").glob("*")) or all(
+        verify(read_run(f), f) is None for f in (root / ".labbook" / "runs").iterdir())
+    write_post(root, "target.md", POST.format(sleep=0, n=5))
+    result = run_labbook(root, "build")
+    assert result.returncode == 0, result.stderr
+    assert "version 5" in (root / "site" / "_posts" / "2026-01-01-target.html").read_text()
+    assert_consistent(root)
+
+
+@pytest.mark.parametrize("point", ["cache-before-put", "site-staged", "site-journaled", "site-renamed-one",
+                                   "site-applied"])
+def test_a_build_killed_at_each_step_of_its_commit_recovers(tmp_path, point):
+    root = published_project(tmp_path)
+    before = normalized_site(root / "site")
+    write_post(root, "target.md", POST.format(sleep=0, n=7))
+    crashed = run_labbook(root, "build", env={"LABBOOK_CRASH_AT": point})
+    assert crashed.returncode == -signal.SIGKILL
+    site_now = root / "site"
+    committed = point in ("site-journaled", "site-renamed-one", "site-applied")
+    if not committed:
+        assert normalized_site(site_now) == before
+    status = run_labbook(root, "status")  # any labbook command finishes or drops the interrupted commit
+    assert status.returncode == 0, status.stderr
+    page = (site_now / "_posts" / "2026-01-01-target.html").read_text()
+    assert ("version 7" in page) == committed and ("version 3" in page) == (not committed)
+    assert_consistent(root)
+    result = run_labbook(root, "build")
+    assert result.returncode == 0, result.stderr
+    assert "version 7" in (site_now / "_posts" / "2026-01-01-target.html").read_text()
+    assert_consistent(root)
+
+
+def test_a_post_that_never_succeeded_gets_no_page(tmp_path):
+    root = make_project(tmp_path / "p", {"broken.md": "---\ntitle: B\ndate: 2026-01-01\n---\n\n```python\n1/0\n```\n",
+                                         "other.md": OTHER})
+    result = run_labbook(root, "build")
+    assert result.returncode == 1
+    assert "posts/broken.md:7: CellError in cell 1: ZeroDivisionError: division by zero" in result.stderr
+    assert [p.name for p in (root / "site" / "_posts").iterdir()] == ["2026-01-02-other.html"]
+    assert "broken" not in (root / "site" / "index.html").read_text().lower()
+
+
+@pytest.mark.parametrize("fault, message", [
+    ("import os\nos._exit(1)", "the kernel died in cell 1"),
+    ("import ctypes\nctypes.string_at(0)", "the kernel died in cell 1"),
+    ("#| timeout: 2\nwhile True:\n    pass", "timed out after 2 s"),
+    ("x = bytearray(8 * 1024**3)", "out of memory"),
+    ("raise ValueError('bad value')", "CellError in cell 1: ValueError: bad value"),
+])
+def test_each_execution_fault_keeps_the_last_good_page(tmp_path, fault, message):
+    root = published_project(tmp_path)
+    before = normalized_site(root / "site")
+    write_post(root, "target.md", "---\ntitle: Fault target\ndate: 2026-01-01\n---\n\n```python\n" + fault + "\n```\n")
+    result = run_labbook(root, "build")
+    assert result.returncode == 1
+    assert "posts/target.md:" in result.stderr and message in result.stderr, result.stderr
+    assert "kept the last good published version" in result.stderr
+    assert normalized_site(root / "site") == before
+    wait_for(lambda: not kernels_of(root), timeout=10)
+
+
+def test_kernels_talk_over_private_ipc_sockets_and_no_tcp_warning(tmp_path):
+    probe = """---
+title: Probe
+date: 2026-01-01
+---
+
+```python
+import json, os, stat, sys
+connection = sys.argv[sys.argv.index("-f") + 1]
+info = json.load(open(connection))
+folder = os.path.dirname(connection)
+mode = os.stat(folder).st_mode & 0o777
+print(info["transport"], oct(mode), os.stat(folder).st_uid == os.getuid())
+```
+"""
+    root = make_project(tmp_path / "p", {"probe.md": probe})
+    result = run_labbook(root, "build")
+    assert result.returncode == 0, result.stderr
+    assert "ipc 0o700 True" in (root / "site" / "_posts" / "2026-01-01-probe.html").read_text()
+    assert "without encryption" not in result.stderr and "WARNING" not in result.stderr
+
+
+def test_a_flood_of_output_is_cut_on_the_page(tmp_path):
+    root = make_project(tmp_path / "p", {"flood.md": "---\ntitle: F\ndate: 2026-01-01\n---\n\n"
+                                                     "```python\nfor i in range(200000):\n    print(i)\n```\n"})
+    result = run_labbook(root, "build")
+    assert result.returncode == 0, result.stderr
+    page = (root / "site" / "_posts" / "2026-01-01-flood.html").read_text()
+    assert "more characters cut here; executed.ipynb has them all" in page
+    assert len(page) < 100_000
+    notebook = (root / "site" / "assets" / "posts" / "flood" / "executed.ipynb").read_text()
+    assert "199999" in notebook
