@@ -109,6 +109,10 @@ class ConsoleReporter:
             self.live = None
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' * (number != 1)}"
+
+
 def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
@@ -156,7 +160,7 @@ def cmd_build(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     )
     if failed:
         summary += f", {failed} failed"
-    summary += f"; {len(report.written)} files written, {len(report.deleted)} deleted → {config.relative(config.site)}/"
+    summary += f"; {_count(len(report.written), 'file')} written, {len(report.deleted)} deleted → {config.relative(config.site)}/"
     reporter.err.print(summary + (f" — exit 1" if failed else ""))
     return 1 if failed else 0
 
@@ -226,10 +230,15 @@ plt.show()
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="labbook", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"labbook {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--root", default=argparse.SUPPRESS, help="the project folder (default: found from here upwards)")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only errors and the summary")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="every post, cell and stage, with times")
     parser.add_argument("--root", default=None, help="the project folder (default: found from here upwards)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors and the summary")
     parser.add_argument("-v", "--verbose", action="store_true", help="every post, cell and stage, with times")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = _Commands(parser.add_subparsers(dest="command", required=True), common)
 
     build = commands.add_parser("build", help="execute what changed and write the site")
     build.add_argument("post", nargs="*", help="build only these posts (the others stay as published)")
@@ -254,6 +263,16 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_check(commands)
     return parser
+
+
+class _Commands:
+    """Sub-commands that also accept the global options after their name (`labbook build -q`)."""
+
+    def __init__(self, subparsers: Any, common: argparse.ArgumentParser) -> None:
+        self.subparsers, self.common = subparsers, common
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return self.subparsers.add_parser(name, parents=[self.common], **kwargs)
 
 
 def _add_check(commands: Any) -> None:

@@ -227,13 +227,13 @@ def _folder_name(tag: str) -> str:
 
 
 def _matrix(posts: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    cells: dict[tuple[str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    """One row per phenomenon and entry: what models, on what data, show it."""
+    rows = []
     for post in posts:
         for phenomenon in post["phenomena"] or ["—"]:
-            for model in post["models"] or ["—"]:
-                for data in post["data"] or ["—"]:
-                    cells[(phenomenon, model, data)].append(post)
-    return [{"phenomenon": p, "model": m, "data": d, "posts": ps} for (p, m, d), ps in sorted(cells.items())]
+            rows.append({"phenomenon": phenomenon, "model": ", ".join(post["models"]) or "—",
+                         "data": ", ".join(post["data"]) or "—", "posts": [post]})
+    return sorted(rows, key=lambda r: (r["phenomenon"].lower(), r["posts"][0]["title"].lower()))
 
 
 def _facets(posts: list[Mapping[str, Any]]) -> list[tuple[str, str, list[tuple[str, list[Mapping[str, Any]]]]]]:
