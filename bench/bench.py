@@ -279,6 +279,14 @@ def busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def own_seconds() -> float:
+    """CPU seconds of this script (its poller thread included)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def wait_quiet(limit: float = 180.0, threshold: float = 0.15) -> float:
     """Wait (at most `limit` s) until other processes use < `threshold` cores; return what they used.
 
@@ -343,7 +351,7 @@ class Finished:
 def run(command: Sequence[str | Path], cwd: Path, env: dict[str, str] | None = None) -> Finished:
     """Run, time (wall clock), and measure peak memory; output goes to a file, never a pipe."""
     with tempfile.TemporaryFile(mode="w+b") as log:
-        busy = busy_seconds()
+        busy, mine = busy_seconds(), own_seconds()
         began = time.perf_counter()
         process = subprocess.Popen([str(c) for c in command], cwd=cwd, env=env or environment(),
                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -351,7 +359,7 @@ def run(command: Sequence[str | Path], cwd: Path, env: dict[str, str] | None = N
         poller.start()
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - began
-        busy = busy_seconds() - busy
+        busy, mine = busy_seconds() - busy, own_seconds() - mine
         process.returncode = os.waitstatus_to_exitcode(status)
         poller.stop.set()
         poller.join()
@@ -365,7 +373,7 @@ def run(command: Sequence[str | Path], cwd: Path, env: dict[str, str] | None = N
         rss_self_mb=(maxrss if exact else poller.self_peak) / 2**20,
         rss_tree_mb=max(poller.tree_peak, poller.self_peak, maxrss if exact else 0) / 2**20,
         children=poller.children,
-        foreign=max(0.0, busy - ours - 0.02 * wall) / wall,  # 0.02: this script's own poller
+        foreign=max(0.0, busy - ours - mine) / wall,
     )
     return Finished(sample, process.returncode, output)
 

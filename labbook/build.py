@@ -286,20 +286,13 @@ def _execute(posts: Sequence[Post], config: Config, store: cache.Store, report: 
     remote = bool(config.scheduler)
     jobs = [_job(post, config, store, remote) for post in posts]
     with executor.open_dispatcher(config.workers, config.scheduler) as dispatcher:
-        try:
-            for done in dispatcher.run(jobs, progress=reporter.cell):
-                report.warnings += list(done.warnings)
-                if done.run is None:
-                    error = done.error or LabbookError("execution failed")
-                    _fail(report, reporter, config, done.post.path, error, kept)
-                    continue
-                folder = Path(done.folder) if done.folder else _unpack(store, done.artifacts)
-                ready.append(_Ready(done.post, done.run, store.put(done.run, folder), "executed", done.seconds))
-        except BaseException:
-            from .execute import kill_all_kernels
-
-            kill_all_kernels()
-            raise
+        for done in dispatcher.run(jobs, progress=reporter.cell):
+            report.warnings += list(done.warnings)
+            if done.run is None:
+                _fail(report, reporter, config, done.post.path, done.error or LabbookError("execution failed"), kept)
+                continue
+            folder = Path(done.folder) if done.folder else executor.unpack(done.artifacts, store.new_folder())
+            ready.append(_Ready(done.post, done.run, store.put(done.run, folder), "executed", done.seconds))
     reporter.stage("execute", time.perf_counter() - clock)
     return ready
 
@@ -316,17 +309,6 @@ def _published_inputs(store: cache.Store, post: Post) -> list[str]:
     with contextlib.suppress(LabbookError):
         return list(cache.read_run(store.published_folder(post.slug)).inputs)
     return []
-
-
-def _unpack(store: cache.Store, artifacts: dict[str, bytes] | Any) -> Path:
-    folder = store.new_folder()
-    for name, content in artifacts.items():
-        target = folder / PurePosixPath(name)
-        if not target.resolve().is_relative_to(folder.resolve()):
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(content)
-    return folder
 
 
 def _fail(report: BuildReport, reporter: Reporter, config: Config, path: PurePosixPath, error: LabbookError,

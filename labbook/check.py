@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import math
 import shutil
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -283,27 +282,12 @@ def _execute(jobs: Sequence[executor.Job], config: Config, store: cache.Store,
     if not jobs:
         return results
     with executor.open_dispatcher(config.workers, config.scheduler) as dispatcher:
-        try:
-            for done in dispatcher.run(jobs, progress=reporter.cell):
-                if done.run is not None and not done.folder:
-                    done = replace(done, folder=str(_unpack(store, done.artifacts)), artifacts={})
-                results[(done.post.slug, done.post.settings.seed)] = done
-        except BaseException:
-            from .execute import kill_all_kernels
-
-            kill_all_kernels()
-            raise
+        for done in dispatcher.run(jobs, progress=reporter.cell):
+            if done.run is not None and not done.folder:
+                folder = executor.unpack(done.artifacts, store.new_folder())
+                done = replace(done, folder=str(folder), artifacts={})
+            results[(done.post.slug, done.post.settings.seed)] = done
     return results
-
-
-def _unpack(store: cache.Store, artifacts: Mapping[str, bytes]) -> Path:
-    folder = store.new_folder()
-    for name, content in artifacts.items():
-        target = folder / PurePosixPath(name)
-        if target.resolve().is_relative_to(folder.resolve()):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-    return folder
 
 
 def _judge(post: Post, published: tuple[Run, Path], results: Mapping[tuple[str, int], executor.Done],

@@ -66,7 +66,7 @@ class ConsoleReporter:
     def done(self, outcome: Any) -> None:
         slug = Path(str(outcome.path)).stem
         with self.lock:
-            started = self.running.pop(slug, None)
+            self.running.pop(slug, None)
         if outcome.status in ("cached", "unchanged") and not self.verbose:
             return
         if outcome.error is not None:
@@ -161,7 +161,7 @@ def cmd_build(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     if failed:
         summary += f", {failed} failed"
     summary += f"; {_count(len(report.written), 'file')} written, {len(report.deleted)} deleted → {config.relative(config.site)}/"
-    reporter.err.print(summary + (f" — exit 1" if failed else ""))
+    reporter.err.print(summary + (" — exit 1" if failed else ""))
     return 1 if failed else 0
 
 
@@ -242,10 +242,7 @@ def _parser() -> argparse.ArgumentParser:
 
     build = commands.add_parser("build", help="execute what changed and write the site")
     build.add_argument("post", nargs="*", help="build only these posts (the others stay as published)")
-    build.add_argument("--posts", help="folder of posts (default: posts/)")
-    build.add_argument("--site", help="output folder (default: site/)")
-    build.add_argument("-j", "--jobs", type=int, help="kernels at once (default: one per core)")
-    build.add_argument("--scheduler", help="run kernels on this Dask cluster: tcp://host:8786")
+    _add_execution_options(build)
     build.add_argument("--force", action="store_true", help="execute again even what is cached")
     build.add_argument("--no-wait", action="store_true", help="stop if another build is running, instead of waiting")
     build.set_defaults(run=cmd_build)
@@ -265,6 +262,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_execution_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--posts", help="folder of posts (default: posts/)")
+    parser.add_argument("--site", help="the site folder (default: site/)")
+    parser.add_argument("-j", "--jobs", type=int, help="kernels at once (default: one per core)")
+    parser.add_argument("--scheduler", help="run kernels on this Dask cluster: tcp://host:8786")
+
+
 class _Commands:
     """Sub-commands that also accept the global options after their name (`labbook build -q`)."""
 
@@ -278,10 +282,7 @@ class _Commands:
 def _add_check(commands: Any) -> None:
     parser = commands.add_parser("check", help="execute again and compare with what site/ publishes")
     parser.add_argument("post", nargs="*", help="check only these posts")
-    parser.add_argument("--posts", help="folder of posts (default: posts/)")
-    parser.add_argument("--site", help="the published site (default: site/)")
-    parser.add_argument("-j", "--jobs", type=int, help="kernels at once (default: one per core)")
-    parser.add_argument("--scheduler", help="run kernels on this Dask cluster: tcp://host:8786")
+    _add_execution_options(parser)
     parser.add_argument("--seeds", type=int, default=0, metavar="K",
                         help="also run with LABBOOK_SEED = 0…K-1 and report the spread of every result")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report for CI")

@@ -20,7 +20,7 @@ from typing import Any
 from .errors import ExecutionError, LabbookError
 from .model import Post, Run
 
-__all__ = ["Job", "Done", "Dispatcher", "open_dispatcher", "run_job", "ship_files"]
+__all__ = ["Job", "Done", "Dispatcher", "open_dispatcher", "run_job", "ship_files", "unpack"]
 
 Progress = Callable[[str, int, int], None]
 """Called with (slug, cell index, number of cells) as a cell starts, on this machine only."""
@@ -85,6 +85,16 @@ def run_remote_job(job: Job) -> Done:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def unpack(artifacts: Mapping[str, bytes], folder: Path) -> Path:
+    """Write a remote run's artifacts into `folder`; a name that would leave it is dropped."""
+    for name, content in artifacts.items():
+        target = folder / PurePosixPath(name)
+        if target.resolve().is_relative_to(folder.resolve()):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+    return folder
+
+
 def ship_files(post: Post, root: Path, known_inputs: Sequence[str]) -> dict[str, bytes]:
     """What a worker needs of the project: the post, its folder's modules, declared and seen inputs."""
     names = {post.path.as_posix(), *post.inputs, *known_inputs}
@@ -102,6 +112,16 @@ class Dispatcher:
         self._close = close
 
     def run(self, jobs: Sequence[Job], progress: Progress | None = None) -> Iterator[Done]:
+        """Each job's result as it finishes; an interrupt kills every kernel under way at once."""
+        try:
+            yield from self._run(jobs, progress)
+        except BaseException:
+            from .execute import kill_all_kernels
+
+            kill_all_kernels()
+            raise
+
+    def _run(self, jobs: Sequence[Job], progress: Progress | None) -> Iterator[Done]:
         futures: dict[cf.Future[Done], Job] = {}
         for job in jobs:
             if self.remote:
