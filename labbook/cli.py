@@ -176,6 +176,37 @@ def cmd_status(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     return 1 if any(r.state == "failed" for r in rows) else 0
 
 
+def cmd_html(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
+    from .preview import render_html
+
+    config = _config(args)
+    output = args.output if args.output.is_absolute() else Path.cwd() / args.output
+    written = render_html(config, output)
+    reporter.err.print(f"{_count(written, 'file')} written → {output}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
+    from .build import build
+    from .preview import render_html, serve
+
+    config = _config(args)
+    output = config.cache / "preview"
+
+    def rebuild() -> None:
+        report = build(config, reporter=reporter)
+        reporter.stop()
+        render_html(config, output)
+        failed = sum(1 for o in report.outcomes if o.error is not None)
+        reporter.err.print(f"rebuilt: {report.executed} executed, {failed} failed")
+
+    rebuild()
+    reporter.err.print(f"serving {config.relative(config.site)}/ at http://127.0.0.1:{args.port}{config.baseurl}/"
+                       + ("" if args.no_watch else " — rebuilding on every change, Ctrl-C to stop"))
+    serve(config, output, args.port, rebuild=None if args.no_watch else rebuild)
+    return 0
+
+
 def cmd_new(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     from .config import load_config
     from .source import slug_of
@@ -252,6 +283,17 @@ def _parser() -> argparse.ArgumentParser:
         status.add_argument("--posts")
         status.add_argument("--site")
         status.set_defaults(run=cmd_status)
+
+    html = commands.add_parser("html", help="render site/ to plain HTML with the same URLs, no Ruby needed")
+    html.add_argument("output", nargs="?", type=Path, default=Path("_html"), help="output folder (default: _html/)")
+    html.add_argument("--site", help="the site folder (default: site/)")
+    html.set_defaults(run=cmd_html)
+
+    serve = commands.add_parser("serve", help="build, then serve the pages on localhost and rebuild on every edit")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-watch", action="store_true", help="serve what is built, rebuild nothing")
+    _add_execution_options(serve)
+    serve.set_defaults(run=cmd_serve)
 
     new = commands.add_parser("new", help="start a post from a template")
     new.add_argument("slug")

@@ -27,7 +27,7 @@ from .config import Config
 from .errors import PathEscapeError, SiteError
 from .files import crash_point, dump_json, write_atomic
 from .model import Page
-from .theme import Theme, liquid_inert
+from .theme import Theme, liquid_inert, tag_slug
 
 __all__ = ["Publication", "Change", "write", "recover", "plan", "post_files", "published_summary", "JOURNAL", "STAGING"]
 
@@ -198,13 +198,17 @@ def _index_files(theme: Theme, config: Config, summaries: list[Mapping[str, Any]
             "index.html", heading=config.title, intro=config.description, posts=posts)),
     }
     by_tag: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    names: dict[str, str] = {}
     for post in posts:
         for tag in post["tags"]:
-            by_tag[tag].append(post)
-    for tag, tagged in sorted(by_tag.items()):
-        files[f"tags/{_folder_name(tag)}/index.html"] = _listing_page(theme, config, f"Tag: {tag}", theme.render(
+            names.setdefault(tag_slug(tag), tag)
+            if post not in by_tag[tag_slug(tag)]:
+                by_tag[tag_slug(tag)].append(post)
+    for slug, tagged in sorted(by_tag.items()):
+        tag = names[slug]
+        files[f"tags/{slug}/index.html"] = _listing_page(theme, config, f"Tag: {tag}", theme.render(
             "index.html", heading=f"Tagged “{tag}”", intro="", posts=tagged))
-    counts = [(tag, len(tagged)) for tag, tagged in sorted(by_tag.items())]
+    counts = [(names[slug], len(tagged)) for slug, tagged in sorted(by_tag.items())]
     files["tags/index.html"] = _listing_page(theme, config, "Tags", theme.render(
         "tags.html", tags=counts, baseurl=config.baseurl))
     files["phenomena/index.html"] = _listing_page(theme, config, "Models × data × phenomena", theme.render(
@@ -214,16 +218,6 @@ def _index_files(theme: Theme, config: Config, summaries: list[Mapping[str, Any]
         "feed.xml", posts=posts[:50], site_title=config.title, site_url=config.url, baseurl=config.baseurl,
         updated=updated).encode()
     return files
-
-
-def _folder_name(tag: str) -> str:
-    """A tag as a URL folder: what jinja's urlencode gives, so the links match."""
-    from urllib.parse import quote
-
-    name = quote(tag, safe="")
-    if name in ("", ".", ".."):
-        raise PathEscapeError(f"tag {tag!r} cannot name a folder")
-    return name
 
 
 def _matrix(posts: list[Mapping[str, Any]]) -> list[dict[str, Any]]:

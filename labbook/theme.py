@@ -5,12 +5,14 @@ Autoescaping is on everywhere: titles, tags and outputs are text, never markup.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
 from .errors import RenderError
 
-__all__ = ["Theme", "STATUS_TEXT", "liquid_inert", "human_size"]
+__all__ = ["Theme", "STATUS_TEXT", "liquid_inert", "human_size", "tag_slug"]
 
 STATUS_TEXT = {
     "partial": "partial: some of it is seen, some is open",
@@ -36,6 +38,7 @@ class Theme:
             keep_trailing_newline=True,
         )
         self.env.filters["human_size"] = human_size
+        self.env.filters["tag_slug"] = tag_slug
         self.env.globals["status_text"] = STATUS_TEXT
 
     def render(self, name: str, **context: Any) -> str:
@@ -75,3 +78,9 @@ def liquid_inert(text: str) -> str:
     sees a tag. Unlike `{% raw %}`, a literal `{% endraw %}` in the content cannot break out.
     """
     return text.replace("{", "&#123;").replace("}", "&#125;")
+
+
+def tag_slug(tag: str) -> str:
+    """A tag as a folder and URL segment: 'Edge of Stability' -> 'edge-of-stability'; never '..' or '/'."""
+    slug = re.sub(r"[^a-z0-9]+", "-", tag.lower()).strip("-")
+    return slug or "tag-" + hashlib.sha256(tag.encode()).hexdigest()[:8]
