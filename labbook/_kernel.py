@@ -63,21 +63,31 @@ def report() -> dict[str, Any]:
 
 
 def _versions() -> dict[str, str]:
+    """Versions of the libraries that matter, as loaded in this kernel (installed ones otherwise)."""
     import platform
 
     versions = {"python": platform.python_version(), "platform": platform.platform(terse=True)}
     for name in ("numpy", "torch", "matplotlib", "ipykernel"):
         module = sys.modules.get(name)
-        if module is None:
-            try:
-                from importlib.metadata import version
-
-                versions[name] = version(name)
-            except Exception:  # noqa: BLE001 - not installed
-                continue
-        else:
-            versions[name] = str(getattr(module, "__version__", "?"))
+        version = getattr(module, "__version__", None) if module is not None else _installed(name)
+        if version:
+            versions[name] = str(version)
     return versions
+
+
+def _installed(name: str) -> str | None:
+    """The installed version, read from the package's metadata folder only (a full scan is slow)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.origin:
+        return None
+    package = os.path.dirname(os.path.dirname(spec.origin))
+    prefix = name.replace("-", "_") + "-"
+    for entry in os.listdir(package):
+        if entry.startswith(prefix) and entry.endswith((".dist-info", ".egg-info")):
+            return entry[len(prefix):].rsplit(".", 1)[0]
+    return None
 
 
 def main() -> None:

@@ -21,13 +21,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError
 from .model import Artifact, Cell, CellResult, Post, Prose, Run, Verdict
 
-__all__ = ["execute", "MAX_OUTPUT_CHARS", "safe_name", "kernel_environment", "kill_all_kernels"]
+__all__ = ["execute", "Kernel", "start_kernel", "discard_kernel", "MAX_OUTPUT_CHARS", "safe_name", "kernel_environment", "kill_all_kernels"]
 
 MAX_OUTPUT_CHARS = 20_000
 """A text output longer than this is cut in run.json and on the page; executed.ipynb keeps it whole."""
@@ -79,17 +80,21 @@ def kernel_environment(post: Post, root: Path) -> dict[str, str]:
 
 
 def _setup_code(post: Post) -> str:
-    """Run before the post's cells: deterministic figures, sys.path, seeds for the lazy."""
+    """Run before the post's cells: figures without dates or versions, so reruns are byte-identical.
+
+    matplotlib is imported here only for SVG (its ids need a fixed salt): a post that never
+    plots does not pay for it.
+    """
     fmt = post.settings.figure_format
     metadata = "{'Software': None}" if fmt == "png" else "{'Date': None, 'Creator': None}"
-    return "\n".join([
+    lines = [
         f"%config InlineBackend.figure_formats = ['{fmt}']",
         "%config InlineBackend.print_figure_kwargs = "
         f"{{'bbox_inches': 'tight', 'dpi': 110, 'metadata': {metadata}}}",
-        "import matplotlib as _mpl",
-        "_mpl.rcParams['svg.hashsalt'] = 'labbook'",
-        "del _mpl",
-    ])
+    ]
+    if fmt == "svg":
+        lines += ["import matplotlib as _mpl", "_mpl.rcParams['svg.hashsalt'] = 'labbook'", "del _mpl"]
+    return "\n".join(lines)
 
 
 # --- the notebook --------------------------------------------------------------------------------
@@ -154,6 +159,52 @@ def _kernel_log_tail(log: Path, lines: int = 12) -> str:
         text = _ANSI.sub("", log.read_text(errors="replace"))
         return "\n".join(text.strip().splitlines()[-lines:])
     return ""
+
+
+@dataclass(slots=True)
+class Kernel:
+    """A kernel process started for one post, possibly before its turn (it boots meanwhile)."""
+
+    manager: Any
+    private: Path
+    """Owner-only folder: IPC sockets, connection file, the kernel's own log."""
+    workdir: Path
+    """The post's fresh, empty working directory."""
+    log: Path
+
+
+def start_kernel(post: Post, root: Path) -> Kernel:
+    """Start the post's kernel process and return at once; executing it later finds it booted.
+
+    Call it from the thread that will execute the post: the kernel's client lives on that
+    thread's event loop.
+
+    Raises:
+        KernelDied: the kernel process could not be started.
+    """
+    from jupyter_core.utils import run_sync
+
+    private = Path(tempfile.mkdtemp(prefix="labbook-kernel-"))  # mode 0700
+    workdir = Path(tempfile.mkdtemp(prefix=f"labbook-run-{post.slug}-"))
+    manager = _kernel_manager(private)
+    kernel = Kernel(manager, private, workdir, private / "kernel.log")
+    _LIVE_KERNELS.add(manager)
+    try:
+        with kernel.log.open("wb") as output:
+            run_sync(manager.start_kernel)(env=kernel_environment(post, root), cwd=str(workdir),
+                                           stdout=output, stderr=output, stdin=subprocess.DEVNULL)
+    except Exception as exc:  # noqa: BLE001 - any launch failure is the same fault for the author
+        discard_kernel(kernel)
+        raise KernelDied(f"the kernel could not start: {exc}", path=str(post.path)) from exc
+    return kernel
+
+
+def discard_kernel(kernel: Kernel) -> None:
+    """Kill a kernel and remove its folders: the end of every kernel, used or not."""
+    _stop_kernel(kernel.manager)
+    _LIVE_KERNELS.discard(kernel.manager)
+    shutil.rmtree(kernel.private, ignore_errors=True)
+    shutil.rmtree(kernel.workdir, ignore_errors=True)
 
 
 # --- errors, translated here only ----------------------------------------------------------------
@@ -302,10 +353,12 @@ def _collect_data(workdir: Path, folder: Path, warnings: list[str]) -> list[Arti
 # --- the entry point --------------------------------------------------------------------------------
 
 
-def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None = None) -> tuple[Run, list[str]]:
+def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None = None,
+            kernel: Kernel | None = None) -> tuple[Run, list[str]]:
     """Run the post in a fresh kernel and working directory; write its artifacts into `folder`.
 
-    Returns the run record and warnings (files that were not published).
+    `kernel`, when given, was started for this post by `start_kernel` (it booted while the
+    previous post ran). Returns the run record and warnings (files that were not published).
 
     Raises:
         CellError, CellTimeout, KernelDied: with the post path, the cell and its line.
@@ -320,13 +373,10 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
     positions = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
     timeouts = {c.index: c.options.timeout or post.settings.timeout for c in cells}
     folder.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f"labbook-run-{post.slug}-"))
-    private = Path(tempfile.mkdtemp(prefix="labbook-kernel-"))  # mode 0700
-    manager = _kernel_manager(private)
-    _LIVE_KERNELS.add(manager)
+    kernel = kernel or start_kernel(post, root)
     client = NotebookClient(
         notebook,
-        km=manager,
+        km=kernel.manager,
         timeout=int(post.settings.timeout),
         timeout_func=lambda nb_cell: int(timeouts.get(nb_cell.metadata.get("labbook", {}).get("index", -1), post.settings.timeout)),
         allow_errors=False,
@@ -339,12 +389,8 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
     namer = _FigureNamer()
     trace: dict[str, Any] = {"inputs": [], "versions": {}}
     warnings: list[str] = []
-    log = private / "kernel.log"
     try:
-        with log.open("wb") as kernel_output, client.setup_kernel(
-            env=kernel_environment(post, root), cwd=str(workdir), cleanup_kc=True,
-            stdout=kernel_output, stderr=kernel_output, stdin=subprocess.DEVNULL,
-        ):
+        with client.setup_kernel(cleanup_kc=True):
             _run_hidden(client, _setup_code(post))
             for cell, nb_cell, position in zip(cells, code_cells, positions):
                 if on_cell:
@@ -359,18 +405,16 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
                 outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts)
                 results.append(CellResult(cell.index, outputs, round(time.perf_counter() - began, 3), verdict))
             trace = json.loads(_run_hidden(client, _TRACE_CODE) or "{}")
-        artifacts += _collect_data(workdir, folder, warnings)
+            _stop_kernel(kernel.manager)  # now, rather than through jupyter_client's 0.1 s shutdown polling
+        artifacts += _collect_data(kernel.workdir, folder, warnings)
     except RuntimeError as exc:  # jupyter_client: "Kernel died before replying to kernel_info"
         raise KernelDied(f"the kernel could not start: {exc}", path=str(post.path),
-                         traceback=_kernel_log_tail(log)) from exc
+                         traceback=_kernel_log_tail(kernel.log)) from exc
     except KernelDied as error:
-        error.details["traceback"] = _kernel_log_tail(log)
+        error.details["traceback"] = _kernel_log_tail(kernel.log)
         raise
     finally:
-        _stop_kernel(manager)
-        _LIVE_KERNELS.discard(manager)
-        shutil.rmtree(private, ignore_errors=True)
-        shutil.rmtree(workdir, ignore_errors=True)
+        discard_kernel(kernel)
     notebook_bytes = _notebook_bytes(notebook)
     artifacts.append(_write_artifact(folder, "executed.ipynb", notebook_bytes, "notebook", None))
     inputs = dict(post.inputs)

@@ -9,8 +9,10 @@ the run and its artifacts. Results come back in any order; the caller sorts them
 from __future__ import annotations
 
 import concurrent.futures as cf
+import queue
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ from typing import Any
 from .errors import ExecutionError, LabbookError
 from .model import Post, Run
 
-__all__ = ["Job", "Done", "Dispatcher", "open_dispatcher", "run_job", "ship_files", "unpack"]
+__all__ = ["Job", "Done", "Dispatcher", "LocalDispatcher", "DaskDispatcher", "open_dispatcher", "run_job", "ship_files", "unpack"]
 
 Progress = Callable[[str, int, int], None]
 """Called with (slug, cell index, number of cells) as a cell starts, on this machine only."""
@@ -53,14 +55,20 @@ class Done:
     seconds: float = 0.0
 
 
-def run_job(job: Job, progress: Progress | None = None) -> Done:
-    """Execute one post where its files are; never raises a LabbookError, returns it."""
+def run_job(job: Job, progress: Progress | None = None, kernel: Any = None) -> Done:
+    """Execute one post where its files are; never raises a LabbookError, returns it.
+
+    `kernel` is the post's kernel if it was started ahead (an execute.Kernel), or the
+    LabbookError that starting it raised.
+    """
     from . import execute
 
     began = time.perf_counter()
     on_cell = (lambda i, n: progress(job.post.slug, i, n)) if progress else None
     try:
-        run, warnings = execute.execute(job.post, Path(job.root), Path(job.folder), on_cell=on_cell)
+        if isinstance(kernel, LabbookError):
+            raise kernel
+        run, warnings = execute.execute(job.post, Path(job.root), Path(job.folder), on_cell=on_cell, kernel=kernel)
     except LabbookError as error:
         return Done(job.post, None, job.folder, error=error, seconds=time.perf_counter() - began)
     return Done(job.post, run, job.folder, warnings=tuple(warnings), seconds=time.perf_counter() - began)
@@ -104,15 +112,9 @@ def ship_files(post: Post, root: Path, known_inputs: Sequence[str]) -> dict[str,
 
 
 class Dispatcher:
-    """Submits jobs to an executor and yields them as they finish."""
-
-    def __init__(self, executor: cf.Executor, remote: bool, close: Callable[[], None]) -> None:
-        self.executor = executor
-        self.remote = remote
-        self._close = close
+    """Runs jobs and yields them as they finish; an interrupt kills every kernel under way."""
 
     def run(self, jobs: Sequence[Job], progress: Progress | None = None) -> Iterator[Done]:
-        """Each job's result as it finishes; an interrupt kills every kernel under way at once."""
         try:
             yield from self._run(jobs, progress)
         except BaseException:
@@ -122,26 +124,10 @@ class Dispatcher:
             raise
 
     def _run(self, jobs: Sequence[Job], progress: Progress | None) -> Iterator[Done]:
-        futures: dict[cf.Future[Done], Job] = {}
-        for job in jobs:
-            if self.remote:
-                futures[self.executor.submit(run_remote_job, job)] = job
-            else:
-                futures[self.executor.submit(run_job, job, progress)] = job
-        for future in cf.as_completed(futures):
-            job = futures[future]
-            try:
-                yield future.result()
-            except LabbookError as error:
-                yield Done(job.post, None, job.folder, error=error)
-            except Exception as exc:  # noqa: BLE001 - a lost worker, a broken pool: this post failed, not the build
-                yield Done(job.post, None, job.folder, error=ExecutionError(
-                    f"the executor lost this run: {type(exc).__name__}: {exc}", path=str(job.post.path),
-                    hint="the worker running it died (killed, out of memory); run the build again to retry",
-                ))
+        raise NotImplementedError
 
     def close(self) -> None:
-        self._close()
+        pass
 
     def __enter__(self) -> Dispatcher:
         return self
@@ -150,19 +136,99 @@ class Dispatcher:
         self.close()
 
 
+class LocalDispatcher(Dispatcher):
+    """N worker threads, each driving one kernel process at a time, so N kernels use N cores.
+
+    A worker takes its next job before running the current one and starts that job's kernel
+    process right away: the kernel boots (about half a second of imports) while the current
+    post computes. Both kernels belong to the worker's thread, where their event loop lives.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+
+    def _run(self, jobs: Sequence[Job], progress: Progress | None) -> Iterator[Done]:
+        pending: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        for job in jobs:
+            pending.put(job)
+        finished: queue.SimpleQueue[Done] = queue.SimpleQueue()
+        for number in range(min(self.workers, len(jobs))):
+            threading.Thread(target=_work, args=(pending, finished, progress), daemon=True,
+                             name=f"labbook-kernel-{number}").start()
+        for _ in jobs:
+            yield finished.get()
+
+
+def _work(pending: queue.SimpleQueue[Job], finished: queue.SimpleQueue[Done], progress: Progress | None) -> None:
+    ahead: tuple[Job, Any] | None = None
+    while True:
+        if ahead is not None:
+            job, kernel = ahead
+        else:
+            job, kernel = _take(pending), None
+            if job is None:
+                return
+        following = _take(pending)
+        ahead = (following, _start_ahead(following)) if following is not None else None
+        try:
+            finished.put(run_job(job, progress, kernel))
+        except BaseException as exc:  # noqa: BLE001 - a worker must report, never vanish
+            finished.put(Done(job.post, None, job.folder, error=ExecutionError(
+                f"labbook failed running this post: {type(exc).__name__}: {exc}", path=str(job.post.path))))
+        if ahead is None:
+            return
+
+
+def _take(pending: queue.SimpleQueue[Job]) -> Job | None:
+    try:
+        return pending.get_nowait()
+    except queue.Empty:
+        return None
+
+
+def _start_ahead(job: Job) -> Any:
+    from .execute import start_kernel
+
+    try:
+        return start_kernel(job.post, Path(job.root))
+    except LabbookError as error:
+        return error
+
+
+class DaskDispatcher(Dispatcher):
+    """Jobs as tasks of an existing Dask cluster, through distributed's own executor."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.executor: cf.Executor = client.get_executor(pure=False)
+
+    def _run(self, jobs: Sequence[Job], progress: Progress | None) -> Iterator[Done]:
+        futures = {self.executor.submit(run_remote_job, job): job for job in jobs}
+        for future in cf.as_completed(futures):
+            job = futures[future]
+            try:
+                yield future.result()
+            except LabbookError as error:
+                yield Done(job.post, None, job.folder, error=error)
+            except Exception as exc:  # noqa: BLE001 - a lost worker: this post failed, not the build
+                yield Done(job.post, None, job.folder, error=ExecutionError(
+                    f"the executor lost this run: {type(exc).__name__}: {exc}", path=str(job.post.path),
+                    hint="the worker running it died (killed, out of memory); run the build again to retry",
+                ))
+
+    def close(self) -> None:
+        self.client.close()
+
+
 def open_dispatcher(jobs: int, scheduler: str | None = None) -> Dispatcher:
     """A local pool of `jobs` kernels, or the Dask cluster at `scheduler`.
-
-    Local jobs are driven from threads: each kernel is its own process, so N kernels use N
-    cores, while progress, cancellation and the cache stay in this process.
 
     Raises:
         ConfigError: the scheduler cannot be reached, or distributed is not installed.
     """
     if scheduler:
         return _dask_dispatcher(scheduler)
-    pool = cf.ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="labbook-kernel")
-    return Dispatcher(pool, remote=False, close=lambda: pool.shutdown(wait=True, cancel_futures=True))
+    return LocalDispatcher(jobs)
 
 
 def _dask_dispatcher(address: str) -> Dispatcher:
@@ -178,5 +244,4 @@ def _dask_dispatcher(address: str) -> Dispatcher:
         client = Client(address, timeout="10s")
     except (OSError, TimeoutError) as exc:
         raise ConfigError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
-    executor: Any = client.get_executor(pure=False)
-    return Dispatcher(executor, remote=True, close=client.close)
+    return DaskDispatcher(client)
