@@ -9,6 +9,7 @@ nbclient's errors. Never renders and never writes into site/.
 from __future__ import annotations
 
 import base64
+import itertools
 import contextlib
 import datetime as dt
 import hashlib
@@ -25,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError
-from .model import Artifact, Cell, CellResult, Post, Prose, Run, Verdict
+from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError, PostError
+from .model import Artifact, Cell, CellResult, Post, Run, Verdict
 
 __all__ = ["execute", "Kernel", "start_kernel", "discard_kernel", "MAX_OUTPUT_CHARS", "safe_name", "kernel_environment", "kill_all_kernels"]
 
@@ -101,18 +102,27 @@ def _setup_code(post: Post) -> str:
 
 
 def _notebook(post: Post) -> Any:
-    import nbformat.v4 as nbf
+    """The post as jupytext reads it, checked to hold exactly the post's code cells.
 
-    cells = [nbf.new_markdown_cell(f"# {post.meta.title}", id="title")]
-    for block in post.blocks:
-        if isinstance(block, Prose):
-            cells.append(nbf.new_markdown_cell(block.text, id=f"prose-{len(cells)}"))
-        else:
-            cell = nbf.new_code_cell(block.text, id=f"cell-{block.index}")
-            cell.metadata["labbook"] = {"index": block.index, "line": block.line}
-            cells.append(cell)
-    notebook = nbf.new_notebook(cells=cells)
+    Raises:
+        PostError: jupytext and labbook disagree on the code cells (named by its line).
+    """
+    import jupytext
+
+    notebook = jupytext.reads(post.text, fmt="md")
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    for cell, nb_cell in itertools.zip_longest(post.cells, code):
+        if cell is None or nb_cell is None or nb_cell.source.rstrip("\n") != cell.text:
+            line = cell.line if cell is not None else 1
+            raise PostError(
+                "jupytext reads this post's code cells differently from labbook", path=str(post.path), line=line,
+                hint="only ```python fences are cells; show other code in ```text or ```console fences",
+            )
+        nb_cell.metadata["labbook"] = {"index": cell.index, "line": cell.line}
+    for number, nb_cell in enumerate(notebook.cells):
+        nb_cell["id"] = f"cell-{number}"  # stable ids: an unchanged post gives a byte-identical notebook
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata.pop("jupytext", None)
     return notebook
 
 

@@ -160,6 +160,8 @@ class Post:
     """sha256 of `basis`; never prose, title or captions."""
     source_sha: str
     """sha256 of the file's bytes: a changed file is re-rendered."""
+    text: str = ""
+    """The file as written: jupytext makes the executed notebook from it."""
 
     @property
     def cells(self) -> tuple[Cell, ...]:

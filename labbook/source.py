@@ -276,38 +276,54 @@ def _yaml_scalar(raw: str, path: str, line: int) -> Any:
         raise CellOptionError(f"cannot read cell option value {raw!r}", path=path, line=line) from None
 
 
-def _fence_lines(body: str, body_line: int) -> list[int]:
-    """File line of the first code line of each fenced code block with a language."""
+_REGION_OPEN = re.compile(r"^<!--\s*#(region|raw|md)\b")
+_REGION_CLOSE = re.compile(r"^<!--\s*#end(region|raw|md)\b")
+
+
+def _code_fences(body: str) -> list[Any]:
+    """The fences that jupytext's Markdown format reads as code cells: ```python, outside regions.
+
+    Computed with markdown-it (which gives each fence its line) rather than by importing
+    jupytext, whose import alone costs more than re-rendering a post; execute builds the
+    notebook with jupytext and checks it finds exactly these cells.
+    """
     from markdown_it import MarkdownIt
 
-    tokens = MarkdownIt("commonmark").parse(body)
-    return [body_line + t.map[0] + 1 for t in tokens if t.type == "fence" and t.info.strip() and t.map]
+    fences, region = [], 0
+    for token in MarkdownIt("commonmark").parse(body):
+        if token.type == "html_block":
+            region += bool(_REGION_OPEN.match(token.content)) - bool(_REGION_CLOSE.match(token.content))
+        elif (token.type == "fence" and token.level == 0 and token.markup.startswith("`") and region <= 0
+              and token.info.split(maxsplit=1)[:1] == ["python"] and token.map):
+            fences.append(token)
+    return fences
 
 
 def _blocks(body: str, body_line: int, path: str) -> tuple[Prose | Cell, ...]:
-    import jupytext
-
-    notebook = jupytext.reads(body, fmt="md")
-    starts = _fence_lines(body, body_line)
-    code = [c for c in notebook.cells if c.cell_type == "code"]
-    if len(code) != len(starts):
-        raise PostError(
-            f"found {len(code)} code cells but {len(starts)} fenced code blocks; cannot tell their lines apart",
-            path=path, line=body_line,
-            hint="check for unclosed ``` fences or code blocks inside HTML comments",
-        )
+    lines = body.split("\n")
     blocks: list[Prose | Cell] = []
-    prose_line, index = body_line, 0
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            line = starts[index]
-            options, source = _split_options(cell.source, line, path)
-            blocks.append(Cell(index=index, text=cell.source, source=source, line=line, options=options))
-            prose_line = line + cell.source.count("\n") + 2
-            index += 1
-        elif cell.source.strip():
-            blocks.append(Prose(text=cell.source, line=prose_line))
+    previous_end = 0
+    for index, fence in enumerate(_code_fences(body)):
+        start, end = fence.map
+        _add_prose(blocks, lines[previous_end:start], body_line + previous_end)
+        if end > len(lines) or not lines[end - 1].strip().startswith("```") or end - 1 == start:
+            raise PostError("a ```python fence is never closed", path=path, line=body_line + start,
+                            hint="close the cell with a line of three backticks")
+        text = fence.content.rstrip("\n")
+        line = body_line + start + 1
+        options, source = _split_options(text, line, path)
+        blocks.append(Cell(index=index, text=text, source=source, line=line, options=options))
+        previous_end = end
+    _add_prose(blocks, lines[previous_end:], body_line + previous_end)
     return tuple(blocks)
+
+
+def _add_prose(blocks: list[Prose | Cell], lines: list[str], first_line: int) -> None:
+    while lines and not lines[0].strip():
+        lines, first_line = lines[1:], first_line + 1
+    text = "\n".join(lines).strip()
+    if text:
+        blocks.append(Prose(text=text, line=first_line))
 
 
 # --- slug, inputs, key ------------------------------------------------------------------------
@@ -393,6 +409,7 @@ def parse(
         path=path, slug=slug_of(path), meta=meta, blocks=blocks, settings=settings, inputs=inputs,
         basis=basis, key=compute_key(basis),
         source_sha=source_sha or hashlib.sha256(text.encode()).hexdigest(),
+        text=text,
     )
     return post, warnings
 

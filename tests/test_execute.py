@@ -10,7 +10,7 @@ import pytest
 
 from labbook import execute, source
 from labbook.config import load_config
-from labbook.errors import CellError, CellTimeout, KernelDied
+from labbook.errors import CellError, CellTimeout, KernelDied, PostError
 
 from .helpers import make_project
 
@@ -221,3 +221,20 @@ def test_safe_name(name, expected):
 def test_safe_name_refuses_escapes(name):
     with pytest.raises(Exception):
         execute.safe_name(name)
+
+
+def test_a_code_block_jupytext_would_run_but_labbook_would_not_is_refused(tmp_path):
+    text = HEADER.format(extra="") + "```python\nx = 1\n```\n\n```bash\necho hi\n```\n"
+    with pytest.raises(PostError, match="jupytext reads this post's code cells differently") as caught:
+        run_post(tmp_path, text)
+    assert "```text or ```console" in str(caught.value)
+
+
+def test_the_executed_notebook_is_jupytexts_with_stable_ids(tmp_path):
+    text = post_text("print(1)")
+    _, first, folder_a, _ = run_post(tmp_path / "a", text)
+    notebook = json.loads((folder_a / "executed.ipynb").read_text())
+    assert [c["id"] for c in notebook["cells"]] == ["cell-0", "cell-1"]
+    assert notebook["cells"][0]["cell_type"] == "raw" and "title: T" in "".join(notebook["cells"][0]["source"])
+    _, second, _, _ = run_post(tmp_path / "b", text)
+    assert first.artifact("executed.ipynb") == second.artifact("executed.ipynb")

@@ -195,3 +195,69 @@ def test_discover_skips_drafts_and_non_posts(tmp_path):
     root = make_project(tmp_path / "p", {"a.md": SIMPLE_POST, "_draft.md": SIMPLE_POST})
     write_post(root, "notes.txt", "x")
     assert [p.name for p in source.discover(load_config(root))] == ["a.md"]
+
+
+TRICKY_BODY = """Intro.
+
+```text
+shown output, not code
+```
+
+```json
+{"a": 1}
+```
+
+```python title="x"
+x = 1
+```
+
+```{python}
+not a cell for jupytext
+```
+
+~~~python
+nor this
+~~~
+
+<!-- #region -->
+```python
+inside_region = 1
+```
+<!-- #endregion -->
+
+```py
+w = 4
+```
+
+    indented = "code block"
+
+> ```python
+> quoted = True
+> ```
+
+```python
+#| label: fig-last
+y = 2
+
+```
+"""
+
+
+@pytest.mark.parametrize("body", [TRICKY_BODY, POST.split("---\n", 2)[2],
+                                  *[p.read_text().split("---\n", 2)[2] for p in sorted((Path(__file__).parent.parent / "posts").glob("*.md"))]])
+def test_code_cells_are_the_ones_jupytext_reads(body):
+    import jupytext
+
+    text = "---\ntitle: T\ndate: 2026-01-01\n---\n" + body
+    post, _ = source.parse(text, "posts/t.md")
+    expected = [c.source.rstrip("\n") for c in jupytext.reads(text, fmt="md").cells if c.cell_type == "code"]
+    assert [c.text for c in post.cells] == expected
+    for cell in post.cells:
+        assert text.splitlines()[cell.line - 1] == cell.text.splitlines()[0]
+
+
+def test_an_unclosed_fence_names_its_line():
+    text = "---\ntitle: T\ndate: 2026-01-01\n---\n\nProse.\n\n```python\nx = 1\n"
+    with pytest.raises(PostError, match="never closed") as caught:
+        source.parse(text, "posts/t.md")
+    assert caught.value.line == 8
