@@ -264,13 +264,42 @@ def code_cells(text: str) -> list[str]:
 # --- running a command ---------------------------------------------------------------------------------
 
 
+SNAPSHOT: list[Path] = []
+"""The frozen copy of labbook's source that every labbook process (and kernel) imports."""
+
+
 def environment(**extra: str) -> dict[str, str]:
-    """One BLAS thread everywhere, as labbook gives its kernels, so every tool does the same work."""
+    """One BLAS thread everywhere, as labbook gives its kernels, so every tool does the same work;
+    and PYTHONPATH on the labbook snapshot (labbook's kernels inherit it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LABBOOK_", "JPY_")) and k != "MPLBACKEND"}
     env.update({name: "1" for name in THREAD_VARS})
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    if SNAPSHOT:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SNAPSHOT[0]), env.get("PYTHONPATH", "")) if p)
     env.update(extra)
     return env
+
+
+def snapshot_labbook(workdir: Path) -> str:
+    """Copy labbook's package as it is now, and make every run import that copy.
+
+    The repository may change while the benchmark runs (it is being worked on); without a
+    snapshot one table could mix several versions. Returns the commit and any uncommitted files.
+    """
+    source = HERE.parent / "labbook"
+    target = workdir / "labbook-src"
+    shutil.copytree(source, target / "labbook", ignore=shutil.ignore_patterns("__pycache__"))
+    SNAPSHOT[:] = [target]
+    found = subprocess.run([sys.executable, "-c", "import labbook; print(labbook.__file__)"],
+                           env=environment(), cwd=workdir, capture_output=True, text=True, check=True).stdout.strip()
+    if not found.startswith(str(target)):
+        raise SystemExit(f"the labbook snapshot is not the one imported: {found}")
+    git = ["git", "-C", str(HERE.parent)]
+    commit = subprocess.run([*git, "log", "-1", "--format=%h %s"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain", "--", "labbook"], capture_output=True, text=True).stdout.split()
+    changed = [name for name in dirty if "/" in name]
+    described = f"commit {commit[:100]}"
+    return described + (f"; plus uncommitted changes to {', '.join(changed)}" if changed else "; no uncommitted changes")
 
 
 def busy_seconds() -> float:
@@ -419,12 +448,12 @@ def checked(finished: Finished, what: str) -> Finished:
 
 
 def labbook_build(root: Path, jobs: int, expect_executed: int | None = None) -> Sample:
-    """`labbook --root DIR -q build -j N`, checked: exit 0, and the executed count it promises.
+    """`labbook --root DIR build -j N -q`, checked: exit 0, and the executed count it promises.
 
     A failed build is recorded in INCIDENTS (with its output) and run once more: on a shared
     machine another session's test suite can kill or starve it. A second failure stops everything.
     """
-    command = [BIN / "labbook", "--root", root, "-q", "build", "-j", str(jobs)]
+    command = [BIN / "labbook", "--root", root, "build", "-j", str(jobs), "-q"]
     done = run(command, cwd=root)
     retried = 0
     if done.code != 0:
@@ -830,7 +859,7 @@ def report(results: dict[str, Measurement], settings: Settings, info: dict[str, 
         "  figure (`plt.plot`, `plt.show()`), a print, and a CSV written with `np.savetxt`. Every post's code",
         "  differs (the seed), so no two posts share a cache entry. The CPU-bound variant computes 12",
         "  eigen-decompositions of 400×400 (~1.5 s single-threaded) per post.",
-        "- Every tool runs as a subprocess, as typed by a user: `labbook --root DIR -q build -j N`,",
+        "- Every tool runs as a subprocess, as typed by a user: `labbook --root DIR build -j N -q`,",
         "  `jupyter-book build DIR`, `jupyter nbconvert --to notebook --execute`, `python post.py`. Wall clock.",
         f"- Each figure is the **median** of the number of runs in the `runs` column ({settings.repeat} for",
         f"  rebuilds, {settings.cold_repeat} for cold builds of ≤ 20 posts, 1 for cold builds of 100 and 1000,",
@@ -851,8 +880,8 @@ def report(results: dict[str, Measurement], settings: Settings, info: dict[str, 
         "  `labbook serve`); Jupyter Book's build ends with HTML. Jupyter Book reads the same `.md` files",
         "  through `nb_custom_formats: {.md: [jupytext.reads, {fmt: md}]}`, with `execute_notebooks: cache`,",
         "  and executes notebooks one after the other; so the like-for-like cold comparison is labbook `-j1`.",
-        "- The machine may be shared. Before each series the script waits (≤ 3 min) until other processes use",
-        "  < 0.15 cores; **other load** is the most CPU (in cores, averaged over a run) that processes not",
+        "- The machine may be shared. Before each run the script waits (≤ 90 s) until other processes use",
+        "  < 0.15 cores, and takes a run again (up to 3 times) when others used > 0.25 cores during it; **other load** is the most CPU (in cores, averaged over a run) that processes not",
         "  started by this benchmark used during any run of the row, from `/proc/stat` minus our own rusage.",
         "  Rows with other load above ~0.2 cores on this 2-core machine are slower than they should be.",
         "",
@@ -919,7 +948,10 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_args(argv)
     began = time.perf_counter()
+    settings.workdir.mkdir(parents=True, exist_ok=True)
+    source = snapshot_labbook(settings.workdir)
     info = machine()
+    info["labbook source"] = f"a copy of labbook/ taken when the benchmark started: {source}"
     print(f"workdir {settings.workdir}; sizes {settings.sizes}; repeat {settings.repeat}", flush=True)
     results: dict[str, Measurement] = {}
     try:

@@ -152,6 +152,7 @@ class LocalDispatcher(Dispatcher):
         for job in jobs:
             pending.put(job)
         finished: queue.SimpleQueue[Done] = queue.SimpleQueue()
+        _import_kernel_machinery()
         for number in range(min(self.workers, len(jobs))):
             threading.Thread(target=_work, args=(pending, finished, progress), daemon=True,
                              name=f"labbook-kernel-{number}").start()
@@ -160,23 +161,23 @@ class LocalDispatcher(Dispatcher):
 
 
 def _work(pending: queue.SimpleQueue[Job], finished: queue.SimpleQueue[Done], progress: Progress | None) -> None:
+    """Run jobs until none is left; every job taken is reported, whatever goes wrong."""
     ahead: tuple[Job, Any] | None = None
     while True:
-        if ahead is not None:
-            job, kernel = ahead
-        else:
-            job, kernel = _take(pending), None
-            if job is None:
-                return
+        job, kernel = ahead if ahead is not None else (_take(pending), None)
+        if job is None:
+            return
         following = _take(pending)
         ahead = (following, _start_ahead(following)) if following is not None else None
-        try:
-            finished.put(run_job(job, progress, kernel))
-        except BaseException as exc:  # noqa: BLE001 - a worker must report, never vanish
-            finished.put(Done(job.post, None, job.folder, error=ExecutionError(
-                f"labbook failed running this post: {type(exc).__name__}: {exc}", path=str(job.post.path))))
-        if ahead is None:
-            return
+        finished.put(_run_reporting(job, progress, kernel))
+
+
+def _run_reporting(job: Job, progress: Progress | None, kernel: Any) -> Done:
+    try:
+        return run_job(job, progress, kernel)
+    except BaseException as exc:  # noqa: BLE001 - a worker must report, never vanish
+        return Done(job.post, None, job.folder, error=ExecutionError(
+            f"labbook failed running this post: {type(exc).__name__}: {exc}", path=str(job.post.path)))
 
 
 def _take(pending: queue.SimpleQueue[Job]) -> Job | None:
@@ -187,12 +188,24 @@ def _take(pending: queue.SimpleQueue[Job]) -> Job | None:
 
 
 def _start_ahead(job: Job) -> Any:
+    """The job's kernel, started now; or the error that starting it raised, for run_job to report."""
     from .execute import start_kernel
 
     try:
         return start_kernel(job.post, Path(job.root))
     except LabbookError as error:
         return error
+    except Exception as exc:  # noqa: BLE001 - reported with the job, never lost with the thread
+        return ExecutionError(f"the kernel could not start: {type(exc).__name__}: {exc}", path=str(job.post.path))
+
+
+def _import_kernel_machinery() -> None:
+    """Import jupyter_client and nbclient once, here: two threads importing them at once can
+    meet a partially initialized module (an ImportError from jupyter_client.manager)."""
+    import jupyter_client.kernelspec  # noqa: F401
+    import jupyter_client.manager  # noqa: F401
+    import nbclient  # noqa: F401
+    import nbformat.v4  # noqa: F401
 
 
 class DaskDispatcher(Dispatcher):
