@@ -295,10 +295,10 @@ def snapshot_labbook(workdir: Path) -> str:
     if not found.startswith(str(target)):
         raise SystemExit(f"the labbook snapshot is not the one imported: {found}")
     git = ["git", "-C", str(HERE.parent)]
-    commit = subprocess.run([*git, "log", "-1", "--format=%h %s"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run([*git, "log", "-1", "--format=%h (%ci)"], capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run([*git, "status", "--porcelain", "--", "labbook"], capture_output=True, text=True).stdout.split()
     changed = [name for name in dirty if "/" in name]
-    described = f"commit {commit[:100]}"
+    described = f"commit {commit}"
     return described + (f"; plus uncommitted changes to {', '.join(changed)}" if changed else "; no uncommitted changes")
 
 

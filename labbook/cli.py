@@ -19,6 +19,13 @@ from typing import Any
 from . import __version__
 from .errors import ConfigError, ExecutionError, LabbookError
 
+
+def escape(text: str) -> str:
+    """User text (paths, messages, tracebacks) is never rich markup: `[tool.labbook]` stays as written."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
 __all__ = ["main", "ConsoleReporter"]
 
 
@@ -78,7 +85,7 @@ class ConsoleReporter:
         self.err.print(f"{self.SYMBOLS.get(outcome.status, '·')} {outcome.path} {outcome.status}{took}")
 
     def warning(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/] {message}", markup=True)
+        self.err.print(f"[yellow]warning:[/] {escape(message)}", markup=True)
 
     # helpers
     def _table(self) -> Any:
@@ -95,8 +102,8 @@ class ConsoleReporter:
     def _print_error(self, outcome: Any) -> None:
         error = outcome.error
         kept = outcome.status == "kept-last-good"
-        self.err.print(f"[red]✗[/] {error}", markup=True) if error.location else self.err.print(
-            f"[red]✗[/] {outcome.path}: {error}", markup=True)
+        where = "" if error.location else f"{outcome.path}: "
+        self.err.print(f"[red]✗[/] {escape(where + str(error))}", markup=True)
         traceback = getattr(error, "traceback", "") if isinstance(error, ExecutionError) else ""
         if traceback:
             self.err.print(_indent(traceback.strip(), "    "), markup=False)
@@ -170,9 +177,10 @@ def cmd_status(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
 
     config = _config(args)
     rows = status(config)
-    marks = {"cached": "[green]cached[/]", "stale": "[yellow]stale[/] ", "new": "[cyan]new[/]   ", "failed": "[red]failed[/]"}
+    styles = {"cached": "green", "stale": "yellow", "new": "cyan", "failed": "red"}
     for row in rows:
-        reporter.out.print(f"{marks[row.state]:<8} {row.path}  [dim]{row.reason}[/]", markup=True)
+        reporter.out.print(f"[{styles[row.state]}]{row.state:<7}[/] {escape(str(row.path))}  [dim]{escape(row.reason)}[/]",
+                           markup=True)
     return 1 if any(r.state == "failed" for r in rows) else 0
 
 
@@ -358,7 +366,8 @@ def cmd_check(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
                          diff_dir=(args.report / "work") if args.report else None, reporter=Progress())
     reporter.stop()
     for result in report.posts:
-        reporter.out.print(f"{CHECK_MARKS[result.verdict]} {result.path} [bold]{result.verdict}[/]", markup=True)
+        reporter.out.print(f"{CHECK_MARKS[result.verdict]} {escape(str(result.path))} [bold]{result.verdict}[/]",
+                           markup=True)
         for line in check.details(result):
             reporter.out.print(f"    {line}", markup=False, highlight=False)
     if args.junit:
@@ -396,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args, reporter))
     except LabbookError as error:
         reporter.stop()
-        reporter.err.print(f"[red]error:[/] {error}", markup=True)
+        reporter.err.print(f"[red]error:[/] {escape(str(error))}", markup=True)
         return error.exit_code
     except KeyboardInterrupt as interrupt:
         reporter.stop()

@@ -1,0 +1,59 @@
+"""The command line: exit codes, messages on stderr, configuration errors listed at once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from labbook import __version__
+from labbook.cli import main
+from labbook.config import load_config
+from labbook.errors import ConfigError
+
+from .helpers import make_project
+
+
+def test_version_and_python_dash_m():
+    result = subprocess.run([sys.executable, "-m", "labbook", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == f"labbook {__version__}"
+
+
+def test_every_configuration_problem_is_listed_once(tmp_path, capsys):
+    root = make_project(tmp_path / "p", pyproject='titel = "x"\nmemory_mb = -1\ntimeout = "soon"\n')
+    assert main(["--root", str(root), "build"]) == 2
+    err = capsys.readouterr().err
+    assert "pyproject.toml [tool.labbook]: unknown setting 'titel' (did you mean 'title'?)" in err
+    assert "'memory_mb' must be a non-negative integer" in err and "'timeout' must be a positive number" in err
+
+
+def test_flags_override_pyproject(tmp_path):
+    root = make_project(tmp_path / "p", pyproject='site = "public"\n')
+    config = load_config(root, jobs=3, site=None)
+    assert config.jobs == 3 and config.site == (root / "public").resolve()
+    with pytest.raises(ConfigError, match="unknown setting 'colour'"):
+        load_config(root, colour="red")
+
+
+def test_an_unknown_post_is_a_usage_error(tmp_path, capsys):
+    root = make_project(tmp_path / "p")
+    assert main(["--root", str(root), "build", "posts/nope.md"]) == 2
+    assert "no such post: posts/nope.md" in capsys.readouterr().err
+
+
+def test_new_writes_a_post_that_reads_cleanly(tmp_path, capsys):
+    root = make_project(tmp_path / "p")
+    assert main(["--root", str(root), "new", "My first idea", "--title", "A first idea"]) == 0
+    post = root / "posts" / "my-first-idea.md"
+    assert post.is_file() and "title: A first idea" in post.read_text()
+    assert main(["--root", str(root), "status"]) == 0
+    assert "new     posts/my-first-idea.md  never executed" in capsys.readouterr().out
+    assert main(["--root", str(root), "new", "My first idea"]) == 2
+
+
+def test_status_of_a_broken_post_exits_1(tmp_path, capsys):
+    root = make_project(tmp_path / "p")
+    (root / "posts" / "bad.md").write_text("---\ntitle: x\n---\n")
+    assert main(["--root", str(root), "status"]) == 1
+    assert "failed  posts/bad.md" in capsys.readouterr().out
