@@ -154,20 +154,25 @@ class LocalDispatcher(Dispatcher):
         finished: queue.SimpleQueue[Done] = queue.SimpleQueue()
         _import_kernel_machinery()
         for number in range(min(self.workers, len(jobs))):
-            threading.Thread(target=_work, args=(pending, finished, progress), daemon=True,
+            threading.Thread(target=_work, args=(pending, finished, progress, self.workers), daemon=True,
                              name=f"labbook-kernel-{number}").start()
         for _ in jobs:
             yield finished.get()
 
 
-def _work(pending: queue.SimpleQueue[Job], finished: queue.SimpleQueue[Done], progress: Progress | None) -> None:
-    """Run jobs until none is left; every job taken is reported, whatever goes wrong."""
+def _work(pending: queue.SimpleQueue[Job], finished: queue.SimpleQueue[Done], progress: Progress | None,
+          workers: int) -> None:
+    """Run jobs until none is left; every job taken is reported, whatever goes wrong.
+
+    A job is taken ahead only while the queue holds one for every worker: near the end,
+    a job waiting behind a busy worker would keep an idle one idle.
+    """
     ahead: tuple[Job, Any] | None = None
     while True:
         job, kernel = ahead if ahead is not None else (_take(pending), None)
         if job is None:
             return
-        following = _take(pending)
+        following = _take(pending) if pending.qsize() >= workers else None
         ahead = (following, _start_ahead(following)) if following is not None else None
         finished.put(_run_reporting(job, progress, kernel))
 

@@ -40,3 +40,15 @@ def test_local_jobs_run_in_parallel_and_all_come_back(tmp_path):
     done = list(executor.LocalDispatcher(2).run(jobs(tmp_path, 3)))
     assert sorted(d.post.slug for d in done) == ["p0", "p1", "p2"]
     assert all(d.run is not None and d.error is None for d in done)
+
+
+@pytest.mark.kernel
+def test_two_posts_on_two_workers_run_at_the_same_time(tmp_path):
+    text = "---\ntitle: S{n}\ndate: 2026-01-01\n---\n\n```python\nimport time\ntime.sleep(3)\n```\n"
+    posts = [source.parse(text.format(n=n), f"posts/s{n}.md")[0] for n in range(2)]
+    import time
+
+    began = time.perf_counter()
+    done = list(executor.LocalDispatcher(2).run([executor.Job(p, str(tmp_path), str(tmp_path / p.slug)) for p in posts]))
+    assert all(d.run is not None for d in done)
+    assert time.perf_counter() - began < 5.5, "the two posts ran one after the other"
