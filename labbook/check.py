@@ -208,6 +208,7 @@ def _json_numbers(value: Any, name: str, found: dict[str, Any]) -> None:
 class _Reporter:
     def started(self, posts: Sequence[Post], runs: int) -> None: ...
     def cell(self, slug: str, index: int, total: int) -> None: ...
+    def executed(self, post: Post, seconds: float) -> None: ...
     def checked(self, result: PostCheck) -> None: ...
 
 
@@ -283,6 +284,7 @@ def _execute(jobs: Sequence[executor.Job], config: Config, store: cache.Store,
         return results
     with executor.open_dispatcher(config.workers, config.scheduler) as dispatcher:
         for done in dispatcher.run(jobs, progress=reporter.cell):
+            reporter.executed(done.post, done.seconds)
             if done.run is not None and not done.folder:
                 folder = executor.unpack(done.artifacts, store.new_folder())
                 done = replace(done, folder=str(folder), artifacts={})

@@ -70,19 +70,24 @@ class ConsoleReporter:
         if not self.live_ok and self.verbose:
             self.err.print(f"  {slug}: cell {index + 1}/{total}")
 
+    def executed(self, post: Any, seconds: float) -> None:
+        with self.lock:
+            self.running.pop(post.slug, None)
+        if not self.quiet:
+            self.err.print(f"✓ {escape(str(post.path))} executed ({seconds:.1f} s)", markup=True)
+
     def done(self, outcome: Any) -> None:
         slug = Path(str(outcome.path)).stem
         with self.lock:
             self.running.pop(slug, None)
-        if outcome.status in ("cached", "unchanged") and not self.verbose:
+        if outcome.status == "executed" or (outcome.status in ("cached", "unchanged") and not self.verbose):
             return
         if outcome.error is not None:
             self._print_error(outcome)
             return
         if self.quiet:
             return
-        took = f" ({outcome.seconds:.1f} s)" if outcome.seconds else ""
-        self.err.print(f"{self.SYMBOLS.get(outcome.status, '·')} {outcome.path} {outcome.status}{took}")
+        self.err.print(f"{self.SYMBOLS.get(outcome.status, '·')} {escape(str(outcome.path))} {outcome.status}", markup=True)
 
     def warning(self, message: str) -> None:
         self.err.print(f"[yellow]warning:[/] {escape(message)}", markup=True)
@@ -357,6 +362,10 @@ def cmd_check(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
 
         def cell(self, slug: str, index: int, total: int) -> None:
             reporter.cell(slug, index, total)
+
+        def executed(self, post: Any, seconds: float) -> None:
+            with reporter.lock:
+                reporter.running.pop(post.slug, None)
 
         def checked(self, result: Any) -> None:
             pass
