@@ -352,8 +352,8 @@ class PostStatus:
 
 def status(config: Config) -> list[PostStatus]:
     """Per post: would the next build reuse a run, or execute it, and why."""
-    with locked(config):
-        site.recover(config.site)
+    with contextlib.suppress(LockError), locked(config, wait=False):
+        site.recover(config.site)  # only when no build is under way: status never waits for one
     store = cache.Store(config)
     rows = []
     read = source.read_all(config)
