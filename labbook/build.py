@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from . import cache, executor, render, site, source
 from .config import Config
 from .errors import LabbookError, LockError, about
-from .files import dump_json, write_if_changed
+from .files import write_if_changed
 from .model import Outcome, Page, Post, Run
 from .theme import Theme
 
@@ -158,7 +158,8 @@ class State:
             "posts": {k: v for k, v in sorted(self.posts.items()) if k in keep},
             "hashes": dict(sorted(self.hashes.known.items())),
         }
-        write_if_changed(self.path, dump_json(data))
+        # compact: json's C encoder only runs without indent, and nobody reads this file
+        write_if_changed(self.path, json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
 
 
 def _size_and_mtime(path: Path) -> list[int]:
@@ -231,7 +232,7 @@ def build(
                     continue
             report.warnings += warnings
             pages.append((page, item))
-        publication = site.Publication([p for p, _ in pages], kept, render.pygments_css())
+        publication = site.Publication([p for p, _ in pages], kept)
         change = site.write(publication, config, theme)
         report.written, report.deleted = change.written, change.deleted
         for page, item in pages:

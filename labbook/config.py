@@ -50,6 +50,8 @@ class Config:
 
     def relative(self, path: Path) -> str:
         """A path as the user sees it in messages: relative to the project when inside it."""
+        if path.is_absolute() and path.is_relative_to(self.root) and ".." not in path.parts:
+            return path.relative_to(self.root).as_posix()  # no resolve(): called per post per build
         try:
             return path.resolve().relative_to(self.root).as_posix()
         except ValueError:

@@ -115,7 +115,10 @@ def serve(config: Config, output: Path, port: int, rebuild: Any = None, host: st
         from watchfiles import watch
 
         watched = [p for p in (config.posts, config.templates, config.root / "pyproject.toml") if p.exists()]
-        for _changes in watch(*watched):
-            rebuild()
+        watching = False
+        for changes in watch(*watched, yield_on_timeout=True, rust_timeout=500):
+            if changes or not watching:  # once the watch is set up: catch edits made before it was
+                rebuild()
+            watching = True
     finally:
         server.shutdown()

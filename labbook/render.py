@@ -18,7 +18,7 @@ from .config import Config
 from .model import Artifact, Cell, Page, Post, Prose, Run
 from .theme import STATUS_TEXT, Theme, liquid_inert
 
-__all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html", "pygments_css"]
+__all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html"]
 
 # --- URLs ------------------------------------------------------------------------------------------
 
@@ -88,10 +88,6 @@ def _python_highlighter() -> tuple[Any, Any, Any]:
 def highlight_python(code: str) -> str:
     highlight, lexer, formatter = _python_highlighter()
     return highlight(code, lexer, formatter)
-
-
-def pygments_css() -> str:
-    return _python_highlighter()[2].get_style_defs(".highlight")
 
 
 def _render_fence(self: Any, tokens: Sequence[Any], idx: int, options: Any, env: dict[str, Any]) -> str:

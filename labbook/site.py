@@ -45,7 +45,6 @@ class Publication:
     """Posts rendered in this build: their page and asset folder are (re)written."""
     kept: Mapping[str, Mapping[str, Any]]
     """Posts left as published (unchanged, or failed with a last good version): slug -> summary."""
-    extra_css: str = ""
 
 
 @dataclass(slots=True)
@@ -241,8 +240,8 @@ def _facets(posts: list[Mapping[str, Any]]) -> list[tuple[str, str, list[tuple[s
     return facets
 
 
-def _theme_files(theme: Theme, config: Config, extra_css: str) -> dict[str, bytes]:
-    css = (theme.folder / "labbook.css").read_text(encoding="utf-8") + "\n/* code */\n" + extra_css
+def _theme_files(theme: Theme, config: Config) -> dict[str, bytes]:
+    css = "\n".join((theme.folder / name).read_text(encoding="utf-8") for name in ("labbook.css", "pygments.css"))
     return {"_config.yml": _config_yml(config), **_layouts(theme, config), "assets/css/labbook.css": css.encode()}
 
 
@@ -315,7 +314,7 @@ def plan(publication: Publication, config: Config, theme: Theme) -> tuple[dict[s
         desired.update({_inside(site, k): v for k, v in post_files(page).items()})
     summaries = [dict(p.summary) for p in publication.pages] + [dict(s) for s in publication.kept.values()]
     desired.update(_index_files(theme, config, summaries))
-    desired.update(_theme_files(theme, config, publication.extra_css))
+    desired.update(_theme_files(theme, config))
     live_slugs = {p.slug for p in publication.pages} | set(publication.kept)
     deletions = _managed_files(site, live_slugs, set(desired), set(publication.kept))
     for slug in rewritten_slugs:  # asset files of an older run of a rewritten post
