@@ -12,6 +12,7 @@ started no child, else polled with psutil every 10 ms. Writes bench/RESULTS.md a
 from __future__ import annotations
 
 import argparse
+import compileall
 import dataclasses
 import datetime as dt
 import itertools
@@ -238,7 +239,7 @@ def fresh_copy(project: Path, target: Path) -> Path:
 
 
 def first_post(folder: Path) -> Path:
-    return sorted(folder.glob("entry-*.md"))[0]
+    return min(folder.glob("entry-*.md"))
 
 
 def edit_prose(path: Path, round_: int) -> None:
@@ -258,7 +259,7 @@ def edit_code(path: Path, round_: int) -> None:
 
 
 def code_cells(text: str) -> list[str]:
-    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    return re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
 
 
 # --- running a command ---------------------------------------------------------------------------------
@@ -288,15 +289,16 @@ def snapshot_labbook(workdir: Path) -> str:
     """
     source = HERE.parent / "labbook"
     target = workdir / "labbook-src"
-    shutil.copytree(source, target / "labbook", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(source, target / "labbook", ignore=shutil.ignore_patterns("__pycache__"))  # follows templates/ link
+    compileall.compile_dir(target, quiet=1)  # as pip does at install: no run pays for compiling labbook
     SNAPSHOT[:] = [target]
     found = subprocess.run([sys.executable, "-c", "import labbook; print(labbook.__file__)"],
                            env=environment(), cwd=workdir, capture_output=True, text=True, check=True).stdout.strip()
     if not found.startswith(str(target)):
         raise SystemExit(f"the labbook snapshot is not the one imported: {found}")
     git = ["git", "-C", str(HERE.parent)]
-    commit = subprocess.run([*git, "log", "-1", "--format=%h (%ci)"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run([*git, "status", "--porcelain", "--", "labbook"], capture_output=True, text=True).stdout.split()
+    commit = subprocess.run([*git, "log", "-1", "--format=%h (%ci)"], capture_output=True, text=True, check=False).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain", "--", "labbook"], capture_output=True, text=True, check=False).stdout.split()
     changed = [name for name in dirty if "/" in name]
     described = f"commit {commit}"
     return described + (f"; plus uncommitted changes to {', '.join(changed)}" if changed else "; no uncommitted changes")
@@ -559,7 +561,7 @@ def measure_floor(project: Path, work: Path, repeat: int, with_png: bool) -> Mea
     def once(round_: int) -> Sample:
         total = Sample(0.0, 0.0, 0.0, 0)
         for script in scripts:
-            done = quiet(lambda: script_run(script, work / name), wait_first=False)
+            done = quiet(lambda script=script: script_run(script, work / name), wait_first=False)
             total.wall += done.sample.wall
             total.rss_self_mb = max(total.rss_self_mb, done.sample.rss_self_mb)
             total.foreign = max(total.foreign, done.sample.foreign)
@@ -651,7 +653,7 @@ def measure_nbconvert(project: Path, work: Path, settings: Settings) -> list[Mea
     def per_post(_: int) -> Sample:
         total = Sample(0.0, 0.0, 0.0, 0, executed=0)
         for notebook in notebooks:
-            done = quiet(lambda: checked(run([*base, notebook], cwd=folder), f"nbconvert {notebook.name}"),
+            done = quiet(lambda notebook=notebook: checked(run([*base, notebook], cwd=folder), f"nbconvert {notebook.name}"),
                          wait_first=False)
             total.wall += done.sample.wall
             total.rss_self_mb = max(total.rss_self_mb, done.sample.rss_self_mb)
@@ -790,8 +792,9 @@ def ratios(results: dict[str, Measurement]) -> list[tuple[str, str, float, float
 
 
 def machine() -> dict[str, str]:
-    import psutil
     from importlib.metadata import PackageNotFoundError, version
+
+    import psutil
 
     cpu = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -881,8 +884,9 @@ def report(results: dict[str, Measurement], settings: Settings, info: dict[str, 
         "  through `nb_custom_formats: {.md: [jupytext.reads, {fmt: md}]}`, with `execute_notebooks: cache`,",
         "  and executes notebooks one after the other; so the like-for-like cold comparison is labbook `-j1`.",
         "- The machine may be shared. Before each run the script waits (≤ 90 s) until other processes use",
-        "  < 0.15 cores, and takes a run again (up to 3 times) when others used > 0.25 cores during it; **other load** is the most CPU (in cores, averaged over a run) that processes not",
-        "  started by this benchmark used during any run of the row, from `/proc/stat` minus our own rusage.",
+        "  < 0.15 cores, and takes a run again (up to 3 times) when others used > 0.25 cores during it.",
+        "  **other load** is the most CPU (in cores, averaged over a run) that processes not started by",
+        "  this benchmark used during any run of the row, from `/proc/stat` minus our own rusage.",
         "  Rows with other load above ~0.2 cores on this 2-core machine are slower than they should be.",
         "",
         "## Machine",
@@ -902,7 +906,7 @@ def report(results: dict[str, Measurement], settings: Settings, info: dict[str, 
     if peer_rows:
         lines += ["## labbook vs peers (same 20 posts)", "",
                   "| scenario | peer | labbook / peer time | labbook is … faster |", "| --- | --- | ---: | ---: |"]
-        lines += [f"| {s} | {peer} | {r:.2f} | {f:.1f}× |" for s, peer, r, f in peer_rows]
+        lines += [f"| {s} | {peer} | {r:.2g} | {f:.1f}× |" for s, peer, r, f in peer_rows]
         lines.append("")
     if INCIDENTS:
         lines += ["## Incidents", "", "Runs disturbed by other processes on this shared machine, or failed and run again:", ""]
