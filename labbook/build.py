@@ -24,7 +24,7 @@ from .files import write_if_changed
 from .model import Outcome, Page, Post, Run
 from .theme import Theme
 
-__all__ = ["build", "BuildReport", "Reporter", "NullReporter", "status", "PostStatus", "locked"]
+__all__ = ["build", "job_for", "BuildReport", "Reporter", "NullReporter", "status", "PostStatus", "locked"]
 
 STATE_VERSION = 2
 
@@ -286,8 +286,7 @@ def _execute(posts: Sequence[Post], config: Config, store: cache.Store, report: 
     reporter.executing(posts)
     clock = time.perf_counter()
     ready = []
-    remote = bool(config.scheduler)
-    jobs = [_job(post, config, store, remote) for post in posts]
+    jobs = [job_for(post, config, store) for post in posts]
     with executor.open_dispatcher(config.workers, config.scheduler) as dispatcher:
         for done in dispatcher.run(jobs, progress=reporter.cell):
             report.warnings += list(done.warnings)
@@ -301,8 +300,9 @@ def _execute(posts: Sequence[Post], config: Config, store: cache.Store, report: 
     return ready
 
 
-def _job(post: Post, config: Config, store: cache.Store, remote: bool) -> executor.Job:
-    if not remote:
+def job_for(post: Post, config: Config, store: cache.Store) -> executor.Job:
+    """Local: run in place, artifacts into a cache folder. Remote: ship the files the post needs."""
+    if not config.scheduler:
         return executor.Job(post, str(config.root), str(store.new_folder()))
     previous = store.lookup(post, verify_artifacts=False)
     known = list(previous.run.inputs) if previous.run else _published_inputs(store, post)

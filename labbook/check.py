@@ -262,19 +262,13 @@ def check(config: Config, *, only: Sequence[Path] | None = None, seeds: int = 0,
 
 
 def _jobs(posts: Sequence[Post], seeds: Sequence[int], config: Config, store: cache.Store) -> list[executor.Job]:
+    from .build import job_for
+
     variants = []
     for post in posts:
         variants.append(post)
         variants += [with_seed(post, s) for s in seeds if s != post.settings.seed]
-    remote = bool(config.scheduler)
-    jobs = []
-    for post in variants:
-        if remote:
-            known = list(cache.read_run(store.published_folder(post.slug)).inputs)
-            jobs.append(executor.Job(post, str(config.root), files=executor.ship_files(post, config.root, known)))
-        else:
-            jobs.append(executor.Job(post, str(config.root), str(store.new_folder())))
-    return jobs
+    return [job_for(post, config, store) for post in variants]
 
 
 def _execute(jobs: Sequence[executor.Job], config: Config, store: cache.Store,
@@ -392,8 +386,9 @@ def write_html_report(report: CheckReport, folder: Path, config: Config) -> Path
             figures.append(pair)
         posts.append({"path": str(result.path), "verdict": result.verdict, "details": details(result),
                       "figures": figures})
-    css = (Theme(config.templates).folder / "labbook.css").read_text(encoding="utf-8")
-    html = Theme(config.templates).render("check-report.html", posts=posts, css=css,
+    theme = Theme(config.templates)
+    css = (theme.folder / "labbook.css").read_text(encoding="utf-8")
+    html = theme.render("check-report.html", posts=posts, css=css,
                                           date=dt.date.today().isoformat())
     index = folder / "index.html"
     index.write_text(html, encoding="utf-8")

@@ -35,7 +35,7 @@ __all__ = ["main", "ConsoleReporter"]
 class ConsoleReporter:
     """Live progress on a terminal (what runs, which cell, how long); plain lines elsewhere."""
 
-    SYMBOLS = {"executed": "✓", "cached": "·", "unchanged": "·", "failed": "✗", "kept-last-good": "✗"}
+    SYMBOLS = {"cached": "·", "unchanged": "·", "kept-last-good": "✗"}
 
     def __init__(self, *, quiet: bool = False, verbose: bool = False) -> None:
         from rich.console import Console

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -430,17 +430,13 @@ def read(path: Path, config: Config) -> tuple[Post, list[str]]:
     """Read one post file, with its declared inputs hashed into the key."""
     shown = config.relative(path)
     data = path.read_bytes()
-    text = decode(data, shown)
-    rel = PurePosixPath(shown)
-    header_only, _ = parse_header_settings(text, shown, config)
-    inputs, warnings = _declared_inputs(header_only, path, config.root, shown)
-    post, more = parse(text, rel, config=config, inputs=inputs, source_sha=hashlib.sha256(data).hexdigest())
-    return post, warnings + more
-
-
-def parse_header_settings(text: str, shown: str, config: Config | None) -> tuple[RunSettings, _Header]:
-    header = _parse_header(text, shown)
-    return _settings(header.values.get("labbook"), shown, header.lines, config), header
+    post, warnings = parse(decode(data, shown), PurePosixPath(shown), config=config,
+                           source_sha=hashlib.sha256(data).hexdigest())
+    inputs, more = _declared_inputs(post.settings, path, config.root, shown)
+    if inputs:
+        basis = key_basis(post.cells, post.settings, inputs)
+        post = replace(post, inputs=inputs, basis=basis, key=compute_key(basis))
+    return post, more + warnings
 
 
 def discover(config: Config) -> list[Path]:
