@@ -1,12 +1,16 @@
 """The kernel side of an execution: limits and input tracing, then ipykernel.
 
 Runs inside the kernel process (`python -m labbook._kernel -f CONNECTION_FILE`), so it
-imports nothing heavy: it must not slow down a kernel's start.
+imports nothing heavy: it must not slow down a kernel's start. `python -m labbook._kernel
+--serve` is the fork server: it imports ipykernel once and forks a kernel per post, each a
+fresh process that never ran anything but those imports.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import sys
 from typing import Any
 
@@ -98,7 +102,189 @@ def main() -> None:
     kernelapp.launch_new_instance()
 
 
+# --- the fork server ------------------------------------------------------------------------------
+
+PER_KERNEL = ("LABBOOK_POST", "LABBOOK_SEED", "LABBOOK_MEMORY_MB", "PYTHONPATH", "OMP_NUM_THREADS",
+              "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "JPY_PARENT_PID")
+"""Environment variables that differ between a build's kernels: each forked kernel sets its own
+before any other import. Of the modules the server preloads, only ipykernel reads one at import
+time (JPY_PARENT_PID, as a class default); a forked kernel gets that one on its command line."""
+
+
+def _preload() -> None:
+    """What every kernel imports before it can answer (~0.25 s of CPU): once, here.
+
+    Nothing that reads per-kernel settings at import time (numpy reads its thread count,
+    matplotlib its backend) is preloaded: posts import those themselves, after the fork.
+    """
+    import faulthandler  # noqa: F401
+    import pdb  # noqa: F401
+    import sqlite3  # noqa: F401
+
+    import IPython.core.completer  # noqa: F401
+    import IPython.core.completerlib  # noqa: F401
+    import IPython.core.debugger  # noqa: F401
+    import IPython.core.oinspect  # noqa: F401
+    import IPython.extensions.storemagic  # noqa: F401
+    import tornado.platform.asyncio  # noqa: F401
+    from ipykernel import debugger, ipkernel, kernelapp, zmqshell  # noqa: F401
+
+
+def _single_threaded() -> bool:
+    """fork() copies only the calling thread: with another one running, a lock could be held."""
+    import threading
+
+    if threading.active_count() != 1:
+        return False
+    tasks = "/proc/self/task"
+    return not os.path.isdir(tasks) or len(os.listdir(tasks)) == 1
+
+
+def _run_kernel(request: dict[str, Any], channels: tuple[int, int]) -> None:
+    """The forked child's whole life: become the post's kernel, run it, exit as Python would."""
+    code = 1
+    try:
+        _become_kernel(request, channels)
+        main()
+        code = 0
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+    except BaseException:  # noqa: BLE001 - shown in the kernel's log, which labbook reports
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        import atexit
+
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001 - exiting anyway
+                pass
+        os._exit(code)  # never back into the server's loop
+
+
+def _become_kernel(request: dict[str, Any], channels: tuple[int, int]) -> None:
+    """The post's process state, as a fresh `python -m labbook._kernel -f FILE` would have it."""
+    os.setsid()  # its own process group, as Popen(start_new_session=True) gives: killpg stops it all
+    log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    _close_inherited(keep=3)
+    for fd in channels:  # where /proc is missing
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    sys.stdin = sys.__stdin__ = open(os.devnull)  # noqa: SIM115 - the server's stdin is not the kernel's
+    os.chdir(request["cwd"])
+    server_path = os.environ.get("PYTHONPATH", "")
+    os.environ.clear()
+    os.environ.update(request["env"], JPY_PARENT_PID=str(os.getppid()))  # exit if the server dies
+    sys.path[:] = _kernel_path(sys.path, server_path, os.environ.get("PYTHONPATH", ""), request["cwd"])
+    sys.argv[1:] = [*request["argv"], f"--IPKernelApp.parent_handle={os.getppid()}"]
+    import importlib
+
+    importlib.invalidate_caches()
+
+
+def _close_inherited(keep: int) -> None:
+    """Close every descriptor from `keep` up: the server's pipes are not the kernel's."""
+    folder = "/proc/self/fd"
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+        if int(name) >= keep:
+            try:
+                os.close(int(name))
+            except OSError:
+                pass
+
+
+def _kernel_path(server: list[str], server_pythonpath: str, pythonpath: str, cwd: str) -> list[str]:
+    """sys.path as `python -m` would build it in the kernel's folder, from the server's own."""
+    def entries(value: str) -> list[str]:
+        return [p for p in value.split(os.pathsep) if p]
+
+    first = [] if sys.flags.safe_path else [cwd]
+    inherited = set(entries(server_pythonpath))
+    rest = server[0 if sys.flags.safe_path else 1:]
+    return first + entries(pythonpath) + [p for p in rest if p not in inherited]
+
+
+def _status(pid: int) -> int | None:
+    """The kernel's exit code (negative: the signal that killed it), or None while it runs."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return -1
+    return os.waitstatus_to_exitcode(status) if done else None
+
+
+def serve() -> None:
+    """Answer one JSON line per request line on stdin, until EOF; then kill every kernel forked,
+    and remove their folders and the one it runs in (labbook made them all for this build).
+
+    {"fork": {"argv", "env", "cwd", "log"}} -> {"pid": n} or {"error": why};
+    {"wait": pid} -> {"status": exit code or null}. A kernel is reaped only when labbook has
+    seen it end, so its pid stays its own while labbook may still signal it.
+    """
+    requests, replies = os.dup(0), os.dup(1)
+    os.dup2(2, 1)  # a stray print from an import goes to the server's log, not into a reply
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    _preload()
+    kernels: dict[int, tuple[str, ...]] = {}  # live kernels, and their folders (the log's, the working one)
+    with os.fdopen(requests, "rb", buffering=0) as incoming, os.fdopen(replies, "wb", buffering=0) as outgoing:
+        for line in _lines(incoming):
+            request = json.loads(line)
+            if "wait" in request:
+                reply: dict[str, Any] = {"status": _status(request["wait"])}
+                if reply["status"] is not None:
+                    kernels.pop(request["wait"], None)
+            elif not _single_threaded():
+                reply = {"error": "the fork server is no longer single-threaded"}
+            else:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                pid = os.fork()
+                if pid == 0:
+                    _run_kernel(request["fork"], (incoming.fileno(), outgoing.fileno()))
+                kernels[pid] = (os.path.dirname(request["fork"]["log"]), request["fork"]["cwd"])
+                reply = {"pid": pid}
+            outgoing.write(json.dumps(reply).encode() + b"\n")
+    _end(kernels)
+
+
+def _end(kernels: dict[int, tuple[str, ...]]) -> None:
+    """Labbook is done or dead: no kernel of its may outlive it, nor their folders, nor ours."""
+    import shutil
+
+    for pid, folders in kernels.items():
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(os.getcwd(), ignore_errors=True)
+
+
+def _lines(stream: Any) -> Any:
+    """Lines read with os.read underneath: nothing buffered that a forked child would inherit."""
+    pending = b""
+    while True:
+        chunk = stream.read(65536)
+        if not chunk:
+            return
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        yield from (line for line in complete if line.strip())
+
+
 if __name__ == "__main__":
     from labbook import _kernel
 
-    _kernel.main()
+    _kernel.serve() if sys.argv[1:] == ["--serve"] else _kernel.main()

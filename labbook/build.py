@@ -220,22 +220,16 @@ def build(
         reporter.stage("read", time.perf_counter() - clock)
 
         ready, missing = _look_up(read.posts, store, force, selected, report, reporter, kept)
-        ready += _execute(missing, config, store, report, reporter, kept)
-
-        pages = []
-        for item in sorted(ready, key=lambda r: r.post.slug):
-            with about(item.post.path):
-                try:
-                    page, warnings = render.render(item.post, item.run, item.folder, config, theme)
-                except LabbookError as error:
-                    _fail(report, reporter, config, item.post.path, error, kept)
-                    continue
+        with _executions(missing, config, store, report, reporter, kept) as executed:  # kernels start now
+            rendered = [_render(item, config, theme, report, reporter, kept) for item in ready]  # cached: meanwhile
+            rendered += [_render(item, config, theme, report, reporter, kept) for item in executed]  # as they come
+        pages = sorted((r for r in rendered if r is not None), key=lambda r: r[1].post.slug)
+        for _, _, warnings in pages:
             report.warnings += warnings
-            pages.append((page, item))
-        publication = site.Publication([p for p, _ in pages], kept)
+        publication = site.Publication([p for p, _, _ in pages], kept)
         change = site.write(publication, config, theme)
         report.written, report.deleted = change.written, change.deleted
-        for page, item in pages:
+        for page, item, _ in pages:
             state.record(page, item.post, item.run, config)
             _done(report, reporter, Outcome(item.post.path, item.status, seconds=item.seconds))  # type: ignore[arg-type]
         state.save(str(o.path) for o in report.outcomes if o.status in ("executed", "cached", "unchanged"))
@@ -279,25 +273,46 @@ def _look_up(posts: Sequence[Post], store: cache.Store, force: bool, selected: s
     return ready, missing
 
 
-def _execute(posts: Sequence[Post], config: Config, store: cache.Store, report: BuildReport,
-             reporter: Reporter, kept: dict[str, Any]) -> list[_Ready]:
+def _render(item: _Ready, config: Config, theme: Theme, report: BuildReport, reporter: Reporter,
+            kept: dict[str, Any]) -> tuple[Page, _Ready, list[str]] | None:
+    """The post's page and its warnings; None (and a failed outcome) when it cannot render."""
+    with about(item.post.path):
+        try:
+            page, warnings = render.render(item.post, item.run, item.folder, config, theme)
+        except LabbookError as error:
+            _fail(report, reporter, config, item.post.path, error, kept)
+            return None
+    return page, item, list(warnings)
+
+
+@contextlib.contextmanager
+def _executions(posts: Sequence[Post], config: Config, store: cache.Store, report: BuildReport,
+                reporter: Reporter, kept: dict[str, Any]) -> Iterator[Iterator[_Ready]]:
+    """Start every post's execution at once; the runs then come as they finish.
+
+    Leaving the block early (an interrupt, an error) stops every kernel still running.
+    """
     if not posts:
-        return []
+        yield iter(())
+        return
     reporter.executing(posts)
     clock = time.perf_counter()
-    ready = []
-    jobs = [job_for(post, config, store) for post in posts]
     with executor.open_dispatcher(config.workers, config.scheduler) as dispatcher:
-        for done in dispatcher.run(jobs, progress=reporter.cell):
-            report.warnings += list(done.warnings)
-            if done.run is None:
-                _fail(report, reporter, config, done.post.path, done.error or LabbookError("execution failed"), kept)
-                continue
-            reporter.executed(done.post, done.seconds)
-            folder = Path(done.folder) if done.folder else executor.unpack(done.artifacts, store.new_folder())
-            ready.append(_Ready(done.post, done.run, store.put(done.run, folder), "executed", done.seconds))
+        jobs = [job_for(post, config, store) for post in posts]
+        yield _arrivals(dispatcher.run(jobs, progress=reporter.cell), config, store, report, reporter, kept)
     reporter.stage("execute", time.perf_counter() - clock)
-    return ready
+
+
+def _arrivals(arriving: Iterator[executor.Done], config: Config, store: cache.Store, report: BuildReport,
+              reporter: Reporter, kept: dict[str, Any]) -> Iterator[_Ready]:
+    for done in arriving:
+        report.warnings += list(done.warnings)
+        if done.run is None:
+            _fail(report, reporter, config, done.post.path, done.error or LabbookError("execution failed"), kept)
+            continue
+        reporter.executed(done.post, done.seconds)
+        folder = Path(done.folder) if done.folder else executor.unpack(done.artifacts, store.new_folder())
+        yield _Ready(done.post, done.run, store.put(done.run, folder), "executed", done.seconds)
 
 
 def job_for(post: Post, config: Config, store: cache.Store) -> executor.Job:

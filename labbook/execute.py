@@ -1,36 +1,30 @@
 """Execute: Post -> Run, plus a folder with the run's artifacts.
 
-Owns the kernel (one fresh ipykernel per post through nbclient, IPC sockets in a private
-folder, CPU only), the fresh working directory, timeouts, kernel death, and the capture of
-figures, data files, text outputs and the executed notebook. The only module that imports
-nbclient's errors. Never renders and never writes into site/.
+Owns the run of a post's cells (nbclient, on a fresh kernel from kernels.py: one per post,
+CPU only), the fresh working directory, timeouts, kernel death, and the capture of figures,
+data files, text outputs and the executed notebook. The only module that imports nbclient's
+errors. Never renders and never writes into site/.
 """
 
 from __future__ import annotations
 
 import base64
-import itertools
-import contextlib
-import functools
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError, PostError
+from .kernels import Kernel, discard_kernel, log_tail, start_kernel, stop_kernel
 from .model import Artifact, Cell, CellResult, Post, Run, Verdict
 
-__all__ = ["execute", "Kernel", "start_kernel", "discard_kernel", "MAX_OUTPUT_CHARS", "safe_name", "kernel_environment", "kill_all_kernels"]
+__all__ = ["MAX_OUTPUT_CHARS", "execute", "safe_name"]
 
 MAX_OUTPUT_CHARS = 20_000
 """A text output longer than this is cut in run.json and on the page; executed.ipynb keeps it whole."""
@@ -39,9 +33,6 @@ _SAFE_PART = re.compile(r"[^A-Za-z0-9._-]+")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _FRAME_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
 _TRACE_CODE = "import json as _j, labbook._kernel as _k; print(_j.dumps(_k.report()))"
-
-_LIVE_KERNELS: set[Any] = set()
-"""Kernel managers of executions under way: killed at once when the build is interrupted."""
 
 CellStarted = Callable[[int, int], None]
 """Called with (cell index, number of cells) as each cell starts: the progress display."""
@@ -54,31 +45,6 @@ def safe_name(relative: str) -> str:
         raise PathEscapeError(f"file name {relative!r} leaves its folder")
     cleaned = [_SAFE_PART.sub("_", p).lstrip(".") or "_" for p in parts]
     return "/".join(cleaned)
-
-
-def kernel_environment(post: Post, root: Path) -> dict[str, str]:
-    """The post's environment: a contract with authors (see DESIGN.md); keep the names."""
-    post_file = root / post.path
-    threads = str(post.settings.threads)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "LABBOOK_"))}
-    python_path = [str(post_file.parent), str(root), env.get("PYTHONPATH", "")]
-    env.update(
-        LABBOOK_ROOT=str(root),
-        LABBOOK_POST=str(post_file),
-        LABBOOK_SEED=str(post.settings.seed),
-        LABBOOK_MEMORY_MB=str(post.settings.memory_mb),
-        PYTHONHASHSEED="0",
-        PYTHONPATH=os.pathsep.join(p for p in python_path if p),
-        PYTHONDONTWRITEBYTECODE="1",
-        OMP_NUM_THREADS=threads,
-        OPENBLAS_NUM_THREADS=threads,
-        MKL_NUM_THREADS=threads,
-        NUMEXPR_NUM_THREADS=threads,
-        CUDA_VISIBLE_DEVICES="",
-        MPLBACKEND="module://matplotlib_inline.backend_inline",
-        PYDEVD_DISABLE_FILE_VALIDATION="1",
-    )
-    return env
 
 
 def _setup_code(post: Post) -> str:
@@ -127,138 +93,6 @@ def _notebook(post: Post) -> Any:
     return notebook
 
 
-def _kernel_manager(private: Path) -> Any:
-    """A kernel on IPC sockets in an owner-only folder: no other local user can connect."""
-    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-    from jupyter_client.manager import AsyncKernelManager
-
-    class LabbookSpecs(KernelSpecManager):
-        def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-            return KernelSpec(
-                argv=[sys.executable, "-m", "labbook._kernel", "-f", "{connection_file}"],
-                display_name="labbook", language="python", interrupt_mode="signal", metadata={},
-            )
-
-    manager = AsyncKernelManager(
-        kernel_name="labbook", kernel_spec_manager=LabbookSpecs(), transport="ipc", ip=str(private / "k")
-    )
-    manager.client_factory = _ready_client_class()
-    manager.connection_file = str(private / "kernel.json")
-    return manager
-
-
-def _stop_kernel(manager: Any) -> bool:
-    """Kill a kernel's whole process group (it may have started workers); True if it was alive."""
-    import signal
-
-    process = getattr(getattr(manager, "provisioner", None), "process", None)
-    if process is None or process.poll() is not None:
-        return False
-    with contextlib.suppress(OSError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(Exception):
-        process.wait(timeout=10)
-    return True
-
-
-def kill_all_kernels() -> int:
-    """Kill every kernel this process started (and what they started); the number killed."""
-    return sum(_stop_kernel(manager) for manager in list(_LIVE_KERNELS))
-
-
-def _kernel_log_tail(log: Path, lines: int = 12) -> str:
-    with contextlib.suppress(OSError):
-        text = _ANSI.sub("", log.read_text(errors="replace"))
-        return "\n".join(text.strip().splitlines()[-lines:])
-    return ""
-
-
-@dataclass(slots=True)
-class Kernel:
-    """A kernel process started for one post, possibly before its turn (it boots meanwhile)."""
-
-    manager: Any
-    private: Path
-    """Owner-only folder: IPC sockets, connection file, the kernel's own log."""
-    workdir: Path
-    """The post's fresh, empty working directory."""
-    log: Path
-
-
-def start_kernel(post: Post, root: Path) -> Kernel:
-    """Start the post's kernel process and return at once; executing it later finds it booted.
-
-    Call it from the thread that will execute the post: the kernel's client lives on that
-    thread's event loop.
-
-    Raises:
-        KernelDied: the kernel process could not be started.
-    """
-    from jupyter_core.utils import run_sync
-
-    private = Path(tempfile.mkdtemp(prefix="labbook-kernel-"))  # mode 0700
-    workdir = Path(tempfile.mkdtemp(prefix=f"labbook-run-{post.slug}-"))
-    manager = _kernel_manager(private)
-    kernel = Kernel(manager, private, workdir, private / "kernel.log")
-    _LIVE_KERNELS.add(manager)
-    try:
-        with kernel.log.open("wb") as output:
-            run_sync(manager.start_kernel)(env=kernel_environment(post, root), cwd=str(workdir),
-                                           stdout=output, stderr=output, stdin=subprocess.DEVNULL)
-    except Exception as exc:  # noqa: BLE001 - any launch failure is the same fault for the author
-        discard_kernel(kernel)
-        raise KernelDied(f"the kernel could not start: {exc}", path=str(post.path)) from exc
-    return kernel
-
-
-def discard_kernel(kernel: Kernel) -> None:
-    """Kill a kernel and remove its folders: the end of every kernel, used or not."""
-    _stop_kernel(kernel.manager)
-    _LIVE_KERNELS.discard(kernel.manager)
-    shutil.rmtree(kernel.private, ignore_errors=True)
-    shutil.rmtree(kernel.workdir, ignore_errors=True)
-
-
-@functools.cache
-def _ready_client_class() -> type:
-    """jupyter_client's async client, ready as soon as the kernel answers kernel_info.
-
-    The stock client then drains IOPub until it has been silent for 0.2 s: a fixed 0.2 s per
-    post. nbclient matches every message to its request by parent id, so the drain buys
-    nothing here.
-    """
-    import time as clock
-    from queue import Empty
-
-    from jupyter_client.asynchronous import AsyncKernelClient
-
-    class ReadyClient(AsyncKernelClient):
-        async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
-            deadline = clock.monotonic() + (timeout if timeout is not None else float("inf"))
-            while True:
-                self.kernel_info()
-                try:
-                    message = await self.shell_channel.get_msg(timeout=1)
-                except Empty:
-                    message = None
-                if message is not None and message["msg_type"] == "kernel_info_reply":
-                    try:
-                        await self.iopub_channel.get_msg(timeout=0.2)  # IOPub connected too
-                    except Empty:
-                        pass
-                    else:
-                        self._handle_kernel_info_reply(message)
-                        return
-                if not await self._async_is_alive():
-                    raise RuntimeError("Kernel died before replying to kernel_info")
-                if clock.monotonic() > deadline:
-                    raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
-
-        wait_for_ready = _async_wait_for_ready
-
-    return ReadyClient
-
-
 # --- errors, translated here only ----------------------------------------------------------------
 
 
@@ -269,7 +103,11 @@ def _error_line(cell: Cell, traceback: str) -> int:
 
 
 def _translate(exc: Exception, cell: Cell, post: Post, timeout: float) -> ExecutionError:
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from nbclient.exceptions import (
+        CellExecutionError,
+        CellTimeoutError,
+        DeadKernelError,
+    )
 
     preview = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
     where = dict(path=str(post.path), cell=cell.index)
@@ -417,7 +255,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
     """
     from nbclient import NotebookClient
 
-    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     clock = time.perf_counter()
     notebook = _notebook(post)
     cells = post.cells
@@ -452,18 +290,18 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
                 try:
                     client.execute_cell(nb_cell, position)
                     verdict = _verdict(cell, nb_cell.outputs)
-                except Exception as exc:  # noqa: BLE001 - translated into labbook's own errors
+                except Exception as exc:
                     raise _translate(exc, cell, post, timeouts[cell.index]) from exc
                 outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts)
                 results.append(CellResult(cell.index, outputs, round(time.perf_counter() - began, 3), verdict))
             trace = json.loads(_run_hidden(client, _TRACE_CODE) or "{}")
-            _stop_kernel(kernel.manager)  # now, rather than through jupyter_client's 0.1 s shutdown polling
+            stop_kernel(kernel.manager)  # now, rather than through jupyter_client's 0.1 s shutdown polling
         artifacts += _collect_data(kernel.workdir, folder, warnings)
     except RuntimeError as exc:  # jupyter_client: "Kernel died before replying to kernel_info"
         raise KernelDied(f"the kernel could not start: {exc}", path=str(post.path),
-                         traceback=_kernel_log_tail(kernel.log)) from exc
+                         traceback=log_tail(kernel.log)) from exc
     except KernelDied as error:
-        error.details["traceback"] = _kernel_log_tail(kernel.log)
+        error.details["traceback"] = log_tail(kernel.log)
         raise
     finally:
         discard_kernel(kernel)

@@ -115,15 +115,20 @@ class Dispatcher:
     """Runs jobs and yields them as they finish; an interrupt kills every kernel under way."""
 
     def run(self, jobs: Sequence[Job], progress: Progress | None = None) -> Iterator[Done]:
+        """Start every job now (the caller can do other work meanwhile); yield each as it finishes."""
+        return self._guarded(self._start(jobs, progress))
+
+    @staticmethod
+    def _guarded(arriving: Iterator[Done]) -> Iterator[Done]:
         try:
-            yield from self._run(jobs, progress)
+            yield from arriving
         except BaseException:
-            from .execute import kill_all_kernels
+            from .kernels import kill_all_kernels
 
             kill_all_kernels()
             raise
 
-    def _run(self, jobs: Sequence[Job], progress: Progress | None) -> Iterator[Done]:
+    def _start(self, jobs: Sequence[Job], progress: Progress | None) -> Iterator[Done]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -139,42 +144,69 @@ class Dispatcher:
 class LocalDispatcher(Dispatcher):
     """N worker threads, each driving one kernel process at a time, so N kernels use N cores.
 
-    A worker takes its next job before running the current one and starts that job's kernel
-    process right away: the kernel boots (about half a second of imports) while the current
-    post computes. Both kernels belong to the worker's thread, where their event loop lives.
+    Kernels are forked from a server that imported ipykernel once (kernels.KernelServers), so
+    a kernel costs its post little CPU beyond the post's own. A worker takes its next job
+    before running the current one and starts that job's kernel right away: the kernel
+    boots while the current post computes. Both kernels belong to the worker's thread, where
+    their event loop lives.
     """
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
+        self._servers: list[Any] = []
 
-    def _run(self, jobs: Sequence[Job], progress: Progress | None) -> Iterator[Done]:
+    def _start(self, jobs: Sequence[Job], progress: Progress | None) -> Iterator[Done]:
+        from .kernels import KernelServers, kernel_environment
+
         pending: queue.SimpleQueue[Job] = queue.SimpleQueue()
         for job in jobs:
             pending.put(job)
         finished: queue.SimpleQueue[Done] = queue.SimpleQueue()
+        servers = KernelServers()
+        self._servers.append(servers)
+        if jobs:  # the server imports ipykernel while this process imports the client side
+            servers.server_for(kernel_environment(jobs[0].post, Path(jobs[0].root)))
         _import_kernel_machinery()
         for number in range(min(self.workers, len(jobs))):
-            threading.Thread(target=_work, args=(pending, finished, progress, self.workers), daemon=True,
-                             name=f"labbook-kernel-{number}").start()
-        for _ in jobs:
+            threading.Thread(target=_work, args=(pending, finished, progress, self.workers, servers),
+                             daemon=True, name=f"labbook-kernel-{number}").start()
+        return _collect(finished, len(jobs), servers)
+
+    def close(self) -> None:
+        """Stop the kernel servers, and any kernel still running (the caller gave up on it)."""
+        from .kernels import kill_all_kernels
+
+        kill_all_kernels()
+        for servers in self._servers:
+            servers.close()
+
+
+def _collect(finished: queue.SimpleQueue[Done], count: int, servers: Any) -> Iterator[Done]:
+    """Every job's Done as it comes; the kernel servers end with the last one."""
+    try:
+        for _ in range(count):
             yield finished.get()
+    finally:
+        servers.close()
 
 
 def _work(pending: queue.SimpleQueue[Job], finished: queue.SimpleQueue[Done], progress: Progress | None,
-          workers: int) -> None:
+          workers: int, servers: Any) -> None:
     """Run jobs until none is left; every job taken is reported, whatever goes wrong.
 
     A job is taken ahead only while the queue holds one for every worker: near the end,
     a job waiting behind a busy worker would keep an idle one idle.
     """
-    ahead: tuple[Job, Any] | None = None
-    while True:
-        job, kernel = ahead if ahead is not None else (_take(pending), None)
-        if job is None:
-            return
+    job = _take(pending)
+    kernel = _start_ahead(job, servers) if job is not None else None
+    while job is not None:
         following = _take(pending) if pending.qsize() >= workers else None
-        ahead = (following, _start_ahead(following)) if following is not None else None
+        following_kernel = _start_ahead(following, servers) if following is not None else None
         finished.put(_run_reporting(job, progress, kernel))
+        job, kernel = following, following_kernel
+        if job is None:
+            job = _take(pending)
+            kernel = _start_ahead(job, servers) if job is not None else None
 
 
 def _run_reporting(job: Job, progress: Progress | None, kernel: Any) -> Done:
@@ -192,12 +224,12 @@ def _take(pending: queue.SimpleQueue[Job]) -> Job | None:
         return None
 
 
-def _start_ahead(job: Job) -> Any:
+def _start_ahead(job: Job, servers: Any) -> Any:
     """The job's kernel, started now; or the error that starting it raised, for run_job to report."""
-    from .execute import start_kernel
+    from .kernels import start_kernel
 
     try:
-        return start_kernel(job.post, Path(job.root))
+        return start_kernel(job.post, Path(job.root), servers)
     except LabbookError as error:
         return error
     except Exception as exc:  # noqa: BLE001 - reported with the job, never lost with the thread
@@ -205,10 +237,13 @@ def _start_ahead(job: Job) -> Any:
 
 
 def _import_kernel_machinery() -> None:
-    """Import jupyter_client and nbclient once, here: two threads importing them at once can
-    meet a partially initialized module (an ImportError from jupyter_client.manager)."""
+    """Import jupyter_client, nbclient and jupytext once, here, while the kernel server imports
+    ipykernel: two threads importing them at once can meet a partially initialized module
+    (an ImportError from jupyter_client.manager)."""
     import jupyter_client.kernelspec  # noqa: F401
     import jupyter_client.manager  # noqa: F401
+    import jupyter_client.provisioning.local_provisioner  # noqa: F401
+    import jupytext  # noqa: F401
     import nbclient  # noqa: F401
     import nbformat.v4  # noqa: F401
 
@@ -220,8 +255,11 @@ class DaskDispatcher(Dispatcher):
         self.client = client
         self.executor: cf.Executor = client.get_executor(pure=False)
 
-    def _run(self, jobs: Sequence[Job], progress: Progress | None) -> Iterator[Done]:
-        futures = {self.executor.submit(run_remote_job, job): job for job in jobs}
+    def _start(self, jobs: Sequence[Job], progress: Progress | None) -> Iterator[Done]:
+        return self._arrivals({self.executor.submit(run_remote_job, job): job for job in jobs})
+
+    @staticmethod
+    def _arrivals(futures: dict[cf.Future[Done], Job]) -> Iterator[Done]:
         for future in cf.as_completed(futures):
             job = futures[future]
             try:

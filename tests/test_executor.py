@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from labbook import execute, executor, source
+from labbook import executor, kernels, source
 
 POST = "---\ntitle: T{n}\ndate: 2026-01-01\n---\n\n```python\nprint({n})\n```\n"
 
@@ -18,10 +18,10 @@ def jobs(tmp_path: Path, count: int) -> list[executor.Job]:
 
 
 def test_a_worker_reports_every_job_even_when_starting_kernels_breaks(tmp_path, monkeypatch):
-    def broken_start(post, root):
+    def broken_start(post, root, servers=None):
         raise RuntimeError("simulated: cannot import a partially initialized module")
 
-    monkeypatch.setattr(execute, "start_kernel", broken_start)
+    monkeypatch.setattr(kernels, "start_kernel", broken_start)
     results: list[executor.Done] = []
     finished = threading.Event()
 

@@ -9,7 +9,7 @@ import pytest
 
 PACKAGE = Path(__file__).parent.parent / "labbook"
 FOUNDATION = {"model", "errors", "config", "files", "theme"}
-STAGES = {"source", "execute", "executor", "cache", "render", "site", "check", "compare"}
+STAGES = {"source", "execute", "kernels", "executor", "cache", "render", "site", "check", "compare"}
 ALLOWED = {
     "model": set(), "errors": set(), "files": set(), "config": {"errors"}, "theme": {"errors"},
     "compare": {"model"},
@@ -18,7 +18,9 @@ ALLOWED = {
     "preview": FOUNDATION,
     "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute", "site"},
     "_kernel": {"_kernel"},
-    "executor": FOUNDATION | {"execute"},
+    "executor": FOUNDATION | {"execute", "kernels"},
+    "execute": FOUNDATION | {"kernels"},
+    "kernels": FOUNDATION | {"_kernel"},
 }
 
 

@@ -52,9 +52,9 @@ def run_labbook(root: Path, *args: str, env: dict[str, str] | None = None, timeo
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
-def start_labbook(root: Path, *args: str) -> subprocess.Popen:
+def start_labbook(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "labbook", "--root", str(root), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
 
 
 def kernels_of(root: Path) -> list[int]:
@@ -99,15 +99,18 @@ def test_a_build_killed_while_a_kernel_runs_leaves_everything_as_before(tmp_path
     root = published_project(tmp_path)
     before = normalized_site(root / "site")
     write_post(root, "target.md", POST.format(sleep=30, n=5))
-    build = start_labbook(root, "build")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    build = start_labbook(root, "build", env={"TMPDIR": str(scratch)})
     wait_for(lambda: kernels_of(root))
     time.sleep(0.5)
     build.send_signal(how)
     build.wait(timeout=60)
     if how != signal.SIGKILL:
-        assert build.returncode in (130, 143)
+        assert build.returncode in (130, 143), build.stderr.read()
         assert kernels_of(root) == []  # killed with the build, not left to notice
     wait_for(lambda: not kernels_of(root), timeout=10)  # even after kill -9: the kernel follows its parent
+    wait_for(lambda: not list(scratch.iterdir()), timeout=10)  # nor are its folders left behind
     assert normalized_site(root / "site") == before
     assert not list((root / ".labbook" / "runs").glob("*")) or all(
         verify(read_run(f), f) is None for f in (root / ".labbook" / "runs").iterdir())

@@ -1,0 +1,408 @@
+"""Kernel processes: one fresh ipykernel per post, started, found ready, and stopped.
+
+Part of the execute stage: execute.py runs cells, this module owns the processes. A kernel
+talks over IPC sockets in an owner-only folder. It is either exec'd (`python -m
+labbook._kernel`) or, in a local build, forked from a `KernelServer` that imported ipykernel
+once: the ~0.25 s of CPU every kernel otherwise spends on imports is paid once per build,
+which is what lets -j N use N cores for the posts' own work. Never runs a post's code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import KernelDied
+from .model import Post
+
+__all__ = [
+    "Kernel",
+    "KernelServers",
+    "discard_kernel",
+    "kernel_environment",
+    "kill_all_kernels",
+    "log_tail",
+    "start_kernel",
+]
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_LIVE_KERNELS: set[Any] = set()
+"""Kernel managers of executions under way: killed at once when the build is interrupted."""
+_KERNEL_MODULE = ["-m", "labbook._kernel"]
+
+
+def kernel_environment(post: Post, root: Path) -> dict[str, str]:
+    """The post's environment: a contract with authors (see DESIGN.md); keep the names."""
+    post_file = root / post.path
+    threads = str(post.settings.threads)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "LABBOOK_"))}
+    python_path = [str(post_file.parent), str(root), env.get("PYTHONPATH", "")]
+    env.update(
+        LABBOOK_ROOT=str(root),
+        LABBOOK_POST=str(post_file),
+        LABBOOK_SEED=str(post.settings.seed),
+        LABBOOK_MEMORY_MB=str(post.settings.memory_mb),
+        PYTHONHASHSEED="0",
+        PYTHONPATH=os.pathsep.join(p for p in python_path if p),
+        PYTHONDONTWRITEBYTECODE="1",
+        OMP_NUM_THREADS=threads,
+        OPENBLAS_NUM_THREADS=threads,
+        MKL_NUM_THREADS=threads,
+        NUMEXPR_NUM_THREADS=threads,
+        CUDA_VISIBLE_DEVICES="",
+        MPLBACKEND="module://matplotlib_inline.backend_inline",
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+    )
+    return env
+
+
+@dataclass(slots=True)
+class Kernel:
+    """A kernel process started for one post, possibly before its turn (it boots meanwhile)."""
+
+    manager: Any
+    private: Path
+    """Owner-only folder: IPC sockets, connection file, the kernel's own log."""
+    workdir: Path
+    """The post's fresh, empty working directory."""
+    log: Path
+    forked: bool = False
+    """Forked from a KernelServer, rather than exec'd."""
+
+
+def start_kernel(post: Post, root: Path, servers: KernelServers | None = None) -> Kernel:
+    """Start the post's kernel process and return at once; executing it later finds it booted.
+
+    Forked from one of `servers` when it can; exec'd otherwise (no servers, or the server
+    cannot fork). Call it from the thread that will execute the post: the kernel's client
+    lives on that thread's event loop.
+
+    Raises:
+        KernelDied: the kernel process could not be started.
+    """
+    from jupyter_core.utils import run_sync
+
+    env = kernel_environment(post, root)
+    server = servers.server_for(env) if servers is not None else None
+    private = Path(tempfile.mkdtemp(prefix="labbook-kernel-"))  # mode 0700; short: IPC socket paths are
+    workdir = Path(tempfile.mkdtemp(prefix=f"labbook-run-{post.slug}-"))
+    manager = _kernel_manager(private, server, private / "kernel.log")
+    kernel = Kernel(manager, private, workdir, private / "kernel.log")
+    _LIVE_KERNELS.add(manager)
+    try:
+        with kernel.log.open("wb") as output:
+            run_sync(manager.start_kernel)(env=env, cwd=str(workdir), stdout=output, stderr=output,
+                                           stdin=subprocess.DEVNULL)
+    except Exception as exc:
+        discard_kernel(kernel)
+        raise KernelDied(f"the kernel could not start: {exc}", path=str(post.path)) from exc
+    kernel.forked = isinstance(getattr(manager.provisioner, "process", None), ForkedProcess)
+    return kernel
+
+
+def discard_kernel(kernel: Kernel) -> None:
+    """Kill a kernel and remove its folders: the end of every kernel, used or not."""
+    stop_kernel(kernel.manager)
+    _LIVE_KERNELS.discard(kernel.manager)
+    shutil.rmtree(kernel.private, ignore_errors=True)
+    shutil.rmtree(kernel.workdir, ignore_errors=True)
+
+
+def stop_kernel(manager: Any) -> bool:
+    """Kill a kernel's whole process group (it may have started workers); True if it was alive."""
+    process = getattr(getattr(manager, "provisioner", None), "process", None)
+    if process is None or process.poll() is not None:
+        return False
+    with contextlib.suppress(OSError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(Exception):
+        process.wait(timeout=10)
+    return True
+
+
+def kill_all_kernels() -> int:
+    """Kill every kernel this process started (and what they started); the number killed."""
+    return sum(stop_kernel(manager) for manager in list(_LIVE_KERNELS))
+
+
+def log_tail(log: Path, lines: int = 12) -> str:
+    """The end of a kernel's own output: why it would not start, or how it died."""
+    with contextlib.suppress(OSError):
+        text = _ANSI.sub("", log.read_text(errors="replace"))
+        return "\n".join(text.strip().splitlines()[-lines:])
+    return ""
+
+
+def _kernel_manager(private: Path, server: KernelServer | None, log: Path) -> Any:
+    """A kernel on IPC sockets in an owner-only folder: no other local user can connect."""
+    import uuid
+
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LabbookSpecs(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+            return KernelSpec(
+                argv=[sys.executable, *_KERNEL_MODULE, "-f", "{connection_file}"],
+                display_name="labbook", language="python", interrupt_mode="signal", metadata={},
+            )
+
+    manager = AsyncKernelManager(
+        kernel_name="labbook", kernel_spec_manager=LabbookSpecs(), transport="ipc", ip=str(private / "k")
+    )
+    manager.client_factory = _ready_client_class()
+    manager.connection_file = str(private / "kernel.json")
+    if server is not None:
+        manager.kernel_id = str(uuid.uuid4())
+        manager.provisioner = _fork_provisioner_class()(
+            kernel_id=manager.kernel_id, kernel_spec=manager.kernel_spec, parent=manager)
+        manager.provisioner.server, manager.provisioner.kernel_log = server, log
+    return manager
+
+
+@functools.cache
+def _fork_provisioner_class() -> type:
+    """jupyter_client's local provisioner, launching by a fork of the server instead of exec.
+
+    Everything else (connection file, signals to the process group, kill, wait) is the stock
+    provisioner's, working on a ForkedProcess as it would on a Popen.
+    """
+    from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+
+    class ForkProvisioner(LocalProvisioner):  # type: ignore[misc]
+        server: KernelServer
+        kernel_log: Path
+
+        async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+            process = self.server.fork(cmd, kwargs["env"], kwargs["cwd"], self.kernel_log)
+            if process is None:  # the server cannot fork: exec, as without one
+                return await super().launch_kernel(cmd, **kwargs)
+            self.process, self.pid, self.pgid, self.cwd = process, process.pid, process.pid, kwargs["cwd"]
+            return self.connection_info
+
+    return ForkProvisioner
+
+
+@functools.cache
+def _ready_client_class() -> type:
+    """jupyter_client's async client, ready as soon as the kernel answers kernel_info.
+
+    The stock client then drains IOPub until it has been silent for 0.2 s: a fixed 0.2 s per
+    post. nbclient matches every message to its request by parent id, so the drain buys
+    nothing here.
+    """
+    import time as clock
+    from queue import Empty
+
+    from jupyter_client.asynchronous import AsyncKernelClient
+
+    class ReadyClient(AsyncKernelClient):
+        async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
+            deadline = clock.monotonic() + (timeout if timeout is not None else float("inf"))
+            while True:
+                self.kernel_info()
+                try:
+                    message = await self.shell_channel.get_msg(timeout=1)
+                except Empty:
+                    message = None
+                if message is not None and message["msg_type"] == "kernel_info_reply":
+                    try:
+                        await self.iopub_channel.get_msg(timeout=0.2)  # IOPub connected too
+                    except Empty:
+                        pass
+                    else:
+                        self._handle_kernel_info_reply(message)
+                        return
+                if not await self._async_is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if clock.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+
+        wait_for_ready = _async_wait_for_ready
+
+    return ReadyClient
+
+
+# --- the fork server ------------------------------------------------------------------------------
+
+
+def _server_environment(kernel_env: dict[str, str]) -> dict[str, str]:
+    """A kernel's environment without what differs between posts: what the server starts with.
+
+    PYTHONPATH keeps only labbook's own (the server must import the same labbook); each kernel
+    puts its post's folder and the project root in front after the fork.
+    """
+    from ._kernel import PER_KERNEL
+
+    env = {k: v for k, v in kernel_env.items() if k not in PER_KERNEL}
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
+
+
+class KernelServer:
+    """One `python -m labbook._kernel --serve` process: imports ipykernel once, forks kernels.
+
+    Requests go one at a time (a lock), one JSON line each way. Closing its stdin ends it and
+    every kernel it forked, and removes their folders and its own; so does labbook's own death,
+    even by SIGKILL (the pipe closes).
+    """
+
+    PATIENCE = 60.0
+    """Seconds to wait for an answer (the first one waits for the imports); then exec instead."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.private = Path(tempfile.mkdtemp(prefix="labbook-server-"))
+        self.log = self.private / "server.log"
+        self._lock = threading.Lock()
+        self._broken = False
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, *_KERNEL_MODULE, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=log, env=env, cwd=self.private, start_new_session=True,
+            )
+
+    def fork(self, cmd: list[str], env: dict[str, str], cwd: str, log: Path) -> ForkedProcess | None:
+        """A kernel for `cmd` (exec'd it would be `python -m labbook._kernel -f FILE`), or None."""
+        if cmd[1:3] != _KERNEL_MODULE:
+            return None
+        reply = self.request({"fork": {"argv": cmd[3:], "env": env, "cwd": cwd, "log": str(log)}})
+        return ForkedProcess(self, reply["pid"]) if reply and "pid" in reply else None
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        """The server's answer, or None once it is gone or stuck (then it is killed)."""
+        with self._lock:
+            if self._broken or self.process.stdin is None or self.process.stdout is None:
+                return None
+            try:
+                self.process.stdin.write(json.dumps(message).encode() + b"\n")
+                self.process.stdin.flush()
+                answered = select.select([self.process.stdout], [], [], self.PATIENCE)[0]
+                line = self.process.stdout.readline() if answered else b""
+            except (OSError, ValueError):  # ValueError: its pipe is closed already
+                line = b""
+            if not line:
+                self._broken = True
+                with contextlib.suppress(OSError):
+                    self.process.kill()
+                return None
+            return json.loads(line)
+
+    def close(self) -> None:
+        """End the server and whatever it forked; wait for it, briefly."""
+        with self._lock:
+            self._broken = True
+            with contextlib.suppress(OSError):
+                if self.process.stdin is not None:
+                    self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        shutil.rmtree(self.private, ignore_errors=True)
+
+
+class KernelServers:
+    """The fork servers of one build, one per distinct server environment (normally one).
+
+    Usable from many threads; `close` ends them all.
+    """
+
+    def __init__(self) -> None:
+        self._servers: dict[tuple[tuple[str, str], ...], KernelServer] = {}
+        self._lock = threading.Lock()
+
+    def server_for(self, kernel_env: dict[str, str]) -> KernelServer | None:
+        """The server for a kernel with this environment, started now if needed; None where
+        there is no fork (not POSIX)."""
+        if not hasattr(os, "fork"):
+            return None
+        env = _server_environment(kernel_env)
+        key = tuple(sorted(env.items()))
+        with self._lock:
+            if key not in self._servers:
+                self._servers[key] = KernelServer(env)
+            return self._servers[key]
+
+    def close(self) -> None:
+        with self._lock:
+            servers, self._servers = list(self._servers.values()), {}
+        for server in servers:
+            server.close()
+
+    def __enter__(self) -> KernelServers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ForkedProcess:
+    """A forked kernel, seen as a Popen: the server is its parent, so the server reaps it.
+
+    Its pid cannot be reused while labbook holds it: the server reaps a kernel only when
+    asked by `poll`, and labbook signals it no more once `poll` has seen it end.
+    """
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, server: KernelServer, pid: int) -> None:
+        self.server = server
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            reply = self.server.request({"wait": self.pid})
+            if reply is not None:
+                self.returncode = reply["status"]
+            elif not _exists(self.pid):  # the server is gone; its kernels go too
+                self.returncode = -signal.SIGKILL
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.002
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired([str(self.pid)], timeout or 0)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        return code
+
+    def send_signal(self, number: int) -> None:
+        if self.returncode is None:
+            os.kill(self.pid, number)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,163 @@
+"""Kernel processes: a kernel forked from the server is the kernel an exec would have started.
+
+The probe post prints what a post could observe about its process; a forked kernel and an
+exec'd one must print the same. Then the server's life: its kernels end with it, and a build
+falls back to exec when it is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from labbook import execute, kernels, source
+from labbook.config import load_config
+
+from .helpers import make_project
+
+pytestmark = pytest.mark.kernel
+
+PROBE = '''---
+title: Probe
+date: 2026-01-01
+labbook:
+  seed: 7
+  threads: 3
+  memory_mb: 3000
+---
+
+```python
+import json, os, resource, signal, sys, threading
+here = os.getcwd()
+def shown(path):
+    return path.replace(here, "<cwd>")
+print(json.dumps({
+    "cwd_is_fresh": os.listdir(here) == [],
+    "path": [shown(p) for p in sys.path],
+    "env": {k: os.environ.get(k) for k in sorted(os.environ) if k.startswith("LABBOOK_")
+            or k in ("PYTHONHASHSEED", "PYTHONPATH", "OMP_NUM_THREADS", "MPLBACKEND", "PYTHONDONTWRITEBYTECODE")},
+    "parent_is_alive": os.path.exists(f"/proc/{os.environ['JPY_PARENT_PID']}"),
+    "parent_is_my_parent": int(os.environ["JPY_PARENT_PID"]) == os.getppid(),
+    "polls_that_parent": get_ipython().kernel.parent.parent_handle == int(os.environ["JPY_PARENT_PID"]),
+    "group_leader": os.getpgid(0) == os.getpid(),
+    "hash": hash("labbook"),
+    "bytecode": sys.dont_write_bytecode,
+    "memory_limit": resource.getrlimit(resource.RLIMIT_AS)[0],
+    "handlers": [str(signal.getsignal(s)) for s in (signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE)],
+    "numpy_loaded": "numpy" in sys.modules,
+    "stdin_empty": sys.stdin.read() == "" if hasattr(sys.stdin, "read") else None,
+}))
+```
+'''
+
+
+def probe(root: Path, servers: kernels.KernelServers | None) -> tuple[dict, bool]:
+    post, _ = source.read(root / "posts" / "probe.md", load_config(root))
+    kernel = kernels.start_kernel(post, root, servers)
+    forked = kernel.forked
+    run, _ = execute.execute(post, root, root / f"out-{forked}", kernel=kernel)
+    text = "".join(o.get("text", "") for o in run.cells[0].outputs if o["output_type"] == "stream")
+    return json.loads(text), forked
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return make_project(tmp_path / "proj", {"probe.md": PROBE})
+
+
+def test_a_forked_kernel_sees_what_an_execd_kernel_sees(root):
+    exec_view, forked = probe(root, None)
+    assert not forked
+    with kernels.KernelServers() as servers:
+        fork_view, forked = probe(root, servers)
+    assert forked
+    assert fork_view == exec_view
+    assert fork_view["cwd_is_fresh"] and fork_view["group_leader"]
+    assert fork_view["parent_is_my_parent"] and fork_view["polls_that_parent"]
+    assert fork_view["path"][:3] == ["<cwd>", str(root / "posts"), str(root)]
+    assert fork_view["env"]["LABBOOK_SEED"] == "7" and fork_view["env"]["OMP_NUM_THREADS"] == "3"
+    assert fork_view["memory_limit"] == 3000 * 1024 * 1024
+    assert not fork_view["numpy_loaded"], "the server preloads nothing that reads per-post settings"
+
+
+def test_each_forked_kernel_starts_from_the_pristine_server(root):
+    post, _ = source.read(root / "posts" / "probe.md", load_config(root))
+    with kernels.KernelServers() as servers:
+        first = kernels.start_kernel(post, root, servers)
+        second = kernels.start_kernel(post, root, servers)
+        try:
+            assert first.forked and second.forked
+            pids = [k.manager.provisioner.process.pid for k in (first, second)]
+            assert pids[0] != pids[1]
+            server = servers.server_for(kernels.kernel_environment(post, root))
+            assert all(_parent(pid) == server.process.pid for pid in pids)
+        finally:
+            kernels.discard_kernel(first)
+            kernels.discard_kernel(second)
+        assert all(not _alive(pid) for pid in pids)
+
+
+def test_closing_the_servers_ends_their_kernels(root):
+    post, _ = source.read(root / "posts" / "probe.md", load_config(root))
+    servers = kernels.KernelServers()
+    kernel = kernels.start_kernel(post, root, servers)
+    pid = kernel.manager.provisioner.process.pid
+    try:
+        servers.close()
+        _wait_until(lambda: not _alive(pid))
+    finally:
+        kernels.discard_kernel(kernel)
+
+
+def test_when_labbook_dies_the_server_ends_its_kernels_and_removes_their_folders(root):
+    post, _ = source.read(root / "posts" / "probe.md", load_config(root))
+    with kernels.KernelServers() as servers:
+        kernel = kernels.start_kernel(post, root, servers)
+        server = servers.server_for(kernels.kernel_environment(post, root))
+        pid = kernel.manager.provisioner.process.pid
+        server.process.stdin.close()  # what labbook's death does to the pipe, even by SIGKILL
+        server.process.wait(timeout=15)
+        _wait_until(lambda: not _alive(pid))
+        assert not server.private.exists() and not kernel.private.exists() and not kernel.workdir.exists()
+        kernels.discard_kernel(kernel)
+
+
+def test_a_killed_server_takes_its_kernels_along_and_the_next_kernel_is_execd(root):
+    post, _ = source.read(root / "posts" / "probe.md", load_config(root))
+    with kernels.KernelServers() as servers:
+        kernel = kernels.start_kernel(post, root, servers)
+        pid = kernel.manager.provisioner.process.pid
+        server = servers.server_for(kernels.kernel_environment(post, root))
+        os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+        try:
+            _wait_until(lambda: kernel.manager.provisioner.process.poll() is not None)  # ipykernel's parent poller
+            assert not _alive(pid)
+        finally:
+            kernels.discard_kernel(kernel)
+        view, forked = probe(root, servers)
+    assert not forked and view["cwd_is_fresh"]
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_until(predicate, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
