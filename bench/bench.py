@@ -743,9 +743,9 @@ def measure_cpu_bound(settings: Settings) -> list[Measurement]:
     for _ in range(settings.repeat):
         for jobs in (1, 2):
             rows[f"cpu-j{jobs}"].samples.append(quiet(
-                lambda: labbook_build(fresh_copy(cpu, work / "cpu"), jobs, expect_executed=len(scripts))))
+                lambda jobs=jobs: labbook_build(fresh_copy(cpu, work / "cpu"), jobs, expect_executed=len(scripts))))
             command = [sys.executable, "-c", PARALLEL, str(jobs), work / "floor-cpu", *scripts]
-            rows[f"cpu-floor-j{jobs}"].samples.append(quiet(lambda: checked(
+            rows[f"cpu-floor-j{jobs}"].samples.append(quiet(lambda command=command: checked(
                 run(command, cwd=work, env=environment(MPLBACKEND="Agg")), "plain scripts").sample))
     for row in rows.values():
         progress(row)

@@ -282,7 +282,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
     try:
         with client.setup_kernel(cleanup_kc=True):
             _run_hidden(client, _setup_code(post))
-            for cell, nb_cell, position in zip(cells, code_cells, positions):
+            for cell, nb_cell, position in zip(cells, code_cells, positions, strict=True):
                 if on_cell:
                     on_cell(cell.index, len(cells))
                 began = time.perf_counter()
