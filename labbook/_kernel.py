@@ -222,9 +222,9 @@ def _status(pid: int) -> int | None:
     return os.waitstatus_to_exitcode(status) if done else None
 
 
-def serve() -> None:
+def serve(folder: str) -> None:
     """Answer one JSON line per request line on stdin, until EOF; then kill every kernel forked,
-    and remove their folders and the one it runs in (labbook made them all for this build).
+    and remove their folders and its own `folder` (labbook made them all for this build).
 
     {"fork": {"argv", "env", "cwd", "log"}} -> {"pid": n} or {"error": why};
     {"wait": pid} -> {"status": exit code or null}. A kernel is reaped only when labbook has
@@ -255,10 +255,10 @@ def serve() -> None:
                 kernels[pid] = (os.path.dirname(request["fork"]["log"]), request["fork"]["cwd"])
                 reply = {"pid": pid}
             outgoing.write(json.dumps(reply).encode() + b"\n")
-    _end(kernels)
+    _end(kernels, folder)
 
 
-def _end(kernels: dict[int, tuple[str, ...]]) -> None:
+def _end(kernels: dict[int, tuple[str, ...]], own: str) -> None:
     """Labbook is done or dead: no kernel of its may outlive it, nor their folders, nor ours."""
     import shutil
 
@@ -267,9 +267,9 @@ def _end(kernels: dict[int, tuple[str, ...]]) -> None:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
-        for folder in folders:
+    for folder in [own, *(f for folders in kernels.values() for f in folders)]:
+        if os.path.basename(folder).startswith("labbook-"):  # only ever the temporary folders labbook made
             shutil.rmtree(folder, ignore_errors=True)
-    shutil.rmtree(os.getcwd(), ignore_errors=True)
 
 
 def _lines(stream: Any) -> Any:
@@ -287,4 +287,4 @@ def _lines(stream: Any) -> Any:
 if __name__ == "__main__":
     from labbook import _kernel
 
-    _kernel.serve() if sys.argv[1:] == ["--serve"] else _kernel.main()
+    _kernel.serve(sys.argv[2]) if sys.argv[1:2] == ["--serve"] else _kernel.main()

@@ -24,7 +24,7 @@ from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEsca
 from .kernels import Kernel, discard_kernel, log_tail, start_kernel, stop_kernel
 from .model import Artifact, Cell, CellResult, Post, Run, Verdict
 
-__all__ = ["MAX_OUTPUT_CHARS", "execute", "safe_name"]
+__all__ = ["execute", "MAX_OUTPUT_CHARS", "safe_name"]
 
 MAX_OUTPUT_CHARS = 20_000
 """A text output longer than this is cut in run.json and on the page; executed.ipynb keeps it whole."""
@@ -103,11 +103,7 @@ def _error_line(cell: Cell, traceback: str) -> int:
 
 
 def _translate(exc: Exception, cell: Cell, post: Post, timeout: float) -> ExecutionError:
-    from nbclient.exceptions import (
-        CellExecutionError,
-        CellTimeoutError,
-        DeadKernelError,
-    )
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     preview = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
     where = dict(path=str(post.path), cell=cell.index)
@@ -290,7 +286,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
                 try:
                     client.execute_cell(nb_cell, position)
                     verdict = _verdict(cell, nb_cell.outputs)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - translated into labbook's own errors
                     raise _translate(exc, cell, post, timeouts[cell.index]) from exc
                 outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts)
                 results.append(CellResult(cell.index, outputs, round(time.perf_counter() - began, 3), verdict))

@@ -98,7 +98,7 @@ def start_kernel(post: Post, root: Path, servers: KernelServers | None = None) -
 
     env = kernel_environment(post, root)
     server = servers.server_for(env) if servers is not None else None
-    private = Path(tempfile.mkdtemp(prefix="labbook-kernel-"))  # mode 0700; short: IPC socket paths are
+    private = Path(tempfile.mkdtemp(prefix="labbook-kernel-"))  # mode 0700, near the top: IPC paths are short
     workdir = Path(tempfile.mkdtemp(prefix=f"labbook-run-{post.slug}-"))
     manager = _kernel_manager(private, server, private / "kernel.log")
     kernel = Kernel(manager, private, workdir, private / "kernel.log")
@@ -107,7 +107,7 @@ def start_kernel(post: Post, root: Path, servers: KernelServers | None = None) -
         with kernel.log.open("wb") as output:
             run_sync(manager.start_kernel)(env=env, cwd=str(workdir), stdout=output, stderr=output,
                                            stdin=subprocess.DEVNULL)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any launch failure is the same fault for the author
         discard_kernel(kernel)
         raise KernelDied(f"the kernel could not start: {exc}", path=str(post.path)) from exc
     kernel.forked = isinstance(getattr(manager.provisioner, "process", None), ForkedProcess)
@@ -255,7 +255,7 @@ def _server_environment(kernel_env: dict[str, str]) -> dict[str, str]:
 
 
 class KernelServer:
-    """One `python -m labbook._kernel --serve` process: imports ipykernel once, forks kernels.
+    """One `python -m labbook._kernel --serve FOLDER` process: imports ipykernel once, forks kernels.
 
     Requests go one at a time (a lock), one JSON line each way. Closing its stdin ends it and
     every kernel it forked, and removes their folders and its own; so does labbook's own death,
@@ -272,8 +272,8 @@ class KernelServer:
         self._broken = False
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, *_KERNEL_MODULE, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=log, env=env, cwd=self.private, start_new_session=True,
+                [sys.executable, *_KERNEL_MODULE, "--serve", str(self.private)], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.private, start_new_session=True,
             )
 
     def fork(self, cmd: list[str], env: dict[str, str], cwd: str, log: Path) -> ForkedProcess | None:
@@ -330,9 +330,10 @@ class KernelServers:
         self._lock = threading.Lock()
 
     def server_for(self, kernel_env: dict[str, str]) -> KernelServer | None:
-        """The server for a kernel with this environment, started now if needed; None where
-        there is no fork (not POSIX)."""
-        if not hasattr(os, "fork"):
+        """The server for a kernel with this environment, started now if needed; None (exec
+        each kernel) off Linux, where fork without exec is not safe for every library, or
+        with LABBOOK_KERNELS=exec."""
+        if not sys.platform.startswith("linux") or os.environ.get("LABBOOK_KERNELS") == "exec":
             return None
         env = _server_environment(kernel_env)
         key = tuple(sorted(env.items()))

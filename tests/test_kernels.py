@@ -161,3 +161,10 @@ def _wait_until(predicate, timeout: float = 15.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_labbook_kernels_exec_turns_the_server_off(root, monkeypatch):
+    post, _ = source.read(root / "posts" / "probe.md", load_config(root))
+    monkeypatch.setenv("LABBOOK_KERNELS", "exec")
+    with kernels.KernelServers() as servers:
+        assert servers.server_for(kernels.kernel_environment(post, root)) is None
