@@ -48,21 +48,14 @@ def safe_name(relative: str) -> str:
 
 
 def _setup_code(post: Post) -> str:
-    """Run before the post's cells: figures without dates or versions, so reruns are byte-identical.
+    """Run before the post's cells, for SVG figures only: their ids need a fixed salt.
 
-    matplotlib is imported here only for SVG (its ids need a fixed salt): a post that never
-    plots does not pay for it.
+    (The inline backend's settings are given to the kernel when it starts: kernel_arguments.)
+    matplotlib is imported here only for SVG: a post that never plots does not pay for it.
     """
-    fmt = post.settings.figure_format
-    metadata = "{'Software': None}" if fmt == "png" else "{'Date': None, 'Creator': None}"
-    lines = [
-        f"%config InlineBackend.figure_formats = ['{fmt}']",
-        "%config InlineBackend.print_figure_kwargs = "
-        f"{{'bbox_inches': 'tight', 'dpi': 110, 'metadata': {metadata}}}",
-    ]
-    if fmt == "svg":
-        lines += ["import matplotlib as _mpl", "_mpl.rcParams['svg.hashsalt'] = 'labbook'", "del _mpl"]
-    return "\n".join(lines)
+    if post.settings.figure_format != "svg":
+        return ""
+    return "\n".join(["import matplotlib as _mpl", "_mpl.rcParams['svg.hashsalt'] = 'labbook'", "del _mpl"])
 
 
 # --- the notebook --------------------------------------------------------------------------------
@@ -277,7 +270,8 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
     warnings: list[str] = []
     try:
         with client.setup_kernel(cleanup_kc=True):
-            _run_hidden(client, _setup_code(post))
+            if setup := _setup_code(post):
+                _run_hidden(client, setup)
             for cell, nb_cell, position in zip(cells, code_cells, positions, strict=True):
                 if on_cell:
                     on_cell(cell.index, len(cells))

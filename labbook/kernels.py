@@ -29,15 +29,8 @@ from typing import Any
 from .errors import KernelDied
 from .model import Post
 
-__all__ = [
-    "Kernel",
-    "KernelServers",
-    "discard_kernel",
-    "kernel_environment",
-    "kill_all_kernels",
-    "log_tail",
-    "start_kernel",
-]
+__all__ = ["Kernel", "KernelServers", "start_kernel", "discard_kernel", "kernel_environment", "kernel_arguments",
+           "kill_all_kernels", "log_tail"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _LIVE_KERNELS: set[Any] = set()
@@ -68,6 +61,19 @@ def kernel_environment(post: Post, root: Path) -> dict[str, str]:
         PYDEVD_DISABLE_FILE_VALIDATION="1",
     )
     return env
+
+
+def kernel_arguments(post: Post) -> list[str]:
+    """The kernel's own settings, on its command line rather than in a first hidden cell.
+
+    Figures without dates or versions, so reruns are byte-identical; and no IPython history:
+    a build writes nothing into the author's ~/.ipython, whatever the number of kernels.
+    """
+    fmt = post.settings.figure_format
+    metadata = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}
+    figure = {"bbox_inches": "tight", "dpi": 110, "metadata": metadata}
+    return [f"--InlineBackend.figure_formats={[fmt]!r}", f"--InlineBackend.print_figure_kwargs={figure!r}",
+            "--HistoryManager.enabled=False"]
 
 
 @dataclass(slots=True)
@@ -106,7 +112,7 @@ def start_kernel(post: Post, root: Path, servers: KernelServers | None = None) -
     try:
         with kernel.log.open("wb") as output:
             run_sync(manager.start_kernel)(env=env, cwd=str(workdir), stdout=output, stderr=output,
-                                           stdin=subprocess.DEVNULL)
+                                           stdin=subprocess.DEVNULL, extra_arguments=kernel_arguments(post))
     except Exception as exc:  # noqa: BLE001 - any launch failure is the same fault for the author
         discard_kernel(kernel)
         raise KernelDied(f"the kernel could not start: {exc}", path=str(post.path)) from exc

@@ -50,6 +50,8 @@ print(json.dumps({
     "memory_limit": resource.getrlimit(resource.RLIMIT_AS)[0],
     "handlers": [str(signal.getsignal(s)) for s in (signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE)],
     "numpy_loaded": "numpy" in sys.modules,
+    "history_kept": get_ipython().history_manager.enabled,
+    "figure_dpi": __import__("matplotlib_inline.config").config.InlineBackend.instance().print_figure_kwargs["dpi"],
     "stdin_empty": sys.stdin.read() == "" if hasattr(sys.stdin, "read") else None,
 }))
 ```
@@ -83,6 +85,8 @@ def test_a_forked_kernel_sees_what_an_execd_kernel_sees(root):
     assert fork_view["env"]["LABBOOK_SEED"] == "7" and fork_view["env"]["OMP_NUM_THREADS"] == "3"
     assert fork_view["memory_limit"] == 3000 * 1024 * 1024
     assert not fork_view["numpy_loaded"], "the server preloads nothing that reads per-post settings"
+    assert not fork_view["history_kept"], "a build writes nothing into the author's IPython history"
+    assert fork_view["figure_dpi"] == 110
 
 
 def test_each_forked_kernel_starts_from_the_pristine_server(root):
