@@ -321,13 +321,16 @@ def _record(config: Config, report: CheckReport) -> None:
             entry: dict[str, Any] = {"date": today, "verdict": result.verdict,
                                      "differences": [d.reason for d in result.differences][:20]}
             if result.seeds is not None:
-                entry["seeds"] = _seeds_record(result.seeds)
+                entry["seeds"] = _seeds_record(result.seeds, today)
+            elif run.check and "seeds" in run.check:  # a check without --seeds keeps the last spread seen
+                entry["seeds"] = run.check["seeds"]
             write_json_atomic(folder / cache.RUN_FILE, replace(run, check=entry).to_json())
 
 
-def _seeds_record(spread: SeedSpread) -> dict[str, Any]:
+def _seeds_record(spread: SeedSpread, date: str) -> dict[str, Any]:
     return {
         "n": spread.seeds,
+        "date": date,
         "claims": {claim: f"{held}/{total}" for claim, (held, total) in spread.claims.items()},
         "series": [{k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v) for k, v in s.items()}
                    for s in spread.series[:50]],

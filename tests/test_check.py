@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -193,3 +194,14 @@ def test_cli_writes_junit_and_an_html_report_and_records_the_check(project, tmp_
     assert (report / "drawing" / "diff-fig-line.png").is_file()
     page = next((project / "site/_posts").glob("*-steady.html")).read_text()
     assert "reproduced on" in page
+
+
+def test_a_check_without_seeds_keeps_the_last_seed_spread_on_the_page(project, capsys):
+    post = str(project / "posts" / "seeded.md")
+    main(["--root", str(project), "check", "--seeds", "2", post])
+    main(["--root", str(project), "check", post])
+    capsys.readouterr()
+    record = json.loads((project / "site/assets/posts/seeded/run.json").read_text())["check"]
+    assert record["seeds"]["n"] == 2 and record["seeds"]["date"] == record["date"]
+    page = next((project / "site/_posts").glob("*-seeded.html")).read_text()
+    assert "across 2 seeds" in page and "held on" in page
