@@ -161,13 +161,20 @@ class Store:
         return Path(tempfile.mkdtemp(prefix="run-", dir=self.tmp))
 
     def put(self, run: Run, folder: Path) -> Path:
-        """Move a finished run folder into the store, atomically; its run.json is written last."""
+        """Move a finished run folder into the store, atomically; its run.json is written last.
+
+        A new run replaces a stored one with the same key: it was executed because the stored
+        one was not wanted (--force, a check), and it is the one to publish.
+        """
         write_json_atomic(folder / RUN_FILE, run.to_json())
         crash_point("cache-before-put")
         target = self.runs / f"{run.key}-{_inputs_digest(run)}"
         self.runs.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            shutil.rmtree(folder, ignore_errors=True)
+        if target.exists():  # aside first: a directory cannot be replaced; a crash here is a cache miss
+            old = Path(tempfile.mkdtemp(prefix="old-", dir=self.tmp))
+            os.replace(target, old / "run")
+            os.replace(folder, target)
+            shutil.rmtree(old, ignore_errors=True)
             return target
         os.replace(folder, target)
         return target

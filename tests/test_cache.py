@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,20 @@ def test_the_local_store_brings_back_an_undone_edit(setup):
     undone = reread(root, config, POST)
     found = store.lookup(undone)
     assert found.run is not None and found.reason == "stored"
+
+
+def test_a_new_run_replaces_the_stored_one_with_its_key(setup):
+    _, _, store, post = setup
+    first, second = store.new_folder(), store.new_folder()
+    run = fake_run(post, first)
+    stored = store.put(run, first)
+    (second / "data").mkdir()
+    (second / "data" / "t.csv").write_bytes(b"a,b\n3,4\n")
+    again = replace(run, started="2026-02-02T00:00:00+00:00")
+    assert store.put(again, second) == stored
+    assert cache.read_run(stored).started.startswith("2026-02-02")
+    assert (stored / "data" / "t.csv").read_bytes() == b"a,b\n3,4\n"
+    assert not second.exists() and not any(store.tmp.glob("old-*"))
 
 
 def test_file_hashes_are_memoized_on_stat(tmp_path):

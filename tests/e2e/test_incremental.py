@@ -42,6 +42,18 @@ def test_the_site_is_the_same_whatever_the_number_of_jobs(tmp_path):
     assert_same_site(one / "site", three / "site")
 
 
+def test_force_publishes_the_new_run_not_the_stored_one(tmp_path, monkeypatch, capsys):
+    text = "---\ntitle: Mark\ndate: 2026-01-01\n---\n\n```python\nimport os\nprint('mark', os.environ['MARK'])\n```\n"
+    root = make_project(tmp_path / "p", {"mark.md": text})
+    monkeypatch.setenv("MARK", "one")
+    assert main(["--root", str(root), "-q", "build"]) == 0
+    monkeypatch.setenv("MARK", "two")  # the environment changed: what --force is for
+    assert main(["--root", str(root), "-q", "build", "--force"]) == 0
+    page = next((root / "site" / "_posts").glob("*-mark.html")).read_text()
+    assert "mark two" in page and "mark one" not in page
+    assert "mark two" in (root / "site/assets/posts/mark/run.json").read_text()
+
+
 def test_force_reexecutes_and_named_posts_build_alone(fresh_project, capsys):
     assert main(["--root", str(fresh_project), "build", "--force", "posts/liquid.md"]) == 0
     err = capsys.readouterr().err
