@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +35,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
     chromium = require_tool("chromium")
     driver_path = require_tool("chromedriver")
     webdriver = pytest.importorskip("selenium.webdriver")
@@ -46,7 +45,7 @@ def browser():
     options.binary_location = chromium
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='labbook-chromium-')}")
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")  # fresh, cleaned by pytest
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     yield driver
     driver.quit()
