@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .model import KERNEL_START_MB
 
 __all__ = ["Config", "load_config", "find_root", "did_you_mean"]
 
@@ -100,6 +101,9 @@ def _validate(values: dict[str, Any], source: str) -> list[str]:
             problems.append(f"unknown setting '{key}'{did_you_mean(key, _SETTABLE)}")
         elif key in ("jobs", "memory_mb") and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             problems.append(f"'{key}' must be a non-negative integer, not {value!r}")
+        elif key == "memory_mb" and 0 < value < KERNEL_START_MB:
+            problems.append(f"'memory_mb' is {value} MB, less than the {KERNEL_START_MB} MB a kernel needs to start "
+                            "(0: no limit)")
         elif key == "timeout" and (not isinstance(value, (int, float)) or value <= 0):
             problems.append(f"'timeout' must be a positive number of seconds, not {value!r}")
         elif types[key] in ("str", "str | None") and not isinstance(value, (str, Path)):

@@ -114,6 +114,11 @@ class Tolerance:
         return replace(self, files={}, **override) if override else self
 
 
+KERNEL_START_MB = 512
+"""Address space a kernel needs just to start (ipykernel's threads reserve their stacks): the
+smallest memory limit a post may ask for."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunSettings:
     """The post's `labbook:` block: how to execute it."""

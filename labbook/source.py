@@ -20,7 +20,7 @@ import yaml
 
 from .config import Config, did_you_mean
 from .errors import CellOptionError, FrontMatterError, LabbookError, PathEscapeError, PostError
-from .model import STATUSES, Cell, CellOptions, FrontMatter, Post, Prose, RunSettings, Tolerance
+from .model import KERNEL_START_MB, STATUSES, Cell, CellOptions, FrontMatter, Post, Prose, RunSettings, Tolerance
 
 __all__ = ["parse", "read", "read_all", "discover", "compute_key", "key_basis", "file_sha", "ReadResult"]
 
@@ -190,6 +190,11 @@ def _settings(block: Any, path: str, lines: Mapping[str, int], config: Config | 
     for key in ("timeout", "threads", "memory_mb"):
         if key in values and values[key] <= 0:
             raise FrontMatterError(f"labbook.{key} must be positive", path=path, line=lines.get(f"labbook.{key}"))
+    if values.get("memory_mb", KERNEL_START_MB) < KERNEL_START_MB:
+        raise FrontMatterError(
+            f"labbook.memory_mb is {values['memory_mb']} MB, less than the {KERNEL_START_MB} MB a kernel needs to start",
+            path=path, line=lines.get("labbook.memory_mb"), hint=f"ask for {KERNEL_START_MB} or more",
+        )
     if "tolerance" in values:
         values["tolerance"] = _tolerance(values["tolerance"], path, lines)
     if "sanitize" in values:

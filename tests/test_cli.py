@@ -28,6 +28,12 @@ def test_every_configuration_problem_is_listed_once(tmp_path, capsys):
     assert "'memory_mb' must be a non-negative integer" in err and "'timeout' must be a positive number" in err
 
 
+def test_a_memory_limit_too_small_for_a_kernel_is_refused_before_anything_runs(tmp_path, capsys):
+    root = make_project(tmp_path / "p", pyproject="memory_mb = 200\n")
+    assert main(["--root", str(root), "build"]) == 2
+    assert "'memory_mb' is 200 MB, less than the 512 MB a kernel needs to start" in capsys.readouterr().err
+
+
 def test_flags_override_pyproject(tmp_path):
     root = make_project(tmp_path / "p", pyproject='site = "public"\n')
     config = load_config(root, jobs=3, site=None)

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).parent.parent / "labbook"
 FOUNDATION = {"model", "errors", "config", "files", "theme"}
 STAGES = {"source", "execute", "kernels", "executor", "cache", "render", "site", "check", "compare"}
 ALLOWED = {
-    "model": set(), "errors": set(), "files": set(), "config": {"errors"}, "theme": {"errors"},
+    "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors"},
     "compare": {"model"},
     "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site"},
     "cli": FOUNDATION | {"build", "check", "source", "config", "preview"},

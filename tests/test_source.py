@@ -130,6 +130,7 @@ BAD = [
     ("bad_cell_timeout.md", CellOptionError, 7, "'timeout' has the wrong type"),
     ("front_matter_not_mapping.md", FrontMatterError, 2, "must be a mapping"),
     ("non_utf8.md", PostError, 6, "not UTF-8"),
+    ("memory_too_small.md", FrontMatterError, 6, "less than the 512 MB a kernel needs to start"),
 ]
 
 
