@@ -134,17 +134,14 @@ def _single_threaded() -> bool:
     """fork() copies only the calling thread: with another one running, a lock could be held."""
     import threading
 
-    if threading.active_count() != 1:
-        return False
-    tasks = "/proc/self/task"
-    return not os.path.isdir(tasks) or len(os.listdir(tasks)) == 1
+    return threading.active_count() == 1 and len(os.listdir("/proc/self/task")) == 1
 
 
-def _run_kernel(request: dict[str, Any], channels: tuple[int, int]) -> None:
+def _run_kernel(request: dict[str, Any]) -> None:
     """The forked child's whole life: become the post's kernel, run it, exit as Python would."""
     code = 1
     try:
-        _become_kernel(request, channels)
+        _become_kernel(request)
         main()
         code = 0
     except SystemExit as exit:
@@ -165,7 +162,7 @@ def _run_kernel(request: dict[str, Any], channels: tuple[int, int]) -> None:
         os._exit(code)  # never back into the server's loop
 
 
-def _become_kernel(request: dict[str, Any], channels: tuple[int, int]) -> None:
+def _become_kernel(request: dict[str, Any]) -> None:
     """The post's process state, as a fresh `python -m labbook._kernel -f FILE` would have it."""
     os.setsid()  # its own process group, as Popen(start_new_session=True) gives: killpg stops it all
     log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -174,11 +171,6 @@ def _become_kernel(request: dict[str, Any], channels: tuple[int, int]) -> None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     _close_inherited(keep=3)
-    for fd in channels:  # where /proc is missing
-        try:
-            os.close(fd)
-        except OSError:
-            pass
     sys.stdin = sys.__stdin__ = open(os.devnull)  # noqa: SIM115 - the server's stdin is not the kernel's
     os.chdir(request["cwd"])
     server_path = os.environ.get("PYTHONPATH", "")
@@ -192,9 +184,9 @@ def _become_kernel(request: dict[str, Any], channels: tuple[int, int]) -> None:
 
 
 def _close_inherited(keep: int) -> None:
-    """Close every descriptor from `keep` up: the server's pipes are not the kernel's."""
-    folder = "/proc/self/fd"
-    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+    """Close every descriptor from `keep` up: the server's pipes are not the kernel's (Linux only,
+    as the server is)."""
+    for name in os.listdir("/proc/self/fd"):
         if int(name) >= keep:
             try:
                 os.close(int(name))
@@ -251,7 +243,7 @@ def serve(folder: str) -> None:
                 sys.stderr.flush()
                 pid = os.fork()
                 if pid == 0:
-                    _run_kernel(request["fork"], (incoming.fileno(), outgoing.fileno()))
+                    _run_kernel(request["fork"])
                 kernels[pid] = (os.path.dirname(request["fork"]["log"]), request["fork"]["cwd"])
                 reply = {"pid": pid}
             outgoing.write(json.dumps(reply).encode() + b"\n")

@@ -85,9 +85,16 @@ class Kernel:
     """Owner-only folder: IPC sockets, connection file, the kernel's own log."""
     workdir: Path
     """The post's fresh, empty working directory."""
-    log: Path
-    forked: bool = False
-    """Forked from a KernelServer, rather than exec'd."""
+
+    @property
+    def log(self) -> Path:
+        """The kernel's own output: why it would not start, or how it died."""
+        return _log_of(self.private)
+
+    @property
+    def forked(self) -> bool:
+        """Forked from a KernelServer, rather than exec'd."""
+        return isinstance(getattr(self.manager.provisioner, "process", None), ForkedProcess)
 
 
 def start_kernel(post: Post, root: Path, servers: KernelServers | None = None) -> Kernel:
@@ -106,8 +113,8 @@ def start_kernel(post: Post, root: Path, servers: KernelServers | None = None) -
     server = servers.server_for(env) if servers is not None else None
     private = Path(tempfile.mkdtemp(prefix="labbook-kernel-"))  # mode 0700, near the top: IPC paths are short
     workdir = Path(tempfile.mkdtemp(prefix=f"labbook-run-{post.slug}-"))
-    manager = _kernel_manager(private, server, private / "kernel.log")
-    kernel = Kernel(manager, private, workdir, private / "kernel.log")
+    manager = _kernel_manager(private, server)
+    kernel = Kernel(manager, private, workdir)
     _LIVE_KERNELS.add(manager)
     try:
         with kernel.log.open("wb") as output:
@@ -116,7 +123,6 @@ def start_kernel(post: Post, root: Path, servers: KernelServers | None = None) -
     except Exception as exc:  # noqa: BLE001 - any launch failure is the same fault for the author
         discard_kernel(kernel)
         raise KernelDied(f"the kernel could not start: {exc}", path=str(post.path)) from exc
-    kernel.forked = isinstance(getattr(manager.provisioner, "process", None), ForkedProcess)
     return kernel
 
 
@@ -153,7 +159,11 @@ def log_tail(log: Path, lines: int = 12) -> str:
     return ""
 
 
-def _kernel_manager(private: Path, server: KernelServer | None, log: Path) -> Any:
+def _log_of(private: Path) -> Path:
+    return private / "kernel.log"
+
+
+def _kernel_manager(private: Path, server: KernelServer | None) -> Any:
     """A kernel on IPC sockets in an owner-only folder: no other local user can connect."""
     import uuid
 
@@ -176,7 +186,7 @@ def _kernel_manager(private: Path, server: KernelServer | None, log: Path) -> An
         manager.kernel_id = str(uuid.uuid4())
         manager.provisioner = _fork_provisioner_class()(
             kernel_id=manager.kernel_id, kernel_spec=manager.kernel_spec, parent=manager)
-        manager.provisioner.server, manager.provisioner.kernel_log = server, log
+        manager.provisioner.server, manager.provisioner.kernel_log = server, _log_of(private)
     return manager
 
 
@@ -211,14 +221,13 @@ def _ready_client_class() -> type:
     post. nbclient matches every message to its request by parent id, so the drain buys
     nothing here.
     """
-    import time as clock
     from queue import Empty
 
     from jupyter_client.asynchronous import AsyncKernelClient
 
     class ReadyClient(AsyncKernelClient):
         async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
-            deadline = clock.monotonic() + (timeout if timeout is not None else float("inf"))
+            deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
             while True:
                 self.kernel_info()
                 try:
@@ -235,7 +244,7 @@ def _ready_client_class() -> type:
                         return
                 if not await self._async_is_alive():
                     raise RuntimeError("Kernel died before replying to kernel_info")
-                if clock.monotonic() > deadline:
+                if time.monotonic() > deadline:
                     raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
 
         wait_for_ready = _async_wait_for_ready
@@ -273,10 +282,9 @@ class KernelServer:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.private = Path(tempfile.mkdtemp(prefix="labbook-server-"))
-        self.log = self.private / "server.log"
         self._lock = threading.Lock()
         self._broken = False
-        with self.log.open("wb") as log:
+        with (self.private / "server.log").open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, *_KERNEL_MODULE, "--serve", str(self.private)], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.private, start_new_session=True,
