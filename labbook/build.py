@@ -311,8 +311,8 @@ def _arrivals(arriving: Iterator[executor.Done], config: Config, store: cache.St
             _fail(report, reporter, config, done.post.path, done.error or LabbookError("execution failed"), kept)
             continue
         reporter.executed(done.post, done.seconds)
-        folder = Path(done.folder) if done.folder else executor.unpack(done.artifacts, store.new_folder())
-        yield _Ready(done.post, done.run, store.put(done.run, folder), "executed", done.seconds)
+        done = executor.localized(done, store.new_folder)
+        yield _Ready(done.post, done.run, store.put(done.run, Path(done.folder)), "executed", done.seconds)
 
 
 def job_for(post: Post, config: Config, store: cache.Store) -> executor.Job:

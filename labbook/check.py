@@ -279,9 +279,7 @@ def _execute(jobs: Sequence[executor.Job], config: Config, store: cache.Store,
     with executor.open_dispatcher(config.workers, config.scheduler) as dispatcher:
         for done in dispatcher.run(jobs, progress=reporter.cell):
             reporter.executed(done.post, done.seconds)
-            if done.run is not None and not done.folder:
-                folder = executor.unpack(done.artifacts, store.new_folder())
-                done = replace(done, folder=str(folder), artifacts={})
+            done = executor.localized(done, store.new_folder)
             results[(done.post.slug, done.post.settings.seed)] = done
     return results
 

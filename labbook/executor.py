@@ -15,14 +15,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import ExecutionError, LabbookError
 from .model import Post, Run
 
-__all__ = ["Job", "Done", "Dispatcher", "LocalDispatcher", "DaskDispatcher", "open_dispatcher", "run_job", "ship_files", "unpack"]
+__all__ = ["Job", "Done", "Dispatcher", "LocalDispatcher", "DaskDispatcher", "open_dispatcher", "run_job", "ship_files", "unpack", "localized"]
 
 Progress = Callable[[str, int, int], None]
 """Called with (slug, cell index, number of cells) as a cell starts, on this machine only."""
@@ -101,6 +101,13 @@ def unpack(artifacts: Mapping[str, bytes], folder: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
     return folder
+
+
+def localized(done: Done, new_folder: Callable[[], Path]) -> Done:
+    """The Done with its artifacts in a folder here: a remote run brings them as bytes."""
+    if done.run is None or done.folder:
+        return done
+    return replace(done, folder=str(unpack(done.artifacts, new_folder())), artifacts={})
 
 
 def ship_files(post: Post, root: Path, known_inputs: Sequence[str]) -> dict[str, bytes]:
