@@ -200,9 +200,11 @@ def _index_files(theme: Theme, config: Config, summaries: list[Mapping[str, Any]
     names: dict[str, str] = {}
     for post in posts:
         for tag in post["tags"]:
-            names.setdefault(tag_slug(tag), tag)
-            if post not in by_tag[tag_slug(tag)]:
-                by_tag[tag_slug(tag)].append(post)
+            slug = tag_slug(tag)
+            names.setdefault(slug, tag)
+            tagged = by_tag[slug]
+            if not tagged or tagged[-1] is not post:  # two of a post's tags may share a slug
+                tagged.append(post)
     for slug, tagged in sorted(by_tag.items()):
         tag = names[slug]
         files[f"tags/{slug}/index.html"] = _listing_page(theme, config, f"Tag: {tag}", theme.render(

@@ -133,3 +133,10 @@ def test_tags_with_odd_characters_stay_in_tags(config, tmp_path):
     tag_pages = sorted(p.relative_to(config.site).as_posix() for p in (config.site / "tags").rglob("index.html"))
     assert tag_pages == ["tags/a-b/index.html", "tags/index.html", "tags/up/index.html", "tags/x/index.html"]
     assert os.listdir(config.site.parent) == sorted(os.listdir(config.site.parent))
+
+
+def test_tags_that_share_a_slug_list_each_post_once(config, tmp_path):
+    write(config, [a_page(tmp_path, "one", tags=("Toy models", "toy-models")), a_page(tmp_path, "two", tags=("toy models",))])
+    listing = (config.site / "tags/toy-models/index.html").read_text()
+    assert listing.count("/blog/2026/one/") == 1 and listing.count("/blog/2026/two/") == 1
+    assert sorted(p.name for p in (config.site / "tags").iterdir()) == ["index.html", "toy-models"]
