@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,20 @@ def assert_same_site(a: Path, b: Path) -> None:
             diff = difflib.unified_diff(left[name].decode(errors="replace").splitlines(),
                                         right[name].decode(errors="replace").splitlines(), lineterm="")
             raise AssertionError(f"{name} differs:\n" + "\n".join(list(diff)[:40]))
+
+
+def wait_for(predicate, timeout: float = 60.0) -> None:
+    """Poll until `predicate()` is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def proc_stat(pid: int) -> list[str]:
+    """/proc/PID/stat after the process's name (which may hold spaces and parentheses): state, ppid, …"""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def parent_pid(pid: int) -> int:
+    return int(proc_stat(pid)[1])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ import pytest
 from labbook import execute, kernels, source
 from labbook.config import load_config
 
-from .helpers import make_project
+from .helpers import make_project, parent_pid, proc_stat, wait_for
 
 pytestmark = pytest.mark.kernel
 
@@ -99,7 +98,7 @@ def test_each_forked_kernel_starts_from_the_pristine_server(root):
             pids = [k.manager.provisioner.process.pid for k in (first, second)]
             assert pids[0] != pids[1]
             server = servers.server_for(kernels.kernel_environment(post, root))
-            assert all(_parent(pid) == server.process.pid for pid in pids)
+            assert all(parent_pid(pid) == server.process.pid for pid in pids)
         finally:
             kernels.discard_kernel(first)
             kernels.discard_kernel(second)
@@ -113,7 +112,7 @@ def test_closing_the_servers_ends_their_kernels(root):
     pid = kernel.manager.provisioner.process.pid
     try:
         servers.close()
-        _wait_until(lambda: not _alive(pid))
+        wait_for(lambda: not _alive(pid), timeout=15)
     finally:
         kernels.discard_kernel(kernel)
 
@@ -126,7 +125,7 @@ def test_when_labbook_dies_the_server_ends_its_kernels_and_removes_their_folders
         pid = kernel.manager.provisioner.process.pid
         server.process.stdin.close()  # what labbook's death does to the pipe, even by SIGKILL
         server.process.wait(timeout=15)
-        _wait_until(lambda: not _alive(pid))
+        wait_for(lambda: not _alive(pid), timeout=15)
         assert not server.private.exists() and not kernel.private.exists() and not kernel.workdir.exists()
         kernels.discard_kernel(kernel)
 
@@ -140,7 +139,7 @@ def test_a_killed_server_takes_its_kernels_along_and_the_next_kernel_is_execd(ro
         os.kill(server.process.pid, signal.SIGKILL)
         server.process.wait()
         try:
-            _wait_until(lambda: kernel.manager.provisioner.process.poll() is not None)  # ipykernel's parent poller
+            wait_for(lambda: kernel.manager.provisioner.process.poll() is not None, timeout=15)  # ipykernel's parent poller
             assert not _alive(pid)
         finally:
             kernels.discard_kernel(kernel)
@@ -148,27 +147,9 @@ def test_a_killed_server_takes_its_kernels_along_and_the_next_kernel_is_execd(ro
     assert not forked and view["cwd_is_fresh"]
 
 
-def _parent(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-
-
 def _alive(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = proc_stat(pid)[0]
     except OSError:
         return False
     return state != "Z"
-
-
-def _wait_until(predicate, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
-def test_labbook_kernels_exec_turns_the_server_off(root, monkeypatch):
-    post, _ = source.read(root / "posts" / "probe.md", load_config(root))
-    monkeypatch.setenv("LABBOOK_KERNELS", "exec")
-    with kernels.KernelServers() as servers:
-        assert servers.server_for(kernels.kernel_environment(post, root)) is None

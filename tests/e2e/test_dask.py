@@ -14,7 +14,7 @@ import pytest
 
 from labbook.cli import main
 
-from ..helpers import assert_same_site, copy_fixture_project, make_project
+from ..helpers import assert_same_site, copy_fixture_project, make_project, parent_pid
 
 pytestmark = [pytest.mark.dask, pytest.mark.kernel, pytest.mark.slow]
 
@@ -90,7 +90,7 @@ def _wait_for_kernel_parent(timeout: float) -> int:
             try:
                 command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
                 if b"labbook._kernel" in command:
-                    return int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    return parent_pid(int(entry.name))
             except (OSError, IndexError, ValueError):
                 continue
         time.sleep(0.1)

@@ -18,7 +18,7 @@ import pytest
 
 from labbook.cache import read_run, verify
 
-from ..helpers import make_project, normalized_site, write_post
+from ..helpers import make_project, normalized_site, wait_for, write_post
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
@@ -69,13 +69,6 @@ def kernels_of(root: Path) -> list[int]:
             except OSError:
                 continue
     return found
-
-
-def wait_for(predicate, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def published_project(tmp_path: Path) -> Path:
