@@ -153,3 +153,10 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_labbook_kernels_exec_turns_the_server_off(root, monkeypatch):
+    post, _ = source.read(root / "posts" / "probe.md", load_config(root))
+    monkeypatch.setenv("LABBOOK_KERNELS", "exec")
+    with kernels.KernelServers() as servers:
+        assert servers.server_for(kernels.kernel_environment(post, root)) is None
