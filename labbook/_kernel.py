@@ -229,25 +229,33 @@ def serve(folder: str) -> None:
     os.close(null)
     _preload()
     kernels: dict[int, tuple[str, ...]] = {}  # live kernels, and their folders (the log's, the working one)
-    with os.fdopen(requests, "rb", buffering=0) as incoming, os.fdopen(replies, "wb", buffering=0) as outgoing:
-        for line in _lines(incoming):
-            request = json.loads(line)
-            if "wait" in request:
-                reply: dict[str, Any] = {"status": _status(request["wait"])}
-                if reply["status"] is not None:
-                    kernels.pop(request["wait"], None)
-            elif not _single_threaded():
-                reply = {"error": "the fork server is no longer single-threaded"}
-            else:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                pid = os.fork()
-                if pid == 0:
-                    _run_kernel(request["fork"])
-                kernels[pid] = (os.path.dirname(request["fork"]["log"]), request["fork"]["cwd"])
-                reply = {"pid": pid}
-            outgoing.write(json.dumps(reply).encode() + b"\n")
-    _end(kernels, folder)
+    try:
+        with os.fdopen(requests, "rb", buffering=0) as incoming, os.fdopen(replies, "wb", buffering=0) as outgoing:
+            for line in _lines(incoming):
+                reply = _answer(json.loads(line), kernels)
+                outgoing.write(json.dumps(reply).encode() + b"\n")
+    except OSError:  # labbook died mid-request (EPIPE on the reply): clean up all the same
+        pass
+    finally:
+        _end(kernels, folder)
+
+
+def _answer(request: dict[str, Any], kernels: dict[int, tuple[str, ...]]) -> dict[str, Any]:
+    """One request's reply; a fork registers the new kernel and its folders in `kernels`."""
+    if "wait" in request:
+        status = _status(request["wait"])
+        if status is not None:
+            kernels.pop(request["wait"], None)
+        return {"status": status}
+    if not _single_threaded():
+        return {"error": "the fork server is no longer single-threaded"}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        _run_kernel(request["fork"])
+    kernels[pid] = (os.path.dirname(request["fork"]["log"]), request["fork"]["cwd"])
+    return {"pid": pid}
 
 
 def _end(kernels: dict[int, tuple[str, ...]], own: str) -> None:
