@@ -1,7 +1,7 @@
 """labbook: a lab notebook of executable posts, published as a Jekyll site.
 
 The public names are imported lazily, so `labbook` (and the kernel-side `labbook._kernel`)
-start fast.
+start fast. A post's own code calls `labbook.param(name)` (labbook/api.py) for its parameters.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ _PUBLIC = {
     "Page": "labbook.model",
     "Artifact": "labbook.model",
     "LabbookError": "labbook.errors",
+    "param": "labbook.api",
+    "params": "labbook.api",
 }
 __all__ = [*_PUBLIC, "__version__"]
 

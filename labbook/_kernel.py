@@ -104,7 +104,7 @@ def main() -> None:
 
 # --- the fork server ------------------------------------------------------------------------------
 
-PER_KERNEL = ("LABBOOK_POST", "LABBOOK_SEED", "LABBOOK_MEMORY_MB", "PYTHONPATH", "OMP_NUM_THREADS",
+PER_KERNEL = ("LABBOOK_POST", "LABBOOK_SEED", "LABBOOK_PARAMS", "LABBOOK_MEMORY_MB", "PYTHONPATH", "OMP_NUM_THREADS",
               "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "JPY_PARENT_PID")
 """Environment variables that differ between a build's kernels: each forked kernel sets its own
 before any other import. Of the modules the server preloads, only ipykernel reads one at import

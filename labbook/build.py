@@ -262,6 +262,7 @@ def _look_up(posts: Sequence[Post], store: cache.Store, force: bool, selected: s
         found = store.lookup(post) if not (force and chosen) else cache.Lookup(None, None, "--force")
         report.warnings += list(found.notes)
         if found.run is not None and found.folder is not None:
+            found = inline_added(post, found, store)
             ready.append(_Ready(post, found.run, found.folder, "cached"))
         elif chosen:
             missing.append(post)
@@ -271,6 +272,17 @@ def _look_up(posts: Sequence[Post], store: cache.Store, force: bool, selected: s
                 kept[post.slug] = published
                 _done(report, reporter, Outcome(post.path, "kept-last-good", None))
     return ready, missing
+
+
+def inline_added(post: Post, found: cache.Lookup, store: cache.Store) -> cache.Lookup:
+    """A prose edit added inline expressions: evaluate them over the run's snapshot (no cells
+    run) and store the run with their values; the lookup already said the snapshot suffices."""
+    if found.run is None or found.folder is None or all(i.expression in found.run.inline for i in post.inline):
+        return found
+    from . import execute  # only now: a build that runs nothing does not import the kernel machinery
+
+    run = execute.evaluate_inline(post, found.run, found.folder, store.config.root)
+    return cache.Lookup(run, store.put_copy(run, found.folder), found.reason, found.notes)
 
 
 def _render(item: _Ready, config: Config, theme: Theme, report: BuildReport, reporter: Reporter,

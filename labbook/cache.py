@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import _inline
 from .config import Config
 from .errors import CacheError
 from .files import crash_point, sha_file, write_json_atomic
@@ -142,7 +143,8 @@ class Store:
             except CacheError as error:
                 notes.append(f"{error}; executing again")
                 continue
-            why = stale_reason(post, run, self.config.root, self.hashes)
+            why = stale_reason(post, run, self.config.root, self.hashes) or _inline.unavailable(
+                [i.expression for i in post.inline if i.expression not in run.inline], str(folder / _inline.SNAPSHOT))
             if why is not None:
                 if origin == "published":
                     reason = why
@@ -178,6 +180,21 @@ class Store:
             return target
         os.replace(folder, target)
         return target
+
+    def put_copy(self, run: Run, folder: Path) -> Path:
+        """Store `run` with the artifacts of `folder` (a stored or published run of the same key),
+        linked rather than copied where the file system allows: a new record, the same files."""
+        new = self.new_folder()
+        for source in sorted(folder.rglob("*")):
+            if not source.is_file() or source.is_symlink() or source.name == RUN_FILE and source.parent == folder:
+                continue
+            target = new / source.relative_to(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copy2(source, target)
+        return self.put(run, new)
 
     def clean_tmp(self) -> None:
         """Left-overs of killed builds."""

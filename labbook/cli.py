@@ -1,4 +1,5 @@
-"""The command line: build, status, check, new. The only place that prints errors and exits.
+"""The command line: build, run, status, serve, html, new, kernel, check. The only place that
+prints errors and exits; everything a post produced is printed through terminal.terminal_text.
 
 Exit codes: 0 all good; 1 a post failed (or a check did not reproduce); 2 bad configuration
 or usage; 3 another build holds the project; 130 interrupted.
@@ -18,13 +19,7 @@ from typing import Any
 
 from . import __version__
 from .errors import ConfigError, ExecutionError, LabbookError
-
-
-def escape(text: str) -> str:
-    """User text (paths, messages, tracebacks) is never rich markup: `[tool.labbook]` stays as written."""
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
+from .terminal import escape, terminal_text
 
 __all__ = ["main", "ConsoleReporter"]
 
@@ -38,15 +33,36 @@ class ConsoleReporter:
     SYMBOLS = {"cached": "·", "unchanged": "·", "kept-last-good": "✗"}
 
     def __init__(self, *, quiet: bool = False, verbose: bool = False) -> None:
-        from rich.console import Console
-
-        self.out = Console(highlight=False, soft_wrap=True, emoji=False)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
         self.quiet, self.verbose = quiet, verbose
-        self.live_ok = self.err.is_terminal and not quiet and not os.environ.get("CI")
+        self.live_ok = sys.stderr.isatty() and not quiet and not os.environ.get("CI")
         self.running: dict[str, tuple[float, int, int]] = {}
         self.lock = threading.Lock()
         self.live: Any = None
+        self._consoles: dict[bool, Any] = {}
+
+    @property
+    def out(self) -> Any:
+        """rich's console on stdout, made when first used: a no-op build never imports rich."""
+        return self._console(stderr=False)
+
+    @property
+    def err(self) -> Any:
+        return self._console(stderr=True)
+
+    def _console(self, stderr: bool) -> Any:
+        if stderr not in self._consoles:
+            from rich.console import Console
+
+            self._consoles[stderr] = Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
+        return self._consoles[stderr]
+
+    def say(self, line: str) -> None:
+        """One plain line on stderr (a summary): no markup, so no rich needed."""
+        if self._consoles.get(True) is not None:
+            self.err.print(line, markup=False)
+        else:
+            sys.stderr.write(terminal_text(line) + "\n")
+            sys.stderr.flush()
 
     # the Reporter protocol
     def stage(self, name: str, seconds: float) -> None:
@@ -111,7 +127,7 @@ class ConsoleReporter:
         self.err.print(f"[red]✗[/] {escape(where + str(error))}", markup=True)
         traceback = getattr(error, "traceback", "") if isinstance(error, ExecutionError) else ""
         if traceback:
-            self.err.print(_indent(traceback.strip(), "    "), markup=False)
+            self.err.print(_indent(terminal_text(traceback.strip()), "    "), markup=False)
         if kept:
             self.err.print("    [dim]kept the last good published version of this post[/]", markup=True)
 
@@ -160,7 +176,7 @@ def _selected(args: argparse.Namespace, config: Any) -> list[Path] | None:
 def cmd_build(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     from .build import build
 
-    config = _config(args)
+    config = _variant(args, _config(args), reporter)
     report = build(config, only=_selected(args, config), force=args.force, wait=not args.no_wait, reporter=reporter)
     reporter.stop()
     counts = {s: report.count(s) for s in ("executed", "cached", "unchanged", "failed", "kept-last-good")}
@@ -173,7 +189,7 @@ def cmd_build(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     if failed:
         summary += f", {failed} failed"
     summary += f"; {_count(len(report.written), 'file')} written, {len(report.deleted)} deleted → {config.relative(config.site)}/"
-    reporter.err.print(summary + (" — exit 1" if failed else ""))
+    reporter.say(summary + (" — exit 1" if failed else ""))
     return 1 if failed else 0
 
 
@@ -200,57 +216,291 @@ def cmd_html(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
-    from .build import build
-    from .preview import render_html, serve
+    from .serve import serve
 
     config = _config(args)
-    output = config.cache / "preview"
-
-    def rebuild() -> None:
-        report = build(config, reporter=reporter)
-        reporter.stop()
-        render_html(config, output)
-        failed = sum(1 for o in report.outcomes if o.error is not None)
-        reporter.err.print(f"rebuilt: {report.executed} executed, {failed} failed")
-
-    rebuild()
-    reporter.err.print(f"serving {config.relative(config.site)}/ at http://127.0.0.1:{args.port}{config.baseurl}/"
-                       + ("" if args.no_watch else " — rebuilding on every change, Ctrl-C to stop"))
-    serve(config, output, args.port, rebuild=None if args.no_watch else rebuild)
+    overrides = {k: getattr(args, k, None) for k in ("posts", "site", "jobs", "scheduler")}
+    serve(config, port=args.port, console=reporter, overrides=overrides, watch=not args.no_watch)
     return 0
+
+
+def cmd_kernel(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
+    from .kernelspec import DISPLAY_NAME, install
+
+    in_venv = sys.prefix != getattr(sys, "base_prefix", sys.prefix)
+    prefix = args.prefix or (sys.prefix if args.sys_prefix or (in_venv and not args.user) else None)
+    folder = install(user=prefix is None, prefix=prefix)
+    reporter.out.print(f"installed the Jupyter kernel '{DISPLAY_NAME}' in {escape(str(folder))}")
+    reporter.out.print("open a post in Jupyter (with jupytext) or VS Code and choose that kernel: its cells run "
+                       "as in a build (LABBOOK_* variables, posts/ on sys.path, a fresh folder under "
+                       ".labbook/sessions/)", markup=False)
+    return 0
+
+
+# --- parameters: -p NAME=VALUE ---------------------------------------------------------------------
+
+
+def parse_param(item: str) -> tuple[str, Any]:
+    """`lr=1e-3` -> ("lr", 0.001): values read as YAML (numbers, true/false, null, [lists]); other text stays text.
+
+    Raises:
+        ConfigError: not NAME=VALUE.
+    """
+    import keyword
+
+    name, equals, raw = item.partition("=")
+    name, raw = name.strip(), raw.strip()
+    if not equals or not name.isidentifier() or keyword.iskeyword(name):
+        raise ConfigError(f"-p {item!r}: write -p NAME=VALUE, with NAME a parameter of the post (-p lr=0.01)")
+    return name, _param_value(raw)
+
+
+def _param_value(raw: str) -> Any:
+    import json
+
+    from .source import param_value_problem
+
+    if not raw:
+        return ""
+    try:
+        value = json.loads(raw)  # first: 1e-3 is a number here, and a string in YAML 1.1
+    except ValueError:
+        import yaml
+
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+    return value if param_value_problem(value) is None else raw
+
+
+def _params(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(parse_param(item) for item in getattr(args, "param", None) or ())
+
+
+def _shown_params(params: Any) -> str:
+    import json
+
+    return ", ".join(f"{name}={json.dumps(value)}" for name, value in sorted(dict(params).items()))
+
+
+def _variant(args: argparse.Namespace, config: Any, reporter: ConsoleReporter) -> Any:
+    """With -p: the configuration of a scratch site for these values (site/ is never touched),
+    once every name is known to be a parameter of the posts selected."""
+    params = _params(args)
+    if not params:
+        return config
+    from .config import did_you_mean
+    from .loop import variant_config
+    from .source import read_all, with_params
+
+    read = read_all(config, _selected(args, config))
+    declared = {name for post in read.posts for name in post.settings.params}
+    for name in params:
+        if name not in declared:
+            raise ConfigError(f"-p {name}: no post here declares the parameter '{name}'{did_you_mean(name, declared)}",
+                              hint="a post declares its parameters in its front matter: labbook: {params: {lr: 0.1}}")
+    for post in read.posts:
+        with_params(post, {k: v for k, v in params.items() if k in post.settings.params})  # kinds checked now
+    variant = variant_config(config, params)
+    reporter.err.print(f"parameters {escape(_shown_params(params))}: a scratch site in "
+                       f"{escape(config.relative(variant.site))}/ (site/ is not touched)")
+    return variant
+
+
+# --- run: one post, in the terminal -----------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
+    from .loop import run_post, variant_config
+
+    config = _config(args)
+    [path] = _selected(argparse.Namespace(post=[args.post]), config) or []
+    params = _params(args)
+    trial = run_post(variant_config(config, params), path, params=params, force=args.force, reporter=reporter)
+    reporter.stop()
+    for warning in trial.warnings:
+        reporter.warning(warning)
+    _print_trial(trial, reporter)
+    if trial.error is not None:
+        return 1
+    broken = trial.broken_claims
+    claims = sum(1 for c in trial.run.cells if c.claim is not None) if trial.run else 0
+    failed_inline = [i for i in trial.post.inline if "error" in trial.run.inline.get(i.expression, {"error": ""})]
+    summary = []
+    if claims:
+        summary.append(f"{len(broken)} of {_count(claims, 'claim')} broken" if broken else
+                       f"{'the claim holds' if claims == 1 else f'all {claims} claims hold'}")
+    if failed_inline:
+        summary.append(f"{_count(len(failed_inline), 'value')} in the prose failed")
+    if summary:
+        reporter.err.print("; ".join(summary) + (" — exit 1" if broken else ""))
+    return 1 if broken else 0
+
+
+def _shown_path(path: Path) -> str:
+    """A path the author can open from here: relative to the current folder when inside it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _print_trial(trial: Any, reporter: ConsoleReporter) -> None:
+    """The run, cell by cell: text and tables, figure and data file paths, claims, inline values."""
+    from rich.text import Text
+
+    out, post, run = reporter.out, trial.post, trial.run
+    if trial.status == "executed":
+        head = f"executed in {trial.seconds:.1f} s" + (f" ({trial.reason})" if trial.reason else "")
+    elif trial.status == "cached":
+        head = f"cached run from {run.started[:10]} ({trial.reason}); labbook run --force runs it again"
+    else:
+        head = "failed" + (f" (it ran because: {trial.reason})" if trial.reason else "")
+    out.print(Text.assemble((str(post.path), "bold"), f" · {head}"))
+    if post.settings.params:
+        out.print(Text(f"parameters: {terminal_text(_shown_params(post.settings.params))}", style="dim"))
+    results = {r.index: r for r in run.cells} if run else _partial_results(trial.error)
+    for cell in post.cells:
+        result = results.get(cell.index)
+        if result is None:
+            continue
+        title = f"cell {cell.index + 1} · {post.path}:{cell.line} · {result.seconds:.2f} s"
+        out.rule(Text(terminal_text(title), style="cyan"), align="left", characters="─")
+        for output in result.outputs:
+            _print_output(out, output, trial.folder)
+        if result.claim is not None:
+            mark, style = ("✓ holds", "green") if result.claim.holds else ("✗ broken", "bold red")
+            message = f" ({result.claim.message})" if result.claim.message else ""
+            out.print(Text.assemble((mark, style), terminal_text(f" {result.claim.claim}{message}")))
+    if run is not None:
+        _print_files(out, run, trial.folder)
+        _print_inline(out, post, run)
+    if trial.error is not None:
+        _print_failure(reporter, post, trial.error)
+
+
+def _partial_results(error: Any) -> dict[int, Any]:
+    """The cells that ran before a failure, from the error's details."""
+    from .model import CellResult, Verdict
+
+    results = {}
+    for data in (getattr(error, "details", None) or {}).get("ran", ()):
+        claim = Verdict(**data["claim"]) if data.get("claim") else None
+        results[data["index"]] = CellResult(data["index"], tuple(data["outputs"]), data["seconds"], claim)
+    return results
+
+
+def _print_output(out: Any, output: dict[str, Any], folder: Path | None) -> None:
+    from rich.text import Text
+
+    kind = output.get("output_type")
+    if kind == "figure":
+        out.print(Text.assemble(("figure ", "magenta"), _shown_path(Path(folder or ".") / output["name"])))
+    elif kind == "stream":
+        style = "yellow" if output.get("name") == "stderr" else ""
+        out.print(Text(terminal_text(output.get("text", "")).rstrip("\n"), style=style))
+    elif kind in ("execute_result", "display_data"):
+        data = output.get("data", {})
+        if "text/plain" in data:
+            out.print(Text(terminal_text(data["text/plain"]).rstrip("\n")))
+        elif data:
+            out.print(Text(f"({', '.join(sorted(data))} output: shown on the page)", style="dim"))
+
+
+def _print_files(out: Any, run: Any, folder: Path | None) -> None:
+    from rich.text import Text
+
+    from .theme import human_size
+
+    data = [a for a in run.artifacts if a.kind == "data"]
+    if data:
+        out.rule(Text("data files", style="cyan"), align="left", characters="─")
+        for artifact in data:
+            out.print(Text.assemble(_shown_path(Path(folder or ".") / artifact.name), (f"  {human_size(artifact.size)}", "dim")))
+    notebook = next((a for a in run.artifacts if a.kind == "notebook"), None)
+    if notebook is not None and folder is not None:
+        out.print(Text.assemble(("executed notebook ", "dim"), _shown_path(folder / notebook.name)))
+
+
+def _print_inline(out: Any, post: Any, run: Any) -> None:
+    from rich.text import Text
+
+    if not post.inline:
+        return
+    out.rule(Text("values in the prose", style="cyan"), align="left", characters="─")
+    for item in post.inline:
+        value = run.inline.get(item.expression, {"error": "not evaluated"})
+        where = f"{post.path}:{item.line}  "
+        if "text" in value:
+            out.print(Text.assemble((where, "dim"), terminal_text(item.expression), (" → ", "dim"),
+                                    terminal_text(value["text"])))
+        else:
+            out.print(Text.assemble((where, "dim"), terminal_text(item.expression), (" ✗ ", "bold red"),
+                                    (terminal_text(value["error"]), "red")))
+
+
+def _print_failure(reporter: ConsoleReporter, post: Any, error: Any) -> None:
+    """The failing cell with the post's own line numbers, its line marked, then the traceback."""
+    from rich.syntax import Syntax
+    from rich.text import Text
+
+    err = reporter.err
+    index = getattr(error, "cell", None)
+    cell = next((c for c in post.cells if c.index == index), None)
+    if cell is not None:
+        err.rule(Text(f"cell {cell.index + 1} · {post.path}:{error.line or cell.line} failed", style="bold red"),
+                 align="left", characters="─")
+        for output in error.details.get("printed", ()):
+            _print_output(err, output, None)
+        err.print(Syntax(terminal_text(cell.text), "python", line_numbers=True, start_line=cell.line,
+                         highlight_lines={error.line or cell.line}, background_color="default", word_wrap=True))
+    traceback = terminal_text(getattr(error, "traceback", "") or "").strip()
+    if traceback:
+        *frames, last = traceback.splitlines()
+        err.print(Text("\n".join(frames), style="dim"))
+        err.print(Text(last, style="bold red"))
+    err.print(Text.assemble(("✗ ", "bold red"), terminal_text(str(error))))
+
+
+# --- new: a post from a template ----------------------------------------------------------------------
 
 
 def cmd_new(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
+    from pathlib import PurePosixPath
+
     from .config import load_config
     from .source import slug_of
 
+    if not args.slug and not args.title:
+        raise ConfigError("labbook new needs a name or a title: labbook new my-idea, or labbook new --title 'My idea'")
     config = load_config(args.root)
-    from pathlib import PurePosixPath
-
-    slug = slug_of(PurePosixPath(args.slug + ".md"))
+    slug = slug_of(PurePosixPath((args.slug or args.title).replace("/", "-") + ".md"))
     path = config.posts / f"{slug}.md"
     if path.exists():
-        raise ConfigError(f"{config.relative(path)} already exists")
+        raise ConfigError(f"{config.relative(path)} already exists", hint="choose another name; nothing was written")
+    title = " ".join((args.title or slug.replace("-", " ").capitalize()).split())
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(NEW_POST.format(title=args.title or slug.replace("-", " ").capitalize(),
-                                    date=dt.date.today().isoformat()), encoding="utf-8")
-    reporter.out.print(f"created {config.relative(path)}")
+    with path.open("x", encoding="utf-8") as stream:  # never over a file that appeared meanwhile
+        stream.write(new_post(title, dt.date.today()))
+    reporter.out.print(f"created {escape(config.relative(path))}: labbook run {escape(config.relative(path))} runs it")
     return 0
 
 
-NEW_POST = """---
-title: {title}
-date: {date}
-description: One line on what was done.
-status: open
-models: []
-data: []
-phenomena: []
-observables: []
-questions:
-  - What is not known yet?
----
+def new_post(title: str, date: dt.date) -> str:
+    """A post that builds as it is: front matter dumped by YAML (any title is safe), every key present."""
+    import yaml
 
+    front = {
+        "title": title, "date": date, "description": "One line on what was done.",
+        "tags": [], "status": "open", "models": [], "data": [], "phenomena": [], "observables": [],
+        "questions": ["What is not known yet?"],
+    }
+    header = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+    return f"---\n{header}---\n{NEW_POST_BODY}"
+
+
+NEW_POST_BODY = """
 What was done, in a few sentences, with math where it helps: $y = f(x)$.
 
 ```python
@@ -263,16 +513,34 @@ import matplotlib.pyplot as plt
 rng = np.random.default_rng(int(os.environ.get("LABBOOK_SEED", "0")))
 x = np.linspace(0, 1, 50)
 y = x + 0.05 * rng.standard_normal(x.size)
+slope = np.polyfit(x, y, 1)[0]
 np.savetxt("result.csv", np.c_[x, y], delimiter=",", header="x,y", comments="")
 plt.plot(x, y, ".")
 plt.xlabel("x"); plt.ylabel("y")
 plt.show()
 ```
+
+The fitted slope is `{python} f"{slope:.2f}"`.
+"""
+
+
+EPILOG = """\
+a day with labbook:
+  labbook new --title "Grokking: a first look"   a post that builds as it is
+  labbook run posts/grokking-a-first-look.md     run it, outputs here (site/ untouched)
+  labbook run posts/grokking.md -p lr=1e-3       the same with another parameter value
+  labbook serve                                  the site on localhost, reloading as you save
+  labbook build && labbook check                 publish into site/, then re-run and compare
+
+exit status: 0 fine; 1 a post failed, a claim broke or a check did not reproduce;
+2 bad configuration or usage; 3 another build holds the project; 130 interrupted.
 """
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="labbook", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="labbook", description="A lab notebook of executable posts, published as a Jekyll site.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"labbook {__version__}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--root", default=argparse.SUPPRESS, help="the project folder (default: found from here upwards)")
@@ -282,39 +550,90 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", default=None, help="the project folder (default: found from here upwards)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors and the summary")
     parser.add_argument("-v", "--verbose", action="store_true", help="every post, cell and stage, with times")
-    commands = _Commands(parser.add_subparsers(dest="command", required=True), common)
+    commands = _Commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"), common)
 
-    build = commands.add_parser("build", help="execute what changed and write the site")
+    build = commands.add_parser(
+        "build", help="execute what changed, render, and write site/",
+        description="Execute the posts whose code, settings or inputs changed (the others come from the cache), "
+                    "render every page and write site/, a Jekyll source tree. A failing post keeps its last good "
+                    "published version. With -p: a variant build into a scratch site, site/ untouched.")
     build.add_argument("post", nargs="*", help="build only these posts (the others stay as published)")
     _add_execution_options(build)
     build.add_argument("--force", action="store_true", help="execute again even what is cached")
     build.add_argument("--no-wait", action="store_true", help="stop if another build is running, instead of waiting")
+    _add_params(build, "build a variant with these parameter values into .labbook/variants/<hash>/site")
     build.set_defaults(run=cmd_build)
 
+    run = commands.add_parser(
+        "run", help="run one post now and print its outputs here (site/ untouched)",
+        description="Run one post (or take its cached run: same code, settings, parameters and inputs) and print "
+                    "its outputs cell by cell: text, tables, the figures and data files written (paths in the "
+                    "cache, to open), claim verdicts and the values in the prose. A failing cell is shown with the "
+                    "post's own line numbers and its traceback. Never changes site/. Exit status 1 when a cell "
+                    "fails or a claim breaks.")
+    run.add_argument("post", help="the post: posts/<slug>.md, or just <slug>.md")
+    _add_params(run, "run with these parameter values (the post declares them: labbook: {params: {lr: 0.1}})")
+    run.add_argument("--force", action="store_true", help="run even if a cached run holds")
+    run.add_argument("--scheduler", help="run the kernel on this Dask cluster: tcp://host:8786")
+    run.set_defaults(run=cmd_run)
+
     for name in ("status", "list"):
-        status = commands.add_parser(name, help="say, per post, whether it is cached, stale (and why) or failing")
-        status.add_argument("--posts")
-        status.add_argument("--site")
+        status = commands.add_parser(
+            name, help="per post: cached, stale (and why), new or failing" + (" (same as status)" * (name == "list")),
+            description="Say, per post, whether the next build reuses its run or executes it, and why "
+                        "(which code cell, setting, input file or inline value changed). Runs nothing.")
+        status.add_argument("--posts", help="folder of posts (default: posts/)")
+        status.add_argument("--site", help="the site folder (default: site/)")
         status.set_defaults(run=cmd_status)
 
-    html = commands.add_parser("html", help="render site/ to plain HTML with the same URLs, no Ruby needed")
+    serve = commands.add_parser(
+        "serve", help="serve the site on localhost, rebuild on every save, reload the open page",
+        description="Build once, serve the pages on 127.0.0.1 (no Ruby needed), and rebuild on every save of a "
+                    "post, a template, an input file or pyproject.toml. The open page reloads by itself, shows "
+                    "'running cell i/n' while a post runs, and a failed post's error (cell, file:line) above its "
+                    "last good version. A busy port moves to the next free one.")
+    serve.add_argument("--port", type=int, default=8000, help="the port (default: 8000, or the next free one)")
+    serve.add_argument("--no-watch", action="store_true", help="build once and serve, rebuild nothing")
+    _add_execution_options(serve)
+    serve.set_defaults(run=cmd_serve)
+
+    html = commands.add_parser(
+        "html", help="render site/ to plain HTML with the same URLs, no Ruby needed",
+        description="Render site/ (the Jekyll source tree) into plain HTML pages with Jekyll's URLs, to publish "
+                    "with no Ruby. Unchanged files are left alone.")
     html.add_argument("output", nargs="?", type=Path, default=Path("_html"), help="output folder (default: _html/)")
     html.add_argument("--site", help="the site folder (default: site/)")
     html.set_defaults(run=cmd_html)
 
-    serve = commands.add_parser("serve", help="build, then serve the pages on localhost and rebuild on every edit")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--no-watch", action="store_true", help="serve what is built, rebuild nothing")
-    _add_execution_options(serve)
-    serve.set_defaults(run=cmd_serve)
-
-    new = commands.add_parser("new", help="start a post from a template")
-    new.add_argument("slug")
-    new.add_argument("--title")
+    new = commands.add_parser(
+        "new", help="start a post from a template (asks nothing)",
+        description="Write posts/<slug>.md: front matter with every key (title, date, tags, status, models, data, "
+                    "phenomena, observables, questions), prose, a cell with a figure and a data file, and a value "
+                    "in the prose. It builds as it is. Nothing is overwritten.")
+    new.add_argument("slug", nargs="?", help="the file name (default: made from --title)")
+    new.add_argument("--title", help="the post's title (default: made from the name)")
     new.set_defaults(run=cmd_new)
+
+    kernel = commands.add_parser(
+        "kernel", help="install the Jupyter kernel that runs posts as a build does",
+        description="Register the Jupyter kernel 'labbook (this project)': opened on a post in Jupyter or VS Code, "
+                    "it runs the cells with a build's environment (LABBOOK_* variables, posts/ and the project on "
+                    "sys.path, seed, one BLAS thread, no GPU) in a fresh folder under .labbook/sessions/.")
+    actions = kernel.add_subparsers(dest="action", required=True, metavar="ACTION")
+    install = actions.add_parser("install", help="register the kernelspec")
+    where = install.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="for this user (the default outside a virtualenv)")
+    where.add_argument("--sys-prefix", action="store_true", help="in this Python environment (the default in a virtualenv)")
+    where.add_argument("--prefix", help="under this prefix (share/jupyter/kernels/labbook)")
+    install.set_defaults(run=cmd_kernel)
 
     _add_check(commands)
     return parser
+
+
+def _add_params(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                        help=text + "; VALUE is read as YAML: 1e-3, true, [1, 2], text (repeat -p for more)")
 
 
 def _add_execution_options(parser: argparse.ArgumentParser) -> None:
@@ -335,7 +654,12 @@ class _Commands:
 
 
 def _add_check(commands: Any) -> None:
-    parser = commands.add_parser("check", help="execute again and compare with what site/ publishes")
+    parser = commands.add_parser(
+        "check", help="execute again and compare with what site/ publishes",
+        description="Execute posts again, ignoring every cache, and compare with site/: data within the post's "
+                    "tolerances, figures by pixel difference, text outputs and claims. Verdicts: reproduced, "
+                    "drifted, claim broken, failed (and new or stale when site/ has no current run). Exit status "
+                    "0 only when every post reproduces. With -p: the variant that build -p wrote.")
     parser.add_argument("post", nargs="*", help="check only these posts")
     _add_execution_options(parser)
     parser.add_argument("--seeds", type=int, default=0, metavar="K",
@@ -343,6 +667,7 @@ def _add_check(commands: Any) -> None:
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report for CI")
     parser.add_argument("--report", type=Path, metavar="DIR", help="write an HTML report with figure diffs")
     parser.add_argument("--no-record", action="store_true", help="do not keep the result in site/'s run.json")
+    _add_params(parser, "check the variant with these parameter values (built by build -p)")
     parser.set_defaults(run=cmd_check)
 
 
@@ -353,7 +678,7 @@ CHECK_MARKS = {"reproduced": "[green]✓[/]", "drifted": "[yellow]≠[/]", "clai
 def cmd_check(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     from . import check
 
-    config = _config(args)
+    config = _variant(args, _config(args), reporter)
 
     class Progress:
         def started(self, posts: Sequence[Any], runs: int) -> None:
@@ -378,7 +703,7 @@ def cmd_check(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
         reporter.out.print(f"{CHECK_MARKS[result.verdict]} {escape(str(result.path))} [bold]{result.verdict}[/]",
                            markup=True)
         for line in check.details(result):
-            reporter.out.print(f"    {line}", markup=False, highlight=False)
+            reporter.out.print(f"    {terminal_text(line)}", markup=False, highlight=False)
     if args.junit:
         check.write_junit(report, args.junit)
     if args.report:

@@ -44,6 +44,9 @@ class Config:
     """Default seconds per cell, when a post does not say."""
     memory_mb: int = 4096
     """Default address-space limit per kernel."""
+    params: tuple[tuple[str, Any], ...] = ()
+    """`-p NAME=VALUE` from the command line: applied to the posts that declare NAME. Never
+    read from pyproject.toml; a build with parameters writes a scratch site (see cli)."""
 
     @property
     def workers(self) -> int:
@@ -60,7 +63,7 @@ class Config:
 
 
 _PATH_KEYS = ("posts", "site", "cache", "templates")
-_SETTABLE = {f.name for f in fields(Config)} - {"root"}
+_SETTABLE = {f.name for f in fields(Config)} - {"root", "params"}
 
 
 def did_you_mean(word: str, choices: object) -> str:

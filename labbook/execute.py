@@ -20,11 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import _inline
 from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError, PostError
-from .kernels import Kernel, discard_kernel, log_tail, start_kernel, stop_kernel
-from .model import Artifact, Cell, CellResult, Post, Run, Verdict
+from .kernels import Kernel, discard_kernel, kernel_environment, log_tail, start_kernel, stop_kernel
+from .model import Artifact, Cell, CellResult, Post, Run, Verdict, replace
 
-__all__ = ["execute", "MAX_OUTPUT_CHARS", "safe_name"]
+__all__ = ["execute", "MAX_OUTPUT_CHARS", "safe_name", "pending_inline", "evaluate_inline"]
 
 MAX_OUTPUT_CHARS = 20_000
 """A text output longer than this is cut in run.json and on the page; executed.ipynb keeps it whole."""
@@ -123,6 +124,21 @@ def _translate(exc: Exception, cell: Cell, post: Post, timeout: float) -> Execut
             line=cell.line, **where,
         )
     return ExecutionError(f"cell {cell.index + 1} could not run: {type(exc).__name__}: {exc}", line=cell.line, **where)
+
+
+def _with_partial(error: ExecutionError, results: list[CellResult], nb_cell: Any) -> ExecutionError:
+    """What ran before the failure, for `labbook run` to show: the earlier cells' results and
+    the failing cell's printed text; and the kernel's own traceback, without nbclient's
+    preamble (which repeats the cell's code)."""
+    from dataclasses import asdict
+
+    outputs = list(getattr(nb_cell, "outputs", None) or [])
+    error.details["ran"] = [asdict(r) for r in results]
+    error.details["printed"] = [_text_output(o) for o in _coalesced(outputs) if o.get("output_type") == "stream"]
+    kernel = next((o for o in outputs if o.get("output_type") == "error"), None)
+    if kernel is not None and error.details.get("traceback"):
+        error.details["traceback"] = _ANSI.sub("", "\n".join(kernel.get("traceback", [])))
+    return error
 
 
 # --- capture --------------------------------------------------------------------------------------
@@ -281,9 +297,10 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
                     client.execute_cell(nb_cell, position)
                     verdict = _verdict(cell, nb_cell.outputs)
                 except Exception as exc:  # noqa: BLE001 - translated into labbook's own errors
-                    raise _translate(exc, cell, post, timeouts[cell.index]) from exc
+                    raise _with_partial(_translate(exc, cell, post, timeouts[cell.index]), results, nb_cell) from exc
                 outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts)
                 results.append(CellResult(cell.index, outputs, round(time.perf_counter() - began, 3), verdict))
+            inline = _inline_in_kernel(client, post, folder)
             trace = json.loads(_run_hidden(client, _TRACE_CODE) or "{}")
             stop_kernel(kernel.manager)  # now, rather than through jupyter_client's 0.1 s shutdown polling
         artifacts += _collect_data(kernel.workdir, folder, warnings)
@@ -309,6 +326,8 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
         started=started,
         seconds=round(time.perf_counter() - clock, 3),
         seed=post.settings.seed,
+        params=dict(post.settings.params),
+        inline=inline,
     )
     return run, [f"{post.path}: {w}" for w in warnings]
 
@@ -325,6 +344,54 @@ def _verdict(cell: Cell, outputs: list[dict[str, Any]]) -> Verdict | None:
 
         raise CellExecutionError("\n".join(error.get("traceback", [])), error["ename"], error["evalue"])
     return Verdict(claim=cell.options.claim, holds=False, message=error.get("evalue") or "assertion failed")
+
+
+# --- computed values in prose -------------------------------------------------------------------------
+
+
+def _inline_in_kernel(client: Any, post: Post, folder: Path) -> dict[str, dict[str, str]]:
+    """The post's inline expressions, evaluated in its namespace after the cells; and the
+    snapshot of its simple values that lets a later prose edit add expressions without a run."""
+    if not post.inline:
+        return {}
+    expressions = json.dumps([i.expression for i in post.inline])
+    code = (f"print(__import__('labbook._inline', fromlist=['_']).kernel_evaluate("
+            f"{expressions!r}, {str(folder / _inline.SNAPSHOT)!r}))")
+    printed = _run_hidden(client, code).strip().splitlines()
+    return json.loads(printed[-1]) if printed else {}
+
+
+def pending_inline(post: Post, run: Run) -> list[str]:
+    """The post's inline expressions that the run has no value for (a prose edit added them)."""
+    return [i.expression for i in post.inline if i.expression not in run.inline]
+
+
+def evaluate_inline(post: Post, run: Run, folder: Path, root: Path) -> Run:
+    """The run with the post's new inline expressions evaluated over its snapshot, in a short
+    subprocess with the post's environment: the cells do not run again. Never raises: an
+    expression that cannot be evaluated records its error."""
+    import subprocess
+    import sys
+    import tempfile
+
+    pending = pending_inline(post, run)
+    if not pending:
+        return run
+    with tempfile.TemporaryDirectory(prefix=f"labbook-inline-{post.slug}-") as workdir:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "labbook._inline", str(folder / _inline.SNAPSHOT)], input=json.dumps(pending),
+                capture_output=True, text=True, env=kernel_environment(post, root), cwd=workdir,
+                timeout=post.settings.timeout,
+            )
+            lines = done.stdout.strip().splitlines()
+            if done.returncode != 0 or not lines:
+                raise ValueError(_ANSI.sub("", done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
+                                           f"exit status {done.returncode}"))
+            values = json.loads(lines[-1])
+        except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+            values = {e: {"error": f"could not be evaluated over the run's values: {exc}"} for e in pending}
+    return replace(run, inline={**run.inline, **values})
 
 
 def _run_hidden(client: Any, code: str) -> str:

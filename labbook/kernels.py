@@ -48,6 +48,7 @@ def kernel_environment(post: Post, root: Path) -> dict[str, str]:
         LABBOOK_ROOT=str(root),
         LABBOOK_POST=str(post_file),
         LABBOOK_SEED=str(post.settings.seed),
+        LABBOOK_PARAMS=json.dumps(dict(post.settings.params), sort_keys=True),  # read by labbook.param()
         LABBOOK_MEMORY_MB=str(post.settings.memory_mb),
         PYTHONHASHSEED="0",
         PYTHONPATH=os.pathsep.join(p for p in python_path if p),

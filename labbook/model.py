@@ -18,6 +18,7 @@ __all__ = [
     "CellOptions",
     "Cell",
     "Prose",
+    "Inline",
     "FrontMatter",
     "Tolerance",
     "RunSettings",
@@ -80,6 +81,15 @@ class Prose:
 
 
 @dataclass(frozen=True, slots=True)
+class Inline:
+    """A computed value in prose: `{python} expression` in inline code (Quarto's syntax)."""
+
+    expression: str
+    line: int
+    """1-based line in the post file."""
+
+
+@dataclass(frozen=True, slots=True)
 class FrontMatter:
     """What the post says of itself: the phenomenology index is built from this."""
 
@@ -135,16 +145,21 @@ class RunSettings:
     tolerance: Tolerance = Tolerance()
     sanitize: tuple[tuple[str, str], ...] = ()
     """Extra (regex, replacement) pairs applied to text outputs before comparing them."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Parameters the code reads with `labbook.param(name)`: name -> JSON scalar or list."""
 
     def key_fields(self) -> dict[str, Any]:
         """The settings that decide a run's result (tolerances and sanitizers do not)."""
-        return {
+        fields_ = {
             "timeout": self.timeout,
             "figure_format": self.figure_format,
             "seed": self.seed,
             "threads": self.threads,
             "memory_mb": self.memory_mb,
         }
+        if self.params:  # only then: the keys of posts without parameters stay what they were
+            fields_["params"] = dict(sorted(self.params.items()))
+        return fields_
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +182,8 @@ class Post:
     """sha256 of the file's bytes: a changed file is re-rendered."""
     text: str = ""
     """The file as written: jupytext makes the executed notebook from it."""
+    inline: tuple[Inline, ...] = ()
+    """Computed values in the prose, evaluated after the cells; never part of the key."""
 
     @property
     def cells(self) -> tuple[Cell, ...]:
@@ -228,12 +245,20 @@ class Run:
     check: Mapping[str, Any] | None = None
     """The last `labbook check` of this run: date, verdict, seeds summary."""
     schema: int = RUN_SCHEMA
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """The parameters the code ran with (`labbook.params`, or `-p NAME=VALUE`)."""
+    inline: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Computed values in prose: expression -> {"text": …} or {"error": …}."""
 
     def artifact(self, name: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.name == name), None)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for name in ("params", "inline"):  # absent when empty: older records stay byte for byte the same
+            if not data[name]:
+                del data[name]
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Run:

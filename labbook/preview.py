@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from .config import Config
 from .files import write_if_changed
 from .theme import Theme
 
-__all__ = ["render_html", "page_files", "serve"]
+__all__ = ["render_html", "page_files"]
 
 _POST = re.compile(r"^(?P<year>\d{4})-\d{2}-\d{2}-(?P<slug>.+)\.html$")
 _SKIPPED = ("_layouts", "_includes", "_config.yml")
@@ -71,14 +71,20 @@ def _safe(body: str) -> Any:
     return Markup(body)
 
 
-def render_html(config: Config, output: Path) -> int:
-    """Write the site as plain HTML into `output`; unchanged files are left alone. The files written."""
+def render_html(config: Config, output: Path, only: Collection[str] | None = None) -> int:
+    """Write the site as plain HTML into `output`; unchanged files are left alone. The files written.
+
+    `only`: the site files (site-relative) a build just wrote or deleted; the others are taken
+    as already rendered (`labbook serve` renders a prose edit's one page, not the whole site).
+    """
     theme = Theme(config.templates)
     written = 0
     expected = set()
     for source in page_files(config.site):
         target = output / source.url_path
         expected.add(target)
+        if only is not None and source.path.relative_to(config.site).as_posix() not in only:
+            continue
         if source.path.suffix in (".html", ".xml"):
             front, body = _split(source.path.read_text(encoding="utf-8"))
             if front is not None:
@@ -93,32 +99,3 @@ def render_html(config: Config, output: Path) -> int:
     for stale in [p for p in output.rglob("*") if p.is_file() and p not in expected]:
         stale.unlink()
     return written
-
-
-def serve(config: Config, output: Path, port: int, rebuild: Any = None, host: str = "127.0.0.1") -> None:
-    """Serve `output` on localhost; when `rebuild` is given, call it on every change of the posts."""
-    import functools
-    import http.server
-    import threading
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer((host, port), functools.partial(Quiet, directory=str(output)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        if rebuild is None:
-            thread.join()
-            return
-        from watchfiles import watch
-
-        watched = [p for p in (config.posts, config.templates, config.root / "pyproject.toml") if p.exists()]
-        watching = False
-        for changes in watch(*watched, yield_on_timeout=True, rust_timeout=500):
-            if changes or not watching:  # once the watch is set up: catch edits made before it was
-                rebuild()
-            watching = True
-    finally:
-        server.shutdown()

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ._inline import expression_of
 from .config import Config
 from .model import Artifact, Cell, Page, Post, Prose, Run
 from .theme import STATUS_TEXT, Theme, liquid_inert
@@ -52,6 +53,7 @@ def _markdown() -> Any:
     for rule in ("math_inline", "math_inline_double", "math_block", "math_block_label"):
         md.add_render_rule(rule, _render_math)
     md.add_render_rule("fence", _render_fence)
+    md.add_render_rule("code_inline", _render_code_inline)
     return md
 
 
@@ -85,6 +87,7 @@ def _python_highlighter() -> tuple[Any, Any, Any]:
     return highlight, PythonLexer(), HtmlFormatter(cssclass="highlight", wrapcode=True)
 
 
+@functools.lru_cache(maxsize=4096)  # a prose edit under `labbook serve` re-renders cells that did not change
 def highlight_python(code: str) -> str:
     highlight, lexer, formatter = _python_highlighter()
     return highlight(code, lexer, formatter)
@@ -101,6 +104,21 @@ def _render_fence(self: Any, tokens: Sequence[Any], idx: int, options: Any, env:
     language = html.escape(token.info.strip().split(" ")[0]) if token.info.strip() else ""
     css = f' class="language-{language}"' if language else ""
     return f"<pre><code{css}>{html.escape(token.content)}</code></pre>\n"
+
+
+def _render_code_inline(self: Any, tokens: Sequence[Any], idx: int, options: Any, env: dict[str, Any]) -> str:
+    """`{python} expression` shows the value the run computed (escaped); other code as code."""
+    content = tokens[idx].content
+    expression = expression_of(content) if "inline" in env else None
+    if expression is None:
+        return f"<code>{html.escape(content)}</code>"
+    value = env["inline"].get(expression, {"error": "not evaluated (labbook run or build evaluates it)"})
+    if "text" in value:
+        return f'<span class="inline-value" title="{html.escape(expression)}">{html.escape(value["text"])}</span>'
+    where = env["inline_where"].get(expression, env["path"])
+    env["inline_warnings"].append(f"{where}: inline `{expression}`: {value['error']}")
+    return (f'<span class="inline-error" title="{html.escape(where)}">⚠ <code>{html.escape(expression)}</code>: '
+            f'{html.escape(value["error"])}</span>')
 
 
 def markdown_html(text: str, env: dict[str, Any] | None = None) -> str:
@@ -225,6 +243,10 @@ def render(post: Post, run: Run, run_dir: Path, config: Config, theme: Theme) ->
         "next_cell": 0,
         "render_cell": _CellRenderer(post, run, config, theme),
         "warnings": [],
+        "inline": run.inline,  # computed values in prose
+        "inline_where": {i.expression: f"{post.path}:{i.line}" for i in post.inline},
+        "inline_warnings": [],
+        "path": str(post.path),
     }
     body = _markdown().render(_body_markdown(post), env)
     claims = [r.claim for r in run.cells if r.claim is not None]
@@ -265,7 +287,7 @@ def render(post: Post, run: Run, run_dir: Path, config: Config, theme: Theme) ->
         run_dir=str(run_dir),
         summary=summary,
     )
-    return page, [f"{post.path}: {w}" for w in env["warnings"]]
+    return page, [f"{post.path}: {w}" for w in env["warnings"]] + env["inline_warnings"]
 
 
 def _plain(value: Any) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import keyword
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -18,11 +20,14 @@ from typing import Any
 
 import yaml
 
+from ._inline import expression_of
 from .config import Config, did_you_mean
-from .errors import CellOptionError, FrontMatterError, LabbookError, PathEscapeError, PostError
-from .model import KERNEL_START_MB, STATUSES, Cell, CellOptions, FrontMatter, Post, Prose, RunSettings, Tolerance
+from .errors import CellOptionError, ConfigError, FrontMatterError, LabbookError, PathEscapeError, PostError
+from .model import (KERNEL_START_MB, STATUSES, Cell, CellOptions, FrontMatter, Inline, Post, Prose, RunSettings,
+                    Tolerance)
 
-__all__ = ["parse", "read", "read_all", "discover", "compute_key", "key_basis", "file_sha", "ReadResult"]
+__all__ = ["parse", "read", "read_all", "discover", "compute_key", "key_basis", "file_sha", "ReadResult",
+           "with_params", "param_value_problem"]
 
 KEY_VERSION = 1
 _FENCE = "---"
@@ -162,7 +167,7 @@ def _front_matter(header: _Header, path: str) -> tuple[FrontMatter, list[str]]:
 
 _SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "timeout": (int, float), "inputs": (list, str), "figure_format": (str,), "seed": (int,),
-    "threads": (int,), "memory_mb": (int,), "tolerance": (dict,), "sanitize": (list,),
+    "threads": (int,), "memory_mb": (int,), "tolerance": (dict,), "sanitize": (list,), "params": (dict,),
 }
 _TOLERANCE_KEYS = ("rtol", "atol", "figure_rms", "files")
 
@@ -199,6 +204,8 @@ def _settings(block: Any, path: str, lines: Mapping[str, int], config: Config | 
         values["tolerance"] = _tolerance(values["tolerance"], path, lines)
     if "sanitize" in values:
         values["sanitize"] = _sanitizers(values["sanitize"], path, lines.get("labbook.sanitize"))
+    if "params" in values:
+        values["params"] = _params(values["params"], path, lines)
     return RunSettings(**{f.name: getattr(defaults, f.name) for f in fields(RunSettings)} | values)
 
 
@@ -237,6 +244,102 @@ def _sanitizers(items: list[Any], path: str, line: int | None) -> tuple[tuple[st
             raise FrontMatterError(f"labbook.sanitize: bad regex {pattern!r}: {exc}", path=path, line=line) from None
         pairs.append((pattern, replacement))
     return tuple(pairs)
+
+
+# --- parameters -----------------------------------------------------------------------------------
+
+
+def param_value_problem(value: Any) -> str | None:
+    """Why `value` cannot be a parameter (JSON scalars and lists of them only), or None."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value!r} is not a finite number"
+    if isinstance(value, list):
+        return next((p for p in map(param_value_problem, value) if p), None)
+    return f"{value!r} is not a number, text, true/false, null or a list of them"
+
+
+def _params(block: dict[str, Any], path: str, lines: Mapping[str, int]) -> dict[str, Any]:
+    params = {}
+    for name, value in block.items():
+        line = lines.get(f"labbook.params.{name}", lines.get("labbook.params"))
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+            raise FrontMatterError(f"parameter name {name!r} must be a Python identifier", path=path, line=line)
+        problem = param_value_problem(value)
+        if problem:
+            raise FrontMatterError(f"labbook.params.{name}: {problem}", path=path, line=line)
+        params[name] = value
+    return dict(sorted(params.items()))
+
+
+def _param_for(name: str, value: Any, declared: Any, shown: str) -> Any:
+    """`value` for a parameter declared as `declared`: of the same kind (an int where a float
+    was declared becomes a float, so lr=1 and lr=1.0 are one run)."""
+    problem = param_value_problem(value)
+    number = (int, float)
+    if problem is None and declared is not None:
+        if isinstance(declared, bool) or isinstance(value, bool):
+            problem = None if isinstance(value, bool) and isinstance(declared, bool) else "expected true or false"
+        elif isinstance(declared, number):
+            problem = None if isinstance(value, number) else "expected a number"
+            if problem is None and isinstance(declared, float):
+                value = float(value)
+        elif not isinstance(value, type(declared)):
+            problem = f"expected {'a list' if isinstance(declared, list) else 'text'}"
+    if problem:
+        raise ConfigError(f"{shown}: parameter '{name}' (declared {json.dumps(declared)}): {problem}, not {value!r}")
+    return value
+
+
+def with_params(post: Post, values: Mapping[str, Any]) -> Post:
+    """The same post run with other parameter values: a different run, so a different key.
+
+    Only names the post declares in `labbook.params` are accepted; the sweep engine builds
+    its points with this function, as `check` builds seeds with `check.with_seed`.
+
+    Raises:
+        ConfigError: a name the post does not declare, or a value of another kind than declared.
+    """
+    declared = post.settings.params
+    merged = dict(declared)
+    for name, value in values.items():
+        if name not in declared:
+            known = ", ".join(declared) or "none"
+            raise ConfigError(
+                f"{post.path} has no parameter '{name}'{did_you_mean(name, declared)} (it declares: {known})",
+                hint=f"declare it in the front matter: labbook: {{params: {{{name}: <default>}}}}",
+            )
+        merged[name] = _param_for(name, value, declared[name], str(post.path))
+    if merged == dict(declared):
+        return post
+    settings = replace(post.settings, params=dict(sorted(merged.items())))
+    basis = key_basis(post.cells, settings, post.inputs)
+    return replace(post, settings=settings, basis=basis, key=compute_key(basis))
+
+
+# --- computed values in prose --------------------------------------------------------------------
+
+
+def _inline_values(body: str, body_line: int) -> tuple[Inline, ...]:
+    """Every `{python} …` code span of the prose, with its line; code cells hold none."""
+    if "{python}" not in body:  # the common case: no second markdown pass
+        return ()
+    from markdown_it import MarkdownIt
+
+    lines = body.split("\n")
+    found: dict[str, Inline] = {}
+    for token in MarkdownIt("commonmark").parse(body):
+        if token.type != "inline" or not token.map:
+            continue
+        for child in token.children or ():
+            expression = expression_of(child.content) if child.type == "code_inline" else None
+            if expression is None or expression in found:
+                continue
+            start, end = token.map
+            offset = next((i for i in range(start, end) if expression.split("\n")[0] in lines[i]), start)
+            found[expression] = Inline(expression, body_line + offset)
+    return tuple(found.values())
 
 
 # --- cells --------------------------------------------------------------------------------------
@@ -414,7 +517,7 @@ def parse(
         path=path, slug=slug_of(path), meta=meta, blocks=blocks, settings=settings, inputs=inputs,
         basis=basis, key=compute_key(basis),
         source_sha=source_sha or hashlib.sha256(text.encode()).hexdigest(),
-        text=text,
+        text=text, inline=_inline_values(header.body, header.body_line),
     )
     return post, warnings
 
@@ -441,6 +544,9 @@ def read(path: Path, config: Config) -> tuple[Post, list[str]]:
     if inputs:
         basis = key_basis(post.cells, post.settings, inputs)
         post = replace(post, inputs=inputs, basis=basis, key=compute_key(basis))
+    overrides = {name: value for name, value in config.params if name in post.settings.params}
+    if overrides:  # -p NAME=VALUE on the command line, for the posts that declare NAME
+        post = with_params(post, overrides)
     return post, more + warnings
 
 

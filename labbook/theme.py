@@ -5,6 +5,7 @@ Autoescaping is on everywhere: titles, tags and outputs are text, never markup.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from pathlib import Path
@@ -22,24 +23,37 @@ STATUS_TEXT = {
 }
 
 
+@functools.cache
+def _environment(folder: Path) -> Any:
+    """One jinja2 environment per templates folder and process: `labbook serve` rebuilds without
+    compiling the templates again (jinja2 reloads a template whose file changed)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=True,
+    )
+    env.filters["human_size"] = human_size
+    env.filters["tag_slug"] = tag_slug
+    env.globals["status_text"] = STATUS_TEXT
+    return env
+
+
 class Theme:
     """The jinja2 templates of templates/, with autoescaping on."""
 
     def __init__(self, folder: Path) -> None:
-        import jinja2
-
         self.folder = folder
-        self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(folder)),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-        )
-        self.env.filters["human_size"] = human_size
-        self.env.filters["tag_slug"] = tag_slug
-        self.env.globals["status_text"] = STATUS_TEXT
+
+    @property
+    def env(self) -> Any:
+        """jinja2's environment, made on first use: a build that renders nothing never imports jinja2."""
+        return _environment(self.folder)
 
     def render(self, name: str, **context: Any) -> str:
         import jinja2

@@ -8,14 +8,20 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parent.parent / "labbook"
-FOUNDATION = {"model", "errors", "config", "files", "theme"}
+FOUNDATION = {"model", "errors", "config", "files", "theme", "_inline", "terminal"}
 STAGES = {"source", "execute", "kernels", "executor", "cache", "render", "site", "check", "compare"}
 ALLOWED = {
     "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors"},
     "compare": {"model"},
     "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site"},
-    "cli": FOUNDATION | {"build", "check", "source", "config", "preview"},
+    "cli": FOUNDATION | {"build", "check", "source", "config", "preview", "loop", "serve", "kernelspec"},
     "preview": FOUNDATION,
+    "loop": FOUNDATION | {"build", "cache", "executor", "source"},
+    "serve": FOUNDATION | {"build", "preview", "source"},
+    "kernelspec": FOUNDATION | {"kernels", "source"},
+    "api": set(),
+    "_inline": set(),
+    "terminal": set(),
     "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute", "site"},
     "_kernel": {"_kernel"},
     "executor": FOUNDATION | {"execute", "kernels"},

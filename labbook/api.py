@@ -1,0 +1,65 @@
+"""What a post's own code may call: `labbook.param("lr")`, `labbook.params()`.
+
+Runs inside the post's kernel, so it imports nothing heavy and nothing else of labbook.
+A post declares its parameters with their defaults in its front matter
+(`labbook: {params: {lr: 0.1, width: 64}}`); a build, `labbook run -p lr=0.01` and the
+kernelspec pass the values in effect as JSON in LABBOOK_PARAMS. Outside labbook (plain
+python, another Jupyter kernel) the defaults are read from the post named by LABBOOK_POST.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+__all__ = ["param", "params"]
+
+_MISSING: Any = object()
+
+
+def params() -> dict[str, Any]:
+    """Every parameter of the post, with the value this run uses."""
+    raw = os.environ.get("LABBOOK_PARAMS")
+    if raw is not None:
+        values = json.loads(raw)
+        return dict(values) if isinstance(values, dict) else {}
+    return _declared(os.environ.get("LABBOOK_POST", ""))
+
+
+def param(name: str, default: Any = _MISSING) -> Any:
+    """The value of parameter `name` in this run: `-p name=value`, or the post's default.
+
+    Raises:
+        KeyError: the post declares no such parameter and no `default` was given.
+    """
+    values = params()
+    if name in values:
+        return values[name]
+    if default is not _MISSING:
+        return default
+    known = ", ".join(sorted(values)) or "none"
+    raise KeyError(f"labbook.param({name!r}): the post declares no parameter {name!r} (it declares: {known}); "
+                   f"add it to the front matter: labbook: {{params: {{{name}: <default>}}}}")
+
+
+def _declared(post: str) -> dict[str, Any]:
+    """The defaults in the post's front matter, when the code runs outside labbook."""
+    if not post or not os.path.isfile(post):
+        return {}
+    import yaml
+
+    with open(post, encoding="utf-8-sig") as stream:
+        lines = stream.read().split("\n")
+    if not lines or lines[0].rstrip("\r") != "---":
+        return {}
+    end = next((i for i, line in enumerate(lines[1:], start=1) if line.rstrip("\r") == "---"), None)
+    if end is None:
+        return {}
+    try:
+        header = yaml.safe_load("\n".join(lines[1:end])) or {}
+    except yaml.YAMLError:
+        return {}
+    block = header.get("labbook") if isinstance(header, dict) else None
+    values = block.get("params") if isinstance(block, dict) else None
+    return dict(values) if isinstance(values, dict) else {}
