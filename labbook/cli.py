@@ -475,14 +475,20 @@ def cmd_new(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     if not args.slug and not args.title:
         raise ConfigError("labbook new needs a name or a title: labbook new my-idea, or labbook new --title 'My idea'")
     config = load_config(args.root)
-    slug = slug_of(PurePosixPath((args.slug or args.title).replace("/", "-") + ".md"))
+    today = dt.date.today()
+    try:
+        slug = slug_of(PurePosixPath((args.slug or args.title).replace("/", "-") + ".md"))
+    except LabbookError:  # a title with nothing to make a file name of ("---", "???")
+        if args.slug:
+            raise
+        slug = f"post-{today.isoformat()}"
     path = config.posts / f"{slug}.md"
     if path.exists():
         raise ConfigError(f"{config.relative(path)} already exists", hint="choose another name; nothing was written")
     title = " ".join((args.title or slug.replace("-", " ").capitalize()).split())
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("x", encoding="utf-8") as stream:  # never over a file that appeared meanwhile
-        stream.write(new_post(title, dt.date.today()))
+        stream.write(new_post(title, today))
     reporter.out.print(f"created {escape(config.relative(path))}: labbook run {escape(config.relative(path))} runs it")
     return 0
 
@@ -619,7 +625,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Register the Jupyter kernel 'labbook (this project)': opened on a post in Jupyter or VS Code, "
                     "it runs the cells with a build's environment (LABBOOK_* variables, posts/ and the project on "
                     "sys.path, seed, one BLAS thread, no GPU) in a fresh folder under .labbook/sessions/.")
-    actions = kernel.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = kernel.add_subparsers(dest="action", required=True, metavar="ACTION", help="install: register the kernelspec")
     install = actions.add_parser("install", help="register the kernelspec")
     where = install.add_mutually_exclusive_group()
     where.add_argument("--user", action="store_true", help="for this user (the default outside a virtualenv)")

@@ -49,7 +49,7 @@ def install(*, user: bool = False, prefix: str | None = None) -> Path:
         folder = Path(staging) / NAME
         folder.mkdir()
         (folder / "kernel.json").write_text(json.dumps(kernel_spec(), indent=1) + "\n", encoding="utf-8")
-        return Path(KernelSpecManager().install_kernel_spec(str(folder), NAME, user=user, prefix=prefix, replace=True))
+        return Path(KernelSpecManager().install_kernel_spec(str(folder), NAME, user=user, prefix=prefix))
 
 
 def post_for(config: Config, notebook: str, cwd: Path) -> Path | None:

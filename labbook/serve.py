@@ -157,6 +157,7 @@ LIVE_SCRIPT = """(() => {
   source.onmessage = (message) => {
     const event = JSON.parse(message.data);
     if (event.type === "hello") {
+      document.documentElement.dataset.labbookLive = "connected";
       if (event.version !== version) location.reload();
       else if (event.running) running(event.running);
     } else if (event.type === "running") {
@@ -212,7 +213,8 @@ def _notices(live: Live, slug: str | None, errors_url: str) -> str:
     others = [f for s, f in sorted(live.failures.items()) if s != slug]
     if others:
         items = "".join(f"<li><code>{html.escape(f.location)}</code>: {html.escape(f.message)}</li>" for f in others)
-        parts.append(f'<section class="labbook-dev labbook-failures" role="alert"><h2>✗ {len(others)} other '
+        other = "other " if own is not None else ""
+        parts.append(f'<section class="labbook-dev labbook-failures" role="alert"><h2>✗ {len(others)} {other}'
                      f'post{"s" * (len(others) != 1)} failed (<a href="{errors_url}">details</a>)</h2>'
                      f"<ul>{items}</ul></section>")
     return _PANEL_STYLE + "\n".join(parts) if parts else ""
