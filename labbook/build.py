@@ -123,6 +123,19 @@ class State:
         self.same_theme = data.get("fingerprint") == fingerprint
         self.posts: dict[str, dict[str, Any]] = data.get("posts", {})
         self.hashes = cache.FileHashes(data.get("hashes", {}))
+        self.listing: dict[str, Any] = data.get("listing", {}) if self.same_theme else {}
+        """What the last write put in the listings (a digest of the summaries) and their files' stats."""
+
+    def listing_holds(self, config: Config, kept: dict[str, Any]) -> bool:
+        """Nothing rendered, and every summary and listing file as the last write left them: then
+        writing the site again would change nothing, and a no-op build skips the listings' jinja
+        and YAML altogether."""
+        return bool(self.listing) and self.listing.get("digest") == _digest(kept) and \
+            self.listing.get("files") == _listing_stats(config.site)
+
+    def wrote_listing(self, config: Config, kept: dict[str, Any], pages: Sequence[Page]) -> None:
+        summaries = {**kept, **{page.slug: dict(page.summary) for page in pages}}
+        self.listing = {"digest": _digest(summaries), "files": _listing_stats(config.site)}
 
     def unchanged(self, path: Path, config: Config) -> dict[str, Any] | None:
         """The entry of a post whose file, inputs, theme and published files are all as last built."""
@@ -156,7 +169,7 @@ class State:
         data = {
             "version": STATE_VERSION, "fingerprint": self.fingerprint,
             "posts": {k: v for k, v in sorted(self.posts.items()) if k in keep},
-            "hashes": dict(sorted(self.hashes.known.items())),
+            "hashes": dict(sorted(self.hashes.known.items())), "listing": self.listing,
         }
         # compact: json's C encoder only runs without indent, and nobody reads this file
         write_if_changed(self.path, json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
@@ -165,6 +178,29 @@ class State:
 def _size_and_mtime(path: Path) -> list[int]:
     stat = path.stat()
     return [stat.st_size, stat.st_mtime_ns]
+
+
+def _digest(summaries: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(summaries, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _listing_stats(site_dir: Path) -> dict[str, list[int]]:
+    """Size and mtime of every file of site/ that is not a post's: listings, feed, layouts, CSS."""
+    stats: dict[str, list[int]] = {}
+    folders = [("", site_dir)]
+    while folders:
+        prefix, folder = folders.pop()
+        with contextlib.suppress(OSError), os.scandir(folder) as entries:
+            for entry in entries:
+                name = prefix + entry.name
+                if entry.name.startswith(".") or name in ("_posts", "assets/posts"):
+                    continue  # a post's files are the post's entry's to check
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append((name + "/", Path(entry.path)))
+                elif entry.is_file(follow_symlinks=False):
+                    stat = entry.stat(follow_symlinks=False)
+                    stats[name] = [stat.st_size, stat.st_mtime_ns]
+    return dict(sorted(stats.items()))
 
 
 def _fingerprint(config: Config, theme: Theme) -> str:
@@ -227,8 +263,10 @@ def build(
         for _, _, warnings in pages:
             report.warnings += warnings
         publication = site.Publication([p for p, _, _ in pages], kept)
-        change = site.write(publication, config, theme)
-        report.written, report.deleted = change.written, change.deleted
+        if pages or report.failed or not state.listing_holds(config, kept):
+            change = site.write(publication, config, theme)
+            state.wrote_listing(config, kept, publication.pages)
+            report.written, report.deleted = change.written, change.deleted
         for page, item, _ in pages:
             state.record(page, item.post, item.run, config)
             _done(report, reporter, Outcome(item.post.path, item.status, seconds=item.seconds))  # type: ignore[arg-type]
