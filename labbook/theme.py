@@ -26,7 +26,9 @@ STATUS_TEXT = {
 @functools.cache
 def _environment(folder: Path) -> Any:
     """One jinja2 environment per templates folder and process: `labbook serve` rebuilds without
-    compiling the templates again (jinja2 reloads a template whose file changed)."""
+    compiling the templates again (jinja2 reloads a template whose file changed). Compiled
+    templates are also kept on disk, in jinja2's own per-user folder (/tmp/_jinja2-cache-UID,
+    mode 0700, keyed by each template's source): a one-shot build skips compiling them."""
     import jinja2
 
     env = jinja2.Environment(
@@ -37,6 +39,7 @@ def _environment(folder: Path) -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         auto_reload=True,
+        bytecode_cache=jinja2.FileSystemBytecodeCache(),
     )
     env.filters["human_size"] = human_size
     env.filters["tag_slug"] = tag_slug
