@@ -79,6 +79,8 @@ class Live:
     problem: str = ""
     """Why the whole site could not be rebuilt (a broken pyproject.toml, …): shown on every page."""
     running: dict[str, Any] | None = None
+    builds: int = 0
+    """Builds finished since the server started (0: the first one is still running)."""
     _subscribers: list[queue.SimpleQueue[dict[str, Any] | None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     closed: bool = False
@@ -92,7 +94,7 @@ class Live:
         channel: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
         with self._lock:
             self._subscribers.append(channel)
-            channel.put({"type": "hello", "version": self.tag, "running": self.running})
+            channel.put({"type": "hello", "version": self.tag, "running": self.running, "builds": self.builds})
         return channel
 
     def unsubscribe(self, channel: queue.SimpleQueue[dict[str, Any] | None]) -> None:
@@ -123,9 +125,10 @@ class Live:
         if failures != self.failures or problem != self.problem:
             changed.append("*")  # every page shows the list of failures
         self.failures, self.problem, self.running = failures, problem, None
+        self.builds += 1
         if changed:
             self.version += 1
-        self.publish({"type": "built", "version": self.tag, "pages": sorted(set(changed)), "executed": executed,
+        self.publish({"type": "built", "version": self.tag, "builds": self.builds, "pages": sorted(set(changed)), "executed": executed,
                       "failed": sorted(f.path for f in failures.values()), "seconds": round(seconds, 3)})
 
 
