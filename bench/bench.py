@@ -59,6 +59,8 @@ class Sample:
     """Cores kept busy by processes that are not ours, on average over the run: the noise."""
     retried: int = 0
     """Runs killed by a SIGKILL that was not ours and run again (see `run`)."""
+    event: float | None = None
+    """`labbook serve` rows: seconds from the save to the reload event (the wall is to the page fetched)."""
 
 
 @dataclass(slots=True)
@@ -118,6 +120,7 @@ class Settings:
     quick: bool
     cpu_posts: int
     workdir: Path
+    only: str | None = None
 
     @property
     def cold_repeat(self) -> int:
@@ -530,6 +533,143 @@ def measure_code_edit(built: Path, posts: int, repeat: int) -> Measurement:
                             note="'1 executed' checked")
 
 
+# --- labbook serve: from a save to the open page ------------------------------------------------------
+
+EXAMPLE = HERE.parent
+"""The example project (posts/, site/ with its published runs, pyproject.toml): what an author serves."""
+
+
+def example_copy(target: Path) -> Path:
+    """The example project's sources and published site: served with no kernel to start."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    shutil.copy2(EXAMPLE / "pyproject.toml", target / "pyproject.toml")
+    for folder in ("posts", "site"):
+        shutil.copytree(EXAMPLE / folder, target / folder)
+    return target
+
+
+class Events(threading.Thread):
+    """The server-sent events of `labbook serve`, each with the time it arrived."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.received: list[tuple[float, dict[str, Any]]] = []
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        import urllib.request
+
+        with urllib.request.urlopen(self.url, timeout=600) as stream:
+            for raw in stream:
+                line = raw.decode().strip()
+                if line.startswith("data: "):
+                    event = json.loads(line[6:])
+                    self.received.append((time.perf_counter(), event))
+                    if event.get("builds"):
+                        self.ready.set()
+
+    def built_after(self, start: float, page: str, timeout: float = 60.0) -> float:
+        """When the first 'built' event naming `page` came after `start`."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            for arrived, event in list(self.received):
+                if arrived >= start and event["type"] == "built" and (page in event["pages"] or "*" in event["pages"]):
+                    return arrived
+            time.sleep(0.001)
+        raise SystemExit(f"no reload event for {page} within {timeout:.0f} s")
+
+
+def measure_serve_reload(work: Path, repeat: int, project: Path | None = None, label: str = "example") -> Measurement:
+    """`labbook serve` on a built project; a prose edit of one post, timed from the write to
+    the reload event the open page receives (server-sent events), and to the page fetched again
+    with the edit in it (what the browser does on that event). No kernel starts."""
+    import urllib.request
+
+    root = example_copy(work / f"serve-{label}") if project is None else project
+    if project is None:
+        checked(run([BIN / "labbook", "--root", root, "build", "-q"], cwd=root), "labbook build (example)")
+    post = first_post(root / "posts") if project is not None else root / "posts" / "superposition.md"
+    port = _free_port()
+    server = subprocess.Popen([str(BIN / "labbook"), "--root", str(root), "serve", "--port", str(port)], cwd=root,
+                              env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              stdin=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(base + "/", timeout=5).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("labbook serve did not start") from None
+                time.sleep(0.05)
+        events = Events(base + "/_labbook/events")
+        events.start()
+        if not events.ready.wait(120):
+            raise SystemExit("labbook serve never finished its first build")
+        url = _page_url(root, post)
+        posts = len(list((root / "posts").glob("*.md")))
+        row = Measurement(f"serve-reload-{label}", "serve: prose edit → open page reloaded", "labbook", posts, None)
+        for round_ in itertools.count():
+            if len(row.samples) >= repeat:
+                break
+            wait_quiet()
+            busy, theirs = busy_seconds(), _cpu_seconds(server.pid)
+            marker = f"Served edit {round_}."
+            text = post.read_text(encoding="utf-8")
+            text = re.sub(r"\n\nServed edit \d+\.", "", text)
+            first_blank = text.index("\n\n", text.index("\n---", 3) + 4)
+            began = time.perf_counter()
+            post.write_text(text[:first_blank] + f"\n\n{marker}" + text[first_blank:], encoding="utf-8")
+            arrived = events.built_after(began, url)
+            page = urllib.request.urlopen(base + url, timeout=10).read().decode()
+            fetched = time.perf_counter()
+            if marker not in page:
+                raise SystemExit(f"the reloaded page lacks the edit ({marker})")
+            ours = _cpu_seconds(server.pid) - theirs
+            foreign = max(0.0, busy_seconds() - busy - ours) / (fetched - began)  # this script's own share included
+            row.samples.append(Sample(wall=fetched - began, rss_self_mb=0.0, rss_tree_mb=0.0, children=0, executed=0,
+                                      event=arrived - began, foreign=foreign))
+            row.note = (f"save → page fetched with the edit; save → reload event alone: median "
+                        f"{statistics.median(s.event or 0.0 for s in row.samples):.3f} s; no kernel")
+        progress(row)
+        return row
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its reaped children (the server and the subprocesses it ran)."""
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _page_url(root: Path, post: Path) -> str:
+    """The post's URL: /blog/<year of its date>/<slug>/ (the bench projects have no baseurl)."""
+    date = re.search(r"^date:\s*(\d{4})", post.read_text(encoding="utf-8"), re.M)
+    if date is None:
+        raise SystemExit(f"{post}: no date")
+    return f"/blog/{date.group(1)}/{post.stem}/"
+
+
 # --- the floor: the same code as plain scripts ----------------------------------------------------------
 
 
@@ -713,6 +853,20 @@ def run_labbook(settings: Settings, results: dict[str, Measurement]) -> None:
     for row in measure_cpu_bound(settings):
         results[row.key] = row
 
+    run_serve(settings, results, projects)
+
+
+def run_serve(settings: Settings, results: dict[str, Measurement], projects: dict[int, Path] | None = None) -> None:
+    """`labbook serve`: save → reload on the example project, and on the smallest synthetic one."""
+    row = measure_serve_reload(settings.workdir, settings.repeat)
+    results[row.key] = row
+    if projects:
+        size = min(projects)
+        built = fresh_copy(projects[size], settings.workdir / f"serve-{size}")
+        labbook_build(built, os.cpu_count() or 1, expect_executed=size)
+        row = measure_serve_reload(settings.workdir, settings.repeat, project=built, label=str(size))
+        results[row.key] = row
+
 
 PARALLEL = """
 import subprocess, sys, tempfile
@@ -799,6 +953,11 @@ def targets(results: dict[str, Measurement], settings: Settings) -> list[Target]
         lambda a, b: (f"{a.wall:.1f} s vs {b.wall:.1f} s ({b.wall / a.wall:.2f}× faster)", a.wall <= b.wall))
     add("vs Jupyter Book, 20 posts: no-op ≥ 5× faster", ["noop-20", "jb-noop"],
         lambda a, b: (f"{a.wall:.2f} s vs {b.wall:.2f} s ({b.wall / a.wall:.1f}×)", b.wall / a.wall >= 5))
+    add("serve: a prose edit reaches the open page < 0.2 s (example project)", ["serve-reload-example"],
+        lambda r: (f"{r.wall:.3f} s (reload event {statistics.median(s.event or 0.0 for s in r.samples):.3f} s)",
+                   r.wall < 0.2))
+    add("prose edit of 1 among 20 < 0.2 s", ["prose-20"], lambda r: (f"{r.wall:.2f} s", r.wall < 0.2))
+    add("no-op of 20 posts < 0.13 s", ["noop-20"], lambda r: (f"{r.wall:.2f} s", r.wall < 0.13))
     add("vs Jupyter Book, 20 posts: prose edit ≥ 3× faster", ["prose-20", "jb-prose"],
         lambda a, b: (f"{a.wall:.2f} s vs {b.wall:.2f} s ({b.wall / a.wall:.1f}×)", b.wall / a.wall >= 3))
     return out
@@ -979,13 +1138,14 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     parser.add_argument("--quick", action="store_true", help="smoke test: sizes 20, repeat 2, no peers")
     parser.add_argument("--cpu-posts", type=int, default=8, help="CPU-bound posts for the -j1/-j2 ratio")
     parser.add_argument("--workdir", type=Path, default=None, help="where projects are generated (default: a temp dir)")
+    parser.add_argument("--only", choices=["serve"], help="only this group of rows (a quick check that it runs)")
     args = parser.parse_args(argv)
     sizes = [20] if args.quick else sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="labbook-bench-"))
     if workdir.exists() and any(workdir.iterdir()):
         raise SystemExit(f"{workdir} is not empty")
     return Settings(sizes=sizes, repeat=2 if args.quick else args.repeat, peers=args.peers and not args.quick,
-                    quick=args.quick, cpu_posts=4 if args.quick else args.cpu_posts, workdir=workdir)
+                    quick=args.quick, cpu_posts=4 if args.quick else args.cpu_posts, workdir=workdir, only=args.only)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -998,8 +1158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"workdir {settings.workdir}; sizes {settings.sizes}; repeat {settings.repeat}", flush=True)
     results: dict[str, Measurement] = {}
     try:
-        run_labbook(settings, results)
-        if settings.peers:
+        if settings.only == "serve":
+            sizes = {size: make_project(settings.workdir / f"master-{size}", size) for size in settings.sizes}
+            run_serve(settings, results, sizes)
+        else:
+            run_labbook(settings, results)
+        if settings.peers and not settings.only:
             run_peers(settings, results)
     finally:
         if results:

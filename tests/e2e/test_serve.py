@@ -33,7 +33,10 @@ tags: [demo]
 Prose marker ALPHA, and the value is `{python} value`.
 
 ```python
-value = 6 * 7
+import os
+from pathlib import Path
+factor = int(Path(os.environ["LABBOOK_ROOT"], "data", "factor.txt").read_text())
+value = 6 * factor
 print("result", value)
 ```
 """
@@ -43,6 +46,8 @@ print("result", value)
 def built(tmp_path_factory) -> Path:
     """A one-post project, built once (one kernel); each test serves a copy of it."""
     root = make_project(tmp_path_factory.mktemp("serve") / "project", {"live.md": LIVE_POST})
+    (root / "data").mkdir()
+    (root / "data/factor.txt").write_text("7\n")  # an input the post is seen to read, outside posts/
     assert main(["--root", str(root), "-q", "build"]) == 0
     return root
 
@@ -139,11 +144,15 @@ def test_one_build_at_start_then_prose_edits_run_no_kernel_and_code_edits_one(se
     assert event["executed"] == 0 and "/blog/2026/live/" in event["pages"]
     assert "BETA" in fetch(served.url + "/blog/2026/live/")[1]
     seen = len(served.events)
-    edit(project / "posts/live.md", "6 * 7", "6 * 8")
+    edit(project / "posts/live.md", "6 * factor", "6 * factor + 1")
     event = served.built(seen)
     assert event["executed"] == 1
     page = fetch(served.url + "/blog/2026/live/")[1]
-    assert "result 48" in page and 'title="value">48</span>' in page  # the value in the prose follows the code
+    assert "result 43" in page and 'title="value">43</span>' in page  # the value in the prose follows the code
+    seen = len(served.events)
+    (project / "data/factor.txt").write_text("8\n")  # a found input, outside posts/: watched too
+    assert served.built(seen)["executed"] == 1
+    assert "result 49" in fetch(served.url + "/blog/2026/live/")[1]
     for published in [*(project / "site").rglob("*.html"), *(project / ".labbook/preview").rglob("*.html")]:
         assert "_labbook" not in published.read_text(), published  # the live script is only ever served
 
@@ -237,7 +246,7 @@ def test_the_open_page_reloads_by_itself_shows_progress_and_the_error_of_a_broke
     assert browser.execute_script("return window.labbookMarker") == "before"  # the last good version, still open
     wait_for(lambda: "slow result 42" in text_of(browser), 60)
 
-    edit(post, "value = 6 * 7", "value = 6 * 7\nraise ValueError('broken on purpose')")
+    edit(post, "value = 6 * factor", "value = 6 * factor\nraise ValueError('broken on purpose')")
     wait_for(lambda: browser.execute_script("return document.querySelector('.labbook-error') !== null"), 60)
     panel = browser.execute_script("return document.querySelector('.labbook-error').innerText")
     lines = post.read_text().splitlines()
