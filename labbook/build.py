@@ -126,16 +126,15 @@ class State:
         self.listing: dict[str, Any] = data.get("listing", {}) if self.same_theme else {}
         """What the last write put in the listings (a digest of the summaries) and their files' stats."""
 
-    def listing_holds(self, config: Config, kept: dict[str, Any]) -> bool:
-        """Nothing rendered, and every summary and listing file as the last write left them: then
-        writing the site again would change nothing, and a no-op build skips the listings' jinja
-        and YAML altogether."""
-        return bool(self.listing) and self.listing.get("digest") == _digest(kept) and \
+    def listing_holds(self, config: Config, publication: site.Publication) -> bool:
+        """Every summary and every listing and theme file as the last write left them: the
+        listings need no rendering (a prose edit), or nothing needs writing at all (a no-op,
+        which then imports neither jinja2 nor YAML)."""
+        return bool(self.listing) and self.listing.get("digest") == _digest(publication) and \
             self.listing.get("files") == _listing_stats(config.site)
 
-    def wrote_listing(self, config: Config, kept: dict[str, Any], pages: Sequence[Page]) -> None:
-        summaries = {**kept, **{page.slug: dict(page.summary) for page in pages}}
-        self.listing = {"digest": _digest(summaries), "files": _listing_stats(config.site)}
+    def wrote_listing(self, config: Config, publication: site.Publication) -> None:
+        self.listing = {"digest": _digest(publication), "files": _listing_stats(config.site)}
 
     def unchanged(self, path: Path, config: Config) -> dict[str, Any] | None:
         """The entry of a post whose file, inputs, theme and published files are all as last built."""
@@ -180,7 +179,9 @@ def _size_and_mtime(path: Path) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns]
 
 
-def _digest(summaries: dict[str, Any]) -> str:
+def _digest(publication: site.Publication) -> str:
+    """What the listings are made of: every post's summary."""
+    summaries = {**publication.kept, **{page.slug: dict(page.summary) for page in publication.pages}}
     return hashlib.sha256(json.dumps(summaries, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -263,9 +264,10 @@ def build(
         for _, _, warnings in pages:
             report.warnings += warnings
         publication = site.Publication([p for p, _, _ in pages], kept)
-        if pages or report.failed or not state.listing_holds(config, kept):
-            change = site.write(publication, config, theme)
-            state.wrote_listing(config, kept, publication.pages)
+        listings_hold = not report.failed and state.listing_holds(config, publication)
+        if publication.pages or not listings_hold:
+            change = site.write(publication, config, theme, state.listing["files"] if listings_hold else ())
+            state.wrote_listing(config, publication)
             report.written, report.deleted = change.written, change.deleted
         for page, item, _ in pages:
             state.record(page, item.post, item.run, config)

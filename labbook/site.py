@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -306,8 +306,13 @@ def _managed_files(site: Path, live_slugs: set[str], live_names: set[str], kept:
     return stale
 
 
-def plan(publication: Publication, config: Config, theme: Theme) -> tuple[dict[str, bytes | Path], list[str]]:
-    """Every file whose content changes, and every file to delete; nothing written yet."""
+def plan(publication: Publication, config: Config, theme: Theme,
+         listings_kept: Collection[str] = ()) -> tuple[dict[str, bytes | Path], list[str]]:
+    """Every file whose content changes, and every file to delete; nothing written yet.
+
+    `listings_kept`: the listing and theme files, when the build knows them to be as the last
+    write left them with the same summaries (a prose edit): kept as they are, not rendered again.
+    """
     site = config.site
     desired: dict[str, bytes | Path] = {}
     rewritten_slugs = set()
@@ -315,10 +320,11 @@ def plan(publication: Publication, config: Config, theme: Theme) -> tuple[dict[s
         rewritten_slugs.add(page.slug)
         desired.update({_inside(site, k): v for k, v in post_files(page).items()})
     summaries = [dict(p.summary) for p in publication.pages] + [dict(s) for s in publication.kept.values()]
-    desired.update(_index_files(theme, config, summaries))
-    desired.update(_theme_files(theme, config))
+    if not listings_kept:
+        desired.update(_index_files(theme, config, summaries))
+        desired.update(_theme_files(theme, config))
     live_slugs = {p.slug for p in publication.pages} | set(publication.kept)
-    deletions = _managed_files(site, live_slugs, set(desired), set(publication.kept))
+    deletions = _managed_files(site, live_slugs, set(desired) | set(listings_kept), set(publication.kept))
     for slug in rewritten_slugs:  # asset files of an older run of a rewritten post
         folder = site / "assets" / "posts" / slug
         if folder.is_dir():
@@ -328,7 +334,7 @@ def plan(publication: Publication, config: Config, theme: Theme) -> tuple[dict[s
     return changed, sorted(set(deletions))
 
 
-def write(publication: Publication, config: Config, theme: Theme) -> Change:
+def write(publication: Publication, config: Config, theme: Theme, listings_kept: Collection[str] = ()) -> Change:
     """Bring site/ to what `publication` says, touching only what changes, atomically.
 
     Raises:
@@ -337,7 +343,7 @@ def write(publication: Publication, config: Config, theme: Theme) -> Change:
     site = config.site
     site.mkdir(parents=True, exist_ok=True)
     recover(site)
-    changed, deletions = plan(publication, config, theme)
+    changed, deletions = plan(publication, config, theme, listings_kept)
     if not changed and not deletions:
         return Change()
     try:
