@@ -257,7 +257,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server protocol
         path = urllib.parse.urlsplit(self.path).path
-        if path == EVENTS:
+        if path == EVENTS and not getattr(self, "_head", False):
             return self._events()
         if path == _SCRIPT:
             return self._send(LIVE_SCRIPT.encode(), "text/javascript; charset=utf-8")
@@ -284,11 +284,11 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             return self._send(page.encode(), "text/html; charset=utf-8")
         self.path = local
         del self.headers["If-Modified-Since"]  # never a 304: the file may have changed within the second
-        return super().do_GET()
+        return super().do_HEAD() if getattr(self, "_head", False) else super().do_GET()
 
-    def do_HEAD(self) -> None:  # noqa: N802
-        self.send_response(405)
-        self.end_headers()
+    def do_HEAD(self) -> None:  # noqa: N802 - the headers a GET would send, without its body
+        self._head = True
+        self.do_GET()
 
     def list_directory(self, path: Any) -> None:
         self._not_found()
@@ -303,7 +303,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if not getattr(self, "_head", False):
+            self.wfile.write(body)
 
     def _not_found(self) -> None:
         """A page with the live script: it turns into the page as soon as a build writes it."""
@@ -568,8 +569,8 @@ class _Session:
 
 
 def _rebuild(session: _Session) -> None:
-    """Build, render what the build wrote into the preview, tell the open pages. Never raises a
-    LabbookError: a failed build is shown, and the last good site stays served."""
+    """Build, render what the build wrote into the preview, tell the open pages. Never raises
+    (but an interrupt): a failed build is shown, and the last good site stays served."""
     from .build import build
     from .preview import render_html
 
@@ -581,10 +582,11 @@ def _rebuild(session: _Session) -> None:
         changed = [*report.written, *report.deleted]
         everything = session.first or any(name.startswith(_EVERY_PAGE) for name in changed)
         render_html(config, session.output, only=None if everything else changed)
-    except LabbookError as error:
+    except Exception as error:  # noqa: BLE001 - the server outlives any one build; the page says why
         session.console.stop()
-        session.console.err.print(f"[red]✗[/] {escape(str(error))}", markup=True)
-        live.built([], live.failures, terminal_text(str(error)), 0, time.perf_counter() - began)
+        message = str(error) if isinstance(error, LabbookError) else f"bug in labbook: {type(error).__name__}: {error}"
+        session.console.err.print(f"[red]✗[/] {escape(message)}", markup=True)
+        live.built([], live.failures, terminal_text(message), 0, time.perf_counter() - began)
         return
     session.first = False
     seconds = time.perf_counter() - began

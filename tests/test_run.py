@@ -163,6 +163,15 @@ def test_a_value_in_the_prose_follows_the_code_and_a_new_one_needs_no_run(projec
     assert "1 executed" in done.stderr and 'title="f&#x27;&#123;line(1):.1f&#125;&#x27;">3.0</span>' in page.read_text()
 
 
+def test_a_new_post_builds_as_it_is(tmp_path):
+    root = make_project(tmp_path / "p")
+    assert main(["--root", str(root), "new", "--title", "Grokking: a first look"]) == 0
+    assert main(["--root", str(root), "-q", "build"]) == 0
+    page = next((root / "site/_posts").glob("*-grokking-a-first-look.html")).read_text()
+    assert "title: 'Grokking: a first look'" in page or 'title: "Grokking: a first look"' in page
+    assert 'class="inline-value"' in page and "inline-error" not in page
+
+
 # --- the post as a notebook ---------------------------------------------------------------------------
 
 
