@@ -93,6 +93,8 @@ class FrontMatter:
     phenomena: tuple[str, ...] = ()
     observables: tuple[str, ...] = ()
     questions: tuple[str, ...] = ()
+    redirect_from: tuple[str, ...] = ()
+    """Old URL paths of the post (/blog/2019/old-name/): each gets a page that sends readers on."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Keys labbook does not know, passed to the Jekyll front matter as they are."""
 

@@ -11,14 +11,17 @@ import datetime as dt
 import functools
 import html
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .config import Config
+from .errors import RenderError
+from .liquid import FigureTag, Live, Marks, replace_tags
 from .model import Artifact, Cell, Page, Post, Prose, Run
 from .theme import STATUS_TEXT, Theme, liquid_inert
 
-__all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html"]
+__all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html", "Flavour", "site_flavour"]
 
 # --- URLs ------------------------------------------------------------------------------------------
 
@@ -30,6 +33,33 @@ def post_url(config: Config, post: Post) -> str:
 
 def asset_url(config: Config, slug: str, name: str) -> str:
     return f"{config.baseurl}/assets/posts/{slug}/{name}"
+
+
+# --- flavours: where the page is published ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Flavour:
+    """What depends on where a page is published: labbook's own site, or an existing Jekyll blog.
+
+    A hook returns plain HTML, or `Live` Liquid that must run under Jekyll: render keeps that
+    live through `liquid_inert` with a mark, everything else on the page stays inert.
+    """
+
+    asset_href: Callable[[str, str], str | Live]
+    """(slug, name under the run's folder) -> the link to a data file, the notebook or run.json."""
+    prose_figure: Callable[[FigureTag], Live]
+    """An author's `{% include figure.liquid … %}` in prose, as the live tag to write."""
+    cell_figure: Callable[[Mapping[str, Any]], Live] | None = None
+    """A cell's figure (number, id, name, caption, alt) as markup; None: the theme's <figure>."""
+    body_only: bool = False
+    """Leave out the title, date, tags and description (the blog's own post layout prints them)."""
+
+
+def site_flavour(config: Config) -> Flavour:
+    """labbook's own Jekyll tree: links with the site's baseurl, an author's figure tags kept live."""
+    return Flavour(asset_href=lambda slug, name: asset_url(config, slug, name),
+                   prose_figure=lambda tag: Live(tag.liquid()))
 
 
 # --- markdown ------------------------------------------------------------------------------------
@@ -114,8 +144,9 @@ def markdown_html(text: str, env: dict[str, Any] | None = None) -> str:
 class _CellRenderer:
     """Renders one cell with its outputs; numbers the figures of the page."""
 
-    def __init__(self, post: Post, run: Run, config: Config, theme: Theme) -> None:
+    def __init__(self, post: Post, run: Run, config: Config, theme: Theme, flavour: Flavour, marks: Marks) -> None:
         self.post, self.run, self.config, self.theme = post, run, config, theme
+        self.flavour, self.marks = flavour, marks
         self.results = {r.index: r for r in run.cells}
         self.figures = 0
 
@@ -140,13 +171,16 @@ class _CellRenderer:
         self.figures += 1
         name = output["name"]
         anchor = Path(name).stem
-        return {
+        figure = {
             "number": self.figures,
             "id": anchor,
-            "src": asset_url(self.config, self.post.slug, name),
+            "name": name,
+            "src": self.marks.text(self.flavour.asset_href(self.post.slug, name)),
             "caption": cell.options.caption or "",
             "alt": cell.options.caption or f"Figure {self.figures}",
         }
+        hook = self.flavour.cell_figure
+        return {**figure, "html": self.marks.mark(hook(figure)) if hook else None}
 
 
 def _text_output_html(output: Mapping[str, Any]) -> str:
@@ -183,50 +217,57 @@ def summary_of(post: Post, url: str) -> dict[str, Any]:
         "phenomena": list(meta.phenomena),
         "observables": list(meta.observables),
         "questions": list(meta.questions),
+        "redirect_from": list(meta.redirect_from),
     }
 
 
-def _body_markdown(post: Post) -> str:
+def _body_markdown(post: Post, prose: Callable[[Prose], str] = lambda block: block.text) -> str:
     """The post body again, cells as fences in order: one markdown pass keeps footnotes whole."""
     parts = []
     for block in post.blocks:
         if isinstance(block, Prose):
-            parts.append(block.text)
+            parts.append(prose(block))
         else:
             parts.append(f"```python\n{block.text}\n```")
     return "\n\n".join(parts) + "\n"
 
 
-def _downloads(run: Run, config: Config, slug: str) -> list[dict[str, Any]]:
+def _downloads(run: Run, slug: str, href: Callable[[str, str], str]) -> list[dict[str, Any]]:
     order = {"data": 0, "notebook": 1, "figure": 2}
     files = sorted(run.artifacts, key=lambda a: (order[a.kind], a.name))
-    rows = [_download(a, config, slug) for a in files if a.kind != "figure"]
-    rows.append({"name": "run.json", "href": asset_url(config, slug, "run.json"), "size": None, "kind": "record"})
+    rows = [_download(a, slug, href) for a in files if a.kind != "figure"]
+    rows.append({"name": "run.json", "href": href(slug, "run.json"), "size": None, "kind": "record"})
     return rows
 
 
-def _download(artifact: Artifact, config: Config, slug: str) -> dict[str, Any]:
+def _download(artifact: Artifact, slug: str, href: Callable[[str, str], str]) -> dict[str, Any]:
     label = artifact.name.removeprefix("data/")
-    return {"name": label, "href": asset_url(config, slug, artifact.name), "size": artifact.size, "kind": artifact.kind}
+    return {"name": label, "href": href(slug, artifact.name), "size": artifact.size, "kind": artifact.kind}
 
 
 RenderStep = Callable[[str, Post, Run], str]
 
 
-def render(post: Post, run: Run, run_dir: Path, config: Config, theme: Theme) -> tuple[Page, list[str]]:
-    """The page of one post, and the warnings met (math that would not render, …).
+def render(post: Post, run: Run, run_dir: Path, config: Config, theme: Theme,
+           flavour: Flavour | None = None) -> tuple[Page, list[str]]:
+    """The page of one post, and the warnings met (math that would not render, Liquid in prose, …).
+
+    `flavour` says where the page goes (default: labbook's own site).
 
     Raises:
         RenderError: a template failed.
     """
+    flavour = flavour or site_flavour(config)
+    marks = Marks()
     url = post_url(config, post)
     env: dict[str, Any] = {
         "cells": list(post.cells),
         "next_cell": 0,
-        "render_cell": _CellRenderer(post, run, config, theme),
+        "render_cell": _CellRenderer(post, run, config, theme, flavour, marks),
         "warnings": [],
     }
-    body = _markdown().render(_body_markdown(post), env)
+    liquid_warnings: list[str] = []
+    body = _markdown().render(_body_markdown(post, _live_figures(post, flavour, marks, liquid_warnings)), env)
     claims = [r.claim for r in run.cells if r.claim is not None]
     summary = summary_of(post, url)
     article = theme.render(
@@ -234,13 +275,14 @@ def render(post: Post, run: Run, run_dir: Path, config: Config, theme: Theme) ->
         post=summary,
         body=body,
         claims=claims,
-        downloads=_downloads(run, config, post.slug),
+        downloads=_downloads(run, post.slug, lambda slug, name: marks.text(flavour.asset_href(slug, name))),
         run=run,
         ran_on=run.started[:10],
         check=run.check or {},
         seed_tallies=dict((run.check or {}).get("seeds", {}).get("claims", {})),
         status_text=STATUS_TEXT.get(post.meta.status, post.meta.status),
         baseurl=config.baseurl,
+        body_only=flavour.body_only,
     )
     front_matter = {
         "layout": "post",
@@ -253,6 +295,7 @@ def render(post: Post, run: Run, run_dir: Path, config: Config, theme: Theme) ->
         "data": list(post.meta.data),
         "phenomena": list(post.meta.phenomena),
         "labbook_url": url,
+        **({"redirect_from": list(post.meta.redirect_from)} if post.meta.redirect_from else {}),
         **{k: v for k, v in post.meta.extra.items() if _plain(v)},
     }
     page = Page(
@@ -261,11 +304,31 @@ def render(post: Post, run: Run, run_dir: Path, config: Config, theme: Theme) ->
         url=url,
         filename=f"_posts/{post.date_slug}.html",
         front_matter=front_matter,
-        html=liquid_inert(article),
+        html=_inert_but_marks(article, marks),
         run_dir=str(run_dir),
         summary=summary,
     )
-    return page, [f"{post.path}: {w}" for w in env["warnings"]]
+    return page, [f"{post.path}: {w}" for w in env["warnings"]] + liquid_warnings
+
+
+def _live_figures(post: Post, flavour: Flavour, marks: Marks, warnings: list[str]) -> Callable[[Prose], str]:
+    """Prose with each author's figure tag replaced by a mark of its live Liquid; other tags warned of."""
+
+    def prose(block: Prose) -> str:
+        text, found = replace_tags(block.text, block.line, str(post.path),
+                                   lambda tag: marks.mark(flavour.prose_figure(tag)))
+        warnings.extend(found)
+        return text
+
+    return prose
+
+
+def _inert_but_marks(article: str, marks: Marks) -> str:
+    """The page Liquid-inert, then the marked snippets put back live: the only Liquid Jekyll runs."""
+    try:
+        return marks.restore(liquid_inert(article))
+    except ValueError as exc:
+        raise RenderError(f"bug in labbook: {exc}") from exc
 
 
 def _plain(value: Any) -> bool:

@@ -27,7 +27,7 @@ __all__ = ["parse", "read", "read_all", "discover", "compute_key", "key_basis", 
 KEY_VERSION = 1
 _FENCE = "---"
 _LIST_FIELDS = ("tags", "models", "data", "phenomena", "observables", "questions")
-_KNOWN = ("title", "date", "description", "status", "labbook", *_LIST_FIELDS)
+_KNOWN = ("title", "date", "description", "status", "labbook", "slug", "redirect_from", *_LIST_FIELDS)
 _OPTION_LINE = re.compile(r"^#\|\s*([A-Za-z_][\w-]*)\s*:\s*(.*?)\s*$")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
 _SLUG_BAD = re.compile(r"[^a-z0-9_-]+")
@@ -126,6 +126,8 @@ def _as_strings(name: str, value: Any, path: str, line: int | None) -> tuple[str
 def _front_matter(header: _Header, path: str) -> tuple[FrontMatter, list[str]]:
     values, lines = header.values, header.lines
     warnings: list[str] = []
+    if values.get("date") in (None, "") and _dated_name(path) is not None:
+        values = {**values, "date": _dated_name(path)[0]}  # Jekyll's rule: the file name's date
     for required in ("title", "date"):
         if values.get(required) in (None, ""):
             raise FrontMatterError(f"'{required}' is required in the front matter", path=path, line=1,
@@ -152,6 +154,7 @@ def _front_matter(header: _Header, path: str) -> tuple[FrontMatter, list[str]]:
         date=_as_date(values["date"], path, lines.get("date")),
         description=description.strip(),
         status=status,
+        redirect_from=_redirects(values.get("redirect_from"), path, lines.get("redirect_from")),
         extra=extra,
         **{name: _as_strings(name, values.get(name), path, lines.get(name)) for name in _LIST_FIELDS},
     )
@@ -334,12 +337,61 @@ def _add_prose(blocks: list[Prose | Cell], lines: list[str], first_line: int) ->
 # --- slug, inputs, key ------------------------------------------------------------------------
 
 
+_DATED_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-(.+)$")
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]*$")
+_REDIRECT = re.compile(r"^/[A-Za-z0-9._~/-]*$")
+
+
+def _dated_name(path: str | PurePosixPath) -> tuple[dt.date, str] | None:
+    """The date and the rest of a Jekyll-style name (2026-01-02-physics-of-ai.md), or None."""
+    match = _DATED_NAME.match(PurePosixPath(path).stem)
+    if not match:
+        return None
+    try:
+        return dt.date.fromisoformat(match.group(1)), match.group(2)
+    except ValueError:
+        return None
+
+
 def slug_of(path: PurePosixPath) -> str:
-    """The file name, made safe for a URL and a folder name."""
-    slug = _SLUG_BAD.sub("-", path.stem.lower()).strip("-_")
+    """The file name, without a leading Jekyll date, made safe for a URL and a folder name."""
+    dated = _dated_name(path)
+    slug = _SLUG_BAD.sub("-", (dated[1] if dated else path.stem).lower()).strip("-_")
     if not slug:
         raise PathEscapeError(f"cannot make a slug from the file name {path.name!r}", path=str(path))
     return slug
+
+
+def _post_slug(values: Mapping[str, Any], path: PurePosixPath, lines: Mapping[str, int]) -> str:
+    """`slug:` when the post sets one (to keep an old URL), else the file's slug."""
+    slug = values.get("slug")
+    if slug is None:
+        return slug_of(path)
+    if not isinstance(slug, str) or not _SLUG.match(slug) or ".." in slug:
+        raise PathEscapeError(
+            f"slug {slug!r} must be letters, digits, '-', '_', '.' or '~' (no '/' or '..')",
+            path=str(path), line=lines.get("slug"), hint="the slug is the last part of the post's URL",
+        )
+    return slug
+
+
+def _redirects(value: Any, path: str, line: int | None) -> tuple[str, ...]:
+    """`redirect_from:` as jekyll-redirect-from writes it: old URL paths, site-relative."""
+    urls = [value] if isinstance(value, str) else value if isinstance(value, list) else None
+    if value is None:
+        return ()
+    if urls is None or not all(isinstance(u, str) for u in urls):
+        raise FrontMatterError("redirect_from must be a list of old URLs like /blog/2019/old-name/",
+                               path=path, line=line)
+    for url in urls:
+        parts = url.split("/")
+        if not _REDIRECT.match(url) or ".." in parts or "." in parts or "//" in url or url == "/" \
+                or parts[1] in ("assets", "tags", "_posts"):
+            raise FrontMatterError(
+                f"redirect_from {url!r} must be a path of this site like /blog/2019/old-name/ "
+                "(letters, digits, '._~-/'; not '/', not under /assets/ or /tags/)", path=path, line=line,
+            )
+    return tuple(dict.fromkeys(urls))
 
 
 def _declared_inputs(settings: RunSettings, post_path: Path, root: Path, shown: str) -> tuple[dict[str, str], list[str]]:
@@ -411,7 +463,7 @@ def parse(
     inputs = dict(inputs or {})
     basis = key_basis(cells, settings, inputs)
     post = Post(
-        path=path, slug=slug_of(path), meta=meta, blocks=blocks, settings=settings, inputs=inputs,
+        path=path, slug=_post_slug(header.values, path, header.lines), meta=meta, blocks=blocks, settings=settings, inputs=inputs,
         basis=basis, key=compute_key(basis),
         source_sha=source_sha or hashlib.sha256(text.encode()).hexdigest(),
         text=text,

@@ -8,13 +8,16 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parent.parent / "labbook"
-FOUNDATION = {"model", "errors", "config", "files", "theme"}
+FOUNDATION = {"model", "errors", "config", "files", "theme", "liquid", "jekyll"}
 STAGES = {"source", "execute", "kernels", "executor", "cache", "render", "site", "check", "compare"}
 ALLOWED = {
     "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors"},
+    "liquid": set(), "jekyll": set(),
+    "export": FOUNDATION | {"source", "cache", "render"},
+    "importer": FOUNDATION | {"source"},
     "compare": {"model"},
     "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site"},
-    "cli": FOUNDATION | {"build", "check", "source", "config", "preview"},
+    "cli": FOUNDATION | {"build", "check", "source", "config", "preview", "export", "importer"},
     "preview": FOUNDATION,
     "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute", "site"},
     "_kernel": {"_kernel"},
