@@ -229,6 +229,7 @@ def build(
         publication = site.Publication([p for p, _, _ in pages], kept)
         change = site.write(publication, config, theme)
         report.written, report.deleted = change.written, change.deleted
+        report.warnings += change.warnings
         for page, item, _ in pages:
             state.record(page, item.post, item.run, config)
             _done(report, reporter, Outcome(item.post.path, item.status, seconds=item.seconds))  # type: ignore[arg-type]

@@ -229,7 +229,7 @@ def permalink_url(pattern: str, *, date: dt.date, title: str, categories: Iterab
         "y_day": f"{date.timetuple().tm_yday:03d}", "short_month": date.strftime("%b"),
         "long_month": date.strftime("%B"), "week": f"{date.isocalendar()[1]:02d}",
         "short_day": date.strftime("%a"), "long_day": date.strftime("%A"),
-        "title": slugify(title, "pretty", cased=True), "slug": slugify(title, "pretty", cased=True),
+        "title": slugify(title, "pretty", cased=True), "slug": slugify(title),
         "name": title, "categories": "/".join(dict.fromkeys(c.lower() for c in categories)),
         "output_ext": output_ext,
     }

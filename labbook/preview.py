@@ -18,12 +18,15 @@ import yaml
 
 from .config import Config
 from .files import write_if_changed
+from .liquid import render_live_figures
 from .theme import Theme
 
 __all__ = ["render_html", "page_files", "serve"]
 
 _POST = re.compile(r"^(?P<year>\d{4})-\d{2}-\d{2}-(?P<slug>.+)\.html$")
-_SKIPPED = ("_layouts", "_includes", "_config.yml")
+_SKIPPED = ("_layouts", "_includes", "_plugins", "_config.yml")
+_RAW = "assets/"
+"""Everything under assets/ (run artifacts, the author's files) is copied byte for byte, whatever it holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +40,8 @@ def page_files(site: Path) -> Iterator[_Source]:
     """Every file of the tree and where Jekyll would put it."""
     for path in sorted(site.rglob("*")):
         relative = path.relative_to(site).as_posix()
-        if not path.is_file() or any(part.startswith(".") for part in relative.split("/")):
+        hidden = any(part.startswith(".") for part in relative.split("/"))
+        if not path.is_file() or (hidden and not relative.startswith(_RAW)):
             continue
         if relative.startswith(_SKIPPED):
             continue
@@ -79,9 +83,10 @@ def render_html(config: Config, output: Path) -> int:
     for source in page_files(config.site):
         target = output / source.url_path
         expected.add(target)
-        if source.path.suffix in (".html", ".xml"):
+        if source.path.suffix in (".html", ".xml") and not source.url_path.startswith(_RAW):
             front, body = _split(source.path.read_text(encoding="utf-8"))
             if front is not None:
+                body = render_live_figures(body, config.baseurl)  # Jekyll's work on an author's figure tags
                 data = _page(theme, config, front, body).encode() if source.path.suffix == ".html" else body.encode()
                 written += write_if_changed(target, data)
                 continue

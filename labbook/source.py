@@ -385,11 +385,11 @@ def _redirects(value: Any, path: str, line: int | None) -> tuple[str, ...]:
                                path=path, line=line)
     for url in urls:
         parts = url.split("/")
-        if not _REDIRECT.match(url) or ".." in parts or "." in parts or "//" in url or url == "/" \
-                or parts[1] in ("assets", "tags", "_posts"):
+        if not _REDIRECT.match(url) or "//" in url or url == "/" or parts[1] in ("assets", "tags") \
+                or any(part.startswith((".", "_")) for part in parts):  # Jekyll skips such folders
             raise FrontMatterError(
-                f"redirect_from {url!r} must be a path of this site like /blog/2019/old-name/ "
-                "(letters, digits, '._~-/'; not '/', not under /assets/ or /tags/)", path=path, line=line,
+                f"redirect_from {url!r} must be a path of this site like /blog/2019/old-name/ (letters, "
+                "digits, '._~-/', no part starting with '.' or '_'; not '/', /assets/ or /tags/)", path=path, line=line,
             )
     return tuple(dict.fromkeys(urls))
 
