@@ -91,6 +91,8 @@ class _Blog:
     permalink: str = "date"
     baseurl: str = ""
     url: str = ""
+    owned: frozenset[str] = frozenset()
+    """Files labbook exported before (the manifest's)."""
 
     def post_url(self, post: Post) -> str:
         """Where the blog's Jekyll will put the post, baseurl included."""
@@ -100,7 +102,7 @@ class _Blog:
         return "/" + self.baseurl.strip("/") + path if self.baseurl.strip("/") else path
 
 
-def _read_blog(folder: Path, theme: BlogTheme) -> _Blog:
+def _read_blog(folder: Path, theme: BlogTheme, owned: Iterable[str]) -> _Blog:
     settings = folder / "_config.yml"
     if not settings.is_file():
         raise ConfigError(f"{folder} is not a Jekyll site: it has no _config.yml",
@@ -113,11 +115,12 @@ def _read_blog(folder: Path, theme: BlogTheme) -> _Blog:
         raise ConfigError("the blog's _config.yml is not a mapping of settings", path=str(settings))
     plugins = values.get("plugins") or values.get("gems") or []
     return _Blog(folder, theme, "jekyll-redirect-from" in plugins, str(values.get("permalink") or "date"),
-                 str(values.get("baseurl") or ""), str(values.get("url") or ""))
+                 str(values.get("baseurl") or ""), str(values.get("url") or ""), frozenset(owned))
 
 
 def plan_export(config: Config, blog: Path, theme_name: str = "al-folio", *, figures: str | None = None,
-                only: Sequence[Path] | None = None) -> tuple[dict[str, bytes | Path], ExportReport]:
+                only: Sequence[Path] | None = None,
+                owned: Iterable[str] = ()) -> tuple[dict[str, bytes | Path], ExportReport]:
     """Every file labbook's posts need in `blog` (blog-relative path -> bytes, or a file to copy).
 
     Raises:
@@ -128,7 +131,7 @@ def plan_export(config: Config, blog: Path, theme_name: str = "al-folio", *, fig
     theme = THEMES[theme_name]
     if figures is not None:
         theme = dataclasses.replace(theme, figures=figures.strip("/"))
-    site = _read_blog(blog, theme)
+    site = _read_blog(blog, theme, owned)
     report = ExportReport()
     templates = Theme(config.templates)
     read = source.read_all(config, only)
@@ -257,7 +260,7 @@ def _author_asset(tag: FigureTag, post: Post, config: Config, blog: _Blog) -> tu
     if not local.is_file():
         return {}, f"{where}: figure {tag.path}: no such file in {config.relative(config.assets)}/"
     there = blog.root / name
-    if there.is_file() and there.read_bytes() == local.read_bytes():
+    if name not in blog.owned and there.is_file() and there.read_bytes() == local.read_bytes():
         return {}, ""  # the blog already holds this very file (an imported post's image): leave it the blog's
     return {name: local}, ""
 
@@ -435,8 +438,8 @@ def export(config: Config, blog: Path, theme: str = "al-folio", *, figures: str 
             or the disk refused.
     """
     blog = blog.resolve()
-    files, report = plan_export(config, blog, theme, figures=figures, only=only)
     manifest = _read_manifest(blog)
+    files, report = plan_export(config, blog, theme, figures=figures, only=only, owned=manifest)
     kept: dict[str, str] = {}
     if only is not None or report.skipped:  # the other posts' files stay as last exported
         kept = {n: sha for n, sha in manifest.items() if n not in files}

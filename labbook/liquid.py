@@ -28,6 +28,7 @@ __all__ = [
     "render_live_figures",
     "parse_figure_tag",
     "relative_url",
+    "code_mask",
 ]
 
 Value = str | bool | int | float
@@ -154,7 +155,7 @@ class _Found:
     problem: str = ""
 
 
-def _code_mask(text: str) -> str:
+def code_mask(text: str) -> str:
     """The text with its code (fences, indented blocks, code spans) blanked, positions kept."""
     from markdown_it import MarkdownIt
 
@@ -168,7 +169,7 @@ def _code_mask(text: str) -> str:
 
 
 def _tags(text: str, first_line: int) -> Iterator[_Found]:
-    masked = _code_mask(text)
+    masked = code_mask(text)
     for match in _TAG.finditer(masked):
         start, end = match.span()
         raw = text[start:end]

@@ -267,7 +267,8 @@ def render(post: Post, run: Run, run_dir: Path, config: Config, theme: Theme,
         "warnings": [],
     }
     liquid_warnings: list[str] = []
-    body = _markdown().render(_body_markdown(post, _live_figures(post, flavour, marks, liquid_warnings)), env)
+    prose = _live_figures(post, flavour, marks, liquid_warnings, config.assets)
+    body = _markdown().render(_body_markdown(post, prose), env)
     claims = [r.claim for r in run.cells if r.claim is not None]
     summary = summary_of(post, url)
     article = theme.render(
@@ -311,12 +312,19 @@ def render(post: Post, run: Run, run_dir: Path, config: Config, theme: Theme,
     return page, [f"{post.path}: {w}" for w in env["warnings"]] + liquid_warnings
 
 
-def _live_figures(post: Post, flavour: Flavour, marks: Marks, warnings: list[str]) -> Callable[[Prose], str]:
+def _live_figures(post: Post, flavour: Flavour, marks: Marks, warnings: list[str],
+                  assets: Path) -> Callable[[Prose], str]:
     """Prose with each author's figure tag replaced by a mark of its live Liquid; other tags warned of."""
 
+    def figure(tag: FigureTag) -> str:
+        name = tag.path.lstrip("/")
+        if name.startswith("assets/") and not (assets / name.removeprefix("assets/")).is_file():
+            warnings.append(f"{post.path}:{tag.line}: figure {tag.path}: no such file in the project's "
+                            f"{assets.name}/ folder")
+        return marks.mark(flavour.prose_figure(tag))
+
     def prose(block: Prose) -> str:
-        text, found = replace_tags(block.text, block.line, str(post.path),
-                                   lambda tag: marks.mark(flavour.prose_figure(tag)))
+        text, found = replace_tags(block.text, block.line, str(post.path), figure)
         warnings.extend(found)
         return text
 
