@@ -54,6 +54,9 @@ class BlogTheme:
     """Markup around one figure (al-folio: a Bootstrap row and column); `{id}` is the figure's anchor."""
     data: str = "assets/labbook"
     """Folder of data files, notebooks and run records; each post's go to <data>/<slug>/."""
+    raw_titles: bool = False
+    """The theme prints page.title, tags and categories unescaped (al-folio does, in <title>, <h1> and
+    meta attributes): they are written HTML-escaped, so they show as text."""
 
 
 THEMES: Mapping[str, BlogTheme] = {
@@ -61,6 +64,7 @@ THEMES: Mapping[str, BlogTheme] = {
         name="al-folio", figures="assets/img/blogs", figure_include="figure.liquid",
         figure_class="img-fluid rounded z-depth-1",
         figure_row=('<div class="row mt-3"><div class="col-sm mt-3 mt-md-0" id="{id}">', "</div></div>"),
+        raw_titles=True,
     ),
     "plain": BlogTheme(name="plain", figures="assets/img/labbook", figure_include=None),
 }
@@ -136,7 +140,7 @@ def plan_export(config: Config, blog: Path, theme_name: str = "al-folio", *, fig
     templates = Theme(config.templates)
     read = source.read_all(config, only)
     report.warnings += read.warnings
-    report.skipped += [(str(path), str(error)) for path, error in read.failures]
+    report.skipped += [(str(path), _why(error)) for path, error in read.failures]
     files: dict[str, bytes | Path] = {}
     for post in read.posts:
         run, folder, why = _published_run(config, post)
@@ -147,7 +151,7 @@ def plan_export(config: Config, blog: Path, theme_name: str = "al-folio", *, fig
             with about(post.path):
                 post_files, warnings = _post_files(post, run, folder, config, templates, site)
         except LabbookError as error:
-            report.skipped.append((str(post.path), str(error)))
+            report.skipped.append((str(post.path), _why(error)))
             continue
         files.update(post_files)
         report.warnings += warnings
@@ -160,6 +164,11 @@ def plan_export(config: Config, blog: Path, theme_name: str = "al-folio", *, fig
     if any(jekyll.special_path(n) or jekyll.needs_plugin(n, _head(d)) for n, d in data_files.items()):
         files[jekyll.RAW_PLUGIN_PATH] = jekyll.raw_files_plugin([theme.data])
     return files, report
+
+
+def _why(error: LabbookError) -> str:
+    """An error's message, with its line, for a report that already names the post."""
+    return (f"line {error.line}: " if error.line else "") + error.message
 
 
 def _published_run(config: Config, post: Post) -> tuple[Run | None, Path | None, str]:
@@ -279,9 +288,13 @@ def _redirects(post: Post, blog: _Blog) -> dict[str, bytes]:
 def _front_matter(post: Post, run: Run, theme: BlogTheme, redirect_plugin: bool) -> dict[str, Any]:
     """The theme's keys (layout, title, date, description, tags, the author's own keys), labbook's under `labbook`."""
     meta = post.meta
-    front: dict[str, Any] = {"layout": "post", "title": meta.title, "date": meta.date, "description": meta.description,
-                             "tags": list(meta.tags)}
+    text = (lambda value: html.escape(value, quote=True)) if theme.raw_titles else (lambda value: value)
+    front: dict[str, Any] = {"layout": "post", "title": text(meta.title), "date": meta.date,
+                             "description": text(meta.description), "tags": [text(t) for t in meta.tags]}
     front.update({k: v for k, v in meta.extra.items() if k not in _CORE_KEYS})  # giscus_comments, categories, …
+    categories = front.get("categories")
+    if isinstance(categories, str) or (isinstance(categories, list) and all(isinstance(c, str) for c in categories)):
+        front["categories"] = text(categories) if isinstance(categories, str) else [text(c) for c in categories]
     if redirect_plugin and meta.redirect_from:
         front["redirect_from"] = list(meta.redirect_from)
     front["labbook"] = {

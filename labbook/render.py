@@ -175,12 +175,13 @@ class _CellRenderer:
             "number": self.figures,
             "id": anchor,
             "name": name,
-            "src": self.marks.text(self.flavour.asset_href(self.post.slug, name)),
             "caption": cell.options.caption or "",
             "alt": cell.options.caption or f"Figure {self.figures}",
         }
         hook = self.flavour.cell_figure
-        return {**figure, "html": self.marks.mark(hook(figure)) if hook else None}
+        if hook is not None:  # the flavour writes the whole figure (a blog theme's include)
+            return {**figure, "src": "", "html": self.marks.mark(hook(figure))}
+        return {**figure, "src": self.marks.text(self.flavour.asset_href(self.post.slug, name)), "html": None}
 
 
 def _text_output_html(output: Mapping[str, Any]) -> str:
