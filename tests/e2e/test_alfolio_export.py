@@ -266,3 +266,13 @@ def test_the_blogs_own_post_still_reads_as_before(browser, server, tmp_path):
     assert f"{server}{BASEURL}/{EXPORTED.removesuffix('index.html')}" in listed
     assert all(status(link) == 200 for link in listed)
     screenshot(browser, "alfolio-blog-index", tmp_path)
+
+
+def test_another_theme_gets_labbooks_own_figure_include(built_project, tmp_path):
+    target = Path(shutil.copytree(BLOG, tmp_path / "blog"))
+    assert export(built_project, target, "--theme", "plain", "--assets-dir", "assets/img/notes") == 0
+    _, body = front_and_body(target / "_posts/2026-02-01-basics.html")
+    assert "src=\"{{ '/assets/img/notes/basics/fig-fit.png' | relative_url }}\"" in body
+    assert (target / "assets/img/notes/basics/fig-fit.png").is_file()
+    assert (target / "_includes/labbook-figure.liquid").is_file()
+    assert (target / "_includes/figure.liquid").read_bytes() == (BLOG / "_includes/figure.liquid").read_bytes()
