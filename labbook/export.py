@@ -143,6 +143,11 @@ def plan_export(config: Config, blog: Path, theme_name: str = "al-folio", *, fig
     report.skipped += [(str(path), _why(error)) for path, error in read.failures]
     files: dict[str, bytes | Path] = {}
     for post in read.posts:
+        clash = _blog_post_at(site, post)
+        if clash is not None:
+            report.warnings.append(f"{post.path}: not exported: the blog has this post already, as {clash} "
+                                   "(remove that file to publish labbook's version)")
+            continue
         run, folder, why = _published_run(config, post)
         if run is None or folder is None:
             report.skipped.append((str(post.path), why))
@@ -164,6 +169,16 @@ def plan_export(config: Config, blog: Path, theme_name: str = "al-folio", *, fig
     if any(jekyll.special_path(n) or jekyll.needs_plugin(n, _head(d)) for n, d in data_files.items()):
         files[jekyll.RAW_PLUGIN_PATH] = jekyll.raw_files_plugin([theme.data])
     return files, report
+
+
+def _blog_post_at(blog: _Blog, post: Post) -> str | None:
+    """A post of the blog's own (not labbook's) at this post's address: the same slug, the same year."""
+    for path in sorted((blog.root / "_posts").rglob(f"*-{post.slug}.*")):
+        name = path.relative_to(blog.root).as_posix()
+        if name not in blog.owned and path.name.startswith(f"{post.meta.date.year:04d}-") and \
+                path.stem[len("0000-00-00-"):] == post.slug:
+            return name
+    return None
 
 
 def _why(error: LabbookError) -> str:
@@ -267,7 +282,7 @@ def _author_asset(tag: FigureTag, post: Post, config: Config, blog: _Blog) -> tu
         return {}, f"{where}: figure {tag.path} is not under assets/: not exported"
     local = config.assets / name.removeprefix("assets/")
     if not local.is_file():
-        return {}, f"{where}: figure {tag.path}: no such file in {config.relative(config.assets)}/"
+        return {}, ""  # render said so, with the line
     there = blog.root / name
     if name not in blog.owned and there.is_file() and there.read_bytes() == local.read_bytes():
         return {}, ""  # the blog already holds this very file (an imported post's image): leave it the blog's

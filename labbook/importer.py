@@ -154,14 +154,17 @@ def convert(text: str, filename: str, permalink: str = "date") -> Converted:
     notes += _variable_notes(body, body_line)
     assets = [f.path.lstrip("/") for f in figures] + _images(body)
     for path in assets:
-        if not path.startswith("assets/"):
-            notes.append(f"image {path} is not under assets/: not copied")
+        if not path.startswith("assets/") or not _SAFE_PATH.match(path):
+            notes.append(f"image {path} is not a file under assets/: not copied")
     head = yaml.safe_dump(values, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
     return Converted(name, f"---\n{head}---\n{body}", url, old_url,
-                     tuple(dict.fromkeys(a for a in assets if a.startswith("assets/"))), tuple(notes))
+                     tuple(dict.fromkeys(a for a in assets if a.startswith("assets/") and _SAFE_PATH.match(a))),
+                     tuple(notes))
 
 
 _REDIRECTABLE = re.compile(r"^/[A-Za-z0-9._~/-]+$")
+_SAFE_PATH = re.compile(r"^(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*/)*[A-Za-z0-9_~-][A-Za-z0-9._~-]*$")
+"""A site path labbook copies: no '..', no '.'-segment, no empty part, nothing a shell or URL would read twice."""
 
 
 def _front_date(value: Any, fallback: dt.date) -> dt.date:

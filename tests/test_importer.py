@@ -60,7 +60,7 @@ def test_figures_images_and_liquid_are_listed_or_noted():
     notes = "\n".join(post.notes)
     assert "layout 'distill' dropped" in notes and "9: Liquid tag {% raw %}" in notes
     assert "9: {{ page.title }} is shown as written" in notes and "video.liquid" not in notes
-    assert "image images/y.png is not under assets/" in notes
+    assert "image images/y.png is not a file under assets/" in notes
 
 
 def test_a_title_comes_from_the_name_when_the_post_gives_none():

@@ -196,3 +196,23 @@ def test_redirects_and_assets_no_longer_wanted_are_removed(project, tmp_path):
     assert report.executed == 0
     assert "blog/2025/old-recipe/index.html" in report.deleted and "assets/img/3.png" in report.deleted
     assert not (root / "site/blog/2025").exists() and mine.read_bytes() == b"not labbook's"
+
+
+def test_export_back_into_the_blog_skips_its_own_posts_and_keeps_data_raw(project, tmp_path, capsys):
+    blog = Path(shutil.copytree(BLOG, tmp_path / "blog"))
+    assert main(["--root", str(project.root), "-q", "export", "--jekyll", str(blog)]) == 0
+    err = capsys.readouterr().err
+    assert "posts/2015-05-15-a-post-with-images.md: not exported: the blog has this post already, as " \
+           "_posts/2015-05-15-a-post-with-images.md" in err
+    assert sorted(p.name for p in (blog / "_posts").iterdir()) == [
+        "2015-05-15-a-post-with-images.md", "2016-02-01-Old_Style.md", "2026-01-02-physics-of-ai-recipe.html",
+        "2026-01-05-raw-data.html"]
+    assert (blog / "_plugins/labbook_raw_files.rb").is_file()  # data Jekyll would render or skip
+    jekyll_build(blog, tmp_path / "_site")
+    for name, data in data_files(project).items():
+        assert (tmp_path / "_site/assets/labbook/raw-data/data" / name).read_bytes() == data, name
+    moved = (tmp_path / "_site/blog/2025/old-recipe/index.html").read_text()
+    assert 'url=/blog-base/blog/2026/physics-of-ai-recipe/"' in moved
+    page = (tmp_path / "_site/blog/2026/physics-of-ai-recipe/index.html").read_text()
+    assert page.count('src="/blog-base/assets/img/1.png"') == 1  # the blog's own image, left as it was
+    assert not (blog / "assets/img/blogs").exists()
