@@ -281,7 +281,7 @@ def _render(item: _Ready, config: Config, theme: Theme, report: BuildReport, rep
         try:
             page, warnings = render.render(item.post, item.run, item.folder, config, theme)
         except LabbookError as error:
-            _fail(report, reporter, config, item.post.path, error, kept)
+            _fail(report, reporter, config, item.post.path, error, kept, item.post.slug)
             return None
     return page, item, list(warnings)
 
@@ -309,7 +309,8 @@ def _arrivals(arriving: Iterator[executor.Done], config: Config, store: cache.St
     for done in arriving:
         report.warnings += list(done.warnings)
         if done.run is None:
-            _fail(report, reporter, config, done.post.path, done.error or LabbookError("execution failed"), kept)
+            _fail(report, reporter, config, done.post.path, done.error or LabbookError("execution failed"), kept,
+                  done.post.slug)
             continue
         reporter.executed(done.post, done.seconds)
         done = executor.localized(done, store.new_folder)
@@ -332,23 +333,17 @@ def _published_inputs(store: cache.Store, post: Post) -> list[str]:
 
 
 def _fail(report: BuildReport, reporter: Reporter, config: Config, path: PurePosixPath, error: LabbookError,
-          kept: dict[str, Any]) -> None:
+          kept: dict[str, Any], slug: str | None = None) -> None:
     """A failed post keeps its last good published version, if it has one."""
     if error.path is None:
         error.path = str(path)
-    slug = _slug_or_none(path)
+    slug = slug or source.slug_hint(config.root / path, path)  # a post that did not even read
     published = site.published_summary(config.site, slug) if slug else None
     if published is not None and slug is not None:
         kept[slug] = published
         _done(report, reporter, Outcome(path, "kept-last-good", error))
     else:
         _done(report, reporter, Outcome(path, "failed", error))
-
-
-def _slug_or_none(path: PurePosixPath) -> str | None:
-    with contextlib.suppress(LabbookError):
-        return source.slug_of(path)
-    return None
 
 
 def _done(report: BuildReport, reporter: Reporter, outcome: Outcome) -> None:

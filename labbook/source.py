@@ -362,6 +362,28 @@ def slug_of(path: PurePosixPath) -> str:
     return slug
 
 
+_SLUG_LINE = re.compile(r"^slug:[ \t]*(['\"]?)([A-Za-z0-9][A-Za-z0-9._~-]*)\1[ \t]*$", re.M)
+
+
+def slug_hint(path: Path, shown: PurePosixPath) -> str | None:
+    """The slug of a post that may not even read (its front matter broken): a `slug:` line, else the name's.
+
+    A failing post keeps its last good page only if its slug is found: this reads no YAML.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError:
+        text = ""
+    front = text.split("\n---", 1)[0] if text.startswith("---") else ""
+    match = _SLUG_LINE.search(front)
+    if match and ".." not in match.group(2):
+        return match.group(2)
+    try:
+        return slug_of(shown)
+    except LabbookError:
+        return None
+
+
 def _post_slug(values: Mapping[str, Any], path: PurePosixPath, lines: Mapping[str, int]) -> str:
     """`slug:` when the post sets one (to keep an old URL), else the file's slug."""
     slug = values.get("slug")

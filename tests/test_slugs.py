@@ -64,3 +64,14 @@ def test_a_bad_redirect_names_its_line(url):
     with pytest.raises(FrontMatterError) as caught:
         parse(f"title: R\nredirect_from:\n  - {url!r}\n")
     assert caught.value.line == 3 and "redirect_from" in caught.value.message
+
+
+@pytest.mark.parametrize(("text", "slug"), [
+    ("---\ntitle: [broken\nslug: Old_Name\n---\n", "Old_Name"), ("---\nslug: 'kept'\n---\n", "kept"),
+    ("---\ntitle: x\n---\nslug: not-front-matter\n", "recipe"), ("no front matter\n", "recipe"),
+    ("---\nslug: ../up\n---\n", "recipe"),
+])
+def test_a_failing_post_is_found_by_its_slug_line(tmp_path, text, slug):
+    path = tmp_path / "2026-01-02-recipe.md"
+    path.write_text(text)
+    assert source.slug_hint(path, source.PurePosixPath("posts/2026-01-02-recipe.md")) == slug

@@ -216,3 +216,12 @@ def test_export_back_into_the_blog_skips_its_own_posts_and_keeps_data_raw(projec
     page = (tmp_path / "_site/blog/2026/physics-of-ai-recipe/index.html").read_text()
     assert page.count('src="/blog-base/assets/img/1.png"') == 1  # the blog's own image, left as it was
     assert not (blog / "assets/img/blogs").exists()
+
+
+def test_a_post_with_its_own_slug_keeps_its_last_good_page_when_it_breaks(project, tmp_path):
+    root = Path(shutil.copytree(project.root, tmp_path / "proj", symlinks=True))
+    post = root / "posts/2016-02-01-Old_Style.md"
+    post.write_text(post.read_text().replace("title: An older post", "title: [broken"))
+    report = build(load_config(root))
+    assert [o.status for o in report.outcomes if o.path.name == post.name] == ["kept-last-good"]
+    assert (root / "site/_posts/2016-02-01-Old_Style.html").is_file() and (root / "site/old-style/index.html").is_file()
