@@ -376,7 +376,10 @@ def _author_files(config: Config, summaries: Iterable[Mapping[str, Any]],
     files: dict[str, bytes | Path] = {}
     warnings: list[str] = []
     folder = config.assets
-    for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
+    holds_project = any(inner.is_relative_to(folder) for inner in (config.site, config.cache, config.posts))
+    if holds_project:
+        warnings.append(f"{config.relative(folder)}/: not published as the site's assets: it holds the posts or the site")
+    for path in sorted(folder.rglob("*")) if folder.is_dir() and not holds_project else ():
         relative = path.relative_to(folder).as_posix()
         if not path.is_file() or path.is_symlink() or any(p.startswith(".") for p in relative.split("/")):
             continue
