@@ -244,13 +244,12 @@ def _start_ahead(job: Job, servers: Any) -> Any:
 
 
 def _import_kernel_machinery() -> None:
-    """Import jupyter_client, nbclient and jupytext once, here, while the kernel server imports
+    """Import jupyter_client and nbclient once, here, while the kernel server imports
     ipykernel: two threads importing them at once can meet a partially initialized module
     (an ImportError from jupyter_client.manager)."""
     import jupyter_client.kernelspec  # noqa: F401
     import jupyter_client.manager  # noqa: F401
     import jupyter_client.provisioning.local_provisioner  # noqa: F401
-    import jupytext  # noqa: F401
     import nbclient  # noqa: F401
     import nbformat.v4  # noqa: F401
 

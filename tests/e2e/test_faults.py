@@ -194,7 +194,7 @@ def test_a_flood_of_output_is_cut_on_the_page(tmp_path):
     result = run_labbook(root, "build")
     assert result.returncode == 0, result.stderr
     page = (root / "site" / "_posts" / "2026-01-01-flood.html").read_text()
-    assert "more characters cut here; executed.ipynb has them all" in page
+    assert "more characters cut here; the notebook has them all" in page
     assert len(page) < 100_000
-    notebook = (root / "site" / "assets" / "posts" / "flood" / "executed.ipynb").read_text()
+    notebook = (root / "site" / "assets" / "posts" / "flood" / "flood.ipynb").read_text()
     assert "199999" in notebook
