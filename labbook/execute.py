@@ -277,7 +277,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
                 outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts)
                 results.append(CellResult(cell.index, outputs, round(time.perf_counter() - began, 3), verdict))
             trace = json.loads(_run_hidden(client, _TRACE_CODE) or "{}")
-            stop_kernel(kernel.manager)  # now, rather than through jupyter_client's 0.1 s shutdown polling
+            stop_kernel(kernel)  # now, rather than through jupyter_client's 0.1 s shutdown polling
         artifacts += _collect_data(kernel.workdir, folder, warnings)
     except RuntimeError as exc:  # jupyter_client: "Kernel died before replying to kernel_info"
         raise KernelDied(f"the kernel could not start: {exc}", path=str(post.path),

@@ -88,8 +88,17 @@ def _as_strings(name: str, value: Any, path: str, line: int | None) -> tuple[str
         return (str(value).strip(),) if str(value).strip() else ()
     if isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
         return tuple(str(v).strip() for v in value if str(v).strip())
-    shown = reprlib.repr(value)
+    shown = _shown(value)
     raise FrontMatterError(f"'{name}' must be a list of strings, not {shown}", path=path, line=line)
+
+
+def _shown(value: Any) -> str:
+    """A value in an error message: short, whatever the value (an aliased list may hold millions)."""
+    return _SHORT.repr(value)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, 40, 40
 
 
 _JEKYLL_OWNED = {
@@ -108,11 +117,11 @@ def _front_matter(header: frontmatter.Header, path: str) -> tuple[FrontMatter, l
                                    hint="title: … and date: YYYY-MM-DD go between the two '---' lines")
     title = values["title"]
     if not isinstance(title, (str, int, float)) or isinstance(title, bool) or not str(title).strip():
-        raise FrontMatterError(f"title must be text, not {reprlib.repr(title)}", path=path, line=lines.get("title"))
+        raise FrontMatterError(f"title must be text, not {_shown(title)}", path=path, line=lines.get("title"))
     status = values.get("status")
     if status is not None and status not in STATUSES:
         raise FrontMatterError(
-            f"unknown status {reprlib.repr(status)}: use one of {', '.join(STATUSES)}"
+            f"unknown status {_shown(status)}: use one of {', '.join(STATUSES)}"
             f"{did_you_mean(str(status), STATUSES)}",
             path=path, line=lines.get("status"),
         )
