@@ -139,7 +139,7 @@ def plan_export(config: Config, blog: Path, theme_name: str = "al-folio", *, fig
     report = ExportReport()
     templates = Theme(config.templates)
     read = source.read_all(config, only)
-    report.warnings += read.warnings
+    report.warnings += [str(notice) for notice in read.notices]
     report.skipped += [(str(path), _why(error)) for path, error in read.failures]
     files: dict[str, bytes | Path] = {}
     for post in read.posts:
@@ -149,7 +149,7 @@ def plan_export(config: Config, blog: Path, theme_name: str = "al-folio", *, fig
                                    "(remove that file to publish labbook's version)")
             continue
         run, folder, why = _published_run(config, post)
-        if run is None or folder is None:
+        if run is None:
             report.skipped.append((str(post.path), why))
             continue
         try:
@@ -187,6 +187,9 @@ def _why(error: LabbookError) -> str:
 
 
 def _published_run(config: Config, post: Post) -> tuple[Run | None, Path | None, str]:
+    """The run site/ publishes for the post (its folder; None for a post without code), or why there is none."""
+    if not post.cells:
+        return cache.nothing_ran(post), None, ""
     folder = config.site / "assets" / "posts" / post.slug
     try:
         run = cache.read_run(folder)
@@ -197,7 +200,7 @@ def _published_run(config: Config, post: Post) -> tuple[Run | None, Path | None,
     return run, folder, ""
 
 
-def _post_files(post: Post, run: Run, folder: Path, config: Config, templates: Theme,
+def _post_files(post: Post, run: Run, folder: Path | None, config: Config, templates: Theme,
                 blog: _Blog) -> tuple[dict[str, bytes | Path], list[str]]:
     theme = blog.theme
     files: dict[str, bytes | Path] = {}
@@ -214,15 +217,14 @@ def _post_files(post: Post, run: Run, folder: Path, config: Config, templates: T
         cell_figure=(lambda figure: Live(_cell_figure(figure, post.slug, theme))) if theme.figure_include else None,
         body_only=True,  # the theme's post layout prints the title, date and tags
     )
-    page, render_warnings = render.render(post, run, folder, config, templates, flavour)
-    warnings += render_warnings
-    for artifact in run.artifacts:
-        source_file = folder / artifact.name
-        if artifact.kind == "figure":
-            files[_artifact_url(theme, post.slug, artifact.name).lstrip("/")] = source_file
-        else:
-            files[f"{theme.data}/{post.slug}/{artifact.name}"] = source_file
-    files[f"{theme.data}/{post.slug}/{cache.RUN_FILE}"] = folder / cache.RUN_FILE
+    page = render.render(post, run, folder, config, templates, flavour)
+    warnings += [str(notice) for notice in page.notices]
+    if folder is not None:  # what ran: figures, data, the executed notebook, run.json
+        for artifact in run.artifacts:
+            files[_artifact_url(theme, post.slug, artifact.name).lstrip("/")] = folder / artifact.name
+        files[f"{theme.data}/{post.slug}/{cache.RUN_FILE}"] = folder / cache.RUN_FILE
+    for name, data in page.files.items():  # the post's own notebook
+        files[f"{theme.data}/{post.slug}/{name}"] = data
     for tag in prose_figures:
         found, warning = _author_asset(tag, post, config, blog)
         files.update(found)
@@ -315,8 +317,10 @@ def _front_matter(post: Post, run: Run, theme: BlogTheme, redirect_plugin: bool)
     front["labbook"] = {
         "status": meta.status, "models": list(meta.models), "data": list(meta.data),
         "phenomena": list(meta.phenomena), "observables": list(meta.observables), "questions": list(meta.questions),
-        "source": str(post.path), "run": f"/{theme.data}/{post.slug}/{cache.RUN_FILE}", "ran_on": run.started[:10],
+        "source": str(post.path),
     }
+    if post.cells:
+        front["labbook"].update(run=f"/{theme.data}/{post.slug}/{cache.RUN_FILE}", ran_on=run.started[:10])
     return front
 
 

@@ -148,9 +148,8 @@ def convert(text: str, filename: str, permalink: str = "date") -> Converted:
     if redirects:
         values["redirect_from"] = list(dict.fromkeys(redirects))
     body = _OLD_FIGURE.sub(r"\1figure.liquid\2", body)
-    shown = f"posts/{name}"
-    figures, warnings = liquid.scan_prose(body, body_line, shown)
-    notes += [w.removeprefix(f"{shown}:") for w in warnings]
+    figures, warnings = liquid.scan_prose(body, body_line)
+    notes += [f"{line}: {message}" for line, message in warnings]
     notes += _variable_notes(body, body_line)
     assets = [f.path.lstrip("/") for f in figures] + _images(body)
     for path in assets:

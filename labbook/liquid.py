@@ -180,36 +180,46 @@ def _tags(text: str, first_line: int) -> Iterator[_Found]:
             yield _Found(start, end, line, None, str(exc))
 
 
-def scan_prose(text: str, first_line: int, path: str) -> tuple[list[FigureTag], list[str]]:
-    """The figure tags of a prose block, and a `path:line: …` warning for each other Liquid tag."""
+TagWarning = tuple[int, str]
+"""(file line, message): what the caller reports as `path:line: message`."""
+
+
+def scan_prose(text: str, first_line: int) -> tuple[list[FigureTag], list[TagWarning]]:
+    """The figure tags of a Markdown text whose first line is `first_line`, and a warning for each other tag."""
     figures, warnings = [], []
     for found in _tags(text, first_line):
         if found.figure is not None:
             figures.append(found.figure)
         else:
-            warnings.append(_warning(text[found.start:found.end], found, path))
+            warnings.append(_warning(text[found.start:found.end], found))
     return figures, warnings
 
 
-def replace_tags(text: str, first_line: int, path: str, render: Callable[[FigureTag], str]) -> tuple[str, list[str]]:
-    """The prose with each figure tag replaced by `render(tag)`, and warnings for the other tags."""
+def replace_tags(text: str, first_line: int, render: Callable[[FigureTag], str],
+                 filler: Callable[[], str] = lambda: "") -> tuple[str, list[TagWarning]]:
+    """The text with each figure tag replaced by `render(tag)`, and warnings for the other tags.
+
+    A tag over several lines leaves `filler()` on each of its other lines, so every line after
+    it keeps its number (code cells are found by line) and no blank line splits its block.
+    """
     parts, warnings, position = [], [], 0
     for found in _tags(text, first_line):
         if found.figure is None:
-            warnings.append(_warning(text[found.start:found.end], found, path))
+            warnings.append(_warning(text[found.start:found.end], found))
             continue
-        parts += [text[position:found.start], render(found.figure)]
+        extra_lines = text.count("\n", found.start, found.end)
+        parts += [text[position:found.start], render(found.figure), *("\n" + filler() for _ in range(extra_lines))]
         position = found.end
     parts.append(text[position:])
     return "".join(parts), warnings
 
 
-def _warning(raw: str, found: _Found, path: str) -> str:
+def _warning(raw: str, found: _Found) -> TagWarning:
     shown = " ".join(raw.split())
     shown = shown if len(shown) <= 60 else shown[:57] + "…"
     why = f" ({found.problem})" if found.problem and found.problem != "not an include tag" else ""
-    return (f"{path}:{found.line}: Liquid tag {shown} is shown as written{why}; "
-            f"labbook runs only {{% include {FIGURE_FILE} path=\"…\" … %}} in prose")
+    return found.line, (f"Liquid tag {shown} is shown as written{why}; "
+                        f"labbook runs only {{% include {FIGURE_FILE} path=\"…\" … %}} in prose")
 
 
 # --- the figure's HTML, in both builders ------------------------------------------------------------
@@ -334,16 +344,16 @@ class Marks:
         """
         if not self.snippets:
             return html
-        pattern = re.compile(rf"<p>(\ue000lb{self.nonce}x\d+\ue001)</p>\n?|\ue000lb{self.nonce}x(\d+)\ue001")
+        mark = rf"\ue000lb{self.nonce}x(\d+)\ue001"
+        alone = re.compile(rf"<p>((?:{mark}\s*)+)</p>\n?")
+        html = alone.sub(lambda m: m.group(1).rstrip() + "\n", html)  # a figure is no paragraph's child
         seen: list[int] = []
 
         def swap(match: re.Match[str]) -> str:
-            index = int(re.search(r"x(\d+)\ue001", match.group(0)).group(1))  # type: ignore[union-attr]
-            seen.append(index)
-            snippet = self.snippets[index]
-            return snippet + "\n" if match.group(1) else snippet
+            seen.append(int(match.group(1)))
+            return self.snippets[int(match.group(1))]
 
-        restored = pattern.sub(swap, html)
+        restored = re.sub(mark, swap, html)
         if sorted(seen) != list(range(len(self.snippets))):
             raise ValueError(f"live Liquid marks came back {sorted(seen)}, expected 0…{len(self.snippets) - 1}")
         return restored

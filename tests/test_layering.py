@@ -8,18 +8,19 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parent.parent / "labbook"
-FOUNDATION = {"model", "errors", "config", "files", "theme", "liquid", "jekyll"}
+FOUNDATION = {"model", "errors", "config", "files", "theme", "frontmatter", "journal", "liquid", "jekyll"}
 STAGES = {"source", "execute", "kernels", "executor", "cache", "render", "site", "check", "compare"}
 ALLOWED = {
     "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors"},
-    "liquid": set(), "jekyll": set(),
-    "export": FOUNDATION | {"source", "cache", "render"},
-    "importer": FOUNDATION | {"source"},
+    "frontmatter": set(), "journal": {"errors", "files"}, "liquid": set(), "jekyll": set(),
+    "export": FOUNDATION | {"source", "cache", "render"}, "importer": FOUNDATION | {"source"},
     "compare": {"model"},
-    "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site"},
-    "cli": FOUNDATION | {"build", "check", "source", "config", "preview", "export", "importer"},
+    "lock": {"config", "errors"}, "state": FOUNDATION, "jobs": FOUNDATION | {"cache", "executor"},
+    "status": FOUNDATION | {"cache", "lock", "site", "source", "state"},
+    "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site", "lock", "state", "jobs"},
+    "cli": FOUNDATION | {"build", "check", "source", "config", "preview", "status", "export", "importer"},
     "preview": FOUNDATION,
-    "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute", "site"},
+    "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute", "site", "jobs", "lock"},
     "_kernel": {"_kernel"},
     "executor": FOUNDATION | {"execute", "kernels"},
     "execute": FOUNDATION | {"kernels"},

@@ -25,7 +25,7 @@ ALFOLIO = """This is an example post with images.
 
 
 def test_alfolio_figure_includes_are_found_with_their_lines():
-    figures, warnings = scan_prose(ALFOLIO, 10, "posts/x.md")
+    figures, warnings = scan_prose(ALFOLIO, 10)
     assert warnings == []
     assert [(f.path, f.line) for f in figures] == [("assets/img/9.jpg", 14), ("assets/img/7.jpg", 17)]
     assert figures[0].get("zoomable") is True and figures[0].get("class") == "img-fluid rounded z-depth-1"
@@ -39,7 +39,7 @@ def test_alfolio_figure_includes_are_found_with_their_lines():
     "Spans ``two `{% if x %}` ticks`` too.",
 ])
 def test_code_is_never_live_and_never_warned_of(text):
-    assert scan_prose(text, 1, "posts/x.md") == ([], [])
+    assert scan_prose(text, 1) == ([], [])
 
 
 @pytest.mark.parametrize(("tag", "why"), [
@@ -54,18 +54,18 @@ def test_code_is_never_live_and_never_warned_of(text):
     ("{% include figure.liquid path=\"a.png\" caption=\"x {% y\" %}", "cannot hold"),
 ])
 def test_other_tags_are_warned_of_with_file_and_line(tag, why):
-    figures, warnings = scan_prose(f"Line one.\n\nSee {tag} here.", 7, "posts/x.md")
+    figures, warnings = scan_prose(f"Line one.\n\nSee {tag} here.", 7)
     assert figures == []
-    assert len(warnings) == 1 and warnings[0].startswith("posts/x.md:9: Liquid tag {%")
-    assert why in warnings[0]
+    assert len(warnings) == 1 and warnings[0][0] == 9 and warnings[0][1].startswith("Liquid tag {%")
+    assert why in warnings[0][1]
 
 
 def test_variables_in_prose_are_left_alone_quietly():
-    assert scan_prose("Text with {{ x }} and $\\frac{{a}}{b}$.", 1, "p.md") == ([], [])
+    assert scan_prose("Text with {{ x }} and $\\frac{{a}}{b}$.", 1) == ([], [])
 
 
 def test_a_tag_spanning_lines_ends_at_the_first_close_as_liquid_cuts_it():
-    figures, _ = scan_prose('{% include figure.liquid\n   path="a.png"\n   caption="two lines" %}', 3, "p.md")
+    figures, _ = scan_prose('{% include figure.liquid\n   path="a.png"\n   caption="two lines" %}', 3)
     assert figures[0].line == 3 and figures[0].get("caption") == "two lines"
 
 
@@ -97,7 +97,7 @@ def test_live_figures_in_a_page_are_rendered_and_the_rest_left_alone():
 
 def test_marks_carry_live_liquid_through_the_inert_step():
     marks = Marks()
-    text, warnings = replace_tags(ALFOLIO + "\n{% include figure.liquid path=\"c.png\" %}\n", 1, "p.md",
+    text, warnings = replace_tags(ALFOLIO + "\n{% include figure.liquid path=\"c.png\" %}\n", 1,
                                   lambda tag: marks.mark(Live(tag.liquid())))
     page = f"<p>{{{{ forged }}}} {marks.text(Live('{{ x | relative_url }}'))}</p>\n" + text
     restored = marks.restore(liquid_inert(page))
@@ -120,3 +120,12 @@ def test_a_mark_alone_in_a_paragraph_leaves_its_paragraph():
     marks = Marks()
     mark = marks.mark("{% include figure.liquid path=\"a.png\" %}")
     assert marks.restore(f"<p>{mark}</p>\n<p>after</p>") == '{% include figure.liquid path="a.png" %}\n<p>after</p>'
+
+
+def test_a_tag_over_lines_keeps_every_later_line_where_it_was():
+    marks = Marks()
+    text = 'Before {% include figure.liquid\n  path="a.png" %} after.\n\n```python\nx = 1\n```\n'
+    replaced, _ = replace_tags(text, 1, lambda tag: marks.mark(tag.liquid()), filler=lambda: marks.mark(""))
+    assert replaced.count("\n") == text.count("\n") and "\n\n```python" in replaced
+    assert marks.restore(f"<p>{replaced.split(chr(10) + chr(10))[0]}</p>") == (
+        '<p>Before {% include figure.liquid path="a.png" %}\n after.</p>')
