@@ -77,7 +77,7 @@ def test_the_files_go_where_the_theme_keeps_them(blog, built_project):
     published = built_project / "site/assets/posts/basics"
     for exported, original in [("assets/img/blogs/basics/fig-fit.png", "figures/fig-fit.png"),
                                ("assets/labbook/basics/data/fit.csv", "data/fit.csv"),
-                               ("assets/labbook/basics/executed.ipynb", "executed.ipynb"),
+                               ("assets/labbook/basics/basics.ipynb", "basics.ipynb"),
                                ("assets/labbook/basics/run.json", "run.json")]:
         assert (blog.source / exported).read_bytes() == (published / original).read_bytes(), exported
         assert (blog.after / exported).read_bytes() == (published / original).read_bytes(), exported
@@ -122,8 +122,8 @@ def test_reexport_after_removing_a_post_removes_only_its_files(fresh_project, tm
     assert export(fresh_project, target) == 0
     after = tree(target)
     gone = sorted(set(before) - set(after))
-    assert gone == ["_posts/2026-01-15-liquid.html", "assets/labbook/liquid/executed.ipynb",
-                    "assets/labbook/liquid/run.json"]
+    assert gone == ["_posts/2026-01-15-liquid.html", *(n for n in before if n.startswith("assets/labbook/liquid/"))]
+    assert "assets/labbook/liquid/run.json" in gone and "assets/labbook/liquid/liquid.ipynb" in gone
     assert {n: s for n, s in after.items() if n != ".labbook-export.json"} == \
         {n: s for n, s in before.items() if n not in gone and n != ".labbook-export.json"}
     assert not (target / "assets/labbook/liquid").exists()
@@ -131,14 +131,25 @@ def test_reexport_after_removing_a_post_removes_only_its_files(fresh_project, tm
 
 def test_a_file_labbook_did_not_write_is_never_overwritten(built_project, tmp_path, capsys):
     target = Path(shutil.copytree(BLOG, tmp_path / "blog"))
-    mine = target / "_posts/2026-02-01-basics.html"
-    mine.write_text("---\nlayout: post\ntitle: my own\n---\nmine\n")
+    mine = target / "assets/img/blogs/basics/fig-fit.png"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"my own figure")
     before = tree(target)
     assert export(built_project, target) == 1
     error = capsys.readouterr().err
-    assert "refusing to overwrite 1 file" in error and "_posts/2026-02-01-basics.html (labbook did not write it)" in error
+    assert "refusing to overwrite 1 file" in error and "assets/img/blogs/basics/fig-fit.png (labbook did not write it)" in error
     assert tree(target) == before  # nothing written, not even the manifest
-    assert export(built_project, target, "--force") == 0 and "mine" not in mine.read_text()
+    assert export(built_project, target, "--force") == 0 and mine.read_bytes() != b"my own figure"
+
+
+def test_a_post_the_blog_already_has_is_left_to_the_blog(built_project, tmp_path, capsys):
+    target = Path(shutil.copytree(BLOG, tmp_path / "blog"))
+    mine = target / "_posts/2026-02-01-basics.md"
+    mine.write_text("---\nlayout: post\ntitle: my own\n---\nmine\n")
+    assert export(built_project, target) == 0
+    assert "posts/basics.md: not exported: the blog has this post already, as _posts/2026-02-01-basics.md" in \
+        capsys.readouterr().err
+    assert mine.read_text().endswith("mine\n") and not (target / "_posts/2026-02-01-basics.html").exists()
 
 
 def test_an_exported_file_edited_by_hand_is_kept(built_project, tmp_path, capsys):
@@ -238,7 +249,7 @@ def test_the_exported_post_reads_well_inside_the_blog(browser, server, built_pro
     caption = browser.execute_script("return document.querySelector('figcaption').innerText")
     assert caption == "Figure 1. The data and the fitted line <em>(escaped)</em>."
     links = browser.execute_script("return [...document.querySelectorAll('a[download]')].map(a => a.href)")
-    assert any(link.endswith("/data/fit.csv") for link in links) and any(link.endswith("executed.ipynb") for link in links)
+    assert any(link.endswith("/data/fit.csv") for link in links) and any(link.endswith("basics.ipynb") for link in links)
     for link in links:
         assert link.startswith(f"{server}{BASEURL}/assets/labbook/basics/") and status(link) == 200, link
     with urllib.request.urlopen(next(link for link in links if link.endswith("fit.csv"))) as response:  # noqa: S310
