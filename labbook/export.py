@@ -315,7 +315,7 @@ def _front_matter(post: Post, run: Run, theme: BlogTheme, redirect_plugin: bool)
     if redirect_plugin and meta.redirect_from:
         front["redirect_from"] = list(meta.redirect_from)
     front["labbook"] = {
-        "status": meta.status, "models": list(meta.models), "data": list(meta.data),
+        **({"status": meta.status} if meta.status else {}), "models": list(meta.models), "data": list(meta.data),
         "phenomena": list(meta.phenomena), "observables": list(meta.observables), "questions": list(meta.questions),
         "source": str(post.path),
     }
