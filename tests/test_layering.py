@@ -13,13 +13,15 @@ STAGES = {"source", "execute", "kernels", "executor", "cache", "render", "site",
 ALLOWED = {
     "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors"},
     "compare": {"model"},
+    "outputs": set(),  # rich-output policy shared by capture (execute) and page (render)
+    "render": FOUNDATION | {"outputs"},
     "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site"},
     "cli": FOUNDATION | {"build", "check", "source", "config", "preview"},
     "preview": FOUNDATION,
     "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute", "site"},
     "_kernel": {"_kernel"},
     "executor": FOUNDATION | {"execute", "kernels"},
-    "execute": FOUNDATION | {"kernels"},
+    "execute": FOUNDATION | {"kernels", "outputs"},
     "kernels": FOUNDATION | {"_kernel"},
 }
 
