@@ -303,7 +303,9 @@ def output_html(output: Mapping[str, Any], *, markdown: Any, mathml: MathML,
         markup = _mime_html(mime, data[mime], markdown, mathml, warnings)
         if markup:
             return markup
-        del data[mime]  # HTML that was all script: show the next type, as text/plain at worst
+        del data[mime]  # HTML that was all script: show the next type, if it says something
+        if _OBJECT_REPR.match(data.get("text/plain", "").strip()):
+            del data["text/plain"]  # `<IPython.core.display.HTML object>` says nothing
     return ""
 
 
