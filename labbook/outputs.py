@@ -311,8 +311,13 @@ def output_html(output: Mapping[str, Any], *, markdown: Any, mathml: MathML,
 
 def _mime_html(mime: str, text: str, markdown: Any, mathml: MathML, warnings: list[str] | None) -> str:
     if mime == "text/html":
-        clean = sanitize_html(text)
-        return f'<div class="output output-html">{clean}</div>' if _shows_something(clean) else ""
+        head, note = _split_cut_note(text)
+        clean = sanitize_html(head)
+        if not _shows_something(clean) and not note:
+            return ""
+        cut = f'<p class="output-cut">{html.escape(note)}</p>' if note else ""
+        return f'<div class="output output-html">{clean}{cut}</div>'
+
     if mime == "text/markdown":
         return f'<div class="output output-markdown">{markdown_output_html(text, markdown, warnings)}</div>'
     if mime == "text/latex":
@@ -320,6 +325,16 @@ def _mime_html(mime: str, text: str, markdown: Any, mathml: MathML, warnings: li
     if mime == "text/plain":
         return f'<pre class="output result">{html.escape(text)}</pre>'
     return ""
+
+
+_CUT_NOTE = re.compile(r"\n(… \[[\d,]+ more characters cut here; executed\.ipynb has them all\])\n$")
+
+
+def _split_cut_note(text: str) -> tuple[str, str]:
+    """HTML cut to size (execute's MAX_OUTPUT_CHARS) and the note saying so, kept apart: cut
+    inside a tag or an attribute, the note would vanish with it."""
+    match = _CUT_NOTE.search(text)
+    return (text[:match.start()], match.group(1)) if match else (text, "")
 
 
 def _shows_something(markup: str) -> bool:

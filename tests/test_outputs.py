@@ -265,3 +265,19 @@ def test_image_sizes_come_from_the_file_or_the_outputs_metadata():
     assert outputs.image_size("image/svg+xml", b'<svg width="100%" viewBox="0 0 300 150"/>') == (300, 150)
     assert outputs.image_size("image/svg+xml", b'<svg width="3cm" height="1in"/>') == (113, 96)
     assert outputs.image_size("image/svg+xml", b"<svg/>") is None
+
+
+def test_html_cut_to_size_keeps_the_note_outside_the_cut_markup():
+    cut = '<table><tr><td>1</td><td title="half an attrib' + "\n… [12,345 more characters cut here; executed.ipynb has them all]\n"
+    markup = render_output(display(text_html=cut, text_plain="t"))
+    assert "<td>1</td>" in markup and markup.endswith('<p class="output-cut">… [12,345 more characters cut here; executed.ipynb has them all]</p></div>')
+
+
+def test_figure_records_with_sizes_compare_equal_to_records_without():
+    from labbook.compare import compare_outputs
+
+    old = [{"output_type": "figure", "name": "figures/fig-1.png", "alt": "<Figure size 640x480 with 1 Axes>"},
+           {"output_type": "display_data", "data": {"text/plain": "<IPython.core.display.HTML object>",
+                                                    "text/html": "<b>x</b>"}}]
+    new = [{**old[0], "mime": "image/png", "width": 640, "height": 480}, old[1]]
+    assert compare_outputs(old, new, cell=1) is None
