@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import Config
 from . import outputs as rich
+from .config import Config
 from .model import Artifact, Cell, Page, Post, Prose, Run
 from .theme import STATUS_TEXT, Theme, liquid_inert
 
