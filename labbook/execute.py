@@ -22,6 +22,7 @@ from typing import Any
 from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError
 from .kernels import Kernel, discard_kernel, log_tail, start_kernel, stop_kernel
 from .model import Artifact, Cell, CellResult, Post, Run, Verdict
+from .outputs import IMAGE_TYPES, TEXT_TYPES, UnsafeImage, choose_mime, image_size, sanitize_svg
 
 __all__ = ["execute", "MAX_OUTPUT_CHARS", "NOTEBOOK", "safe_name"]
 
@@ -119,9 +120,6 @@ def _translate(exc: Exception, cell: Cell, post: Post, timeout: float) -> Execut
 
 # --- capture --------------------------------------------------------------------------------------
 
-_IMAGE_TYPES = {"image/png": "png", "image/svg+xml": "svg"}
-
-
 def _write_artifact(folder: Path, name: str, data: bytes, kind: str, cell: int | None) -> Artifact:
     target = folder / name
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -167,21 +165,21 @@ def _coalesced(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _cell_outputs(cell: Cell, outputs: list[dict[str, Any]], folder: Path, namer: _FigureNamer,
-                  artifacts: list[Artifact]) -> tuple[dict[str, Any], ...]:
+                  artifacts: list[Artifact], warnings: list[str]) -> tuple[dict[str, Any], ...]:
     kept: list[dict[str, Any]] = []
     images = 0
     budget = MAX_OUTPUT_CHARS * 2
     for output in _coalesced(outputs):
         data = output.get("data", {})
-        mime = next((m for m in _IMAGE_TYPES if m in data), None)
-        if mime is not None:
-            images += 1
-            raw = data[mime]
-            content = base64.b64decode(raw) if mime == "image/png" else (raw if isinstance(raw, str) else "".join(raw)).encode()
-            name = f"figures/{namer.name(cell, images)}.{_IMAGE_TYPES[mime]}"
-            artifacts.append(_write_artifact(folder, name, content, "figure", cell.index))
-            kept.append({"output_type": "figure", "name": name, "alt": data.get("text/plain", "")})
-            continue
+        mime = choose_mime(data)
+        if mime in IMAGE_TYPES:
+            figure = _figure_output(cell, output, mime, folder, namer, images + 1, warnings)
+            if figure is not None:
+                images += 1
+                record, artifact = figure
+                artifacts.append(artifact)
+                kept.append(record)
+                continue
         if budget <= 0:
             continue
         text = _text_output(output)
@@ -193,6 +191,39 @@ def _cell_outputs(cell: Cell, outputs: list[dict[str, Any]], folder: Path, namer
     return tuple(kept)
 
 
+def _figure_output(cell: Cell, output: dict[str, Any], mime: str, folder: Path, namer: _FigureNamer,
+                   nth: int, warnings: list[str]) -> tuple[dict[str, Any], Artifact] | None:
+    """An image output as a figure file and its record: name, MIME type and size to show it at.
+
+    An SVG is published sanitized (what was removed becomes a warning); one that is not
+    well-formed XML is not published, and the output falls back to its text.
+    """
+    raw = output["data"][mime]
+    text = raw if isinstance(raw, str) else "".join(raw)
+    content = text.encode() if mime == "image/svg+xml" else base64.b64decode(text)
+    where = f"cell {cell.index + 1} (line {cell.line})"
+    if mime == "image/svg+xml":
+        try:
+            clean = sanitize_svg(content)
+        except UnsafeImage as exc:
+            warnings.append(f"{where}: not published: {exc}")
+            return None
+        if clean.removed:
+            warnings.append(f"{where}: removed from an SVG output before publishing: {', '.join(clean.removed)}")
+        content = clean.data
+    name = f"figures/{namer.name(cell, nth)}.{IMAGE_TYPES[mime]}"
+    record: dict[str, Any] = {"output_type": "figure", "name": name, "alt": _text_of(output["data"].get("text/plain", "")),
+                              "mime": mime}
+    size = image_size(mime, content, output.get("metadata", {}).get(mime))
+    if size is not None:
+        record["width"], record["height"] = size
+    return record, _write_artifact(folder, name, content, "figure", cell.index)
+
+
+def _text_of(value: Any) -> str:
+    return value if isinstance(value, str) else "".join(value)
+
+
 def _text_output(output: dict[str, Any]) -> dict[str, Any]:
     kind = output["output_type"]
     if kind == "stream":
@@ -200,8 +231,7 @@ def _text_output(output: dict[str, Any]) -> dict[str, Any]:
     if kind == "error":
         return {"output_type": "error", "ename": output["ename"], "evalue": output["evalue"],
                 "traceback": _cut(_ANSI.sub("", "\n".join(output["traceback"])))}
-    data = {m: _cut(v if isinstance(v, str) else "".join(v)) for m, v in output.get("data", {}).items()
-            if m in ("text/plain", "text/markdown", "text/html", "text/latex")}
+    data = {m: _cut(_text_of(v)) for m, v in output.get("data", {}).items() if m in TEXT_TYPES}
     return {"output_type": kind, "data": data}
 
 
@@ -274,7 +304,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
                     verdict = _verdict(cell, nb_cell.outputs)
                 except Exception as exc:  # noqa: BLE001 - translated into labbook's own errors
                     raise _translate(exc, cell, post, timeouts[cell.index]) from exc
-                outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts)
+                outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts, warnings)
                 results.append(CellResult(cell.index, outputs, round(time.perf_counter() - began, 3), verdict))
             trace = json.loads(_run_hidden(client, _TRACE_CODE) or "{}")
             stop_kernel(kernel)  # now, rather than through jupyter_client's 0.1 s shutdown polling

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import outputs as rich
 from .config import Config
 from .errors import RenderError
 from .liquid import FigureTag, Live, Marks, replace_tags
@@ -171,23 +172,30 @@ class _CellRenderer:
         self.flavour, self.marks = flavour, marks
         self.results = {r.index: r for r in run.cells}
         self.figures = 0
+        self.warnings: list[str] = []
+        """Met while rendering outputs (math that would not render); render() reports them."""
 
     def __call__(self, cell: Cell) -> str:
         result = self.results.get(cell.index)
         outputs = result.outputs if result and cell.options.output else ()
-        figures = [self._figure(o, cell) for o in outputs if o.get("output_type") == "figure"]
-        texts = [_text_output_html(o) for o in outputs if o.get("output_type") != "figure"]
+        shown = [self._output(o, cell) for o in outputs]
         return self.theme.render(
             "cell.html",
             cell=cell,
             code=highlight_python(cell.source) if cell.options.echo and cell.source.strip() else "",
-            texts=[t for t in texts if t],
-            figures=figures,
+            outputs=[s for s in shown if s],
             verdict=result.claim if result else None,
             seconds=result.seconds if result else None,
             line=cell.line,
             source_path=str(self.post.path),
         )
+
+    def _output(self, output: Mapping[str, Any], cell: Cell) -> dict[str, Any] | None:
+        """One output for cell.html, in display order: {"figure": …} or {"html": …}."""
+        if output.get("output_type") == "figure":
+            return {"figure": self._figure(output, cell)}
+        markup = _text_output_html(output, self.warnings)
+        return {"html": markup} if markup else None
 
     def _figure(self, output: Mapping[str, Any], cell: Cell) -> dict[str, Any]:
         self.figures += 1
@@ -199,6 +207,8 @@ class _CellRenderer:
             "name": name,
             "caption": cell.options.caption or "",
             "alt": cell.options.caption or f"Figure {self.figures}",
+            "width": output.get("width"),
+            "height": output.get("height"),
         }
         hook = self.flavour.cell_figure
         if hook is not None:  # the flavour writes the whole figure (a blog theme's include)
@@ -206,19 +216,9 @@ class _CellRenderer:
         return {**figure, "src": self.marks.text(self.flavour.asset_href(self.post.slug, name)), "html": None}
 
 
-def _text_output_html(output: Mapping[str, Any]) -> str:
-    kind = output.get("output_type")
-    if kind == "stream":
-        css = "stderr" if output.get("name") == "stderr" else "stdout"
-        return f'<pre class="output {css}">{html.escape(output.get("text", ""))}</pre>'
-    if kind == "error":
-        return f'<pre class="output error">{html.escape(output.get("traceback", ""))}</pre>'
-    data = output.get("data", {})
-    if "text/markdown" in data:
-        return f'<div class="output markdown">{markdown_html(data["text/markdown"])}</div>'
-    if "text/plain" in data:
-        return f'<pre class="output result">{html.escape(data["text/plain"])}</pre>'
-    return ""
+def _text_output_html(output: Mapping[str, Any], warnings: list[str] | None = None) -> str:
+    """Any output but a figure file: the richest safe MIME type, sanitized (outputs.py)."""
+    return rich.output_html(output, markdown=_markdown(), mathml=mathml, warnings=warnings)
 
 
 # --- the page ----------------------------------------------------------------------------------------
@@ -288,7 +288,8 @@ def _body_html(post: Post, run: Run, config: Config, theme: Theme, flavour: Flav
     if lost:
         raise RenderError(f"code cell {lost[0].index + 1} could not be placed on the page", line=lost[0].line,
                           hint="is its ``` fence inside a $$ math block or an HTML block?")
-    notices = [w if isinstance(w, Notice) else Notice(str(w), str(post.path)) for w in env["warnings"]]
+    warnings = env["warnings"] + env["render_cell"].warnings  # math in outputs warns too
+    notices = [w if isinstance(w, Notice) else Notice(str(w), str(post.path)) for w in warnings]
     return body, liquid_notices + notices
 
 

@@ -19,11 +19,13 @@ ALLOWED = {
     "status": FOUNDATION | {"cache", "lock", "site", "source", "state"},
     "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site", "lock", "state", "jobs"},
     "cli": FOUNDATION | {"build", "check", "source", "config", "preview", "status", "export", "importer"},
+    "outputs": set(),  # rich-output policy shared by capture (execute) and page (render)
+    "render": FOUNDATION | {"outputs"},
     "preview": FOUNDATION,
     "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute", "site", "jobs", "lock"},
     "_kernel": {"_kernel"},
     "executor": FOUNDATION | {"execute", "kernels"},
-    "execute": FOUNDATION | {"kernels"},
+    "execute": FOUNDATION | {"kernels", "outputs"},
     "kernels": FOUNDATION | {"_kernel"},
 }
 
