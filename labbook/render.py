@@ -7,18 +7,20 @@ Never executes code and never writes files.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import functools
 import html
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
+from . import texmath
 from .config import Config
 from .model import Artifact, Cell, Page, Post, Prose, Run
 from .theme import STATUS_TEXT, Theme, liquid_inert
 
-__all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html"]
+__all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html", "inline_html", "mathml"]
 
 # --- URLs ------------------------------------------------------------------------------------------
 
@@ -39,41 +41,27 @@ def asset_url(config: Config, slug: str, name: str) -> str:
 def _markdown() -> Any:
     from markdown_it import MarkdownIt
     from mdit_py_plugins.anchors import anchors_plugin
-    from mdit_py_plugins.dollarmath import dollarmath_plugin
     from mdit_py_plugins.footnote import footnote_plugin
 
     md = (
         MarkdownIt("commonmark", {"html": True, "typographer": False})
         .enable(["table", "strikethrough"])
-        .use(dollarmath_plugin, allow_space=True, allow_digits=False, double_inline=True)
+        .use(texmath.math_plugin)  # $…$, $$…$$, \(…\), \[…\], equation numbers: see texmath
         .use(footnote_plugin)
         .use(anchors_plugin, min_level=2, max_level=3)
     )
-    for rule in ("math_inline", "math_inline_double", "math_block", "math_block_label"):
-        md.add_render_rule(rule, _render_math)
     md.add_render_rule("fence", _render_fence)
     return md
 
 
-def _render_math(self: Any, tokens: Sequence[Any], idx: int, options: Any, env: dict[str, Any]) -> str:
-    token = tokens[idx]
-    display = token.type.startswith("math_block") or token.type == "math_inline_double"
-    return mathml(token.content, display=display, env=env, line=token.map[0] + 1 if token.map else None)
-
-
 def mathml(tex: str, *, display: bool, env: dict[str, Any] | None = None, line: int | None = None) -> str:
-    """TeX -> MathML, rendered here so a page needs no script and no network to show math."""
-    from latex2mathml.converter import convert
+    """TeX -> MathML, typeset here so a page needs no script and no network to show math."""
+    return texmath.typeset_formula(tex, display=display, env=env, line=line)
 
-    try:
-        markup = convert(tex.strip(), display="block" if display else "inline")
-    except Exception as exc:  # noqa: BLE001 - latex2mathml raises many kinds; the TeX is shown instead
-        if env is not None:
-            env.setdefault("warnings", []).append(f"math could not be rendered ({exc}): {tex.strip()[:60]}")
-        return f'<code class="math-error" title="could not render">{html.escape(tex)}</code>'
-    if display:
-        return f'<div class="math display">{markup}</div>\n'
-    return f'<span class="math inline">{markup}</span>'
+
+def inline_html(text: str, env: dict[str, Any] | None = None, *, line: int | None = None) -> str:
+    """A caption, claim, question or description: inline markdown with math, raw HTML as text."""
+    return texmath.inline_html(text, env, line=line)
 
 
 @functools.cache
@@ -114,8 +102,9 @@ def markdown_html(text: str, env: dict[str, Any] | None = None) -> str:
 class _CellRenderer:
     """Renders one cell with its outputs; numbers the figures of the page."""
 
-    def __init__(self, post: Post, run: Run, config: Config, theme: Theme) -> None:
+    def __init__(self, post: Post, run: Run, config: Config, theme: Theme, env: dict[str, Any]) -> None:
         self.post, self.run, self.config, self.theme = post, run, config, theme
+        self.env = env  # the page's markdown env: its math (macros, equation labels) and warnings
         self.results = {r.index: r for r in run.cells}
         self.figures = 0
 
@@ -134,6 +123,7 @@ class _CellRenderer:
             seconds=result.seconds if result else None,
             line=cell.line,
             source_path=str(self.post.path),
+            math_env=self.env,
         )
 
     def _figure(self, output: Mapping[str, Any], cell: Cell) -> dict[str, Any]:
@@ -197,6 +187,26 @@ def _body_markdown(post: Post) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def _source_lines(post: Post) -> Callable[[int], int]:
+    """Maps a 0-based line of `_body_markdown(post)` to the 1-based line of the post file."""
+    starts: list[tuple[int, int]] = []  # (first line in the body markdown, its line in the file)
+    body_line = 0
+    for block in post.blocks:
+        if isinstance(block, Prose):
+            starts.append((body_line, block.line))
+            body_line += block.text.count("\n") + 2  # its lines, then the blank line between parts
+        else:
+            starts.append((body_line, block.line - 1))  # the fence line
+            body_line += block.text.count("\n") + 4
+
+    def line_of(line: int) -> int:
+        index = max(bisect.bisect_right(starts, (line, float("inf"))) - 1, 0)
+        body_start, file_start = starts[index] if starts else (0, 1)
+        return file_start + line - body_start
+
+    return line_of
+
+
 def _downloads(run: Run, config: Config, slug: str) -> list[dict[str, Any]]:
     order = {"data": 0, "notebook": 1, "figure": 2}
     files = sorted(run.artifacts, key=lambda a: (order[a.kind], a.name))
@@ -223,9 +233,10 @@ def render(post: Post, run: Run, run_dir: Path, config: Config, theme: Theme) ->
     env: dict[str, Any] = {
         "cells": list(post.cells),
         "next_cell": 0,
-        "render_cell": _CellRenderer(post, run, config, theme),
         "warnings": [],
+        "line_of": _source_lines(post),  # math warnings name the post's line
     }
+    env["render_cell"] = _CellRenderer(post, run, config, theme, env)
     body = _markdown().render(_body_markdown(post), env)
     claims = [r.claim for r in run.cells if r.claim is not None]
     summary = summary_of(post, url)
@@ -241,6 +252,7 @@ def render(post: Post, run: Run, run_dir: Path, config: Config, theme: Theme) ->
         seed_tallies=dict((run.check or {}).get("seeds", {}).get("claims", {})),
         status_text=STATUS_TEXT.get(post.meta.status, post.meta.status),
         baseurl=config.baseurl,
+        math_env=env,
     )
     front_matter = {
         "layout": "post",
@@ -265,7 +277,14 @@ def render(post: Post, run: Run, run_dir: Path, config: Config, theme: Theme) ->
         run_dir=str(run_dir),
         summary=summary,
     )
-    return page, [f"{post.path}: {w}" for w in env["warnings"]]
+    return page, [_located(post.path, w) for w in env["warnings"]]
+
+
+def _located(path: PurePosixPath | str, warning: str | tuple[int, str]) -> str:
+    """A warning as "posts/x.md:12: message" when its line is known (texmath gives (line, message))."""
+    if isinstance(warning, tuple):
+        return f"{path}:{warning[0]}: {warning[1]}"
+    return f"{path}: {warning}"
 
 
 def _plain(value: Any) -> bool:

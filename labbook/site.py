@@ -244,7 +244,9 @@ def _facets(posts: list[Mapping[str, Any]]) -> list[tuple[str, str, list[tuple[s
 
 def _theme_files(theme: Theme, config: Config) -> dict[str, bytes]:
     css = "\n".join((theme.folder / name).read_text(encoding="utf-8") for name in ("labbook.css", "pygments.css"))
-    return {"_config.yml": _config_yml(config), **_layouts(theme, config), "assets/css/labbook.css": css.encode()}
+    static = theme.folder / "assets"  # templates/assets/** as is: the math font and its CSS (texmath)
+    assets = {f"assets/{p.relative_to(static).as_posix()}": p.read_bytes() for p in sorted(static.rglob("*")) if p.is_file()}
+    return {"_config.yml": _config_yml(config), **_layouts(theme, config), "assets/css/labbook.css": css.encode(), **assets}
 
 
 def published_summary(site: Path, slug: str) -> dict[str, Any] | None:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parent.parent / "labbook"
-FOUNDATION = {"model", "errors", "config", "files", "theme"}
+FOUNDATION = {"model", "errors", "config", "files", "theme", "texmath"}
 STAGES = {"source", "execute", "kernels", "executor", "cache", "render", "site", "check", "compare"}
 ALLOWED = {
-    "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors"},
+    "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors", "texmath"}, "texmath": {"errors"},
     "compare": {"model"},
     "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site"},
     "cli": FOUNDATION | {"build", "check", "source", "config", "preview"},
