@@ -235,6 +235,7 @@ def render(post: Post, run: Run, run_dir: Path, config: Config, theme: Theme) ->
         "next_cell": 0,
         "warnings": [],
         "line_of": _source_lines(post),  # math warnings name the post's line
+        "math_store": config.cache / "math",  # typeset formulas kept between builds (texmath)
     }
     env["render_cell"] = _CellRenderer(post, run, config, theme, env)
     body = _markdown().render(_body_markdown(post), env)

@@ -24,6 +24,7 @@ The delimiters (kramdown/al-folio and MathJax conventions together):
 Page state lives in the markdown-it ``env`` (key ``"math"``), never in a global: each page
 numbers from 1. Warnings go to ``env["warnings"]`` as ``(line, message)``, where the line is
 ``env["line_of"](markdown line)`` when the caller maps rendered markdown back to its file.
+``env["math_store"]``, a folder, keeps typeset formulas between builds (see `TypesetStore`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import hashlib
 import html
+import json
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -44,6 +48,7 @@ from .errors import RenderError
 __all__ = [
     "Formula",
     "Typeset",
+    "TypesetStore",
     "inline_html",
     "math_plugin",
     "split_definitions",
@@ -182,6 +187,85 @@ def typeset_formulas(formulas: Sequence[Formula], definitions: Sequence[str] = (
     if not formulas:
         return []
     return _Engine.typeset(definitions, formulas)[0]
+
+
+class TypesetStore:
+    """Typeset formulas by content: what V8 made once is not made again.
+
+    The engine's start-up (a few hundred ms) would otherwise be paid by every build that
+    re-renders a page with math, such as a prose edit. Entries live in this process's memory
+    and, given a folder (render passes `.labbook/math`), in one small file per formula there,
+    written atomically, so the next build finds them too. The key is the formula, its display
+    style, the page's macro definitions and the engine's own version: nothing else shapes the
+    MathML. Errors are not kept (they are rare and their warnings must come back).
+    """
+
+    _memory: dict[str, str] = {}
+    _memory_limit = 50_000
+    _version = ""
+
+    def __init__(self, folder: Path | str | None) -> None:
+        self.folder = Path(folder) if folder is not None else None
+
+    @classmethod
+    def key(cls, kind: str, *parts: str) -> str:
+        if not cls._version:  # Temml's build and labbook's glue: a new version typesets afresh
+            cls._version = hashlib.sha256(TEMML_JS.read_bytes() + _GLUE.encode() + repr(MAX_SIZE).encode()).hexdigest()
+        digest = hashlib.sha256(cls._version.encode())
+        for part in (kind, *parts):
+            digest.update(len(part).to_bytes(8, "little") + part.encode())
+        return digest.hexdigest()
+
+    def get(self, key: str) -> str | None:
+        value = self._memory.get(key)
+        if value is None and self.folder is not None:
+            try:
+                value = (self.folder / key[:2] / key[2:]).read_text(encoding="utf-8")
+            except OSError:
+                return None
+            self._remember(key, value)
+        return value
+
+    def put(self, key: str, value: str) -> None:
+        self._remember(key, value)
+        if self.folder is None:
+            return
+        path = self.folder / key[:2] / key[2:]
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+            partial.write_text(value, encoding="utf-8")
+            os.replace(partial, path)
+        except OSError:
+            pass  # a cache that cannot be written is only slower
+
+    def _remember(self, key: str, value: str) -> None:
+        if len(self._memory) >= self._memory_limit:
+            self._memory.clear()
+        self._memory[key] = value
+
+
+def _typeset_stored(definitions: Sequence[str], formulas: Sequence[Formula],
+                    store: TypesetStore) -> tuple[list[Typeset], dict[int, str]]:
+    """`_Engine.typeset`, asking the engine only for what the store does not hold."""
+    macros = "\n".join(definitions)
+    keys = [store.key("formula", "display" if f.display else "inline", macros, f.tex) for f in formulas]
+    definitions_key = store.key("definitions", macros)
+    found = [store.get(key) for key in keys]
+    checked = store.get(definitions_key) if definitions else "{}"
+    if checked is not None and all(value is not None for value in found):
+        failures = {int(index): error for index, error in json.loads(checked).items()}
+        return [Typeset(mathml=value or "") for value in found], failures
+    missing = [i for i, value in enumerate(found) if value is None]
+    made, failures = _Engine.typeset(definitions, [formulas[i] for i in missing])
+    results = [Typeset(mathml=value) if value is not None else Typeset() for value in found]
+    for index, result in zip(missing, made):
+        results[index] = result
+        if result.mathml:
+            store.put(keys[index], result.mathml)
+    if definitions:
+        store.put(definitions_key, json.dumps(failures))
+    return results, failures
 
 
 # --- macro definitions -----------------------------------------------------------------------------
@@ -601,7 +685,8 @@ def _typeset_rule(state: Any) -> None:
     wanted = [job for job in jobs if job.token.type != "math_ref" and job.tex.strip()]
     if wanted or len(page.definitions) > known:
         formulas = [Formula(_prepared(job.tex, _display(job)), _display(job)) for job in wanted]
-        results, failures = _Engine.typeset([definition for definition, _ in page.definitions], formulas)
+        store = TypesetStore(env.get("math_store"))
+        results, failures = _typeset_stored([definition for definition, _ in page.definitions], formulas, store)
         for job, result in zip(wanted, results):
             job.result = result
         for index, error in sorted(failures.items()):
