@@ -47,6 +47,7 @@ from .errors import RenderError
 
 __all__ = [
     "Formula",
+    "PageMath",
     "Typeset",
     "TypesetStore",
     "inline_html",
@@ -273,6 +274,11 @@ def _typeset_stored(definitions: Sequence[str], formulas: Sequence[Formula],
 _DEFINER = re.compile(r"\\(newcommand|renewcommand|providecommand|DeclareMathOperator|def|gdef|edef|xdef|let)"
                       r"(?![A-Za-z])(\*?)")
 _NAME = re.compile(r"\s*(\\(?:[A-Za-z]+|.))")
+_LET_TARGET = re.compile(r"\s*=?\s*(\\(?:[A-Za-z]+|.)|[^\s\\])")
+_PARAMETERS = re.compile(r"(\s*#\d)*\s*")
+_ARGUMENT_COUNT = re.compile(r"\s*\[\s*(\d)\s*\]")
+_OPTIONAL_DEFAULT = re.compile(r"\s*\[")
+_LONE_NAME = re.compile(r"\s*\\(?:[A-Za-z]+|.)\s*")
 
 
 def split_definitions(tex: str) -> tuple[list[str], str]:
@@ -314,7 +320,7 @@ def _definition(tex: str, match: re.Match[str]) -> tuple[str, int] | None:
         name = _NAME.match(tex, position)
         if not name:
             return None
-        target = re.compile(r"\s*=?\s*(\\(?:[A-Za-z]+|.)|[^\s\\])").match(tex, name.end())
+        target = _LET_TARGET.match(tex, name.end())
         return (f"\\let{name.group(1)}{target.group(1)}", target.end()) if target else None
     if command in ("def", "gdef", "edef", "xdef"):
         name = _NAME.match(tex, position)
@@ -322,7 +328,7 @@ def _definition(tex: str, match: re.Match[str]) -> tuple[str, int] | None:
             return None
         brace = tex.find("{", name.end())
         parameters = tex[name.end():brace]
-        if brace < 0 or not re.fullmatch(r"(\s*#\d)*\s*", parameters):
+        if brace < 0 or not _PARAMETERS.fullmatch(parameters):
             return None
         body = _group(tex, brace)
         if body is None:
@@ -340,10 +346,10 @@ def _definition(tex: str, match: re.Match[str]) -> tuple[str, int] | None:
         operator = "\\operatorname*" if star else "\\operatorname"
         return f"\\def{name}{{{operator}{{{body[0]}}}}}", body[1]
     arguments = 0
-    count = re.compile(r"\s*\[\s*(\d)\s*\]").match(tex, position)
+    count = _ARGUMENT_COUNT.match(tex, position)
     if count:
         arguments, position = int(count.group(1)), count.end()
-    if re.compile(r"\s*\[").match(tex, position):
+    if _OPTIONAL_DEFAULT.match(tex, position):
         return None  # an optional argument's default: \def cannot say it; Temml reports it in place
     body = _group(tex, _skip_space(tex, position))
     if body is None:
@@ -358,7 +364,7 @@ def _braced_or_name(tex: str, position: int) -> tuple[str, int] | None:
     position = _skip_space(tex, position)
     if tex.startswith("{", position):
         group = _group(tex, position)
-        if group is None or not re.fullmatch(r"\s*\\(?:[A-Za-z]+|.)\s*", group[0]):
+        if group is None or not _LONE_NAME.fullmatch(group[0]):
             return None
         return group[0].strip(), group[1]
     name = _NAME.match(tex, position)
@@ -531,6 +537,7 @@ def _friendly(error: str) -> str:
 
 _ENV_OPEN = re.compile(r"\\begin\{(equation|align|alignat|flalign|gather|multline|eqnarray)(\*?)\}")
 _REF_TEXT = re.compile(r"\\(eqref|ref)\{([^{}\n]*)\}")
+_TEXISH = re.compile(r"[\\^_=]")
 
 
 def math_plugin(md: Any) -> None:
@@ -604,7 +611,7 @@ def _dollars(src: str, start: int) -> tuple[str, str, int, bool, str] | None:
         return None  # a code span starts inside: code spans bind tighter than math (CommonMark)
     if content[0].isdigit() and content[-1].isspace():
         return None  # "$5 and $": a price, not a formula
-    if (content[0].isspace() and content[-1].isspace()) and not re.search(r"[\\^_=]", content):
+    if (content[0].isspace() and content[-1].isspace()) and not _TEXISH.search(content):
         return None  # "$ a $": MathJax would take it, but only TeX-looking content is worth the risk
     return "math_inline", content, end + 1, False, "$"
 

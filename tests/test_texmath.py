@@ -140,6 +140,37 @@ def test_math_inside_code_is_never_touched(text):
             assert part in shown(out)
 
 
+@pytest.mark.parametrize("text, rows", [
+    ("$$\n\\begin{aligned} a \\\\ b \\end{aligned}\n$$", 2),
+    ("\\begin{align}\na \\\\\nb\n\\end{align}", 2),
+    ("Inline $\\begin{matrix} a \\\\ b \\end{matrix}$ here.", 2),
+    ("Inline \\(\\begin{matrix} a \\\\ b \\\\ c \\end{matrix}\\) here.", 3),
+])
+def test_markdown_escapes_never_reach_the_tex(text, rows):
+    """`\\\\`, `\\{`, `*` and `_` mean TeX inside math, not markdown."""
+    assert md(text).count("<mtr") == rows
+
+
+def test_braces_stars_and_underscores_inside_math_stay_tex():
+    out = md("Set $\\{x_i\\}$ and $a*b$, $c*d$, $x_1 + y_2$ and $\\_$.")
+    assert "<em>" not in out and "{" in shown(out) and "}" in shown(out) and out.count("<math") == 5
+
+
+@pytest.mark.parametrize("tex, definitions, rest", [
+    (r"\newcommand{\R}{\mathbb{R}} x", [r"\def\R{\mathbb{R}}"], " x"),
+    (r"\newcommand\norm[1]{\lVert #1 \rVert}", [r"\def\norm#1{\lVert #1 \rVert}"], ""),
+    (r"\renewcommand{\vec}[1]{\mathbf{#1}}", [r"\def\vec#1{\mathbf{#1}}"], ""),
+    (r"\DeclareMathOperator*{\argmax}{arg\,max}", [r"\def\argmax{\operatorname*{arg\,max}}"], ""),
+    (r"\def\E#1{\mathbb{E}[#1]} \gdef\G{g}", [r"\def\E#1{\mathbb{E}[#1]}", r"\def\G{g}"], " "),
+    (r"\let\eps=\varepsilon \eps", [r"\let\eps\varepsilon"], r" \eps"),
+    (r"\newcommand{\f}[2][x]{#1+#2}", [], r"\newcommand{\f}[2][x]{#1+#2}"),  # left for Temml to report
+    (r"\newcommand{\bad}{\frac{}", [], r"\newcommand{\bad}{\frac{}"),
+    (r"\\newcommand x", [], r"\\newcommand x"),  # a line break, then text
+])
+def test_split_definitions(tex, definitions, rest):
+    assert texmath.split_definitions(tex) == (definitions, rest)
+
+
 def test_a_display_block_does_not_swallow_what_follows():
     out = md("$$a$$ is the start\n\nand $$b$$ the end.")
     assert out.count('<span class="math inline">') == 2 and "is the start" in shown(out)

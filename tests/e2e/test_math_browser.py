@@ -78,7 +78,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def page(server, tmp_path_factory):
+def browser(tmp_path_factory):
     chromium = require_tool("chromium")
     driver_path = require_tool("chromedriver")
     webdriver = pytest.importorskip("selenium.webdriver")
@@ -91,10 +91,19 @@ def page(server, tmp_path_factory):
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
     driver.set_script_timeout(60)
-    driver.get(server + "/")
-    driver.execute_async_script("const done = arguments[arguments.length - 1]; document.fonts.ready.then(() => done())")
     yield driver
     driver.quit()
+
+
+def open_page(browser, url: str):
+    browser.get(url)
+    browser.execute_async_script("const done = arguments[arguments.length - 1]; document.fonts.ready.then(() => done())")
+    return browser
+
+
+@pytest.fixture(scope="module")
+def page(server, browser):
+    return open_page(browser, server + "/")
 
 
 def test_every_formula_lays_out_with_the_shipped_font(page, tmp_path):
@@ -152,3 +161,20 @@ def test_equation_numbers_and_references_read_as_written(page):
         "return [...document.querySelectorAll('a.eqref')].map(a => [a.getAttribute('href'), a.textContent])")
     loss, sgd = numbers[-2][1], numbers[-1][1]
     assert links[-3:] == [["#eq-eqsgd", sgd], ["#eq-eqloss", loss], ["#eq-eqloss", loss.strip("()")]]
+
+
+@pytest.mark.kernel
+@pytest.mark.jekyll
+def test_the_jekyll_site_ships_the_math_font(jekyll_site, browser):
+    """The real site: Jekyll copies assets/math, the theme links it, the post's math uses it."""
+    assert (jekyll_site / "assets" / "math" / "latinmodern-math.woff2").is_file()
+    handler = functools.partial(_QuietHandler, directory=str(jekyll_site))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        open_page(browser, f"http://127.0.0.1:{httpd.server_address[1]}/blog/2026/basics/")
+        fonts = browser.execute_script("return [...document.fonts].map(f => [f.family.replace(/\"/g, ''), f.status])")
+        assert ["Latin Modern Math", "loaded"] in fonts, fonts
+        assert browser.execute_script("return document.querySelectorAll('math').length") >= 2
+    finally:
+        httpd.shutdown()
