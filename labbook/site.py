@@ -192,9 +192,10 @@ def _newest_first(summaries: Iterable[Mapping[str, Any]]) -> list[Mapping[str, A
 
 def _index_files(theme: Theme, config: Config, summaries: list[Mapping[str, Any]]) -> dict[str, bytes]:
     posts = _newest_first(summaries)
+    math_env = {"math_store": config.cache / "math"}  # math in descriptions: typeset once, kept (texmath)
     files = {
         "index.html": _listing_page(theme, config, "Entries", theme.render(
-            "index.html", heading=config.title, intro=config.description, posts=posts)),
+            "index.html", heading=config.title, intro=config.description, posts=posts, math_env=math_env)),
     }
     by_tag: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     names: dict[str, str] = {}
@@ -208,7 +209,7 @@ def _index_files(theme: Theme, config: Config, summaries: list[Mapping[str, Any]
     for slug, tagged in sorted(by_tag.items()):
         tag = names[slug]
         files[f"tags/{slug}/index.html"] = _listing_page(theme, config, f"Tag: {tag}", theme.render(
-            "index.html", heading=f"Tagged “{tag}”", intro="", posts=tagged))
+            "index.html", heading=f"Tagged “{tag}”", intro="", posts=tagged, math_env=math_env))
     counts = [(names[slug], len(tagged)) for slug, tagged in sorted(by_tag.items())]
     files["tags/index.html"] = _listing_page(theme, config, "Tags", theme.render(
         "tags.html", tags=counts, baseurl=config.baseurl))
