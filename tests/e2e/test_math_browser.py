@@ -176,5 +176,8 @@ def test_the_jekyll_site_ships_the_math_font(jekyll_site, browser):
         fonts = browser.execute_script("return [...document.fonts].map(f => [f.family.replace(/\"/g, ''), f.status])")
         assert ["Latin Modern Math", "loaded"] in fonts, fonts
         assert browser.execute_script("return document.querySelectorAll('math').length") >= 2
+        folder = Path(os.environ.get("LABBOOK_SCREENSHOTS", jekyll_site.parent))
+        folder.mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(folder / "post-basics-math.png"))
     finally:
         httpd.shutdown()
