@@ -28,7 +28,7 @@ __all__ = ["check", "CheckReport", "PostCheck", "ClaimResult", "SeedSpread", "wr
            "details", "VERDICTS", "refresh_pages"]
 
 VERDICTS = ("reproduced", "drifted", "claim broken", "failed", "new", "stale")
-NOT_COMPARED = {"executed.ipynb"}
+NOT_COMPARED = {"executed.ipynb", "outputs.ipynb"}
 """The executed notebook holds the same outputs as run.json's cells, which are compared instead."""
 
 
@@ -219,11 +219,11 @@ def check(config: Config, *, only: Sequence[Path] | None = None, seeds: int = 0,
     Raises:
         ConfigError: a bad scheduler address.
     """
-    from .build import locked
+    from .lock import held
     from .site import recover
 
     reporter = reporter or _Reporter()
-    with locked(config):
+    with held(config):
         recover(config.site)  # a build killed mid-commit is finished before site/ is read
     store = cache.Store(config)
     read = source.read_all(config, only)
@@ -262,7 +262,7 @@ def check(config: Config, *, only: Sequence[Path] | None = None, seeds: int = 0,
 
 
 def _jobs(posts: Sequence[Post], seeds: Sequence[int], config: Config, store: cache.Store) -> list[executor.Job]:
-    from .build import job_for
+    from .jobs import job_for
 
     variants = []
     for post in posts:
@@ -304,10 +304,10 @@ def _judge(post: Post, published: tuple[Run, Path], results: Mapping[tuple[str, 
 
 def _record(config: Config, report: CheckReport) -> None:
     """Keep the date and result of this check in each published run.json."""
-    from .build import locked
+    from .lock import held
 
     today = dt.date.today().isoformat()
-    with locked(config):
+    with held(config):
         for result in report.posts:
             if not result.published_dir or result.verdict in ("new", "stale"):
                 continue

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import itertools
 import json
 import os
 import re
@@ -20,14 +19,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError, PostError
+from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError
 from .kernels import Kernel, discard_kernel, log_tail, start_kernel, stop_kernel
 from .model import Artifact, Cell, CellResult, Post, Run, Verdict
+from .outputs import IMAGE_TYPES, TEXT_TYPES, UnsafeImage, choose_mime, image_size, sanitize_svg
 
-__all__ = ["execute", "MAX_OUTPUT_CHARS", "safe_name"]
+__all__ = ["execute", "MAX_OUTPUT_CHARS", "NOTEBOOK", "safe_name"]
 
 MAX_OUTPUT_CHARS = 20_000
-"""A text output longer than this is cut in run.json and on the page; executed.ipynb keeps it whole."""
+"""A text output longer than this is cut in run.json and on the page; the post's notebook keeps it whole."""
 _SKIPPED_DIRS = {"__pycache__", ".ipynb_checkpoints", ".git"}
 _SAFE_PART = re.compile(r"[^A-Za-z0-9._-]+")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -61,29 +61,22 @@ def _setup_code(post: Post) -> str:
 # --- the notebook --------------------------------------------------------------------------------
 
 
+NOTEBOOK = "outputs.ipynb"
+"""The run's own notebook: its code cells with every output whole. It holds no prose (two posts
+with equal code share a run); render composes each post's notebook from it."""
+
+
 def _notebook(post: Post) -> Any:
-    """The post as jupytext reads it, checked to hold exactly the post's code cells.
+    """The post's code cells as a notebook for nbclient: exactly the cells the read stage found."""
+    import nbformat.v4 as nbf
 
-    Raises:
-        PostError: jupytext and labbook disagree on the code cells (named by its line).
-    """
-    import jupytext
-
-    notebook = jupytext.reads(post.text, fmt="md")
-    code = [c for c in notebook.cells if c.cell_type == "code"]
-    for cell, nb_cell in itertools.zip_longest(post.cells, code):
-        if cell is None or nb_cell is None or nb_cell.source.rstrip("\n") != cell.text:
-            line = cell.line if cell is not None else 1
-            raise PostError(
-                "jupytext reads this post's code cells differently from labbook", path=str(post.path), line=line,
-                hint="only ```python fences are cells; show other code in ```text or ```console fences",
-            )
-        nb_cell.metadata["labbook"] = {"index": cell.index, "line": cell.line}
-    for number, nb_cell in enumerate(notebook.cells):
-        nb_cell["id"] = f"cell-{number}"  # stable ids: an unchanged post gives a byte-identical notebook
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.metadata.pop("jupytext", None)
-    return notebook
+    cells = [nbf.new_code_cell(cell.text, id=f"cell-{cell.index + 1}",
+                               metadata={"labbook": {"index": cell.index, "line": cell.line}})
+             for cell in post.cells]
+    return nbf.new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    })
 
 
 # --- errors, translated here only ----------------------------------------------------------------
@@ -127,9 +120,6 @@ def _translate(exc: Exception, cell: Cell, post: Post, timeout: float) -> Execut
 
 # --- capture --------------------------------------------------------------------------------------
 
-_IMAGE_TYPES = {"image/png": "png", "image/svg+xml": "svg"}
-
-
 def _write_artifact(folder: Path, name: str, data: bytes, kind: str, cell: int | None) -> Artifact:
     target = folder / name
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +131,7 @@ def _cut(text: str) -> str:
     if len(text) <= MAX_OUTPUT_CHARS:
         return text
     hidden = len(text) - MAX_OUTPUT_CHARS
-    return text[:MAX_OUTPUT_CHARS] + f"\n… [{hidden:,} more characters cut here; executed.ipynb has them all]\n"
+    return text[:MAX_OUTPUT_CHARS] + f"\n… [{hidden:,} more characters cut here; the notebook has them all]\n"
 
 
 class _FigureNamer:
@@ -175,30 +165,63 @@ def _coalesced(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _cell_outputs(cell: Cell, outputs: list[dict[str, Any]], folder: Path, namer: _FigureNamer,
-                  artifacts: list[Artifact]) -> tuple[dict[str, Any], ...]:
+                  artifacts: list[Artifact], warnings: list[str]) -> tuple[dict[str, Any], ...]:
     kept: list[dict[str, Any]] = []
     images = 0
     budget = MAX_OUTPUT_CHARS * 2
     for output in _coalesced(outputs):
         data = output.get("data", {})
-        mime = next((m for m in _IMAGE_TYPES if m in data), None)
-        if mime is not None:
-            images += 1
-            raw = data[mime]
-            content = base64.b64decode(raw) if mime == "image/png" else (raw if isinstance(raw, str) else "".join(raw)).encode()
-            name = f"figures/{namer.name(cell, images)}.{_IMAGE_TYPES[mime]}"
-            artifacts.append(_write_artifact(folder, name, content, "figure", cell.index))
-            kept.append({"output_type": "figure", "name": name, "alt": data.get("text/plain", "")})
-            continue
+        mime = choose_mime(data)
+        if mime in IMAGE_TYPES:
+            figure = _figure_output(cell, output, mime, folder, namer, images + 1, warnings)
+            if figure is not None:
+                images += 1
+                record, artifact = figure
+                artifacts.append(artifact)
+                kept.append(record)
+                continue
         if budget <= 0:
             continue
         text = _text_output(output)
         budget -= len(json.dumps(text))
         if budget <= 0:
             text = {"output_type": "stream", "name": "stderr",
-                    "text": "… [more output cut here; executed.ipynb has all of it]\n"}
+                    "text": "… [more output cut here; the notebook has all of it]\n"}
         kept.append(text)
     return tuple(kept)
+
+
+def _figure_output(cell: Cell, output: dict[str, Any], mime: str, folder: Path, namer: _FigureNamer,
+                   nth: int, warnings: list[str]) -> tuple[dict[str, Any], Artifact] | None:
+    """An image output as a figure file and its record: name, MIME type and size to show it at.
+
+    An SVG is published sanitized (what was removed becomes a warning); one that is not
+    well-formed XML is not published, and the output falls back to its text.
+    """
+    raw = output["data"][mime]
+    text = raw if isinstance(raw, str) else "".join(raw)
+    content = text.encode() if mime == "image/svg+xml" else base64.b64decode(text)
+    where = f"cell {cell.index + 1} (line {cell.line})"
+    if mime == "image/svg+xml":
+        try:
+            clean = sanitize_svg(content)
+        except UnsafeImage as exc:
+            warnings.append(f"{where}: not published: {exc}")
+            return None
+        if clean.removed:
+            warnings.append(f"{where}: removed from an SVG output before publishing: {', '.join(clean.removed)}")
+        content = clean.data
+    name = f"figures/{namer.name(cell, nth)}.{IMAGE_TYPES[mime]}"
+    record: dict[str, Any] = {"output_type": "figure", "name": name, "alt": _text_of(output["data"].get("text/plain", "")),
+                              "mime": mime}
+    size = image_size(mime, content, output.get("metadata", {}).get(mime))
+    if size is not None:
+        record["width"], record["height"] = size
+    return record, _write_artifact(folder, name, content, "figure", cell.index)
+
+
+def _text_of(value: Any) -> str:
+    return value if isinstance(value, str) else "".join(value)
 
 
 def _text_output(output: dict[str, Any]) -> dict[str, Any]:
@@ -208,8 +231,7 @@ def _text_output(output: dict[str, Any]) -> dict[str, Any]:
     if kind == "error":
         return {"output_type": "error", "ename": output["ename"], "evalue": output["evalue"],
                 "traceback": _cut(_ANSI.sub("", "\n".join(output["traceback"])))}
-    data = {m: _cut(v if isinstance(v, str) else "".join(v)) for m, v in output.get("data", {}).items()
-            if m in ("text/plain", "text/markdown", "text/html", "text/latex")}
+    data = {m: _cut(_text_of(v)) for m, v in output.get("data", {}).items() if m in TEXT_TYPES}
     return {"output_type": kind, "data": data}
 
 
@@ -282,10 +304,10 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
                     verdict = _verdict(cell, nb_cell.outputs)
                 except Exception as exc:  # noqa: BLE001 - translated into labbook's own errors
                     raise _translate(exc, cell, post, timeouts[cell.index]) from exc
-                outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts)
+                outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts, warnings)
                 results.append(CellResult(cell.index, outputs, round(time.perf_counter() - began, 3), verdict))
             trace = json.loads(_run_hidden(client, _TRACE_CODE) or "{}")
-            stop_kernel(kernel.manager)  # now, rather than through jupyter_client's 0.1 s shutdown polling
+            stop_kernel(kernel)  # now, rather than through jupyter_client's 0.1 s shutdown polling
         artifacts += _collect_data(kernel.workdir, folder, warnings)
     except RuntimeError as exc:  # jupyter_client: "Kernel died before replying to kernel_info"
         raise KernelDied(f"the kernel could not start: {exc}", path=str(post.path),
@@ -296,7 +318,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
     finally:
         discard_kernel(kernel)
     notebook_bytes = _notebook_bytes(notebook)
-    artifacts.append(_write_artifact(folder, "executed.ipynb", notebook_bytes, "notebook", None))
+    artifacts.append(_write_artifact(folder, NOTEBOOK, notebook_bytes, "notebook", None))
     inputs = dict(post.inputs)
     inputs.update(_hash_inputs(root, trace.get("inputs", [])))
     run = Run(

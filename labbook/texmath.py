@@ -632,6 +632,9 @@ def _math_block(state: Any, start: int, end: int, silent: bool) -> bool:
         return False
     last = _closing_line(state, start, end, len(opener), closer)
     if last is None:
+        if not silent and opener == "$$" and first.count("$$") == 1:
+            line_of = state.env.get("line_of") or (lambda line: line + 1)
+            _warn(state.env, line_of(start), "this $$ is never closed: the formula is shown as text")
         return False
     if silent:
         return True
@@ -648,14 +651,18 @@ def _math_block(state: Any, start: int, end: int, silent: bool) -> bool:
 
 
 def _closing_line(state: Any, start: int, end: int, skip: int, closer: str) -> int | None:
-    """The line whose end closes the formula opened at `start`; None unless it closes at a line end."""
+    """The line whose end closes the formula opened at `start`; None unless it closes at a line end.
+
+    A code fence ends the search: math never holds one, and a cell must never vanish into a
+    formula whose closing `$$` was forgotten.
+    """
     for line in range(start, end):
         begin = state.bMarks[line] + state.tShift[line] + (skip if line == start else 0)
         text = state.src[begin:state.eMarks[line]]
         found = text.find(closer)
         if found >= 0:
             return line if text.rstrip().endswith(closer) and found == len(text.rstrip()) - len(closer) else None
-        if line > start and state.sCount[line] < state.blkIndent:
+        if line > start and (state.sCount[line] < state.blkIndent or text.lstrip().startswith(("```", "~~~"))):
             return None
     return None
 

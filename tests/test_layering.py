@@ -8,18 +8,23 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parent.parent / "labbook"
-FOUNDATION = {"model", "errors", "config", "files", "theme", "texmath"}
+FOUNDATION = {"model", "errors", "config", "files", "theme", "frontmatter", "journal", "texmath"}
 STAGES = {"source", "execute", "kernels", "executor", "cache", "render", "site", "check", "compare"}
 ALLOWED = {
     "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors", "texmath"}, "texmath": {"errors"},
+    "frontmatter": set(), "journal": {"errors", "files"},
     "compare": {"model"},
-    "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site"},
-    "cli": FOUNDATION | {"build", "check", "source", "config", "preview"},
+    "lock": {"config", "errors"}, "state": FOUNDATION, "jobs": FOUNDATION | {"cache", "executor"},
+    "status": FOUNDATION | {"cache", "lock", "site", "source", "state"},
+    "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site", "lock", "state", "jobs"},
+    "cli": FOUNDATION | {"build", "check", "source", "config", "preview", "status"},
+    "outputs": set(),  # rich-output policy shared by capture (execute) and page (render)
+    "render": FOUNDATION | {"outputs"},
     "preview": FOUNDATION,
-    "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute", "site"},
+    "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute", "site", "jobs", "lock"},
     "_kernel": {"_kernel"},
     "executor": FOUNDATION | {"execute", "kernels"},
-    "execute": FOUNDATION | {"kernels"},
+    "execute": FOUNDATION | {"kernels", "outputs"},
     "kernels": FOUNDATION | {"_kernel"},
 }
 

@@ -171,6 +171,13 @@ def test_split_definitions(tex, definitions, rest):
     assert texmath.split_definitions(tex) == (definitions, rest)
 
 
+def test_an_unclosed_display_never_swallows_a_code_fence():
+    env: dict = {}
+    out = md("$$\nx = 1\n\n```python\nprint(1)\n```\n\nText $$ and more.\n", env)
+    assert "<math" not in out and "<code" in out and "print(1)" in shown(out)
+    assert env["warnings"] == [(1, "this $$ is never closed: the formula is shown as text")]
+
+
 def test_a_display_block_does_not_swallow_what_follows():
     out = md("$$a$$ is the start\n\nand $$b$$ the end.")
     assert out.count('<span class="math inline">') == 2 and "is the start" in shown(out)
@@ -296,9 +303,11 @@ def _run(post, claims=()):
 
 
 def render_post(text: str, tmp_path: Path, claims=()):
+    """The page of a post, and its notices as the author reads them."""
     post, _ = source.parse(text, "posts/lines.md")
     config = load_config(tmp_path)
-    return render.render(post, _run(post, claims), tmp_path, config, Theme(config.templates))
+    page = render.render(post, _run(post, claims), tmp_path, config, Theme(config.templates))
+    return page, [str(notice) for notice in page.notices]
 
 
 def test_unknown_macros_warn_with_the_post_line_and_show_marked_tex(tmp_path):
