@@ -318,16 +318,21 @@ def _listed_points(items: list[Any], known: Mapping[str, Any], where: _Where, li
             _check_name(str(name), known, where, f"labbook.sweep[{number}].{name}")
             if name not in axes:
                 axes.append(str(name))
-    columns = {}
-    for name in axes:  # typed per axis, over every point that sets it
+    typed: dict[str, dict[int, Scalar]] = {}
+    for name in axes:  # typed per axis, over every point that sets it; the others take the default
         setting = [n for n, item in enumerate(items) if name in item]
-        typed = _values(name, [items[n][name] for n in setting], known[name], where,
-                        f"labbook.sweep[{setting[0]}].{name}")
-        default = known[name]
-        if isinstance(default, int) and not isinstance(default, bool) and any(isinstance(v, float) for v in typed):
-            default = float(default)
-        columns[name] = dict(zip(setting, typed, strict=True)) | {-1: default}
-    rows = [tuple((name, columns[name].get(n, columns[name][-1])) for name in axes) for n in range(len(items))]
+        values = _values(name, [items[n][name] for n in setting], known[name], where,
+                         f"labbook.sweep[{setting[0]}].{name}")
+        typed[name] = dict(zip(setting, values, strict=True))
+        if len(setting) < len(items):
+            default = known[name]
+            if default is None:
+                unset = next(n for n in range(len(items)) if n not in typed[name])
+                raise where.error(f"labbook.sweep[{unset}] does not set {name}, whose default is null: set it "
+                                  "in every point", f"labbook.sweep[{unset}]")
+            for n in range(len(items)):
+                typed[name].setdefault(n, float(default) if isinstance(values[0], float) else default)
+    rows = [tuple((name, typed[name][n]) for name in axes) for n in range(len(items))]
     first: dict[tuple[Any, ...], int] = {}
     for number, row in enumerate(rows):
         identity = tuple((n, type(v).__name__, v) for n, v in row)
@@ -380,7 +385,7 @@ def split_cells(cells: Sequence[Cell], *, swept: bool, path: str) -> Split:
         CellOptionError: a gather mark in a post without a sweep, a gather part with no per-point
             cell before it, or a cell marked `gather: false` after the gather began.
     """
-    start = next((n for n, c in enumerate(cells) if c.options.gather), None)
+    start = next((n for n, c in enumerate(cells) if c.options.gather is True), None)
     if start is None:
         return Split(tuple(cells))
     first = cells[start]
@@ -392,23 +397,12 @@ def split_cells(cells: Sequence[Cell], *, swept: bool, path: str) -> Split:
                               path=path, line=first.line,
                               hint="the cells above the gather mark run once per point; the gather runs after them")
     for cell in cells[start + 1:]:
-        if "gather" in _explicit_options(cell) and not cell.options.gather:
+        if cell.options.gather is False:
             raise CellOptionError(
                 f"`#| gather: false` after the gather cell at line {first.line}: every cell from there on gathers",
                 path=path, line=cell.line, hint="move this cell above the gather mark to run it per point",
             )
     return Split(tuple(cells[:start]), tuple(cells[start:]))
-
-
-def _explicit_options(cell: Cell) -> set[str]:
-    """Option names written on the cell (`#| gather: false` is not the default's silence)."""
-    names = set()
-    for line in cell.text.split("\n"):
-        match = re.match(r"^#\|\s*([A-Za-z_][\w-]*)\s*:", line)
-        if not match:
-            break
-        names.add(match.group(1))
-    return names
 
 
 # --- keys ----------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from labbook.errors import CellOptionError, FrontMatterError
 from labbook.observations import OBSERVATIONS, observe, read_observations, sweep_table
 from labbook.sweep import Point, PointResult, Progress, Split
 
-PARAMS = {"wd": 1.0, "lr": 1.0e-3, "width": 64, "act": "relu", "bias": True, "shape": [2, 3]}
+PARAMS = {"wd": 1.0, "lr": 1.0e-3, "width": 64, "act": "relu", "bias": True, "shape": [2, 3], "free": None}
 
 
 def declared(front_matter: str, params: dict | None = None, seed: int = 0, **kwargs) -> sweep.Sweep:
@@ -77,10 +77,12 @@ def test_zip_advances_lists_together_inside_a_product():
 
 
 def test_explicit_points_fill_in_the_defaults():
-    grid = declared("labbook:\n  sweep:\n    - {wd: 0.1, lr: 1e-2}\n    - {wd: 3}\n    - {seed: 4}\n", seed=7)
-    assert grid.form == "points" and grid.axes == ("wd", "lr", "seed")
-    assert [p.id for p in grid.points] == ["wd=0.1,lr=0.01,seed=7", "wd=3.0,lr=0.001,seed=7", "wd=1.0,lr=0.001,seed=4"]
-    assert grid.describe() == "3 listed points over wd, lr, seed"
+    grid = declared("labbook:\n  sweep:\n    - {wd: 0.1, lr: 1e-2}\n    - {wd: 3, width: 8}\n    - {seed: 4, width: 16.0}\n",
+                    seed=7)
+    assert grid.form == "points" and grid.axes == ("wd", "lr", "width", "seed")
+    assert [p.id for p in grid.points] == [
+        "wd=0.1,lr=0.01,width=64.0,seed=7", "wd=3.0,lr=0.001,width=8.0,seed=7", "wd=1.0,lr=0.001,width=16.0,seed=4"]
+    assert grid.describe() == "3 listed points over wd, lr, width, seed"
 
 
 @pytest.mark.parametrize(("front_matter", "line", "words"), [
@@ -102,6 +104,7 @@ def test_explicit_points_fill_in_the_defaults():
     ("labbook:\n  sweep:\n    - {wd: 0.1}\n    - 3\n", 5, "sweep[1] must be a mapping"),
     ("labbook:\n  sweep:\n    - {wd: 0.1}\n    - {lr: 1.0e-3}\n    - {wd: 0.1}\n", 6, "sweep[2] repeats point 1"),
     ("labbook:\n  sweep:\n    - {wd: 0.1}\n    - {wd: 1.0, lrr: 2}\n", 5, "unknown parameter 'lrr' (did you mean 'lr'?)"),
+    ("labbook:\n  sweep:\n    - {wd: 0.1, free: 1}\n    - {wd: 1.0}\n", 5, "does not set free, whose default is null"),
 ])
 def test_bad_sweeps_name_the_file_and_line(front_matter, line, words):
     error = refused(front_matter)
