@@ -460,7 +460,7 @@ def point_environment(point: Point, params: Mapping[str, Any]) -> dict[str, str]
 
 def _cut(text: str, split: Split) -> tuple[list[str], int, int]:
     """The file's lines, the index of the first body line and of the gather fence's line."""
-    lines = text.splitlines(keepends=True)
+    lines = re.split(r"(?<=\n)", text)  # '\n' only, as source.py counts lines (splitlines also splits at U+2028)
     closing = next(n for n, line in enumerate(lines[1:], start=1) if line.rstrip("\r\n") == "---")
     fence = split.gather_line - 1 if split.gather_line is not None else len(lines)
     return lines, closing + 1, fence

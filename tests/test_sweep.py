@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import math
+import re
 import sys
 
 import pytest
@@ -209,16 +210,20 @@ def test_gather_marks_in_the_wrong_place_are_refused_with_their_line():
         swept_post(SWEPT.replace("#| gather: true", "#| gather: yes please"))
 
 
-def test_point_and_gather_posts_are_what_jupytext_reads():
-    post = swept_post()
+@pytest.mark.parametrize("text", [SWEPT, SWEPT.replace("Middle prose.", "Middle\u2028prose."),
+                                  SWEPT.replace("\n", "\r\n")], ids=["lf", "odd-breaks", "crlf"])
+def test_point_and_gather_posts_are_what_jupytext_reads(text):
+    post = swept_post(text)
     split = sweep.split_cells(post.cells, swept=True, path=str(post.path))
     grid = sweep.parse_sweep({"wd": [0.1, 1.0]}, {"wd": 1.0}, 0, path=str(post.path))
     point = sweep.point_post(post, split, grid.points[0], {"wd": 1.0})
     assert [c.index for c in point.cells] == [0, 1] and "gather" not in point.text
-    assert [b.text for b in point.blocks if not hasattr(b, "index")] == ["Prose before.", "Middle prose."]
+    assert [b.text[:6] for b in point.blocks if not hasattr(b, "index")] == ["Prose ", "Middle"]
     assert [c.metadata["labbook"]["index"] for c in execute._notebook(point).cells if c.cell_type == "code"] == [0, 1]
     gather = sweep.gather_post(post, split, [(p, "k", True) for p in grid.points])
-    assert gather.text.startswith("---\ntitle: A sweep") and "import os" not in gather.text
+    front = "".join(re.split(r"(?<=\n)", text)[:6])  # the six lines of front matter
+    assert gather.text.startswith(front) and "import os" not in gather.text
+    assert point.text + gather.text[len(front):] == text  # the gather's text starts at its fence
     assert [(c.index, c.line) for c in gather.cells] == [(c.index, c.line) for c in post.cells[2:]]
     code = [c for c in execute._notebook(gather).cells if c.cell_type == "code"]
     assert [c.metadata["labbook"] for c in code] == [{"index": 2, "line": post.cells[2].line},
