@@ -55,8 +55,9 @@ TABLE_PARQUET = "sweep.parquet"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _YAML11_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 """`1e-3`: a float in YAML 1.2, a string to PyYAML (YAML 1.1 wants `1.0e-3`). Read as a float."""
-_SAFE_FOLDER = re.compile(r"^[A-Za-z0-9._=,+-]{1,100}$")
-_UNSAFE_CHAR = re.compile(r"[^A-Za-z0-9._=,+-]+")
+_SAFE_FOLDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+"""What execute.safe_name keeps as it is: a point's files keep their folder wherever they go."""
+_UNSAFE_CHAR = re.compile(r"[^A-Za-z0-9._-]+")
 _PLAIN_TEXT = re.compile(r"^[^\s,=\"]+$")
 
 
@@ -83,8 +84,10 @@ class Point:
     values: tuple[tuple[str, Scalar], ...]
     """(axis, value) in the sweep's axis order; `seed` among them when the seed is swept."""
     folder: str
-    """Its folder under the post's assets (points/<folder>/): the id when that is safe for every
-    file system and URL, else a cleaned id with a short hash; unique even where case is not."""
+    """Its folder under the post's assets (points/<folder>/): `wd-0.5_seed-2` for `wd=0.5,seed=2`
+    (letters, digits, '.', '_', '-': safe in every file system and URL, and what
+    execute.safe_name keeps), a cleaned id with a short hash for odd values; unique even where
+    case is not."""
 
     @property
     def id(self) -> str:
@@ -356,9 +359,11 @@ def _points(rows: Sequence[tuple[tuple[str, Scalar], ...]]) -> tuple[Point, ...]
 
 
 def _folder(point_id: str, *, hashed: bool = False) -> str:
-    if _SAFE_FOLDER.match(point_id) and not hashed:
-        return point_id
-    clean = _UNSAFE_CHAR.sub("_", point_id)[:60].strip("._") or "point"
+    """`wd=0.5,seed=2` -> `wd-0.5_seed-2`; anything else cleaned, with 10 hex of the id's hash."""
+    plain = point_id.replace("=", "-").replace(",", "_")
+    if _SAFE_FOLDER.match(plain) and not hashed:
+        return plain
+    clean = _UNSAFE_CHAR.sub("_", plain)[:60].strip("._-") or "point"
     return f"{clean}-{hashlib.sha256(point_id.encode()).hexdigest()[:10]}"
 
 

@@ -45,7 +45,7 @@ def test_product_varies_the_last_axis_fastest_with_stable_ids():
     assert [p.id for p in grid.points[:4]] == ["wd=0.1,seed=0", "wd=0.1,seed=1", "wd=0.1,seed=2", "wd=0.3,seed=0"]
     assert [p.index for p in grid.points] == list(range(9))
     assert grid.points[5].params == {"wd": 0.3} and grid.points[5].seed == 2
-    assert grid.points[5].folder == "wd=0.3,seed=2"
+    assert grid.points[5].folder == "wd-0.3_seed-2"
     assert grid.describe() == "wd (3) × seed (3) = 9 points"
     assert dict(grid.grid) == {"wd": (0.1, 0.3, 1.0), "seed": (0, 1, 2)}
 
@@ -131,10 +131,11 @@ def test_folders_are_safe_unique_and_stable():
     grid = declared("labbook:\n  sweep: {act: [relu, 'a b/c', ReLU, '../x']}\n")
     folders = [p.folder for p in grid.points]
     assert grid.points[1].id == 'act="a b/c"'
-    assert all(sweep._SAFE_FOLDER.match(f) and ".." not in f.split("/") and "/" not in f for f in folders)
+    assert all(execute.safe_name(f) == f and "/" not in f for f in folders)  # kept as they are when published
     assert len({f.lower() for f in folders}) == 4  # relu and ReLU differ even where case does not
     assert folders == [p.folder for p in declared("labbook:\n  sweep: {act: [relu, 'a b/c', ReLU, '../x']}\n").points]
-    assert folders[3].startswith("act=.._x-")
+    assert folders[0].startswith("act-relu-") and folders[3].startswith("act-.._x-")
+    assert declared("labbook:\n  sweep: {lr: [-1.0e-3]}\n").points[0].folder == "lr--0.001"
 
 
 def test_source_records_the_line_of_each_listed_point():
@@ -368,7 +369,7 @@ def test_the_table_has_one_row_per_point_in_a_stable_column_order():
     assert [c.role for c in table.columns] == ["axis"] * 3 + ["observable"] * 3 + ["status"] * 4
     assert [c.type for c in table.columns][:6] == ["float", "str", "int", "int", "float", "str"]
     records = table.records()
-    assert [r["point"] for r in records] == ["wd=0.1,act=relu", "wd=0.1,act=gelu", "wd=1.0,act=gelu"]
+    assert [r["point"] for r in records] == ["wd-0.1_act-relu", "wd-0.1_act-gelu", "wd-1.0_act-gelu"]
     assert records[0]["seed"] == 5 and records[0]["seconds"] == 1.235
     assert table.failed == [records[1]] and records[1]["error"] == "posts/x.md:41: CellError in cell 2: ValueError: bad"
 
@@ -377,7 +378,7 @@ def test_the_csv_is_exact_and_reads_back():
     _, table = table_of_three()
     text = table.to_csv().decode()
     assert text.splitlines()[0] == "wd,act,seed,grok_step,loss,note,status,error,seconds,point"
-    assert text.splitlines()[1] == "0.1,relu,5,300,0.5,,ok,,1.235,\"wd=0.1,act=relu\""
+    assert text.splitlines()[1] == "0.1,relu,5,300,0.5,,ok,,1.235,wd-0.1_act-relu"
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows[2]["loss"] == "inf" and rows[2]["note"] == "a,b" and rows[1]["status"] == "failed"
 

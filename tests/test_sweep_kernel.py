@@ -100,7 +100,7 @@ def test_points_report_observations_and_the_gather_reads_the_table(tmp_path, mon
         (kernel.workdir / "points" / folder / "curve.csv").write_bytes(content)
     run, _ = execute.execute(gather_post, root, tmp_path / "runs" / "gather", kernel=kernel)
     assert [c.index for c in run.cells] == [1, 2]
-    assert run.cells[0].outputs[0]["text"] == "3 points, 2 ok: ['x=0.5', 'x=2.0']\n"
+    assert run.cells[0].outputs[0]["text"] == "3 points, 2 ok: ['x-0.5', 'x-2.0']\n"
     assert run.cells[1].claim is not None and run.cells[1].claim.holds, run.cells[1].claim
     assert json.loads((tmp_path / "runs" / "gather" / "data" / sweep.TABLE_JSON).read_text())["schema"] == 1
-    assert Path(tmp_path / "runs" / "x=0.5" / "data" / "curve.csv").is_file()
+    assert Path(tmp_path / "runs" / "gather" / "data" / "points" / "x-0.5" / "curve.csv").is_file()
