@@ -463,12 +463,11 @@ def point_environment(point: Point, params: Mapping[str, Any]) -> dict[str, str]
     return {"LABBOOK_PARAMS": json.dumps(_sorted({**params, **point.params}), sort_keys=True)}
 
 
-def _cut(text: str, split: Split) -> tuple[list[str], int, int]:
+def _cut(post: Post, split: Split) -> tuple[list[str], int, int]:
     """The file's lines, the index of the first body line and of the gather fence's line."""
-    lines = re.split(r"(?<=\n)", text)  # '\n' only, as source.py counts lines (splitlines also splits at U+2028)
-    closing = next(n for n, line in enumerate(lines[1:], start=1) if line.rstrip("\r\n") == "---")
+    lines = re.split(r"(?<=\n)", post.text)  # '\n' only, as source.py counts lines (splitlines also splits at U+2028)
     fence = split.gather_line - 1 if split.gather_line is not None else len(lines)
-    return lines, closing + 1, fence
+    return lines, post.body_line - 1, fence
 
 
 def point_post(post: Post, split: Split, point: Point, params: Mapping[str, Any]) -> Post:
@@ -476,7 +475,7 @@ def point_post(post: Post, split: Split, point: Point, params: Mapping[str, Any]
     exactly the per-point cells), the point's seed, and the point's key (`point_basis`).
     Its settings carry the point's parameters once post parameters are merged (until
     then `point_environment` gives the kernel its LABBOOK_PARAMS)."""
-    lines, _, fence = _cut(post.text, split)
+    lines, _, fence = _cut(post, split)
     basis = point_basis(post.basis, split, point, params, post.settings.seed)
     blocks = tuple(b for b in post.blocks if b.line <= fence)
     settings = replace(post.settings, seed=basis["settings"]["seed"])
@@ -495,7 +494,7 @@ def gather_post(post: Post, split: Split, points: Sequence[tuple[Point, str, boo
     """
     if not split.gather_cells:
         raise ValueError(f"{post.path} has no gather part")
-    lines, body, fence = _cut(post.text, split)
+    lines, body, fence = _cut(post, split)
     basis = gather_basis(post.basis, split, points)
     blocks = tuple(b for b in post.blocks if b.line > fence + 1)
     return replace(post, text="".join(lines[:body] + lines[fence:]), blocks=blocks, basis=basis, key=digest(basis))

@@ -213,7 +213,7 @@ def test_gather_marks_in_the_wrong_place_are_refused_with_their_line():
 
 @pytest.mark.parametrize("text", [SWEPT, SWEPT.replace("Middle prose.", "Middle\u2028prose."),
                                   SWEPT.replace("\n", "\r\n")], ids=["lf", "odd-breaks", "crlf"])
-def test_point_and_gather_posts_are_what_jupytext_reads(text):
+def test_point_and_gather_posts_hold_their_own_cells_and_text(text):
     post = swept_post(text)
     split = sweep.split_cells(post.cells, swept=True, path=str(post.path))
     grid = sweep.parse_sweep({"wd": [0.1, 1.0]}, {"wd": 1.0}, 0, path=str(post.path))
