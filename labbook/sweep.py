@@ -471,8 +471,9 @@ def _cut(post: Post, split: Split) -> tuple[list[str], int, int]:
 
 
 def point_post(post: Post, split: Split, point: Point, params: Mapping[str, Any]) -> Post:
-    """The post as one point runs it: the text up to the gather fence (jupytext then reads
-    exactly the per-point cells), the point's seed, and the point's key (`point_basis`).
+    """The post as one point runs it: its blocks and its text up to the gather fence (so the
+    text, `Post.body` and a notebook composed from it hold exactly the per-point cells), the
+    point's seed, and the point's key (`point_basis`).
     Its settings carry the point's parameters once post parameters are merged (until
     then `point_environment` gives the kernel its LABBOOK_PARAMS)."""
     lines, _, fence = _cut(post, split)
