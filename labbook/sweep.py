@@ -13,8 +13,15 @@ The syntax, all under `labbook:` in the front matter (`params` declares what may
     sweep: [{wd: 0.1, lr: 1.0e-3}, {wd: 1.0}]                 # explicit points (others: defaults)
 
 Axes vary in the order written, the last fastest; a `zip` group (one mapping, or a list of
-them) is one axis whose lists advance together. The cells from the first one marked
-`#| gather: true` to the end are the gather part; the cells before it run once per point.
+them) is one axis whose lists advance together. A point is named by its values, `wd=0.5,seed=2`.
+
+The cells from the first one marked `#| gather: true` to the end are the gather part (later
+cells may repeat the mark; a later `#| gather: false` is an error, as is a mark on the first
+cell or in a post without a sweep); the cells before it run once per point, in a fresh kernel
+each, and report scalars with `labbook.observe(...)`. The gather runs once, after every point,
+in a fresh kernel whose working directory holds the table (sweep.json, read by
+`labbook.sweep_table()`, and sweep.csv) and points/<folder>/ with each point's data files.
+A sweep without a gather part is valid: the table is still published.
 """
 
 from __future__ import annotations
