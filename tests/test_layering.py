@@ -26,6 +26,8 @@ ALLOWED = {
     "executor": FOUNDATION | {"execute", "kernels"},
     "execute": FOUNDATION | {"kernels", "outputs"},
     "kernels": FOUNDATION | {"_kernel"},
+    "observations": set(),  # runs in the post's kernel: nothing of labbook
+    "sweep": FOUNDATION | {"observations"},  # the file formats' one home
 }
 
 
