@@ -180,15 +180,22 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def _key_lines(node: yaml.Node | None, first_line: int) -> dict[str, int]:
-    """The line of every key of nested mappings; an aliased mapping is walked once, not again."""
+    """The line of every key of nested mappings, and of every list item ('labbook.sweep[2]', for a
+    sweep's listed points); an aliased node is walked once, not again."""
     lines: dict[str, int] = {}
     seen: set[int] = set()
     stack: list[tuple[yaml.Node | None, str]] = [(node, "")]
     while stack:
         current, prefix = stack.pop()
-        if not isinstance(current, yaml.MappingNode) or id(current) in seen:
+        if not isinstance(current, (yaml.MappingNode, yaml.SequenceNode)) or id(current) in seen:
             continue
         seen.add(id(current))
+        if isinstance(current, yaml.SequenceNode):
+            for number, item in enumerate(current.value):
+                name = f"{prefix.rstrip('.')}[{number}]"
+                lines.setdefault(name, first_line + item.start_mark.line)
+                stack.append((item, name + "."))
+            continue
         for key, value in current.value:
             name = f"{prefix}{key.value}"
             lines.setdefault(name, first_line + key.start_mark.line)

@@ -55,6 +55,9 @@ class CellOptions:
     """Seconds for this cell; overrides `labbook.timeout`."""
     claim: str | None = None
     """The observation, in words, that this cell's assertions test."""
+    gather: bool | None = None
+    """`#| gather: true`: in a sweep post, this cell and every one after it run once, after all
+    the points (sweep.py); None when the cell does not say."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from . import outputs as rich
+from . import texmath
 from .config import Config
 from .errors import RenderError
 from .liquid import FigureTag, Live, Marks, replace_tags
 from .model import Artifact, Cell, Notice, Page, Post, Prose, Run, Summary
 from .theme import STATUS_TEXT, Theme, liquid_inert
 
-__all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html", "Flavour", "site_flavour"]
+__all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html", "inline_html", "mathml", "Flavour",
+           "site_flavour"]
 
 # --- URLs ------------------------------------------------------------------------------------------
 
@@ -70,41 +72,27 @@ def site_flavour(config: Config) -> Flavour:
 def _markdown() -> Any:
     from markdown_it import MarkdownIt
     from mdit_py_plugins.anchors import anchors_plugin
-    from mdit_py_plugins.dollarmath import dollarmath_plugin
     from mdit_py_plugins.footnote import footnote_plugin
 
     md = (
         MarkdownIt("commonmark", {"html": True, "typographer": False})
         .enable(["table", "strikethrough"])
-        .use(dollarmath_plugin, allow_space=True, allow_digits=False, double_inline=True)
+        .use(texmath.math_plugin)  # $…$, $$…$$, \(…\), \[…\], equation numbers: see texmath
         .use(footnote_plugin)
         .use(anchors_plugin, min_level=2, max_level=3)
     )
-    for rule in ("math_inline", "math_inline_double", "math_block", "math_block_label"):
-        md.add_render_rule(rule, _render_math)
     md.add_render_rule("fence", _render_fence)
     return md
 
 
-def _render_math(self: Any, tokens: Sequence[Any], idx: int, options: Any, env: dict[str, Any]) -> str:
-    token = tokens[idx]
-    display = token.type.startswith("math_block") or token.type == "math_inline_double"
-    return mathml(token.content, display=display, env=env, line=token.map[0] + 1 if token.map else None)
-
-
 def mathml(tex: str, *, display: bool, env: dict[str, Any] | None = None, line: int | None = None) -> str:
-    """TeX -> MathML, rendered here so a page needs no script and no network to show math."""
-    from latex2mathml.converter import convert
+    """TeX -> MathML, typeset here so a page needs no script and no network to show math."""
+    return texmath.typeset_formula(tex, display=display, env=env, line=line)
 
-    try:
-        markup = convert(tex.strip(), display="block" if display else "inline")
-    except Exception as exc:  # noqa: BLE001 - latex2mathml raises many kinds; the TeX is shown instead
-        if env is not None:
-            env.setdefault("warnings", []).append(f"math could not be rendered ({exc}): {tex.strip()[:60]}")
-        return f'<code class="math-error" title="could not render">{html.escape(tex)}</code>'
-    if display:
-        return f'<div class="math display">{markup}</div>\n'
-    return f'<span class="math inline">{markup}</span>'
+
+def inline_html(text: str, env: dict[str, Any] | None = None, *, line: int | None = None) -> str:
+    """A caption, claim, question or description: inline markdown with math, raw HTML as text."""
+    return texmath.inline_html(text, env, line=line)
 
 
 @functools.cache
@@ -167,9 +155,11 @@ def markdown_html(text: str, env: dict[str, Any] | None = None) -> str:
 class _CellRenderer:
     """Renders one cell with its outputs; numbers the figures of the page."""
 
-    def __init__(self, post: Post, run: Run, config: Config, theme: Theme, flavour: Flavour, marks: Marks) -> None:
+    def __init__(self, post: Post, run: Run, config: Config, theme: Theme, env: dict[str, Any],
+                 flavour: Flavour, marks: Marks) -> None:
         self.post, self.run, self.config, self.theme = post, run, config, theme
         self.flavour, self.marks = flavour, marks
+        self.env = env  # the page's markdown env: its math (macros, equation labels) and warnings
         self.results = {r.index: r for r in run.cells}
         self.figures = 0
         self.warnings: list[str] = []
@@ -188,6 +178,7 @@ class _CellRenderer:
             seconds=result.seconds if result else None,
             line=cell.line,
             source_path=str(self.post.path),
+            math_env=self.env,
         )
 
     def _output(self, output: Mapping[str, Any], cell: Cell) -> dict[str, Any] | None:
@@ -270,8 +261,9 @@ def _live_figures(post: Post, flavour: Flavour, marks: Marks, assets: Path) -> t
 
 
 def _body_html(post: Post, run: Run, config: Config, theme: Theme, flavour: Flavour,
-               marks: Marks) -> tuple[str, list[Notice]]:
-    """The post's Markdown as written, each code cell followed by its outputs.
+               marks: Marks) -> tuple[str, dict[str, Any]]:
+    """The post's Markdown as written, each code cell followed by its outputs; and the page's env
+    (its math: macros and equation labels that captions and claims share; its warnings).
 
     Raises:
         RenderError: a cell the read stage found has no fence here (the two parsers disagree).
@@ -279,18 +271,34 @@ def _body_html(post: Post, run: Run, config: Config, theme: Theme, flavour: Flav
     env: dict[str, Any] = {
         "cells_by_line": {cell.line: cell for cell in post.cells},
         "first_line": post.body_line,
-        "render_cell": _CellRenderer(post, run, config, theme, flavour, marks),
         "warnings": [],
+        "line_of": lambda line: post.body_line + line,  # math warnings name the post's line (texmath)
+        "math_store": config.cache / "math",  # typeset formulas kept between builds (texmath)
     }
+    env["render_cell"] = _CellRenderer(post, run, config, theme, env, flavour, marks)
     text, liquid_notices = _live_figures(post, flavour, marks, config.assets)
+    env["warnings"].extend(liquid_notices)
     body = _markdown().render(text, env)
     lost = [cell for cell in post.cells if cell.index not in env.get("placed", set())]
     if lost:
         raise RenderError(f"code cell {lost[0].index + 1} could not be placed on the page", line=lost[0].line,
                           hint="is its ``` fence inside a $$ math block or an HTML block?")
-    warnings = env["warnings"] + env["render_cell"].warnings  # math in outputs warns too
-    notices = [w if isinstance(w, Notice) else Notice(str(w), str(post.path)) for w in warnings]
-    return body, liquid_notices + notices
+    return body, env
+
+
+def _notices(post: Post, env: dict[str, Any]) -> list[Notice]:
+    """The page's warnings. Math's come as (line, message); those from math in outputs keep only
+    the path (their lines count in the output, not in the post)."""
+    path = str(post.path)
+
+    def notice(warning: Any, in_post: bool) -> Notice:
+        if isinstance(warning, Notice):
+            return warning
+        if isinstance(warning, tuple):
+            return Notice(warning[1], path, warning[0] if in_post else None)
+        return Notice(str(warning), path)
+
+    return [notice(w, True) for w in env["warnings"]] + [notice(w, False) for w in env["render_cell"].warnings]
 
 
 def notebook_of(post: Post, run: Run, run_dir: Path | None) -> bytes | None:
@@ -335,7 +343,7 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
     flavour = flavour or site_flavour(config)
     marks = Marks()
     url = post_url(config, post)
-    body, notices = _body_html(post, run, config, theme, flavour, marks)
+    body, env = _body_html(post, run, config, theme, flavour, marks)
     claims = [r.claim for r in run.cells if r.claim is not None]
     summary = summary_of(post, run, url, config)
     notebook = notebook_of(post, run, run_dir)
@@ -353,8 +361,10 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
         seed_tallies=dict((run.check or {}).get("seeds", {}).get("claims", {})),
         status_text=STATUS_TEXT.get(post.meta.status or "", ""),
         baseurl=config.baseurl,
+        math_env=env,
         body_only=flavour.body_only,
     )
+    notices = _notices(post, env)
     front_matter = {"layout": "post", **summary.to_front_matter(),
                     **{k: v for k, v in post.meta.extra.items() if _plain(v)}}
     return Page(

@@ -127,9 +127,10 @@ def _newest_first(summaries: Iterable[Summary]) -> list[Summary]:
 
 def _index_files(theme: Theme, config: Config, summaries: list[Summary]) -> dict[str, bytes]:
     posts = _newest_first(summaries)
+    math_env = {"math_store": config.cache / "math"}  # math in descriptions: typeset once, kept (texmath)
     files = {
         "index.html": _listing_page(theme, config, "Entries", theme.render(
-            "index.html", heading=config.title, intro=config.description, posts=posts)),
+            "index.html", heading=config.title, intro=config.description, posts=posts, math_env=math_env)),
     }
     by_tag: dict[str, list[Summary]] = defaultdict(list)
     names: dict[str, str] = {}
@@ -143,7 +144,7 @@ def _index_files(theme: Theme, config: Config, summaries: list[Summary]) -> dict
     for slug, tagged in sorted(by_tag.items()):
         tag = names[slug]
         files[f"tags/{slug}/index.html"] = _listing_page(theme, config, f"Tag: {tag}", theme.render(
-            "index.html", heading=f"Tagged “{tag}”", intro="", posts=tagged))
+            "index.html", heading=f"Tagged “{tag}”", intro="", posts=tagged, math_env=math_env))
     counts = [(names[slug], len(tagged)) for slug, tagged in sorted(by_tag.items())]
     files["tags/index.html"] = _listing_page(theme, config, "Tags", theme.render(
         "tags.html", tags=counts, baseurl=config.baseurl))
@@ -179,7 +180,9 @@ def _facets(posts: list[Summary]) -> list[tuple[str, str, list[tuple[str, list[S
 
 def _theme_files(theme: Theme, config: Config) -> dict[str, bytes]:
     css = "\n".join((theme.folder / name).read_text(encoding="utf-8") for name in ("labbook.css", "pygments.css"))
-    return {"_config.yml": _config_yml(config), **_layouts(theme, config), "assets/css/labbook.css": css.encode(),
+    static = theme.folder / "assets"  # templates/assets/** as is: the math font and its CSS (texmath)
+    assets = {f"assets/{p.relative_to(static).as_posix()}": p.read_bytes() for p in sorted(static.rglob("*")) if p.is_file()}
+    return {"_config.yml": _config_yml(config), **_layouts(theme, config), "assets/css/labbook.css": css.encode(), **assets,
             "_includes/figure.liquid": FIGURE_INCLUDE.encode(),
             jekyll.RAW_PLUGIN_PATH: jekyll.raw_files_plugin(["assets"])}
 

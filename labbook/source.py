@@ -248,7 +248,7 @@ def _sanitizers(items: list[Any], path: str, line: int | None) -> tuple[tuple[st
 
 _OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "label": (str,), "caption": (str,), "echo": (bool,), "output": (bool,),
-    "timeout": (int, float), "claim": (str,),
+    "timeout": (int, float), "claim": (str,), "gather": (bool,),
 }
 
 

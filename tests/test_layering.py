@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parent.parent / "labbook"
-FOUNDATION = {"model", "errors", "config", "files", "theme", "frontmatter", "journal", "liquid", "jekyll"}
+FOUNDATION = {"model", "errors", "config", "files", "theme", "frontmatter", "journal", "texmath", "liquid", "jekyll"}
 STAGES = {"source", "execute", "kernels", "executor", "cache", "render", "site", "check", "compare"}
 ALLOWED = {
-    "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors"},
+    "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors", "texmath"}, "texmath": {"errors"},
     "frontmatter": set(), "journal": {"errors", "files"}, "liquid": set(), "jekyll": set(),
     "export": FOUNDATION | {"source", "cache", "render"}, "importer": FOUNDATION | {"source"},
     "compare": {"model"},
@@ -27,6 +27,8 @@ ALLOWED = {
     "executor": FOUNDATION | {"execute", "kernels"},
     "execute": FOUNDATION | {"kernels", "outputs"},
     "kernels": FOUNDATION | {"_kernel"},
+    "observations": set(),  # runs in the post's kernel: nothing of labbook
+    "sweep": FOUNDATION | {"observations"},  # the file formats' one home
 }
 
 
