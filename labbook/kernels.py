@@ -13,7 +13,6 @@ import contextlib
 import functools
 import json
 import os
-import re
 import select
 import shutil
 import signal
@@ -26,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .compare.text import strip_ansi
 from .errors import KernelDied
 from .model import Post
 
 __all__ = ["Kernel", "KernelServers", "start_kernel", "discard_kernel", "kernel_environment", "kernel_arguments",
            "kill_all_kernels", "log_tail"]
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _LIVE_KERNELS: set[Any] = set()
 """Kernel managers of executions under way: killed at once when the build is interrupted."""
 _KERNEL_MODULE = ["-m", "labbook._kernel"]
@@ -154,7 +153,7 @@ def kill_all_kernels() -> int:
 def log_tail(log: Path, lines: int = 12) -> str:
     """The end of a kernel's own output: why it would not start, or how it died."""
     with contextlib.suppress(OSError):
-        text = _ANSI.sub("", log.read_text(errors="replace"))
+        text = strip_ansi(log.read_text(errors="replace"))
         return "\n".join(text.strip().splitlines()[-lines:])
     return ""
 

@@ -25,7 +25,7 @@ from labbook.compare import (
     normalize_output,
     sanitize_text,
 )
-from labbook.model import Tolerance
+from labbook.model import ColumnTolerance, FileTolerance, SummaryTolerance, Tolerance
 
 TOL = Tolerance()
 
@@ -118,15 +118,15 @@ def test_per_file_override_lets_a_1e_3_change_pass(tmp_path: Path) -> None:
     changed = [list(row) for row in rows]
     changed[17][1] = repr(float(rows[17][1]) * (1 + 1e-3))
     write_csv(new, changed)
-    loose = Tolerance(files={"curves.csv": {"rtol": 1e-2}})
+    loose = Tolerance(files={"curves.csv": FileTolerance(rtol=1e-2)})
 
     assert compare_data(published, new, "curves.csv", loose) is None
     assert (
-        compare_data(published, new, "other.csv", Tolerance(files={"other.csv": {"rtol": 1e-2}}))
+        compare_data(published, new, "other.csv", Tolerance(files={"other.csv": FileTolerance(rtol=1e-2)}))
         is None
     )
     assert (
-        compare_data(published, new, "curves.csv", Tolerance(files={"other.csv": {"rtol": 1e-2}}))
+        compare_data(published, new, "curves.csv", Tolerance(files={"other.csv": FileTolerance(rtol=1e-2)}))
         is not None
     )
 
