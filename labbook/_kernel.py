@@ -141,12 +141,33 @@ def _platform() -> dict[str, Any]:
         info["numpy_simd"] = _numpy_simd()
     torch = sys.modules.get("torch")
     if torch is not None:
-        try:
-            info["torch"] = str(torch.backends.cpu.get_cpu_capability())
-            info["torch_threads"] = int(torch.get_num_threads())
-        except Exception:  # noqa: BLE001 - an old or partial torch: its capability stays unknown
-            pass
+        info.update(_torch(torch))
+    info["variables"] = {name: os.environ[name] for name in NUMERIC_VARIABLES if os.environ.get(name)}
     return info
+
+
+NUMERIC_VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "MKL_DEBUG_CPU_TYPE",
+                     "OPENBLAS_CORETYPE", "OPENBLAS_VERBOSE", "NPY_DISABLE_CPU_FEATURES", "NPY_ENABLE_CPU_FEATURES",
+                     "DNNL_MAX_CPU_ISA", "ONEDNN_MAX_CPU_ISA")
+"""Variables that make the libraries choose other numeric code paths than this CPU's best."""
+
+
+def _torch(torch: Any) -> dict[str, Any]:
+    """torch's CPU capability, its threads, and the BLAS it was built with (from its build
+    configuration: torch links MKL statically, out of threadpoolctl's sight)."""
+    import re
+
+    found: dict[str, Any] = {}
+    try:
+        found["torch"] = str(torch.backends.cpu.get_cpu_capability())
+        found["torch_threads"] = int(torch.get_num_threads())
+        config = torch.__config__.show()
+    except Exception:  # noqa: BLE001 - an old or partial torch: what it cannot say stays unknown
+        return found
+    mkl = re.search(r"Math Kernel Library Version ([\d.]+)", config)
+    blas = re.search(r"BLAS_INFO=(\w+)", config)
+    found["torch_blas"] = f"mkl {mkl[1]}" if mkl else (blas[1] if blas else "")
+    return found
 
 
 def _cpu() -> tuple[str, set[str]]:

@@ -314,6 +314,11 @@ class Platform:
     torch: str = ""
     """torch's CPU capability ("AVX512", "AVX2", "DEFAULT"), when the post imported torch."""
     torch_threads: int = 0
+    torch_blas: str = ""
+    """The BLAS torch was built with ("mkl 2024.2"): linked into torch, so threadpoolctl cannot see it."""
+    variables: Mapping[str, str] = field(default_factory=dict)
+    """Environment variables that choose numeric code paths (MKL_CBWR, OPENBLAS_CORETYPE,
+    ATEN_CPU_CAPABILITY, NPY_DISABLE_CPU_FEATURES, …), when set: how one machine imitates another."""
 
     @property
     def description(self) -> str:
@@ -325,9 +330,10 @@ class Platform:
         if self.numpy_simd:
             parts.append(f"numpy SIMD {self.numpy_simd}")
         if self.torch:
-            parts.append(f"torch CPU capability {self.torch}"
+            parts.append(f"torch CPU capability {self.torch}" + (f" with {self.torch_blas}" if self.torch_blas else "")
                          + (f", {self.torch_threads} thread{'s' * (self.torch_threads != 1)}" if self.torch_threads else ""))
         parts += [p for p in (self.system, self.libc) if p]
+        parts += [f"{name}={value}" for name, value in sorted(self.variables.items())]
         return "; ".join(parts)
 
     @classmethod

@@ -38,9 +38,9 @@ def summary(result: PostCheck) -> str:
     """One line: why the post is not reproduced."""
     if result.reason:
         return result.reason
-    broken = [c.claim for c in result.claims if not c.now]
+    broken = [c.claim + (f" ({c.message})" if c.message else "") for c in result.claims if not c.now]
     if broken:
-        return "claim broken: " + "; ".join(broken)
+        return "; ".join(broken)
     return "; ".join(f"{d.name}: {d.reason}" for d in result.differences[:3])
 
 

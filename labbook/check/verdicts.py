@@ -147,7 +147,9 @@ def _numeric_parts(platform: Platform, environment: Mapping[str, str]) -> dict[s
         "numpy SIMD": platform.numpy_simd,
         "BLAS": "; ".join(f"{b.library} {b.version} {b.kernel}".strip() + f" ×{b.threads}" for b in platform.blas),
         "torch CPU capability": platform.torch,
+        "torch BLAS": platform.torch_blas,
         "torch threads": str(platform.torch_threads or ""),
+        **{name: platform.variables.get(name, "") for name in sorted(platform.variables)},
     }
     parts.update({name: environment.get(name, "") for name in NUMERIC_LIBRARIES})
     return parts
@@ -157,13 +159,15 @@ def platform_change(published: Run, new: Run) -> tuple[str, str]:
     """(sentence, note): how the numeric platforms differ, "published on X, checked on Y" —
     "" when they are the same; the note says when it cannot be known."""
     if published.platform is None:
-        return "", ("the published run records no numeric platform (labbook before 0.2 did not): republish it, "
-                    "so that check can tell digits that differ on another CPU from a changed result")
+        return "", ("the published run records no numeric platform (it was published by an older labbook): "
+                    "republish it, so that check can tell digits that differ on another CPU from a changed result")
     if new.platform is None:
         return "", "the re-run recorded no numeric platform, so digits that differ cannot be put down to the CPU"
     before = _numeric_parts(published.platform, published.environment)
     after = _numeric_parts(new.platform, new.environment)
-    changed = [name for name in before if before[name] != after[name]]
+    names = [*before, *(name for name in after if name not in before)]
+    before, after = {n: before.get(n, "") for n in names}, {n: after.get(n, "") for n in names}
+    changed = [name for name in names if before[name] != after[name]]
     if not changed:
         return "", ""
 
