@@ -249,3 +249,50 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k not in ("SHIFT", "WEIRD", "WEIRD_CLAIM")}
+
+
+INPUTS_POST = """---
+title: Reads around
+date: 2026-01-05
+---
+
+```python
+import importlib.metadata, os
+root = os.environ["LABBOOK_ROOT"]
+groups = importlib.metadata.entry_points()   # as torch does at import: reads every *.egg-info on sys.path
+for name in ("data.txt", "ignored.txt", "build/lib/copy.txt", "env/lib/thing.txt", "dist/notes.txt"):
+    print(name, open(os.path.join(root, name)).read().strip())
+```
+"""
+
+
+def test_only_the_projects_sources_are_found_inputs(tmp_path, capsys):
+    """A project installed with pip (egg-info in the root, build/ and dist/), holding a
+    virtual environment and git-ignored files: its run records data.txt alone, so a fresh clone
+    finds nothing stale and executes nothing."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    root = make_project(tmp_path / "p", {"reads.md": INPUTS_POST}, pyproject=(
+        '\n[project]\nname = "readsaround"\nversion = "1.0"\n[tool.setuptools]\npy-modules = []\n'))
+    (root / "data.txt").write_text("real input\n")
+    (root / "ignored.txt").write_text("a local scratch file\n")
+    (root / ".gitignore").write_text("ignored.txt\n")
+    (root / "env/lib").mkdir(parents=True)
+    (root / "env/pyvenv.cfg").write_text("home = /usr/bin\n")
+    (root / "env/lib/thing.txt").write_text("inside a virtual environment\n")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
+                    "-w", str(root / "dist"), str(root)], check=True, capture_output=True)  # build/, dist/, egg-info
+    assert list(root.glob("*.egg-info/entry_points.txt")) or list(root.glob("*.egg-info/PKG-INFO"))
+    (root / "build/lib").mkdir(parents=True, exist_ok=True)
+    (root / "build/lib/copy.txt").write_text("a build output\n")
+    (root / "dist/notes.txt").write_text("next to the wheel\n")
+    git(root, "init", "-q")
+    assert main(["--root", str(root), "-q", "build"]) == 0
+    assert run_json(root, "reads")["inputs"] == {"data.txt": run_json(root, "reads")["inputs"]["data.txt"]}
+    for generated in [*root.glob("*.egg-info"), root / "build", root / "dist", root / "env", root / ".labbook"]:
+        shutil.rmtree(generated)  # a fresh clone has none of them
+    capsys.readouterr()
+    assert main(["--root", str(root), "status"]) == 0
+    assert "stale" not in capsys.readouterr().out
+    assert main(["--root", str(root), "build"]) == 0
+    assert "0 executed" in capsys.readouterr().err

@@ -116,13 +116,14 @@ _PILLOW_LIMIT = threading.Lock()
 
 
 @contextlib.contextmanager
-def _trusted_size() -> Iterator[None]:
-    """Pillow's bomb guard is a module global: raised to MAX_PIXELS for this open only."""
+def _own_size_check() -> Iterator[None]:
+    """Pillow's bomb guard (a module global) off for this open only: _load_rgb applies
+    MAX_PIXELS itself, from the header, before decoding anything."""
     from PIL import Image
 
     with _PILLOW_LIMIT:
         saved = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = None if saved is None else max(saved, MAX_PIXELS)
+        Image.MAX_IMAGE_PIXELS = None
         try:
             yield
         finally:
@@ -138,7 +139,7 @@ def _load_rgb(path: Path) -> np.ndarray:
     import numpy as np
     from PIL import Image
 
-    with _trusted_size(), Image.open(path) as image:
+    with _own_size_check(), Image.open(path) as image:
         if image.size[0] * image.size[1] > MAX_PIXELS:
             raise _TooLarge(image.size)
         image.load()
