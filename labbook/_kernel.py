@@ -231,7 +231,7 @@ def _blas() -> list[dict[str, Any]]:
 def _numpy_simd() -> str:
     """The widest SIMD target numpy's own loops dispatch to on this CPU."""
     try:
-        from numpy._core import _multiarray_umath as umath
+        from numpy._core import _multiarray_umath as umath  # type: ignore[attr-defined]
     except ImportError:
         try:
             from numpy.core import _multiarray_umath as umath  # numpy < 2

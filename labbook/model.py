@@ -330,8 +330,9 @@ class Platform:
         if self.numpy_simd:
             parts.append(f"numpy SIMD {self.numpy_simd}")
         if self.torch:
+            threads = f", {self.torch_threads} thread{'s' * (self.torch_threads != 1)}" if self.torch_threads else ""
             parts.append(f"torch CPU capability {self.torch}" + (f" with {self.torch_blas}" if self.torch_blas else "")
-                         + (f", {self.torch_threads} thread{'s' * (self.torch_threads != 1)}" if self.torch_threads else ""))
+                         + threads)
         parts += [p for p in (self.system, self.libc) if p]
         parts += [f"{name}={value}" for name, value in sorted(self.variables.items())]
         return "; ".join(parts)

@@ -93,7 +93,8 @@ def _published(post: Post, store: cache.Store, config: Config) -> tuple[Run, Pat
         return PostCheck(post.path, post.slug, "new", reason="no published run in site/")
     stale = cache.stale_reason(post, run, config.root, store.hashes)
     if stale is not None:
-        return PostCheck(post.path, post.slug, "stale", reason=f"site/ publishes an older run ({stale}); run labbook build")
+        reason = f"site/ publishes an older run ({stale}); run labbook build"
+        return PostCheck(post.path, post.slug, "stale", reason=reason)
     return run, folder
 
 

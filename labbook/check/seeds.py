@@ -97,7 +97,8 @@ def seeds_record(spread: SeedSpread, date: str) -> dict[str, Any]:
 
 def seed_lines(spread: SeedSpread) -> list[str]:
     """The spread as the terminal and the reports show it."""
-    lines = [f"seeds: {spread.seeds}" + (f" ({len(spread.failed)} failed: {list(spread.failed)})" if spread.failed else "")]
+    failed = f" ({len(spread.failed)} failed: {list(spread.failed)})" if spread.failed else ""
+    lines = [f"seeds: {spread.seeds}{failed}"]
     lines += [f"  claim held on {held}/{total} seeds: {claim}" for claim, (held, total) in spread.claims.items()]
     for series in spread.series[:30]:
         lines.append(f"  {series['name']}: mean {series['mean']:.6g}, std across seeds {series['std']:.3g}, "

@@ -35,7 +35,8 @@ def compare_files(published_dir: Path, new_dir: Path, names_published: Iterable[
         elif name not in published_names:
             differences.append(Difference(name, "extra", "produced by the re-run, but never published"))
         elif not (published_dir / name).is_file():
-            differences.append(Difference(name, "missing", f"listed in the published run, but absent from {published_dir}"))
+            reason = f"listed in the published run, but absent from {published_dir}"
+            differences.append(Difference(name, "missing", reason))
         else:
             difference = _compare_artifact(published_dir / name, new_dir / name, name, kinds, tol, diff_dir, extra)
             if difference is not None:

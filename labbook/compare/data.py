@@ -53,7 +53,8 @@ class Rule:
     @property
     def summary_tolerances(self) -> tuple[float, float]:
         summary = self.summary or SummaryTolerance()
-        return (self.rtol if summary.rtol is None else summary.rtol, self.atol if summary.atol is None else summary.atol)
+        rtol = self.rtol if summary.rtol is None else summary.rtol
+        return rtol, self.atol if summary.atol is None else summary.atol
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +182,8 @@ def _violation_reason(where: str, at: str, old: str, new: str, violation: _Viola
     if violation.delta is None or not math.isfinite(violation.delta):
         reason = f"{where}: {old} → {new}{at}"
     else:
-        reason = f"{where}: max |Δ| {violation.delta:.1e}{at} exceeds atol {rule.atol} + rtol {rule.rtol}·|x| ({old} → {new})"
+        reason = (f"{where}: max |Δ| {violation.delta:.1e}{at} exceeds atol {rule.atol} + rtol {rule.rtol}·|x| "
+                  f"({old} → {new})")
     if violation.count > 1:
         reason += f"; {violation.count} of {violation.total} values differ"
     return reason
@@ -209,16 +211,16 @@ def _series_diff(published: np.ndarray, new: np.ndarray, where: str, rule: Rule,
     else:
         compared = np.arange(rows) if rule.summary is None or exact else np.arange(0)
     if published.ndim == 0:
-        compared, before, after = np.arange(0), published.reshape(1), new.reshape(1)
-        violation = _exact_violation(before, after) if exact else _numeric_violation(before, after, rule.rtol, rule.atol)
+        before, after = published.reshape(1), new.reshape(1)
+        violation = _values_violation(before, after, rule, exact)
         return _finding(where, violation, _shown(before, after, violation), at(()), rule)
     before, after = published[compared], new[compared]
-    violation = _exact_violation(before, after) if exact else _numeric_violation(before, after, rule.rtol, rule.atol)
+    violation = _values_violation(before, after, rule, exact)
     if violation is not None:
         index = tuple(int(i) for i in np.unravel_index(violation.index, before.shape))
         position = (int(compared[index[0]]), *index[1:])
-        shown = (repr(texts[0][position[0]]), repr(texts[1][position[0]])) if texts else _shown(before, after, violation)
-        return _finding(where, violation, shown, at(position), rule)
+        shown = (repr(texts[0][position[0]]), repr(texts[1][position[0]])) if texts else None
+        return _finding(where, violation, shown or _shown(before, after, violation), at(position), rule)
     if rule.summary is None or exact:
         return None
     rest = np.ones(rows, dtype=bool)
@@ -226,6 +228,10 @@ def _series_diff(published: np.ndarray, new: np.ndarray, where: str, rule: Rule,
     if not rest.any():
         return None
     return _summary_diff(published[rest], new[rest], where, rule, _row_span(rest))
+
+
+def _values_violation(before: np.ndarray, after: np.ndarray, rule: Rule, exact: bool) -> _Violation | None:
+    return _exact_violation(before, after) if exact else _numeric_violation(before, after, rule.rtol, rule.atol)
 
 
 def _shown(before: np.ndarray, after: np.ndarray, violation: _Violation | None) -> tuple[str, str]:
@@ -551,7 +557,8 @@ def _npz_diff(published: Mapping[str, np.ndarray], new: Mapping[str, np.ndarray]
     return None
 
 
-def _array_diff(published: np.ndarray, new: np.ndarray, where: str, rules: _Rules, column: str | None) -> _Finding | None:
+def _array_diff(published: np.ndarray, new: np.ndarray, where: str, rules: _Rules,
+                column: str | None) -> _Finding | None:
     """Same shape, same dtype kind, values within tolerance (record fields one by one, each
     under the tolerance of its own name)."""
     if published.shape != new.shape:
@@ -599,27 +606,38 @@ def numeric_series(path: Path, label: str) -> dict[str, Any]:
     import numpy as np
 
     found: dict[str, Any] = {}
-    kind = suffix(path.name)
     try:
-        if kind in (".csv", ".tsv"):
-            table = _parse_table(path, "," if kind == ".csv" else "\t")
-            for column, name in enumerate(table.names):
-                values = _numbers(table.cells(column))
-                if values is not None and np.isfinite(values).any():
-                    found[f"{label}:{name}"] = np.asarray(values)
-        elif kind == ".npy":
-            array = _read_npy(path)
-            if array.dtype.kind in "iuf":
-                found[label] = array
-        elif kind == ".npz":
-            for key, array in _read_npz(path).items():
-                if array.dtype.kind in "iuf":
-                    found[f"{label}:{key}"] = array
-        elif kind == ".json":
-            _json_numbers(_read_json(path), label + ":$", found)
+        read = _SERIES.get(suffix(path.name))
+        series = read(path, label) if read is not None else {}
     except PARSE_ERRORS:
         return {}
+    for name, values in series.items():
+        if isinstance(values, float) or (np.asarray(values).dtype.kind in "iuf" and np.isfinite(values).any()):
+            found[name] = values
     return found
+
+
+def _table_series(path: Path, label: str) -> dict[str, Any]:
+    import numpy as np
+
+    table = _parse_table(path, "\t" if suffix(path.name) == ".tsv" else ",")
+    columns = {name: _numbers(table.cells(j)) for j, name in enumerate(table.names)}
+    return {f"{label}:{name}": np.asarray(values) for name, values in columns.items() if values is not None}
+
+
+def _json_series(path: Path, label: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    _json_numbers(_read_json(path), label + ":$", found)
+    return found
+
+
+_SERIES: Mapping[str, Callable[[Path, str], dict[str, Any]]] = {
+    ".csv": _table_series,
+    ".tsv": _table_series,
+    ".npy": lambda path, label: {label: _read_npy(path)},
+    ".npz": lambda path, label: {f"{label}:{key}": array for key, array in _read_npz(path).items()},
+    ".json": _json_series,
+}
 
 
 def _json_numbers(value: Any, name: str, found: dict[str, Any]) -> None:

@@ -24,7 +24,8 @@ def compare_notebook(published: Path, new: Path, name: str, extra: Sequence[tupl
     try:
         before = _code_cell_outputs(published)
     except PARSE_ERRORS as error:
-        return Difference(name, "text", f"{bytes_reason(published, new)}; the published notebook does not parse: {error}")
+        reason = f"{bytes_reason(published, new)}; the published notebook does not parse: {error}"
+        return Difference(name, "text", reason)
     try:
         after = _code_cell_outputs(new)
     except PARSE_ERRORS as error:
