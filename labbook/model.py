@@ -324,9 +324,10 @@ class Platform:
     def description(self) -> str:
         """One line for a page or a message: "Intel Xeon (AVX-512), OpenBLAS 0.3.31 SkylakeX, torch AVX512"."""
         parts = [f"{self.cpu or self.machine or 'an unknown CPU'}" + (f" ({self.isa})" if self.isa else "")]
-        parts += [" ".join(p for p in (b.library, b.version, b.kernel and f"{b.kernel} kernel",
-                                       f"{b.threads} thread{'s' * (b.threads != 1)}" if b.threads else "") if p)
-                  for b in self.blas]
+        for blas in self.blas:
+            how = [p for p in (blas.kernel and f"{blas.kernel} kernel",
+                               blas.threads and f"{blas.threads} thread{'s' * (blas.threads != 1)}") if p]
+            parts.append(" ".join(p for p in (blas.library, blas.version) if p) + (f" ({', '.join(how)})" if how else ""))
         if self.numpy_simd:
             parts.append(f"numpy SIMD {self.numpy_simd}")
         if self.torch:

@@ -64,7 +64,7 @@ def test_the_platform_round_trips_and_an_old_run_json_has_none():
     assert Run.from_json(old).platform is None
     newer = run.to_json() | {"platform": {**run.to_json()["platform"], "gpu": "none"}}
     assert Run.from_json(newer).platform == platform  # keys a newer labbook adds are dropped
-    assert "AMD EPYC 7B13 (AVX2)" in platform.description and "openblas 0.3.27 Zen kernel" in platform.description
+    assert "AMD EPYC 7B13 (AVX2)" in platform.description and "openblas 0.3.27 (Zen kernel, 1 thread)" in platform.description
 
 
 @pytest.mark.parametrize("kind", [errors.CellError, errors.FrontMatterError, errors.KernelDied, errors.LockError])

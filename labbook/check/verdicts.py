@@ -172,7 +172,7 @@ def platform_change(published: Run, new: Run) -> tuple[str, str]:
         return "", ""
 
     def side(platform: Platform, parts: Mapping[str, str]) -> str:
-        shown = ", ".join(f"{name} {parts[name] or 'none'}" for name in changed)
+        shown = ", ".join(f"{name} {parts[name] or ('unset' if name.isupper() else 'unknown')}" for name in changed)
         return f"{platform.cpu or 'an unknown CPU'} ({shown})"
 
     return f"published on {side(published.platform, before)}, checked on {side(new.platform, after)}", ""
