@@ -94,11 +94,13 @@ def write_html_report(report: CheckReport, folder: Path, config: Config) -> Path
     from ..theme import Theme
 
     folder.mkdir(parents=True, exist_ok=True)
-    posts = [{"path": str(result.path), "verdict": result.verdict, "summary": summary(result),
-              "details": details(result), "figures": _figures(result, folder)} for result in report.posts]
+    posts = [{"path": printable(str(result.path)), "verdict": result.verdict,
+              "details": [printable(line) for line in details(result)], "figures": _figures(result, folder)}
+             for result in report.posts]
     theme = Theme(config.templates)
     css = (theme.folder / "labbook.css").read_text(encoding="utf-8")
-    html = theme.render("check-report.html", posts=posts, css=css, notes=report.notes, date=dt.date.today().isoformat())
+    notes = [printable(note) for note in report.notes]
+    html = theme.render("check-report.html", posts=posts, css=css, notes=notes, date=dt.date.today().isoformat())
     index = folder / "index.html"
     index.write_text(html, encoding="utf-8")
     return index
