@@ -268,7 +268,7 @@ def main() -> None:
 
 # --- the fork server ------------------------------------------------------------------------------
 
-PER_KERNEL = ("LABBOOK_POST", "LABBOOK_SEED", "LABBOOK_MEMORY_MB", "PYTHONPATH", "OMP_NUM_THREADS",
+PER_KERNEL = ("LABBOOK_POST", "LABBOOK_SEED", "LABBOOK_MEMORY_MB", "LABBOOK_KERNEL_ID", "PYTHONPATH", "OMP_NUM_THREADS",
               "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "JPY_PARENT_PID")
 """Environment variables that differ between a build's kernels: each forked kernel sets its own
 before any other import. Of the modules the server preloads, only ipykernel reads one at import
@@ -392,7 +392,7 @@ def serve(folder: str) -> None:
     os.dup2(null, 0)
     os.close(null)
     _preload()
-    kernels: dict[int, tuple[str, ...]] = {}  # live kernels, and their folders (the log's, the working one)
+    kernels: dict[int, tuple[str, ...]] = {}  # live kernels: their folders (the log's, the working one), marker
     try:
         with os.fdopen(requests, "rb", buffering=0) as incoming, os.fdopen(replies, "wb", buffering=0) as outgoing:
             for line in _lines(incoming):
@@ -418,20 +418,49 @@ def _answer(request: dict[str, Any], kernels: dict[int, tuple[str, ...]]) -> dic
     pid = os.fork()
     if pid == 0:
         _run_kernel(request["fork"])
-    kernels[pid] = (os.path.dirname(request["fork"]["log"]), request["fork"]["cwd"])
+    fork = request["fork"]
+    kernels[pid] = (os.path.dirname(fork["log"]), fork["cwd"], fork["env"].get("LABBOOK_KERNEL_ID", ""))
     return {"pid": pid}
+
+
+def kill_marked(name: str, value: str) -> int:
+    """SIGKILL every process whose environment holds `name=value` (but this one); the number.
+
+    A kernel's daemons that left its process group (start_new_session=True) still carry the
+    kernel's marker variable: this is how they are found. Linux (/proc) only; elsewhere, 0.
+    """
+    needle = f"{name}={value}".encode() + b"\0"
+    killed = 0
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as stream:
+                if needle not in stream.read() + b"\0":
+                    continue
+            os.kill(int(entry), signal.SIGKILL)
+            killed += 1
+        except OSError:
+            continue
+    return killed
 
 
 def _end(kernels: dict[int, tuple[str, ...]], own: str) -> None:
     """Labbook is done or dead: no kernel of its may outlive it, nor their folders, nor ours."""
     import shutil
 
-    for pid, folders in kernels.items():
+    for pid, (*folders, marker) in kernels.items():
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
-    for folder in [own, *(f for folders in kernels.values() for f in folders)]:
+        if marker:
+            kill_marked("LABBOOK_KERNEL_ID", marker)
+    for folder in [own, *(f for *folders, _ in kernels.values() for f in folders)]:
         if os.path.basename(folder).startswith("labbook-"):  # only ever the temporary folders labbook made
             shutil.rmtree(folder, ignore_errors=True)
 

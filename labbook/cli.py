@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import sys
 import threading
 import time
@@ -18,14 +19,23 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import ConfigError, ExecutionError, LabbookError
+from .errors import BugError, ConfigError, ExecutionError, LabbookError
 
 
 def escape(text: str) -> str:
     """User text (paths, messages, tracebacks) is never rich markup: `[tool.labbook]` stays as written."""
     from rich.markup import escape as rich_escape
 
-    return rich_escape(text)
+    return rich_escape(printable(text))
+
+
+_TERMINAL_CONTROL = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]?|[\x00-\x08\x0b-\x1f\x7f\x9b]")
+
+
+def printable(text: str) -> str:
+    """Text from a post (its output, its traceback) with terminal control sequences removed: a
+    cell must not retitle, recolour or hyperlink the author's terminal."""
+    return _TERMINAL_CONTROL.sub("", text)
 
 __all__ = ["main", "ConsoleReporter"]
 
@@ -36,7 +46,7 @@ __all__ = ["main", "ConsoleReporter"]
 class ConsoleReporter:
     """Live progress on a terminal (what runs, which cell, how long); plain lines elsewhere."""
 
-    SYMBOLS = {"cached": "·", "unchanged": "·", "kept-last-good": "✗"}
+    SYMBOLS = {"cached": "·", "unchanged": "·", "skipped": "·", "unpublished": "·", "kept-last-good": "✗"}
 
     def __init__(self, *, quiet: bool = False, verbose: bool = False) -> None:
         from rich.console import Console
@@ -81,7 +91,7 @@ class ConsoleReporter:
         slug = Path(str(outcome.path)).stem
         with self.lock:
             self.running.pop(slug, None)
-        if outcome.status == "executed" or (outcome.status in ("cached", "unchanged") and not self.verbose):
+        if outcome.status == "executed" or (outcome.status in ("cached", "unchanged", "skipped") and not self.verbose):
             return
         if outcome.error is not None:
             self._print_error(outcome)
@@ -111,8 +121,10 @@ class ConsoleReporter:
         where = "" if error.location else f"{outcome.path}: "
         self.err.print(f"[red]✗[/] {escape(where + str(error))}", markup=True)
         traceback = getattr(error, "traceback", "") if isinstance(error, ExecutionError) else ""
+        if isinstance(error, BugError) and self.verbose:
+            traceback = str(error.details.get("traceback", ""))
         if traceback:
-            self.err.print(_indent(traceback.strip(), "    "), markup=False)
+            self.err.print(_indent(printable(traceback.strip()), "    "), markup=False, highlight=False)
         if kept:
             self.err.print("    [dim]kept the last good published version of this post[/]", markup=True)
 
@@ -162,32 +174,45 @@ def cmd_build(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     from .build import build
 
     config = _config(args)
-    report = build(config, only=_selected(args, config), force=args.force, wait=not args.no_wait, reporter=reporter)
+    report = build(config, only=_selected(args, config), force=args.force, prune=args.prune, wait=not args.no_wait,
+                   reporter=reporter)
     reporter.stop()
-    counts = {s: report.count(s) for s in ("executed", "cached", "unchanged", "failed", "kept-last-good")}
-    total = len(report.outcomes)
-    failed = sum(1 for o in report.outcomes if o.error is not None)
-    summary = (
-        f"built {total} post{'s' * (total != 1)} ({counts['executed']} executed, "
-        f"{counts['cached'] + counts['unchanged']} cached)"
-    )
+    for claim in report.broken_claims:
+        detail = f" ({claim.message})" if claim.message else ""
+        reporter.err.print(f"[red]✗[/] {escape(f'{claim.path}: claim broken: {claim.claim}{detail}')}", markup=True)
+    counts = {s: report.count(s) for s in ("executed", "cached", "unchanged", "skipped", "unpublished")}
+    failed = len(report.failed)
+    built = sum(counts[s] for s in ("executed", "cached", "unchanged")) + failed
+    summary = f"built {_count(built, 'post')} ({counts['executed']} executed, {counts['cached'] + counts['unchanged']} cached"
+    summary += f", {counts['skipped']} left as published" if counts["skipped"] else ""
+    summary += f", {counts['unpublished']} drafts" if counts["unpublished"] else ""
+    summary += ")"
     if failed:
         summary += f", {failed} failed"
-    summary += f"; {_count(len(report.written), 'file')} written, {len(report.deleted)} deleted → {config.relative(config.site)}/"
-    reporter.err.print(summary + (" — exit 1" if failed else ""))
-    return 1 if failed else 0
+    if report.broken_claims:
+        summary += f", {_count(len(report.broken_claims), 'claim')} broken"
+    summary += (f"; {_count(len(report.change.written), 'file')} written, {len(report.change.deleted)} deleted"
+                f" → {config.relative(config.site)}/")
+    strict_failure = args.strict and bool(report.broken_claims or report.notices)
+    code = 1 if failed or strict_failure else 0
+    reporter.err.print(summary + (" — exit 1" if code else ""))
+    if strict_failure and not failed:
+        reporter.err.print("--strict: broken claims and warnings fail the build")
+    return code
+
+
+STATUS_STYLES = {"cached": "green", "stale": "yellow", "new": "cyan", "failing": "red", "invalid": "red", "draft": "dim"}
 
 
 def cmd_status(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
-    from .build import status
+    from .status import status
 
     config = _config(args)
     rows = status(config)
-    styles = {"cached": "green", "stale": "yellow", "new": "cyan", "failed": "red"}
     for row in rows:
-        reporter.out.print(f"[{styles[row.state]}]{row.state:<7}[/] {escape(str(row.path))}  [dim]{escape(row.reason)}[/]",
-                           markup=True)
-    return 1 if any(r.state == "failed" for r in rows) else 0
+        reporter.out.print(f"[{STATUS_STYLES[row.state]}]{row.state:<7}[/] {escape(str(row.path))}  "
+                           f"[dim]{escape(printable(row.reason))}[/]", markup=True)
+    return 1 if any(r.state in ("failing", "invalid") for r in rows) else 0
 
 
 def cmd_html(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
@@ -195,7 +220,7 @@ def cmd_html(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
 
     config = _config(args)
     output = args.output if args.output.is_absolute() else Path.cwd() / args.output
-    written = render_html(config, output)
+    written = render_html(config, output, force=args.force)
     reporter.err.print(f"{_count(written, 'file')} written → {output}")
     return 0
 
@@ -289,6 +314,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("post", nargs="*", help="build only these posts (the others stay as published)")
     _add_execution_options(build)
     build.add_argument("--force", action="store_true", help="execute again even what is cached")
+    build.add_argument("--prune", action="store_true",
+                       help="allow unpublishing posts whose files are gone, even most of them")
+    build.add_argument("--strict", action="store_true", help="exit 1 on a broken claim or a warning too")
     build.add_argument("--no-wait", action="store_true", help="stop if another build is running, instead of waiting")
     build.set_defaults(run=cmd_build)
 
@@ -301,6 +329,8 @@ def _parser() -> argparse.ArgumentParser:
     html = commands.add_parser("html", help="render site/ to plain HTML with the same URLs, no Ruby needed")
     html.add_argument("output", nargs="?", type=Path, default=Path("_html"), help="output folder (default: _html/)")
     html.add_argument("--site", help="the site folder (default: site/)")
+    html.add_argument("--force", action="store_true",
+                      help="write into a folder that holds files labbook did not write (it still deletes none of them)")
     html.set_defaults(run=cmd_html)
 
     serve = commands.add_parser("serve", help="build, then serve the pages on localhost and rebuild on every edit")

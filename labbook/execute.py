@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import itertools
 import json
 import os
 import re
@@ -20,16 +19,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError, PostError
 from ._kernel import project_source
 from .compare.text import strip_ansi
+from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError
 from .kernels import Kernel, discard_kernel, log_tail, start_kernel, stop_kernel
 from .model import Artifact, Cell, CellResult, Platform, Post, Run, Verdict
 
-__all__ = ["execute", "MAX_OUTPUT_CHARS", "safe_name"]
+__all__ = ["execute", "MAX_OUTPUT_CHARS", "NOTEBOOK", "safe_name"]
 
 MAX_OUTPUT_CHARS = 20_000
-"""A text output longer than this is cut in run.json and on the page; executed.ipynb keeps it whole."""
+"""A text output longer than this is cut in run.json and on the page; the post's notebook keeps it whole."""
 _SKIPPED_DIRS = {"__pycache__", ".ipynb_checkpoints", ".git"}
 _SAFE_PART = re.compile(r"[^A-Za-z0-9._-]+")
 _FRAME_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
@@ -62,29 +61,22 @@ def _setup_code(post: Post) -> str:
 # --- the notebook --------------------------------------------------------------------------------
 
 
+NOTEBOOK = "outputs.ipynb"
+"""The run's own notebook: its code cells with every output whole. It holds no prose (two posts
+with equal code share a run); render composes each post's notebook from it."""
+
+
 def _notebook(post: Post) -> Any:
-    """The post as jupytext reads it, checked to hold exactly the post's code cells.
+    """The post's code cells as a notebook for nbclient: exactly the cells the read stage found."""
+    import nbformat.v4 as nbf
 
-    Raises:
-        PostError: jupytext and labbook disagree on the code cells (named by its line).
-    """
-    import jupytext
-
-    notebook = jupytext.reads(post.text, fmt="md")
-    code = [c for c in notebook.cells if c.cell_type == "code"]
-    for cell, nb_cell in itertools.zip_longest(post.cells, code):
-        if cell is None or nb_cell is None or nb_cell.source.rstrip("\n") != cell.text:
-            line = cell.line if cell is not None else 1
-            raise PostError(
-                "jupytext reads this post's code cells differently from labbook", path=str(post.path), line=line,
-                hint="only ```python fences are cells; show other code in ```text or ```console fences",
-            )
-        nb_cell.metadata["labbook"] = {"index": cell.index, "line": cell.line}
-    for number, nb_cell in enumerate(notebook.cells):
-        nb_cell["id"] = f"cell-{number}"  # stable ids: an unchanged post gives a byte-identical notebook
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.metadata.pop("jupytext", None)
-    return notebook
+    cells = [nbf.new_code_cell(cell.text, id=f"cell-{cell.index + 1}",
+                               metadata={"labbook": {"index": cell.index, "line": cell.line}})
+             for cell in post.cells]
+    return nbf.new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    })
 
 
 # --- errors, translated here only ----------------------------------------------------------------
@@ -142,7 +134,7 @@ def _cut(text: str) -> str:
     if len(text) <= MAX_OUTPUT_CHARS:
         return text
     hidden = len(text) - MAX_OUTPUT_CHARS
-    return text[:MAX_OUTPUT_CHARS] + f"\n… [{hidden:,} more characters cut here; executed.ipynb has them all]\n"
+    return text[:MAX_OUTPUT_CHARS] + f"\n… [{hidden:,} more characters cut here; the notebook has them all]\n"
 
 
 class _FigureNamer:
@@ -197,7 +189,7 @@ def _cell_outputs(cell: Cell, outputs: list[dict[str, Any]], folder: Path, namer
         budget -= len(json.dumps(text))
         if budget <= 0:
             text = {"output_type": "stream", "name": "stderr",
-                    "text": "… [more output cut here; executed.ipynb has all of it]\n"}
+                    "text": "… [more output cut here; the notebook has all of it]\n"}
         kept.append(text)
     return tuple(kept)
 
@@ -286,7 +278,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
                 outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts)
                 results.append(CellResult(cell.index, outputs, round(time.perf_counter() - began, 3), verdict))
             trace = json.loads(_run_hidden(client, _TRACE_CODE) or "{}")
-            stop_kernel(kernel.manager)  # now, rather than through jupyter_client's 0.1 s shutdown polling
+            stop_kernel(kernel)  # now, rather than through jupyter_client's 0.1 s shutdown polling
         artifacts += _collect_data(kernel.workdir, folder, warnings)
     except RuntimeError as exc:  # jupyter_client: "Kernel died before replying to kernel_info"
         raise KernelDied(f"the kernel could not start: {exc}", path=str(post.path),
@@ -297,7 +289,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
     finally:
         discard_kernel(kernel)
     notebook_bytes = _notebook_bytes(notebook)
-    artifacts.append(_write_artifact(folder, "executed.ipynb", notebook_bytes, "notebook", None))
+    artifacts.append(_write_artifact(folder, NOTEBOOK, notebook_bytes, "notebook", None))
     inputs = dict(post.inputs)
     inputs.update(_hash_inputs(root, trace.get("inputs", [])))
     run = Run(

@@ -34,6 +34,8 @@ __all__ = [
     "Run",
     "Page",
     "Outcome",
+    "Summary",
+    "Notice",
     "replace",
 ]
 
@@ -41,7 +43,7 @@ STATUSES = ("partial", "open", "supported", "refuted")
 RUN_SCHEMA = 1
 
 ArtifactKind = Literal["figure", "data", "notebook"]
-OutcomeStatus = Literal["executed", "cached", "unchanged", "failed", "kept-last-good"]
+OutcomeStatus = Literal["executed", "cached", "unchanged", "skipped", "unpublished", "failed", "kept-last-good"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +95,15 @@ class FrontMatter:
     date: dt.date
     description: str = ""
     tags: tuple[str, ...] = ()
-    status: str = "partial"
+    status: str | None = None
+    """partial | open | supported | refuted; None when the author gives none (no badge)."""
     models: tuple[str, ...] = ()
     data: tuple[str, ...] = ()
     phenomena: tuple[str, ...] = ()
     observables: tuple[str, ...] = ()
     questions: tuple[str, ...] = ()
+    published: bool = True
+    """`published: false`: a draft, built by neither builder."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Keys labbook does not know, passed to the Jekyll front matter as they are."""
 
@@ -233,7 +238,9 @@ class Post:
     source_sha: str
     """sha256 of the file's bytes: a changed file is re-rendered."""
     text: str = ""
-    """The file as written: jupytext makes the executed notebook from it."""
+    """The file as written."""
+    body_line: int = 1
+    """1-based line of the file where the body (after the front matter) starts."""
 
     @property
     def cells(self) -> tuple[Cell, ...]:
@@ -242,6 +249,11 @@ class Post:
     @property
     def date_slug(self) -> str:
         return f"{self.meta.date.isoformat()}-{self.slug}"
+
+    @property
+    def body(self) -> str:
+        """The Markdown after the front matter, exactly as written."""
+        return "".join(self.text.splitlines(keepends=True)[self.body_line - 1 :])
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,12 +410,116 @@ class Run:
 
 
 @dataclass(frozen=True, slots=True)
+class Summary:
+    """What the indexes, the feed and the next build need of a published post.
+
+    Written into the page's front matter (`to_front_matter`) and read back from it
+    (`from_front_matter`), so a post that fails later keeps its place in the listings; the two
+    live side by side so they cannot drift apart.
+    """
+
+    slug: str
+    url: str
+    """/blog/2026/grokking/, baseurl included."""
+    source: str
+    """The post file it was built from: posts/grokking.md."""
+    title: str
+    date: str
+    """ISO date: 2026-01-10."""
+    description: str = ""
+    status: str | None = None
+    tags: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    data: tuple[str, ...] = ()
+    phenomena: tuple[str, ...] = ()
+    observables: tuple[str, ...] = ()
+    questions: tuple[str, ...] = ()
+    figure: str = ""
+    """URL of the post's first figure, for thumbnails; '' when it has none."""
+    verdict: str = ""
+    """The last `labbook check` verdict of its run ('' when never checked)."""
+    checked: str = ""
+    """The date of that check."""
+
+    FACETS = ("tags", "models", "data", "phenomena", "observables", "questions")
+
+    def to_front_matter(self) -> dict[str, Any]:
+        """The page's front matter keys: Jekyll's own at the top, labbook's under `labbook`."""
+        values: dict[str, Any] = {
+            "title": self.title,
+            "date": f"{self.date} 00:00:00 +0000",
+            "description": self.description,
+        }
+        if self.status is not None:
+            values["status"] = self.status
+        values.update({name: list(getattr(self, name)) for name in self.FACETS})
+        values["labbook"] = {"url": self.url, "source": self.source, "figure": self.figure,
+                             "verdict": self.verdict, "checked": self.checked}
+        return values
+
+    @classmethod
+    def from_front_matter(cls, front: Mapping[str, Any], slug: str) -> Summary:
+        """The summary a page was written with; missing or odd values fall back to empty ones."""
+        own = front.get("labbook") if isinstance(front.get("labbook"), Mapping) else {}
+        status = front.get("status")
+        return cls(
+            slug=slug,
+            url=_text(own.get("url") or front.get("labbook_url")),
+            source=_text(own.get("source")),
+            title=_text(front.get("title")) or slug,
+            date=_text(front.get("date"))[:10],
+            description=_text(front.get("description")),
+            status=status if isinstance(status, str) and status else None,
+            figure=_text(own.get("figure")),
+            verdict=_text(own.get("verdict")),
+            checked=_text(own.get("checked")),
+            **{name: _texts(front.get(name)) for name in cls.FACETS},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {name.name: _plain_value(getattr(self, name.name)) for name in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Summary:
+        known = {f.name for f in fields(cls)}
+        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
+        return cls(**values)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value if v is not None)
+    return (str(value),) if isinstance(value, (str, int, float)) and value != "" else ()
+
+
+def _plain_value(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A warning for the author: something was done, but maybe not what they meant."""
+
+    message: str
+    path: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        if self.path is None:
+            return self.message
+        return f"{self.path}:{self.line}: {self.message}" if self.line else f"{self.path}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
     """A post rendered: what the write stage puts into site/."""
 
-    slug: str
-    path: PurePosixPath
-    """The post file it came from."""
+    post: Post
+    run: Run
     url: str
     """/blog/2026/grokking/ — the same under Jekyll and `labbook serve`."""
     filename: str
@@ -411,10 +527,24 @@ class Page:
     front_matter: Mapping[str, Any]
     html: str
     """The body; Liquid already made inert."""
-    run_dir: str
-    """Folder holding the run's artifacts, copied to assets/posts/<slug>/."""
-    summary: Mapping[str, Any]
-    """Title, date, status, description, tags, models, data, phenomena: for the indexes."""
+    run_dir: str | None
+    """Folder holding the run's artifacts, copied to assets/posts/<slug>/; None for a post
+    without code (nothing ran, nothing to publish beside the page)."""
+    summary: Summary
+    """What the indexes and the feed need."""
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    """More files of the page, made by render (the post's own notebook): name under
+    assets/posts/<slug>/ -> content."""
+    notices: tuple[Notice, ...] = ()
+    """What render warned about (math it could not typeset, …)."""
+
+    @property
+    def slug(self) -> str:
+        return self.post.slug
+
+    @property
+    def path(self) -> PurePosixPath:
+        return self.post.path
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .model import Artifact, Cell, Page, Post, Prose, Run
+from .errors import RenderError
+from .model import Artifact, Cell, Notice, Page, Post, Prose, Run, Summary
 from .theme import STATUS_TEXT, Theme, liquid_inert
 
 __all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html"]
@@ -77,30 +78,52 @@ def mathml(tex: str, *, display: bool, env: dict[str, Any] | None = None, line: 
 
 
 @functools.cache
-def _python_highlighter() -> tuple[Any, Any, Any]:
-    from pygments import highlight
+def _formatter() -> Any:
     from pygments.formatters import HtmlFormatter
-    from pygments.lexers import PythonLexer
 
-    return highlight, PythonLexer(), HtmlFormatter(cssclass="highlight", wrapcode=True)
+    return HtmlFormatter(cssclass="highlight", wrapcode=True)
+
+
+@functools.cache
+def _lexer(language: str) -> Any:
+    """pygments' lexer for a fence's language (bibtex, bash, console, yaml, …); plain text when unknown."""
+    from pygments.lexers import TextLexer, get_lexer_by_name
+    from pygments.util import ClassNotFound
+
+    try:
+        return get_lexer_by_name(language) if language else TextLexer()
+    except ClassNotFound:
+        return TextLexer()
+
+
+def highlight(code: str, language: str = "python") -> str:
+    """Code as highlighted HTML (`<div class="highlight">`), every character escaped."""
+    from pygments import highlight as pygments_highlight
+
+    return pygments_highlight(code, _lexer(language.lower()), _formatter())
 
 
 def highlight_python(code: str) -> str:
-    highlight, lexer, formatter = _python_highlighter()
-    return highlight(code, lexer, formatter)
+    return highlight(code, "python")
 
 
 def _render_fence(self: Any, tokens: Sequence[Any], idx: int, options: Any, env: dict[str, Any]) -> str:
-    """A code cell is followed by its outputs; any other fence is shown as code."""
+    """A code cell is followed by its outputs; any other fence is prose, shown as written.
+
+    Fences are paired with cells by identity: the line the fence starts on, which the read
+    stage recorded as `Cell.line` (never by counting: a ```text block before a cell would shift
+    every cell after it).
+    """
     token = tokens[idx]
-    cells: list[Cell] = env.get("cells", [])
-    if token.info.strip() and env.get("next_cell", 0) < len(cells):
-        cell = cells[env["next_cell"]]
-        env["next_cell"] += 1
-        return env["render_cell"](cell)
-    language = html.escape(token.info.strip().split(" ")[0]) if token.info.strip() else ""
-    css = f' class="language-{language}"' if language else ""
-    return f"<pre><code{css}>{html.escape(token.content)}</code></pre>\n"
+    language = token.info.strip().split(maxsplit=1)[0] if token.info.strip() else ""
+    cells: Mapping[int, Cell] = env.get("cells_by_line", {})
+    if token.map and language == "python":
+        cell = cells.get(env.get("first_line", 1) + token.map[0] + 1)
+        if cell is not None:
+            env.setdefault("placed", set()).add(cell.index)
+            return env["render_cell"](cell)
+    css = f" language-{html.escape(language)}" if language else ""
+    return f'<div class="code-block{css}">{highlight(token.content, language)}</div>\n'
 
 
 def markdown_html(text: str, env: dict[str, Any] | None = None) -> str:
@@ -167,40 +190,25 @@ def _text_output_html(output: Mapping[str, Any]) -> str:
 # --- the page ----------------------------------------------------------------------------------------
 
 
-def summary_of(post: Post, url: str) -> dict[str, Any]:
-    """What the indexes and the feed need of a post: plain, JSON-safe, cached between builds."""
+def summary_of(post: Post, run: Run, url: str, config: Config) -> Summary:
+    """What the indexes, the feed and the next build need of a post."""
     meta = post.meta
-    return {
-        "slug": post.slug,
-        "url": url,
-        "title": meta.title,
-        "date": meta.date.isoformat(),
-        "description": meta.description,
-        "status": meta.status,
-        "tags": list(meta.tags),
-        "models": list(meta.models),
-        "data": list(meta.data),
-        "phenomena": list(meta.phenomena),
-        "observables": list(meta.observables),
-        "questions": list(meta.questions),
-    }
+    figure = next((a.name for a in run.artifacts if a.kind == "figure"), None)
+    check = run.check or {}
+    return Summary(
+        slug=post.slug, url=url, source=str(post.path), title=meta.title, date=meta.date.isoformat(),
+        description=meta.description, status=meta.status, tags=meta.tags, models=meta.models, data=meta.data,
+        phenomena=meta.phenomena, observables=meta.observables, questions=meta.questions,
+        figure=asset_url(config, post.slug, figure) if figure else "",
+        verdict=str(check.get("verdict", "")), checked=str(check.get("date", "")),
+    )
 
 
-def _body_markdown(post: Post) -> str:
-    """The post body again, cells as fences in order: one markdown pass keeps footnotes whole."""
-    parts = []
-    for block in post.blocks:
-        if isinstance(block, Prose):
-            parts.append(block.text)
-        else:
-            parts.append(f"```python\n{block.text}\n```")
-    return "\n\n".join(parts) + "\n"
-
-
-def _downloads(run: Run, config: Config, slug: str) -> list[dict[str, Any]]:
-    order = {"data": 0, "notebook": 1, "figure": 2}
-    files = sorted(run.artifacts, key=lambda a: (order[a.kind], a.name))
-    rows = [_download(a, config, slug) for a in files if a.kind != "figure"]
+def _downloads(run: Run, config: Config, slug: str, notebook: str | None) -> list[dict[str, Any]]:
+    files = sorted((a for a in run.artifacts if a.kind == "data"), key=lambda a: a.name)
+    rows = [_download(a, config, slug) for a in files]
+    if notebook is not None:
+        rows.append({"name": notebook, "href": asset_url(config, slug, notebook), "size": None, "kind": "notebook"})
     rows.append({"name": "run.json", "href": asset_url(config, slug, "run.json"), "size": None, "kind": "record"})
     return rows
 
@@ -210,62 +218,96 @@ def _download(artifact: Artifact, config: Config, slug: str) -> dict[str, Any]:
     return {"name": label, "href": asset_url(config, slug, artifact.name), "size": artifact.size, "kind": artifact.kind}
 
 
-RenderStep = Callable[[str, Post, Run], str]
-
-
-def render(post: Post, run: Run, run_dir: Path, config: Config, theme: Theme) -> tuple[Page, list[str]]:
-    """The page of one post, and the warnings met (math that would not render, …).
+def _body_html(post: Post, run: Run, config: Config, theme: Theme) -> tuple[str, list[Notice]]:
+    """The post's Markdown as written, each code cell followed by its outputs.
 
     Raises:
-        RenderError: a template failed.
+        RenderError: a cell the read stage found has no fence here (the two parsers disagree).
     """
-    url = post_url(config, post)
     env: dict[str, Any] = {
-        "cells": list(post.cells),
-        "next_cell": 0,
+        "cells_by_line": {cell.line: cell for cell in post.cells},
+        "first_line": post.body_line,
         "render_cell": _CellRenderer(post, run, config, theme),
         "warnings": [],
     }
-    body = _markdown().render(_body_markdown(post), env)
+    body = _markdown().render(post.body, env)
+    lost = [cell for cell in post.cells if cell.index not in env.get("placed", set())]
+    if lost:
+        raise RenderError(f"code cell {lost[0].index + 1} could not be placed on the page", line=lost[0].line,
+                          hint="is its ``` fence inside a $$ math block or an HTML block?")
+    notices = [w if isinstance(w, Notice) else Notice(str(w), str(post.path)) for w in env["warnings"]]
+    return body, notices
+
+
+def notebook_of(post: Post, run: Run, run_dir: Path | None) -> bytes | None:
+    """The post as a notebook: its own prose, with the code cells and outputs of its run.
+
+    Two posts with equal code share one run, but each publishes its own notebook. None for a
+    post without code.
+    """
+    import json
+
+    if not post.cells or run_dir is None:
+        return None
+    executed = next((a for a in run.artifacts if a.kind == "notebook"), None)
+    if executed is None or not (run_dir / executed.name).is_file():
+        return None
+    ran = json.loads((run_dir / executed.name).read_text(encoding="utf-8"))
+    code = [c for c in ran.get("cells", []) if c.get("cell_type") == "code"]
+    header = post.text.splitlines(keepends=True)[: post.body_line - 1]
+    cells: list[dict[str, Any]] = [_nb_cell("raw", "".join(header).rstrip("\n"), "front-matter")]
+    for block in post.blocks:
+        if isinstance(block, Prose):
+            cells.append(_nb_cell("markdown", block.text, f"prose-{block.line}"))
+        elif block.index < len(code):
+            cells.append({**code[block.index], "id": f"cell-{block.index + 1}"})
+    notebook = {**{k: v for k, v in ran.items() if k != "cells"}, "cells": cells}
+    return (json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def _nb_cell(kind: str, text: str, cell_id: str) -> dict[str, Any]:
+    return {"cell_type": kind, "id": cell_id, "metadata": {}, "source": text}
+
+
+def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Theme) -> Page:
+    """The page of one post, with the notices met (math that would not render, …).
+
+    Raises:
+        RenderError: a template failed, or a cell could not be placed.
+    """
+    url = post_url(config, post)
+    body, notices = _body_html(post, run, config, theme)
     claims = [r.claim for r in run.cells if r.claim is not None]
-    summary = summary_of(post, url)
+    summary = summary_of(post, run, url, config)
+    notebook = notebook_of(post, run, run_dir)
+    notebook_name = f"{post.slug}.ipynb" if notebook is not None else None
     article = theme.render(
         "post.html",
         post=summary,
         body=body,
         claims=claims,
-        downloads=_downloads(run, config, post.slug),
-        run=run,
+        downloads=_downloads(run, config, post.slug, notebook_name) if post.cells else [],
+        run=run if post.cells else None,
         ran_on=run.started[:10],
         check=run.check or {},
         seed_tallies=dict((run.check or {}).get("seeds", {}).get("claims", {})),
-        status_text=STATUS_TEXT.get(post.meta.status, post.meta.status),
+        status_text=STATUS_TEXT.get(post.meta.status or "", ""),
         baseurl=config.baseurl,
     )
-    front_matter = {
-        "layout": "post",
-        "title": post.meta.title,
-        "date": f"{post.meta.date.isoformat()} 00:00:00 +0000",
-        "description": post.meta.description,
-        "tags": list(post.meta.tags),
-        "status": post.meta.status,
-        "models": list(post.meta.models),
-        "data": list(post.meta.data),
-        "phenomena": list(post.meta.phenomena),
-        "labbook_url": url,
-        **{k: v for k, v in post.meta.extra.items() if _plain(v)},
-    }
-    page = Page(
-        slug=post.slug,
-        path=post.path,
+    front_matter = {"layout": "post", **summary.to_front_matter(),
+                    **{k: v for k, v in post.meta.extra.items() if _plain(v)}}
+    return Page(
+        post=post,
+        run=run,
         url=url,
         filename=f"_posts/{post.date_slug}.html",
         front_matter=front_matter,
         html=liquid_inert(article),
-        run_dir=str(run_dir),
+        run_dir=str(run_dir) if run_dir is not None and post.cells else None,
         summary=summary,
+        files={notebook_name: notebook} if notebook_name and notebook else {},
+        notices=tuple(notices),
     )
-    return page, [f"{post.path}: {w}" for w in env["warnings"]]
 
 
 def _plain(value: Any) -> bool:

@@ -11,6 +11,8 @@ import datetime as dt
 import hashlib
 import json
 import re
+import reprlib
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path, PurePosixPath
@@ -18,145 +20,144 @@ from typing import Any
 
 import yaml
 
+from . import frontmatter
 from .config import Config, did_you_mean
-from .errors import CellOptionError, FrontMatterError, LabbookError, PathEscapeError, PostError
+from .files import sha_file
+from .errors import (CellOptionError, DuplicateSlugError, FrontMatterError, LabbookError, PathEscapeError,
+                     PostError, per_post)
 from .model import (KERNEL_START_MB, STATUSES, SUMMARY_STATISTICS, Cell, CellOptions, ColumnTolerance, FileTolerance,
-                    FrontMatter, Post, Prose, RunSettings, SummaryTolerance, Tolerance)
+                    FrontMatter, Notice, Post, Prose, RunSettings, SummaryTolerance, Tolerance)
 
-__all__ = ["parse", "read", "read_all", "discover", "compute_key", "key_basis", "file_sha", "ReadResult"]
+__all__ = ["parse", "read", "read_all", "discover", "compute_key", "key_basis", "ReadResult"]
 
 KEY_VERSION = 1
-_FENCE = "---"
 _LIST_FIELDS = ("tags", "models", "data", "phenomena", "observables", "questions")
-_KNOWN = ("title", "date", "description", "status", "labbook", *_LIST_FIELDS)
+_KNOWN = ("title", "date", "description", "status", "published", "labbook", *_LIST_FIELDS)
 _OPTION_LINE = re.compile(r"^#\|\s*([A-Za-z_][\w-]*)\s*:\s*(.*?)\s*$")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
 _SLUG_BAD = re.compile(r"[^a-z0-9_-]+")
 
 
-def file_sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 # --- front matter -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Header:
-    values: dict[str, Any]
-    lines: dict[str, int]
-    """1-based file line of each key; nested keys as 'labbook.timeout'."""
-    body: str
-    body_line: int
-    """1-based file line where the body starts."""
-
-
-def _split_front_matter(text: str, path: str) -> tuple[str, str, int]:
-    if not text.strip():
-        raise FrontMatterError("empty file: a post starts with '---' front matter", path=path, line=1)
-    lines = text.splitlines(keepends=True)
-    if lines[0].rstrip("\r\n") != _FENCE:
-        raise FrontMatterError(
-            "no front matter: the first line must be '---'", path=path, line=1,
-            hint="start the post with '---', then title: and date:, then '---'",
-        )
-    for number, line in enumerate(lines[1:], start=2):
-        if line.rstrip("\r\n") == _FENCE:
-            return "".join(lines[1 : number - 1]), "".join(lines[number:]), number + 1
-    raise FrontMatterError("front matter is not closed by a '---' line", path=path, line=1)
-
-
-def _key_lines(node: yaml.Node, first_line: int, prefix: str = "") -> dict[str, int]:
-    lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            name = f"{prefix}{key.value}"
-            lines[name] = first_line + key.start_mark.line
-            lines.update(_key_lines(value, first_line, name + "."))
-    return lines
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that leaves dates as text: labbook checks them itself, with the line."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _parse_header(text: str, path: str) -> _Header:
-    yaml_text, body, body_line = _split_front_matter(text, path)
+def _parse_header(text: str, path: str) -> frontmatter.Header:
     try:
-        node = yaml.compose(yaml_text, Loader=_Loader)
-        values = yaml.load(yaml_text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
-        line = 2 + mark.line if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise FrontMatterError(f"front matter is not valid YAML: {problem}", path=path, line=line) from None
-    if not isinstance(values, dict):
-        raise FrontMatterError("front matter must be a mapping of keys to values", path=path, line=2)
-    return _Header({str(k): v for k, v in values.items()}, _key_lines(node, 2), body, body_line)
+        return frontmatter.parse(text)
+    except frontmatter.FrontMatterProblem as problem:
+        raise FrontMatterError(problem.message, path=path, line=problem.line, hint=problem.hint) from None
+
+
+_DATETIME = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})"
+    r"(?:[ T](?P<time>\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?P<zone>Z|[+-]\d{2}:?\d{2})?)?$"
+)
 
 
 def _as_date(value: Any, path: str, line: int | None) -> dt.date:
+    """The post's date, in UTC as Jekyll (told `timezone: UTC`) dates it: both builders put the
+    post under the same /blog/<year>/ URL, even for a time near midnight in another zone."""
     if isinstance(value, dt.datetime):
-        return value.date()
+        return _utc_date(value)
     if isinstance(value, dt.date):
         return value
-    if isinstance(value, str):
+    match = _DATETIME.match(value.strip()) if isinstance(value, str) else None
+    if match is not None:
         try:
-            return dt.date.fromisoformat(value.strip()[:10])
+            if not match["time"]:
+                return dt.date.fromisoformat(match["date"])
+            hours, minutes, *rest = match["time"].split(":")
+            stamp = f"{match['date']}T{int(hours):02d}:{minutes}" + (f":{rest[0]}" if rest else "")
+            zone = match["zone"] or "+00:00"
+            zone = "+00:00" if zone == "Z" else (zone if ":" in zone else f"{zone[:3]}:{zone[3:]}")
+            return _utc_date(dt.datetime.fromisoformat(stamp + zone))
         except ValueError:
             pass
-    raise FrontMatterError(f"date must be a date like 2026-01-10, not {value!r}", path=path, line=line)
+    raise FrontMatterError(f"date must be a date like 2026-01-10 (or 2026-01-10 14:30:00 +0100), not {value!r}",
+                           path=path, line=line)
+
+
+def _utc_date(value: dt.datetime) -> dt.date:
+    return value.astimezone(dt.UTC).date() if value.tzinfo else value.date()
 
 
 def _as_strings(name: str, value: Any, path: str, line: int | None) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return (str(value),)
+        return (str(value).strip(),) if str(value).strip() else ()
     if isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
         return tuple(str(v).strip() for v in value if str(v).strip())
-    raise FrontMatterError(f"'{name}' must be a list of strings, not {value!r}", path=path, line=line)
+    shown = _shown(value)
+    raise FrontMatterError(f"'{name}' must be a list of strings, not {shown}", path=path, line=line)
 
 
-def _front_matter(header: _Header, path: str) -> tuple[FrontMatter, list[str]]:
+def _shown(value: Any) -> str:
+    """A value in an error message: short, whatever the value (an aliased list may hold millions)."""
+    return _SHORT.repr(value)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, 40, 40
+
+
+_JEKYLL_OWNED = {
+    "layout": "labbook gives every post its own layout",
+    "permalink": "labbook sets each post's URL (/blog/<year>/<slug>/) so that both builders agree",
+}
+"""Front-matter keys Jekyll would act on differently from labbook's own HTML: refused."""
+
+
+def _front_matter(header: frontmatter.Header, path: str) -> tuple[FrontMatter, list[Notice]]:
     values, lines = header.values, header.lines
-    warnings: list[str] = []
+    notices: list[Notice] = []
     for required in ("title", "date"):
         if values.get(required) in (None, ""):
             raise FrontMatterError(f"'{required}' is required in the front matter", path=path, line=1,
                                    hint="title: … and date: YYYY-MM-DD go between the two '---' lines")
     title = values["title"]
-    if not isinstance(title, (str, int, float)) or isinstance(title, bool):
-        raise FrontMatterError(f"title must be text, not {title!r}", path=path, line=lines.get("title"))
-    status = values.get("status", "partial")
-    if status not in STATUSES:
+    if not isinstance(title, (str, int, float)) or isinstance(title, bool) or not str(title).strip():
+        raise FrontMatterError(f"title must be text, not {_shown(title)}", path=path, line=lines.get("title"))
+    status = values.get("status")
+    if status is not None and status not in STATUSES:
         raise FrontMatterError(
-            f"unknown status {status!r}: use one of {', '.join(STATUSES)}{did_you_mean(str(status), STATUSES)}",
+            f"unknown status {_shown(status)}: use one of {', '.join(STATUSES)}"
+            f"{did_you_mean(str(status), STATUSES)}",
             path=path, line=lines.get("status"),
         )
     description = values.get("description", "") or ""
     if not isinstance(description, str):
         raise FrontMatterError("description must be text", path=path, line=lines.get("description"))
+    published = values.get("published", True)
+    if not isinstance(published, bool):
+        raise FrontMatterError("published must be true or false", path=path, line=lines.get("published"))
+    _refuse_owned_keys(values, lines, path)
     extra = {k: v for k, v in values.items() if k not in _KNOWN}
     for key in extra:
         hint = did_you_mean(key, _KNOWN)
         if hint:
-            warnings.append(f"{path}:{lines.get(key)}: unknown front matter key '{key}'{hint}; passed to Jekyll as is")
+            notices.append(Notice(f"unknown front matter key '{key}'{hint}; passed to Jekyll as is", path,
+                                  lines.get(key)))
     meta = FrontMatter(
         title=str(title).strip(),
         date=_as_date(values["date"], path, lines.get("date")),
         description=description.strip(),
         status=status,
+        published=published,
         extra=extra,
         **{name: _as_strings(name, values.get(name), path, lines.get(name)) for name in _LIST_FIELDS},
     )
-    return meta, warnings
+    return meta, notices
+
+
+def _refuse_owned_keys(values: Mapping[str, Any], lines: Mapping[str, int], path: str) -> None:
+    for key in values:
+        if key in _JEKYLL_OWNED:
+            raise FrontMatterError(f"'{key}' cannot be set in a post: {_JEKYLL_OWNED[key]}", path=path,
+                                   line=lines.get(key), hint=f"remove the '{key}:' line")
+        if key.startswith("labbook_"):
+            raise FrontMatterError(f"'{key}' is labbook's own key and cannot be set in a post", path=path,
+                                   line=lines.get(key), hint=f"rename '{key}'")
 
 
 # --- the labbook: block --------------------------------------------------------------------------
@@ -449,29 +450,39 @@ def _add_prose(blocks: list[Prose | Cell], lines: list[str], first_line: int) ->
 
 
 def slug_of(path: PurePosixPath) -> str:
-    """The file name, made safe for a URL and a folder name."""
-    slug = _SLUG_BAD.sub("-", path.stem.lower()).strip("-_")
+    """The file name as a URL segment and folder name: accents dropped, the rest lower-case ASCII.
+
+    Raises:
+        PathEscapeError: nothing URL-safe is left of the name (a name in a non-Latin script).
+    """
+    ascii_name = unicodedata.normalize("NFKD", path.stem).encode("ascii", "ignore").decode()
+    slug = _SLUG_BAD.sub("-", ascii_name.lower()).strip("-_")
     if not slug:
-        raise PathEscapeError(f"cannot make a slug from the file name {path.name!r}", path=str(path))
+        raise PathEscapeError(f"cannot make a URL from the file name {path.name!r}", path=str(path), line=1,
+                              hint="name the file with Latin letters, digits and '-', e.g. posts/my-result.md")
     return slug
 
 
-def _declared_inputs(settings: RunSettings, post_path: Path, root: Path, shown: str) -> tuple[dict[str, str], list[str]]:
+def _declared_inputs(settings: RunSettings, post_path: Path, root: Path, shown: str,
+                     lines: Mapping[str, int]) -> tuple[dict[str, str], list[Notice]]:
     found: dict[str, str] = {}
-    warnings = []
+    notices = []
+    line = lines.get("labbook.inputs")
     root = root.resolve()
     for pattern in settings.inputs:
         if Path(pattern).is_absolute():
-            raise PathEscapeError(f"labbook.inputs glob {pattern!r} must be relative to the post", path=shown)
+            raise PathEscapeError(f"labbook.inputs glob {pattern!r} must be relative to the post", path=shown,
+                                  line=line)
         matches = sorted(p for p in post_path.parent.glob(pattern) if p.is_file())
         if not matches:
-            warnings.append(f"{shown}: labbook.inputs glob {pattern!r} matches no file")
+            notices.append(Notice(f"labbook.inputs glob {pattern!r} matches no file", shown, line))
         for match in matches:
             resolved = match.resolve()
             if not resolved.is_relative_to(root):
-                raise PathEscapeError(f"labbook.inputs {pattern!r} reaches outside the project: {match}", path=shown)
-            found[resolved.relative_to(root).as_posix()] = file_sha(resolved)
-    return found, warnings
+                raise PathEscapeError(f"labbook.inputs {pattern!r} reaches outside the project: {match}",
+                                      path=shown, line=line)
+            found[resolved.relative_to(root).as_posix()] = sha_file(resolved)
+    return found, notices
 
 
 def key_basis(cells: Iterable[Cell], settings: RunSettings, inputs: Mapping[str, str]) -> dict[str, Any]:
@@ -499,7 +510,9 @@ def _sha_json(value: Any) -> str:
 class ReadResult:
     posts: tuple[Post, ...]
     failures: tuple[tuple[PurePosixPath, LabbookError], ...]
-    warnings: tuple[str, ...]
+    notices: tuple[Notice, ...]
+    drafts: tuple[PurePosixPath, ...] = ()
+    """Posts marked `published: false`: read, never built."""
 
 
 def parse(
@@ -509,28 +522,32 @@ def parse(
     config: Config | None = None,
     inputs: Mapping[str, str] | None = None,
     source_sha: str = "",
-) -> tuple[Post, list[str]]:
-    """A post from its text: pure, so most tests need no files. Returns the post and its warnings.
+) -> tuple[Post, list[Notice]]:
+    """A post from its text: pure, so most tests need no files. Returns the post and its notices.
 
     Raises:
         FrontMatterError, CellOptionError, PathEscapeError, PostError: with path and line.
     """
-    path = PurePosixPath(path)
+    post, notices, _ = _parse(text, PurePosixPath(path), config, dict(inputs or {}), source_sha)
+    return post, notices
+
+
+def _parse(text: str, path: PurePosixPath, config: Config | None, inputs: dict[str, str],
+           source_sha: str) -> tuple[Post, list[Notice], frontmatter.Header]:
     shown = str(path)
     header = _parse_header(text, shown)
-    meta, warnings = _front_matter(header, shown)
+    meta, notices = _front_matter(header, shown)
     settings = _settings(header.values.get("labbook"), shown, header.lines, config)
     blocks = _blocks(header.body, header.body_line, shown)
     cells = [b for b in blocks if isinstance(b, Cell)]
-    inputs = dict(inputs or {})
     basis = key_basis(cells, settings, inputs)
     post = Post(
         path=path, slug=slug_of(path), meta=meta, blocks=blocks, settings=settings, inputs=inputs,
         basis=basis, key=compute_key(basis),
         source_sha=source_sha or hashlib.sha256(text.encode()).hexdigest(),
-        text=text,
+        text=text, body_line=header.body_line,
     )
-    return post, warnings
+    return post, notices, header
 
 
 def decode(data: bytes, shown: str) -> str:
@@ -545,50 +562,75 @@ def decode(data: bytes, shown: str) -> str:
         ) from None
 
 
-def read(path: Path, config: Config) -> tuple[Post, list[str]]:
-    """Read one post file, with its declared inputs hashed into the key."""
+def read(path: Path, config: Config) -> tuple[Post, list[Notice]]:
+    """Read one post file, with its declared inputs hashed into the key.
+
+    Raises:
+        PostError (and its kinds): the file is unreadable or wrong, with path and line.
+    """
     shown = config.relative(path)
-    data = path.read_bytes()
-    post, warnings = parse(decode(data, shown), PurePosixPath(shown), config=config,
-                           source_sha=hashlib.sha256(data).hexdigest())
-    inputs, more = _declared_inputs(post.settings, path, config.root, shown)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PostError(f"cannot read the post: {exc.strerror or exc}", path=shown) from None
+    post, notices, header = _parse(decode(data, shown), PurePosixPath(shown), config, {},
+                                   hashlib.sha256(data).hexdigest())
+    inputs, more = _declared_inputs(post.settings, path, config.root, shown, header.lines)
     if inputs:
         basis = key_basis(post.cells, post.settings, inputs)
         post = replace(post, inputs=inputs, basis=basis, key=compute_key(basis))
-    return post, more + warnings
+    return post, more + notices
 
 
 def discover(config: Config) -> list[Path]:
-    """The post files, sorted: `*.md` directly in posts/, not starting with '_' or '.'."""
+    """The post files, sorted: every `*.md` under posts/, at any depth, except in (or named)
+    `_…` and `.…` (where notes and helpers can live).
+
+    Raises:
+        ConfigError: the posts folder does not exist (a typo must not unpublish the site).
+    """
     if not config.posts.is_dir():
-        return []
-    return sorted(p for p in config.posts.glob("*.md") if not p.name.startswith(("_", ".")) and p.is_file())
+        from .errors import ConfigError
+
+        raise ConfigError(f"the posts folder {config.relative(config.posts)}/ does not exist",
+                          hint="create it (labbook new my-first-post does), or give the right --posts")
+    found = []
+    for path in config.posts.rglob("*.md"):
+        parts = path.relative_to(config.posts).parts
+        if not any(part.startswith(("_", ".")) for part in parts) and path.is_file():
+            found.append(path)
+    return sorted(found)
 
 
-def read_all(config: Config, paths: Iterable[Path] | None = None, taken: Mapping[str, Any] = {}) -> ReadResult:
+def read_all(config: Config, paths: Iterable[Path] | None = None, taken: Mapping[str, str] | None = None) -> ReadResult:
     """Read every post; a bad one becomes a failure, the rest are still read.
 
-    `taken` holds the slugs of posts not read this time (unchanged since the last build).
+    `taken` maps the slugs of posts not read this time (unchanged since the last build) to
+    their files, so that a new post cannot take one of them.
     """
     posts: list[Post] = []
     failures: list[tuple[PurePosixPath, LabbookError]] = []
-    warnings: list[str] = []
-    by_slug: dict[str, Any] = {slug: "an unchanged post" for slug in taken}
+    notices: list[Notice] = []
+    drafts: list[PurePosixPath] = []
+    owners: dict[str, str] = dict(taken or {})
     for path in paths if paths is not None else discover(config):
         rel = PurePosixPath(config.relative(path))
         try:
-            post, more = read(path, config)
+            with per_post(rel):
+                post, more = read(path, config)
         except LabbookError as error:
             failures.append((rel, error))
             continue
-        warnings += more
-        if post.slug in by_slug:
-            failures.append((rel, PathEscapeError(
-                f"slug '{post.slug}' is already taken by {getattr(by_slug[post.slug], 'path', by_slug[post.slug])}",
-                path=str(rel), line=1,
+        notices += more
+        if not post.meta.published:
+            drafts.append(rel)
+            continue
+        if post.slug in owners:
+            failures.append((rel, DuplicateSlugError(
+                f"slug '{post.slug}' is already taken by {owners[post.slug]}", path=str(rel), line=1,
                 hint="rename one of the two files",
             )))
             continue
-        by_slug[post.slug] = post
+        owners[post.slug] = str(post.path)
         posts.append(post)
-    return ReadResult(tuple(posts), tuple(failures), tuple(warnings))
+    return ReadResult(tuple(posts), tuple(failures), tuple(notices), tuple(drafts))

@@ -8,15 +8,18 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parent.parent / "labbook"
-FOUNDATION = {"model", "errors", "config", "files", "theme"}
+FOUNDATION = {"model", "errors", "config", "files", "theme", "frontmatter", "journal"}
 STAGES = {"source", "execute", "kernels", "executor", "cache", "render", "site", "check", "compare"}
 ALLOWED = {
     "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors"},
+    "frontmatter": set(), "journal": {"errors", "files"},
     "compare": {"model"},
-    "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site"},
-    "cli": FOUNDATION | {"build", "check", "source", "config", "preview"},
+    "lock": {"config", "errors"}, "state": FOUNDATION, "jobs": FOUNDATION | {"cache", "executor"},
+    "status": FOUNDATION | {"cache", "lock", "site", "source", "state"},
+    "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site", "lock", "state", "jobs"},
+    "cli": FOUNDATION | {"build", "check", "source", "config", "preview", "status"},
     "preview": FOUNDATION,
-    "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute", "site"},
+    "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute", "site", "jobs", "lock"},
     "_kernel": {"_kernel"},
     "executor": FOUNDATION | {"execute", "kernels"},
     "execute": FOUNDATION | {"kernels", "_kernel", "compare"},

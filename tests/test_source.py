@@ -104,8 +104,8 @@ def test_unknown_top_level_key_close_to_a_known_one_warns_with_its_line():
     post, warnings = source.parse(text, "posts/grok.md")
     assert post.meta.extra["phenomenon"] == ["grokking"]
     assert len(warnings) == 1
-    assert warnings[0].startswith("posts/grok.md:9: unknown front matter key 'phenomenon'")
-    assert "did you mean 'phenomena'" in warnings[0]
+    assert str(warnings[0]).startswith("posts/grok.md:9: unknown front matter key 'phenomenon'")
+    assert "did you mean 'phenomena'" in str(warnings[0])
 
 
 def test_slug_is_made_safe():
@@ -181,7 +181,7 @@ def test_inputs_glob_matching_nothing_warns(tmp_path):
     text = SIMPLE_POST.replace("status: open", "status: open\nlabbook:\n  inputs: [missing/*.csv]")
     root = make_project(tmp_path / "p", {"x.md": text})
     _, warnings = source.read(root / "posts" / "x.md", load_config(root))
-    assert warnings == ["posts/x.md: labbook.inputs glob 'missing/*.csv' matches no file"]
+    assert [str(w) for w in warnings] == ["posts/x.md:7: labbook.inputs glob 'missing/*.csv' matches no file"]
 
 
 def test_inputs_outside_the_project_are_refused(tmp_path):

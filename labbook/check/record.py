@@ -44,11 +44,11 @@ def record_verdicts(config: Config, report: CheckReport) -> list[str]:
 
 def _write_records(config: Config, report: CheckReport) -> tuple[list[PostCheck], list[str]]:
     """Under the project's lock: a record only where site/ still publishes the compared run."""
-    from ..build import locked
+    from ..lock import held
 
     today = dt.date.today().isoformat()
     recorded, notes = [], []
-    with locked(config):
+    with held(config):
         for result in report.posts:
             if not result.published_dir or result.verdict in UNRECORDED:
                 continue

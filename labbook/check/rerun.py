@@ -51,11 +51,11 @@ def check(config: Config, *, only: Sequence[Path] | None = None, seeds: int = 0,
     Raises:
         ConfigError: a bad scheduler address.
     """
-    from ..build import locked
+    from ..lock import held
     from ..site import recover
 
     reporter = reporter or _Quiet()
-    with locked(config):
+    with held(config):
         recover(config.site)  # a build killed mid-commit is finished before site/ is read
     ignore_cache_in_git(config)
     store = cache.Store(config)
@@ -99,7 +99,7 @@ def _published(post: Post, store: cache.Store, config: Config) -> tuple[Run, Pat
 
 
 def _jobs(posts: Sequence[Post], seeds: Sequence[int], config: Config, store: cache.Store) -> list[executor.Job]:
-    from ..build import job_for
+    from ..jobs import job_for
 
     variants = []
     for post in posts:

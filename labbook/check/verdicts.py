@@ -24,7 +24,7 @@ __all__ = ["VERDICTS", "PASSING", "ClaimResult", "PostCheck", "CheckReport", "co
 VERDICTS = ("reproduced", "consistent", "drifted", "claim broken", "failed", "new", "stale")
 PASSING = ("reproduced", "consistent")
 """Verdicts that exit 0 (`--strict` keeps only `reproduced`)."""
-NOT_COMPARED = {"executed.ipynb"}
+NOT_COMPARED = {"executed.ipynb", "outputs.ipynb"}
 """The executed notebook holds the same outputs as run.json's cells, which are compared instead."""
 NOT_EXPLAINED_BY_PLATFORM = ("missing", "extra")
 """Difference kinds a platform cannot cause: a file that appeared or vanished is a changed result."""
