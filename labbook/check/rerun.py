@@ -46,7 +46,9 @@ def check(config: Config, *, only: Sequence[Path] | None = None, seeds: int = 0,
     """Execute every post again, ignoring all caches, and compare with what site/ publishes.
 
     With `record`, each verdict is kept in the run.json of the very run it was judged against
-    (never in another one that a build published meanwhile), and the pages show it.
+    (never in another one that a build published meanwhile), and the pages show it; the pages'
+    build clears the re-runs' folders, so write an HTML report first (`record_verdicts` after it,
+    as the CLI does).
 
     Raises:
         ConfigError: a bad scheduler address.
