@@ -334,12 +334,13 @@ class Platform:
 
     @property
     def description(self) -> str:
-        """One line for a page or a message: "Intel Xeon (AVX-512), OpenBLAS 0.3.31 SkylakeX, torch AVX512"."""
+        """One line for a page or a message: "Intel Xeon (AVX-512); openblas 0.3.31 (SkylakeX kernel, 1 thread); …"."""
         parts = [f"{self.cpu or self.machine or 'an unknown CPU'}" + (f" ({self.isa})" if self.isa else "")]
         for blas in self.blas:
             how = [p for p in (blas.kernel and f"{blas.kernel} kernel",
                                blas.threads and f"{blas.threads} thread{'s' * (blas.threads != 1)}") if p]
-            parts.append(" ".join(p for p in (blas.library, blas.version) if p) + (f" ({', '.join(how)})" if how else ""))
+            name = " ".join(p for p in (blas.library, blas.version) if p)
+            parts.append(name + (f" ({', '.join(how)})" if how else ""))
         if self.numpy_simd:
             parts.append(f"numpy SIMD {self.numpy_simd}")
         if self.torch:
