@@ -22,7 +22,7 @@ from ..files import write_json_atomic
 from .seeds import seeds_record
 from .verdicts import CheckReport, PostCheck, run_identity
 
-__all__ = ["record_verdicts", "ignore_cache_in_git"]
+__all__ = ["record_verdicts"]
 
 UNRECORDED = ("new", "stale")
 
@@ -99,16 +99,3 @@ def _refreshable(config: Config, recorded: list[PostCheck]) -> tuple[list[PostCh
             continue
         ready.append(result)
     return ready, notes
-
-
-def ignore_cache_in_git(config: Config) -> None:
-    """A `.gitignore` holding `*` inside .labbook/, as pytest does in its cache: a check's
-    scratch files never show in `git status`, whatever the project's own .gitignore says."""
-    marker = config.cache / ".gitignore"
-    if marker.exists():
-        return
-    try:
-        config.cache.mkdir(parents=True, exist_ok=True)
-        marker.write_text("# written by labbook: this folder is a cache, never committed\n*\n", encoding="utf-8")
-    except OSError:
-        pass

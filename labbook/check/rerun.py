@@ -18,7 +18,7 @@ from .. import cache, executor, source
 from ..config import Config
 from ..errors import CacheError, LabbookError
 from ..model import Post, Run
-from .record import ignore_cache_in_git, record_verdicts
+from .record import record_verdicts
 from .seeds import seed_spread, with_seed
 from .verdicts import CheckReport, PostCheck, compare_runs, platform_change, run_identity, verdict
 
@@ -59,7 +59,6 @@ def check(config: Config, *, only: Sequence[Path] | None = None, seeds: int = 0,
     reporter = reporter or _Quiet()
     with held(config):
         recover(config.site)  # a build killed mid-commit is finished before site/ is read
-    ignore_cache_in_git(config)
     store = cache.Store(config)
     read = source.read_all(config, only)
     report = CheckReport([PostCheck(path, path.stem, "failed", error=error) for path, error in read.failures])
