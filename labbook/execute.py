@@ -19,9 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._kernel import project_source
+from .compare.text import strip_ansi
 from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError
 from .kernels import Kernel, discard_kernel, log_tail, start_kernel, stop_kernel
-from .model import Artifact, Cell, CellResult, Post, Run, Verdict
+from .model import Artifact, Cell, CellResult, Platform, Post, Run, Verdict
 from .outputs import IMAGE_TYPES, TEXT_TYPES, UnsafeImage, choose_mime, image_size, sanitize_svg
 
 __all__ = ["execute", "MAX_OUTPUT_CHARS", "NOTEBOOK", "safe_name"]
@@ -30,7 +32,6 @@ MAX_OUTPUT_CHARS = 20_000
 """A text output longer than this is cut in run.json and on the page; the post's notebook keeps it whole."""
 _SKIPPED_DIRS = {"__pycache__", ".ipynb_checkpoints", ".git"}
 _SAFE_PART = re.compile(r"[^A-Za-z0-9._-]+")
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _FRAME_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
 _TRACE_CODE = "import json as _j, labbook._kernel as _k; print(_j.dumps(_k.report()))"
 
@@ -94,7 +95,7 @@ def _translate(exc: Exception, cell: Cell, post: Post, timeout: float) -> Execut
     preview = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
     where = dict(path=str(post.path), cell=cell.index)
     if isinstance(exc, CellExecutionError):
-        traceback = _ANSI.sub("", exc.traceback or "")
+        traceback = strip_ansi(exc.traceback or "")
         message = f"{exc.ename}: {exc.evalue}".strip(": ")
         hint = None
         if exc.ename == "MemoryError":
@@ -230,7 +231,7 @@ def _text_output(output: dict[str, Any]) -> dict[str, Any]:
         return {"output_type": "stream", "name": output["name"], "text": _cut(output["text"])}
     if kind == "error":
         return {"output_type": "error", "ename": output["ename"], "evalue": output["evalue"],
-                "traceback": _cut(_ANSI.sub("", "\n".join(output["traceback"])))}
+                "traceback": _cut(strip_ansi("\n".join(output["traceback"])))}
     data = {m: _cut(_text_of(v)) for m, v in output.get("data", {}).items() if m in TEXT_TYPES}
     return {"output_type": kind, "data": data}
 
@@ -331,6 +332,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
         started=started,
         seconds=round(time.perf_counter() - clock, 3),
         seed=post.settings.seed,
+        platform=Platform.from_json(trace["platform"]) if trace.get("platform") else None,
     )
     return run, [f"{post.path}: {w}" for w in warnings]
 
@@ -371,12 +373,36 @@ def _notebook_bytes(notebook: Any) -> bytes:
 
 
 def _hash_inputs(root: Path, names: list[str]) -> dict[str, str]:
-    hashes = {}
-    for name in names:
-        path = root / name
-        if path.is_file():
-            hashes[name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return hashes
+    """The files a run was seen to read that are the project's own sources, with their hashes.
+
+    The kernel already left out build outputs, package metadata and environments; this side
+    applies the same rule again (a remote kernel may be an older labbook) and leaves out what
+    git ignores, asking git once.
+    """
+    venvs: dict[str, bool] = {}
+    candidates = [n for n in names if project_source(n, str(root), venvs) and (root / n).is_file()]
+    ignored = _git_ignored(root, candidates)
+    return {name: hashlib.sha256((root / name).read_bytes()).hexdigest() for name in candidates if name not in ignored}
+
+
+def _git_ignored(root: Path, names: list[str]) -> set[str]:
+    """Which of these root-relative files git ignores: one `git check-ignore --stdin` call.
+
+    Files git tracks are never reported (a tracked file is a source whatever .gitignore says).
+    Nothing when the project is not a git repository or git is not installed.
+    """
+    import subprocess
+
+    if not names:
+        return set()
+    try:
+        done = subprocess.run(["git", "-C", str(root), "check-ignore", "-z", "--stdin"], input="\0".join(names) + "\0",
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    if done.returncode not in (0, 1):  # 128: not a repository
+        return set()
+    return {name for name in done.stdout.split("\0") if name}
 
 
 def _labbook_version() -> str:

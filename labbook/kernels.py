@@ -13,7 +13,6 @@ import contextlib
 import functools
 import json
 import os
-import re
 import select
 import shutil
 import signal
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .compare.text import strip_ansi
 from .errors import KernelDied
 from .model import Post
 
@@ -37,7 +37,6 @@ MARKER = "LABBOOK_KERNEL_ID"
 """An environment variable unique to each kernel: a process that left the kernel's process
 group (a daemon started with start_new_session=True) still carries it, and is found by it."""
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _KERNEL_MODULE = ["-m", "labbook._kernel"]
 
 
@@ -164,7 +163,7 @@ def stop_kernel(kernel: Kernel) -> bool:
 def log_tail(log: Path, lines: int = 12) -> str:
     """The end of a kernel's own output: why it would not start, or how it died."""
     with contextlib.suppress(OSError):
-        text = _ANSI.sub("", log.read_text(errors="replace"))
+        text = strip_ansi(log.read_text(errors="replace"))
         return "\n".join(text.strip().splitlines()[-lines:])
     return ""
 
