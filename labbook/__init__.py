@@ -24,6 +24,9 @@ _PUBLIC = {
     "LabbookError": "labbook.errors",
     "param": "labbook.api",
     "params": "labbook.api",
+    # in a post's kernel: a sweep point reports scalars, the gather part reads the table
+    "observe": "labbook.observations",
+    "sweep_table": "labbook.observations",
 }
 __all__ = [*_PUBLIC, "__version__"]
 

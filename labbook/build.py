@@ -1,36 +1,31 @@
 """The whole pipeline, top to bottom: read -> (cache | execute) -> render -> write.
 
-One bad post never stops the rest: its error becomes a failed Outcome and its last good
-published version stays.
+Each step is a plain call that returns what it made. One bad post never stops the rest: its
+error becomes a failed Outcome, and its last good published version stays.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
-import json
-import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Protocol
 
-from . import cache, executor, render, site, source
+from . import cache, executor, lock, render, site, source
 from .config import Config
-from .errors import LabbookError, LockError, about
-from .files import write_if_changed
-from .model import Outcome, Page, Post, Run
+from .errors import LabbookError, per_post
+from .jobs import job_for
+from .model import Notice, Outcome, Page, Post, Run, Summary
+from .state import Entry, State, fingerprint, published_stat
 from .theme import Theme
 
-__all__ = ["build", "job_for", "BuildReport", "Reporter", "NullReporter", "status", "PostStatus", "locked"]
-
-STATE_VERSION = 2
+__all__ = ["build", "BuildReport", "Reporter", "NullReporter", "BrokenClaim", "inline_added"]
 
 
 class Reporter(Protocol):
-    """Where the build says what it does; the CLI's is a rich live display."""
+    """Where the build says what it does, as it does it; the CLI's is a rich live display."""
 
     def stage(self, name: str, seconds: float) -> None: ...
     def executing(self, posts: Sequence[Post]) -> None: ...
@@ -49,269 +44,161 @@ class NullReporter:
     def warning(self, message: str) -> None: ...
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class BrokenClaim:
+    """A claim cell whose assertions did not hold in the published run."""
+
+    path: PurePosixPath
+    claim: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class BuildReport:
-    outcomes: list[Outcome] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    written: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
+    outcomes: tuple[Outcome, ...] = ()
+    notices: tuple[Notice, ...] = ()
+    change: site.Change = field(default_factory=site.Change)
+    broken_claims: tuple[BrokenClaim, ...] = ()
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
 
     @property
     def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.status in ("failed", "kept-last-good")]
+        return [o for o in self.outcomes if o.error is not None]
 
     @property
     def executed(self) -> int:
         return self.count("executed")
 
 
-# --- the lock: one build per site at a time ------------------------------------------------------
-
-
-@contextlib.contextmanager
-def locked(config: Config, *, wait: bool = True, reporter: Reporter | None = None) -> Iterator[None]:
-    """Hold the project's lock; a second build waits for it, or stops when told not to wait.
-
-    Raises:
-        LockError: another build holds it and `wait` is False.
-    """
-    config.cache.mkdir(parents=True, exist_ok=True)
-    path = config.cache / "lock"
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            if not wait:
-                raise LockError(
-                    f"another labbook build ({holder}) is using this project", path=config.relative(path),
-                    hint="wait for it to finish, or run without --no-wait to queue behind it",
-                ) from None
-            if reporter:
-                reporter.warning(f"waiting for another labbook build ({holder}) to finish…")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        try:
-            yield
-        finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-# --- build state: skip what did not change without even parsing it ----------------------------------
-
-
-class State:
-    """What the last build published, per post file, to make a no-op build a handful of stats."""
-
-    def __init__(self, config: Config, fingerprint: str) -> None:
-        self.path = config.cache / "state.json"
-        self.fingerprint = fingerprint
-        data: dict[str, Any] = {}
-        with contextlib.suppress(OSError, ValueError):
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        if data.get("version") != STATE_VERSION:
-            data = {}
-        self.same_theme = data.get("fingerprint") == fingerprint
-        self.posts: dict[str, dict[str, Any]] = data.get("posts", {})
-        self.hashes = cache.FileHashes(data.get("hashes", {}))
-        self.listing: dict[str, Any] = data.get("listing", {}) if self.same_theme else {}
-        """What the last write put in the listings (a digest of the summaries) and their files' stats."""
-
-    def listing_holds(self, config: Config, publication: site.Publication) -> bool:
-        """Every summary and every listing and theme file as the last write left them: the
-        listings need no rendering (a prose edit), or nothing needs writing at all (a no-op,
-        which then imports neither jinja2 nor YAML)."""
-        return bool(self.listing) and self.listing.get("digest") == _digest(publication) and \
-            self.listing.get("files") == _listing_stats(config.site)
-
-    def wrote_listing(self, config: Config, publication: site.Publication) -> None:
-        self.listing = {"digest": _digest(publication), "files": _listing_stats(config.site)}
-
-    def unchanged(self, path: Path, config: Config) -> dict[str, Any] | None:
-        """The entry of a post whose file, inputs, theme and published files are all as last built."""
-        entry = self.posts.get(config.relative(path))
-        if entry is None or not self.same_theme:
-            return None
-        if self.hashes.sha(path) != entry["sha"]:
-            return None
-        for name, sha in entry["inputs"].items():
-            if self.hashes.sha(config.root / name) != sha:
-                return None
-        for name, (size, mtime) in entry["files"].items():
-            try:
-                stat = (config.site / name).stat()
-            except OSError:
-                return None
-            if (stat.st_size, stat.st_mtime_ns) != (size, mtime):
-                return None
-        return entry
-
-    def record(self, page: Page, post: Post, run: Run, config: Config) -> None:
-        files = {name: _size_and_mtime(config.site / name) for name in site.post_files(page)}
-        self.posts[str(post.path)] = {
-            "sha": post.source_sha, "slug": post.slug, "key": post.key, "summary": dict(page.summary),
-            "inputs": dict(run.inputs), "files": files,
-        }
-        self.hashes.sha(config.root / post.path)  # remember its stat, so the next build skips it
-
-    def save(self, live: Iterable[str]) -> None:
-        keep = set(live)
-        data = {
-            "version": STATE_VERSION, "fingerprint": self.fingerprint,
-            "posts": {k: v for k, v in sorted(self.posts.items()) if k in keep},
-            "hashes": dict(sorted(self.hashes.known.items())), "listing": self.listing,
-        }
-        # compact: json's C encoder only runs without indent, and nobody reads this file
-        write_if_changed(self.path, json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
-
-
-def _size_and_mtime(path: Path) -> list[int]:
-    stat = path.stat()
-    return [stat.st_size, stat.st_mtime_ns]
-
-
-def _digest(publication: site.Publication) -> str:
-    """What the listings are made of: every post's summary."""
-    summaries = {**publication.kept, **{page.slug: dict(page.summary) for page in publication.pages}}
-    return hashlib.sha256(json.dumps(summaries, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _listing_stats(site_dir: Path) -> dict[str, list[int]]:
-    """Size and mtime of every file of site/ that is not a post's: listings, feed, layouts, CSS."""
-    stats: dict[str, list[int]] = {}
-    folders = [("", site_dir)]
-    while folders:
-        prefix, folder = folders.pop()
-        with contextlib.suppress(OSError), os.scandir(folder) as entries:
-            for entry in entries:
-                name = prefix + entry.name
-                if entry.name.startswith(".") or name in ("_posts", "assets/posts"):
-                    continue  # a post's files are the post's entry's to check
-                if entry.is_dir(follow_symlinks=False):
-                    folders.append((name + "/", Path(entry.path)))
-                elif entry.is_file(follow_symlinks=False):
-                    stat = entry.stat(follow_symlinks=False)
-                    stats[name] = [stat.st_size, stat.st_mtime_ns]
-    return dict(sorted(stats.items()))
-
-
-def _fingerprint(config: Config, theme: Theme) -> str:
-    """Everything besides the post that shapes its page: templates, site settings, labbook."""
-    from . import __version__
-
-    settings = [config.title, config.author, config.description, config.url, config.baseurl, __version__]
-    return hashlib.sha256((theme.digest() + json.dumps(settings)).encode()).hexdigest()
-
-
 # --- the pipeline ----------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Ready:
+    """A post with a run to render: cached, or just executed."""
+
     post: Post
     run: Run
-    folder: Path
+    folder: Path | None
     status: str
     seconds: float = 0.0
 
 
-def build(
-    config: Config,
-    *,
-    only: Sequence[Path] | None = None,
-    force: bool = False,
-    wait: bool = True,
-    reporter: Reporter | None = None,
-) -> BuildReport:
+@dataclass(frozen=True, slots=True)
+class _Rendered:
+    page: Page
+    status: str
+    """executed | cached"""
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    path: PurePosixPath
+    error: LabbookError
+    key: str | None = None
+    """The key of the post that failed, when it was read: status says 'failing' while it holds."""
+    slug: str | None = None
+    """Its slug, when it was read (a `slug:` may differ from the file's name)."""
+
+
+def build(config: Config, *, only: Sequence[Path] | None = None, force: bool = False, prune: bool = False,
+          wait: bool = True, reporter: Reporter | None = None) -> BuildReport:
     """Read every post, execute what changed, render, write. One bad post never stops the rest.
 
     Raises:
+        ConfigError: the posts folder does not exist.
         LockError: another build holds the project and `wait` is False.
-        SiteError: site/ could not be written (it is left as before).
+        SiteError: site/ could not be written (it is left as before), or the build would
+            unpublish more posts than it keeps and `prune` is False.
     """
     reporter = reporter or NullReporter()
-    report = BuildReport()
-    with locked(config, wait=wait, reporter=reporter):
-        clock = time.perf_counter()
+    clock = time.perf_counter()
+    with lock.held(config, wait=wait, on_wait=reporter.warning):
         site.recover(config.site)
         theme = Theme(config.templates)
-        state = State(config, _fingerprint(config, theme))
+        state = State(config, fingerprint(config, theme.digest()))
         store = cache.Store(config, state.hashes)
         store.clean_tmp()
-        selected = {p.resolve() for p in only} if only else None
-
-        to_read, kept = _skip_unchanged(config, state, force, selected, report, reporter)
-        read = source.read_all(config, to_read, taken={s["slug"]: s for s in kept.values()})
-        report.warnings += read.warnings
-        for path, error in read.failures:
-            _fail(report, reporter, config, path, error, kept)
+        chosen = _Chosen(config, only, force)
+        files = source.discover(config)
+        unchanged = _unchanged(files, state, chosen, reporter)
+        read = source.read_all(config, [p for p in files if config.relative(p) not in unchanged],
+                               taken={e.slug: name for name, e in unchanged.items()})
         reporter.stage("read", time.perf_counter() - clock)
-
-        ready, missing = _look_up(read.posts, store, force, selected, report, reporter, kept)
-        with _executions(missing, config, store, report, reporter, kept) as executed:  # kernels start now
-            rendered = [_render(item, config, theme, report, reporter, kept) for item in ready]  # cached: meanwhile
-            rendered += [_render(item, config, theme, report, reporter, kept) for item in executed]  # as they come
-        pages = sorted((r for r in rendered if r is not None), key=lambda r: r[1].post.slug)
-        for _, _, warnings in pages:
-            report.warnings += warnings
-        publication = site.Publication([p for p, _, _ in pages], kept)
-        listings_hold = not report.failed and state.listing_holds(config, publication)
-        if publication.pages or not listings_hold:
-            change = site.write(publication, config, theme, state.listing["files"] if listings_hold else ())
-            state.wrote_listing(config, publication)
-            report.written, report.deleted = change.written, change.deleted
-        for page, item, _ in pages:
-            state.record(page, item.post, item.run, config)
-            _done(report, reporter, Outcome(item.post.path, item.status, seconds=item.seconds))  # type: ignore[arg-type]
-        state.save(str(o.path) for o in report.outcomes if o.status in ("executed", "cached", "unchanged"))
+        ready, missing, skipped = _look_up(read.posts, store, chosen, reporter)
+        with _executions(_one_per_key(missing), config, store, reporter) as arrivals:  # kernels start now
+            arriving = _for_every_post(arrivals, missing)
+            rendered = [_render(item, config, theme, reporter) for item in _ready_first(ready, arriving)]
+        pages = sorted((r.page for r in rendered if isinstance(r, _Rendered)), key=lambda p: p.slug)
+        failures = [*(_Failure(p, e) for p, e in read.failures), *(r for r in rendered if isinstance(r, _Failure))]
+        settled = [_settle(f, config, reporter) for f in failures]
+        kept = {e.slug: e.summary for e in unchanged.values()} | _published(skipped, config) | {
+            s.slug: s for _, s in settled if s is not None}
+        publication = site.Publication(pages, kept)
+        if pages or failures or not state.listing_holds(publication):
+            change = site.write(publication, config, theme, prune=prune)
+            state.wrote_listing(publication)
+        else:  # a no-op: every listing, theme and author file as the last write left it (no jinja2, no YAML)
+            change = site.Change()
+        outcomes = _outcomes(unchanged, skipped, read.drafts, rendered, settled, reporter)
+        _remember(state, pages, failures, outcomes, files, config)
         reporter.stage("build", time.perf_counter() - clock)
-    for warning in report.warnings:
-        reporter.warning(warning)
-    return report
+    notices = (*read.notices, *(n for p in pages for n in p.notices), *change.notices)
+    for notice in notices:
+        reporter.warning(str(notice))
+    claims = _broken_claims(pages, unchanged)
+    return BuildReport(tuple(outcomes), notices, change, claims)
 
 
-def _skip_unchanged(config: Config, state: State, force: bool, selected: set[Path] | None,
-                    report: BuildReport, reporter: Reporter) -> tuple[list[Path], dict[str, Any]]:
-    to_read: list[Path] = []
-    kept: dict[str, Any] = {}
-    for path in source.discover(config):
-        chosen = selected is None or path.resolve() in selected
-        entry = None if (force and chosen) else state.unchanged(path, config)
-        if entry is None:
-            to_read.append(path)
-            continue
-        kept[entry["slug"]] = entry["summary"]
-        _done(report, reporter, Outcome(PurePosixPath(config.relative(path)), "unchanged"))
-    return to_read, kept
+@dataclass(frozen=True, slots=True)
+class _Chosen:
+    """Which posts this build may execute: all, or those named on the command line."""
+
+    config: Config
+    only: Sequence[Path] | None
+    force: bool
+
+    def __contains__(self, path: object) -> bool:
+        if self.only is None:
+            return True
+        return Path(str(path)).resolve() in {p.resolve() for p in self.only}
+
+    def forced(self, path: Path) -> bool:
+        return self.force and path in self
 
 
-def _look_up(posts: Sequence[Post], store: cache.Store, force: bool, selected: set[Path] | None,
-             report: BuildReport, reporter: Reporter, kept: dict[str, Any]) -> tuple[list[_Ready], list[Post]]:
-    ready, missing = [], []
+def _unchanged(files: Iterable[Path], state: State, chosen: _Chosen, reporter: Reporter) -> dict[str, Entry]:
+    """Posts whose file, inputs and published pages are as the last build left them: not even read."""
+    found = {}
+    for path in files:
+        entry = None if chosen.forced(path) else state.unchanged(path)
+        if entry is not None:
+            found[state.config.relative(path)] = entry
+    return found
+
+
+def _look_up(posts: Sequence[Post], store: cache.Store, chosen: _Chosen,
+             reporter: Reporter) -> tuple[list[_Ready], list[Post], list[Post]]:
+    """(posts with a usable run, posts to execute, posts left as published: not chosen); the
+    corrupt cache entries met on the way are reported, and executed again."""
+    ready, missing, skipped = [], [], []
     for post in posts:
-        chosen = selected is None or (store.config.root / post.path).resolve() in selected
-        found = store.lookup(post) if not (force and chosen) else cache.Lookup(None, None, "--force")
-        report.warnings += list(found.notes)
-        if found.run is not None and found.folder is not None:
+        path = store.config.root / post.path
+        forced = chosen.forced(path) and bool(post.cells)  # a post without code never runs
+        found = cache.Lookup(None, None, "--force") if forced else store.lookup(post)
+        for note in found.notes:
+            reporter.warning(note)
+        if found.run is not None:
             found = inline_added(post, found, store)
             ready.append(_Ready(post, found.run, found.folder, "cached"))
-        elif chosen:
+        elif path in chosen:
             missing.append(post)
-        else:  # not asked for: the published version stays, nothing runs
-            published = site.published_summary(store.config.site, post.slug)
-            if published is not None:
-                kept[post.slug] = published
-                _done(report, reporter, Outcome(post.path, "kept-last-good", None))
-    return ready, missing
+        else:
+            skipped.append(post)
+    return ready, missing, skipped
 
 
 def inline_added(post: Post, found: cache.Lookup, store: cache.Store) -> cache.Lookup:
@@ -325,21 +212,9 @@ def inline_added(post: Post, found: cache.Lookup, store: cache.Store) -> cache.L
     return cache.Lookup(run, store.put_copy(run, found.folder), found.reason, found.notes)
 
 
-def _render(item: _Ready, config: Config, theme: Theme, report: BuildReport, reporter: Reporter,
-            kept: dict[str, Any]) -> tuple[Page, _Ready, list[str]] | None:
-    """The post's page and its warnings; None (and a failed outcome) when it cannot render."""
-    with about(item.post.path):
-        try:
-            page, warnings = render.render(item.post, item.run, item.folder, config, theme)
-        except LabbookError as error:
-            _fail(report, reporter, config, item.post.path, error, kept)
-            return None
-    return page, item, list(warnings)
-
-
 @contextlib.contextmanager
-def _executions(posts: Sequence[Post], config: Config, store: cache.Store, report: BuildReport,
-                reporter: Reporter, kept: dict[str, Any]) -> Iterator[Iterator[_Ready]]:
+def _executions(posts: Sequence[Post], config: Config, store: cache.Store,
+                reporter: Reporter) -> Iterator[Iterator[_Ready | _Failure]]:
     """Start every post's execution at once; the runs then come as they finish.
 
     Leaving the block early (an interrupt, an error) stops every kernel still running.
@@ -351,88 +226,124 @@ def _executions(posts: Sequence[Post], config: Config, store: cache.Store, repor
     clock = time.perf_counter()
     with executor.open_dispatcher(config.workers, config.scheduler) as dispatcher:
         jobs = [job_for(post, config, store) for post in posts]
-        yield _arrivals(dispatcher.run(jobs, progress=reporter.cell), config, store, report, reporter, kept)
+        yield _arrivals(dispatcher.run(jobs, progress=reporter.cell), store, reporter)
     reporter.stage("execute", time.perf_counter() - clock)
 
 
-def _arrivals(arriving: Iterator[executor.Done], config: Config, store: cache.Store, report: BuildReport,
-              reporter: Reporter, kept: dict[str, Any]) -> Iterator[_Ready]:
+def _arrivals(arriving: Iterator[executor.Done], store: cache.Store, reporter: Reporter) -> Iterator[_Ready | _Failure]:
     for done in arriving:
-        report.warnings += list(done.warnings)
+        for warning in done.warnings:
+            reporter.warning(warning)
         if done.run is None:
-            _fail(report, reporter, config, done.post.path, done.error or LabbookError("execution failed"), kept)
+            yield _Failure(done.post.path, done.error or LabbookError("execution failed"), done.post.key, done.post.slug)
             continue
         reporter.executed(done.post, done.seconds)
         done = executor.localized(done, store.new_folder)
         yield _Ready(done.post, done.run, store.put(done.run, Path(done.folder)), "executed", done.seconds)
 
 
-def job_for(post: Post, config: Config, store: cache.Store) -> executor.Job:
-    """Local: run in place, artifacts into a cache folder. Remote: ship the files the post needs."""
-    if not config.scheduler:
-        return executor.Job(post, str(config.root), str(store.new_folder()))
-    previous = store.lookup(post, verify_artifacts=False)
-    known = list(previous.run.inputs) if previous.run else _published_inputs(store, post)
-    return executor.Job(post, str(config.root), files=executor.ship_files(post, config.root, known))
+def _one_per_key(posts: Sequence[Post]) -> list[Post]:
+    """Posts with equal code and settings share one execution (each still gets its own page)."""
+    return list({post.key: post for post in reversed(posts)}.values())[::-1]
 
 
-def _published_inputs(store: cache.Store, post: Post) -> list[str]:
-    with contextlib.suppress(LabbookError):
-        return list(cache.read_run(store.published_folder(post.slug)).inputs)
-    return []
+def _for_every_post(arrivals: Iterator[_Ready | _Failure], posts: Sequence[Post]) -> Iterator[_Ready | _Failure]:
+    """Each arriving run (or failure) for every post that has its key."""
+    by_key: dict[str, list[Post]] = {}
+    for post in posts:
+        by_key.setdefault(post.key, []).append(post)
+    for item in arrivals:
+        key = item.post.key if isinstance(item, _Ready) else item.key
+        twins = by_key.get(key or "", [])
+        for post in twins:
+            if isinstance(item, _Ready):
+                yield _Ready(post, item.run, item.folder, item.status, item.seconds)
+            elif post.path == item.path:
+                yield item
+            else:
+                first = next(p for p in twins if p.path == item.path)
+                yield _Failure(post.path, _moved_to(item.error, first, post), post.key, post.slug)
 
 
-def _fail(report: BuildReport, reporter: Reporter, config: Config, path: PurePosixPath, error: LabbookError,
-          kept: dict[str, Any]) -> None:
-    """A failed post keeps its last good published version, if it has one."""
-    if error.path is None:
-        error.path = str(path)
-    slug = _slug_or_none(path)
-    published = site.published_summary(config.site, slug) if slug else None
-    if published is not None and slug is not None:
-        kept[slug] = published
-        _done(report, reporter, Outcome(path, "kept-last-good", error))
-    else:
-        _done(report, reporter, Outcome(path, "failed", error))
+def _moved_to(error: LabbookError, first: Post, twin: Post) -> LabbookError:
+    """The error of `first`'s execution, told of `twin`, which has the same code at other lines."""
+    line = error.line
+    cell = error.details.get("cell")
+    if isinstance(cell, int) and line is not None and cell < len(twin.cells):
+        line = twin.cells[cell].line + (line - first.cells[cell].line)
+    return type(error)(error.message, path=str(twin.path), line=line, hint=error.hint, **error.details)
 
 
-def _slug_or_none(path: PurePosixPath) -> str | None:
-    with contextlib.suppress(LabbookError):
-        return source.slug_of(path)
-    return None
+def _ready_first(ready: Sequence[_Ready], arrivals: Iterator[_Ready | _Failure]) -> Iterator[_Ready | _Failure]:
+    """Cached posts render while kernels run; executed ones as they arrive."""
+    yield from ready
+    yield from arrivals
 
 
-def _done(report: BuildReport, reporter: Reporter, outcome: Outcome) -> None:
-    report.outcomes.append(outcome)
+def _render(item: _Ready | _Failure, config: Config, theme: Theme, reporter: Reporter) -> _Rendered | _Failure:
+    """The post's page; or why it has none."""
+    if isinstance(item, _Failure):
+        return item
+    try:
+        with per_post(item.post.path):
+            page = render.render(item.post, item.run, item.folder, config, theme)
+    except LabbookError as error:
+        return _Failure(item.post.path, error, item.post.key, item.post.slug)
+    return _Rendered(page, item.status, item.seconds)
+
+
+def _settle(failure: _Failure, config: Config, reporter: Reporter) -> tuple[Outcome, Summary | None]:
+    """A failed post keeps its last good published version, if it has one of its own."""
+    slug = failure.slug or source.slug_hint(config.root / failure.path, failure.path)  # read or not
+    summary = site.published_summary(config, slug, source=str(failure.path))
+    outcome = Outcome(failure.path, "kept-last-good" if summary else "failed", failure.error)
     reporter.done(outcome)
+    return outcome, summary
 
 
-# --- status: what a build would do, and why -----------------------------------------------------
+def _published(posts: Iterable[Post], config: Config) -> dict[str, Summary]:
+    """Posts not chosen for this build stay as published."""
+    kept = {}
+    for post in posts:
+        summary = site.published_summary(config, post.slug, source=str(post.path))
+        if summary is not None:
+            kept[post.slug] = summary
+    return kept
 
 
-@dataclass(frozen=True, slots=True)
-class PostStatus:
-    path: PurePosixPath
-    state: str
-    """cached | stale | new | failed"""
-    reason: str
+def _outcomes(unchanged: dict[str, Entry], skipped: Sequence[Post], drafts: Sequence[PurePosixPath],
+              rendered: Sequence[_Rendered | _Failure], settled: Sequence[tuple[Outcome, Summary | None]],
+              reporter: Reporter) -> list[Outcome]:
+    """One Outcome per post file, in file order; each reported as it is decided here."""
+    new: list[Outcome] = [Outcome(PurePosixPath(name), "unchanged") for name in unchanged]
+    new += [Outcome(post.path, "skipped") for post in skipped]
+    new += [Outcome(path, "unpublished") for path in drafts]
+    new += [Outcome(r.page.path, r.status, seconds=r.seconds) for r in rendered  # type: ignore[arg-type]
+            if isinstance(r, _Rendered)]
+    for outcome in new:
+        reporter.done(outcome)
+    return sorted([*new, *(o for o, _ in settled)], key=lambda o: str(o.path))
 
 
-def status(config: Config) -> list[PostStatus]:
-    """Per post: would the next build reuse a run, or execute it, and why."""
-    with contextlib.suppress(LockError), locked(config, wait=False):
-        site.recover(config.site)  # only when no build is under way: status never waits for one
-    store = cache.Store(config)
-    rows = []
-    read = source.read_all(config)
-    for path, error in read.failures:
-        rows.append(PostStatus(path, "failed", str(error)))
-    for post in read.posts:
-        found = store.lookup(post)
-        if found.run is not None:
-            rows.append(PostStatus(post.path, "cached", f"{found.reason} run from {found.run.started[:10]}"))
-        elif found.reason == "never executed":
-            rows.append(PostStatus(post.path, "new", "never executed"))
-        else:
-            rows.append(PostStatus(post.path, "stale", found.reason))
-    return sorted(rows, key=lambda r: str(r.path))
+def _remember(state: State, pages: Sequence[Page], failures: Sequence[_Failure], outcomes: Sequence[Outcome],
+              files: Sequence[Path], config: Config) -> None:
+    for page in pages:
+        state.record(str(page.path), Entry(
+            sha=page.post.source_sha, slug=page.slug, key=page.post.key, summary=page.summary,
+            inputs=dict(page.run.inputs), files=published_stat(config.site, site.post_files(page)),
+            broken=tuple(claim for claim, _ in _claims_broken(page.run)),
+        ))
+    for failure in failures:
+        state.record_failure(str(failure.path), failure.key, str(failure.error))
+    live = [str(o.path) for o in outcomes if o.status in ("executed", "cached", "unchanged")]
+    state.save(live, [config.relative(p) for p in files])
+
+
+def _claims_broken(run: Run) -> list[tuple[str, str]]:
+    return [(c.claim.claim, c.claim.message) for c in run.cells if c.claim is not None and not c.claim.holds]
+
+
+def _broken_claims(pages: Sequence[Page], unchanged: dict[str, Entry]) -> tuple[BrokenClaim, ...]:
+    claims = [BrokenClaim(page.path, claim, message) for page in pages for claim, message in _claims_broken(page.run)]
+    claims += [BrokenClaim(PurePosixPath(name), claim, "") for name, e in unchanged.items() for claim in e.broken]
+    return tuple(sorted(claims, key=lambda c: str(c.path)))

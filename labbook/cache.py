@@ -21,10 +21,10 @@ from typing import Any
 from . import _inline
 from .config import Config
 from .errors import CacheError
-from .files import crash_point, sha_file, write_json_atomic
+from .files import FileHashes, crash_point, sha_file, write_json_atomic
 from .model import Post, Run
 
-__all__ = ["Store", "Lookup", "read_run", "verify", "stale_reason", "RUN_FILE", "FileHashes"]
+__all__ = ["Store", "Lookup", "read_run", "verify", "stale_reason", "nothing_ran", "RUN_FILE"]
 
 RUN_FILE = "run.json"
 
@@ -41,26 +41,6 @@ class Lookup:
     """Corrupt or unreadable entries met on the way: shown as warnings."""
 
 
-class FileHashes:
-    """sha256 of project files, memoized on (mtime, size) across builds like git's index."""
-
-    def __init__(self, known: Mapping[str, list[Any]] | None = None) -> None:
-        self.known: dict[str, list[Any]] = dict(known or {})
-
-    def sha(self, path: Path) -> str | None:
-        try:
-            stat = path.stat()
-        except OSError:
-            return None
-        key = str(path)
-        entry = self.known.get(key)
-        if entry and entry[0] == stat.st_mtime_ns and entry[1] == stat.st_size:
-            return entry[2]
-        digest = sha_file(path)
-        self.known[key] = [stat.st_mtime_ns, stat.st_size, digest]
-        return digest
-
-
 def read_run(folder: Path) -> Run:
     """The run record in `folder`.
 
@@ -74,6 +54,12 @@ def read_run(folder: Path) -> Run:
         raise CacheError("no run.json", path=str(path)) from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CacheError(f"unreadable run record: {exc}", path=str(path)) from None
+
+
+def nothing_ran(post: Post) -> Run:
+    """The run of a post without code: no kernel, no record, nothing published beside the page."""
+    return Run(key=post.key, cells=(), artifacts=(), inputs={}, basis=post.basis, environment={}, started="",
+               seconds=0.0, seed=post.settings.seed)
 
 
 def verify(run: Run, folder: Path) -> str | None:
@@ -130,7 +116,12 @@ class Store:
         return self.config.site / "assets" / "posts" / slug
 
     def lookup(self, post: Post, *, verify_artifacts: bool = True) -> Lookup:
-        """The published run if it still holds, else a stored one, else why the post must execute."""
+        """The published run if it still holds, else a stored one, else why the post must execute.
+
+        A post without code has nothing to execute: its run is empty, and needs no folder.
+        """
+        if not post.cells:
+            return Lookup(nothing_ran(post), None, "no code")
         notes: list[str] = []
         reason = "never executed"
         candidates = [(self.published_folder(post.slug), "published")]
@@ -185,10 +176,11 @@ class Store:
         """Store `run` with the artifacts of `folder` (a stored or published run of the same key),
         linked rather than copied where the file system allows: a new record, the same files."""
         new = self.new_folder()
-        for source in sorted(folder.rglob("*")):
-            if not source.is_file() or source.is_symlink() or source.name == RUN_FILE and source.parent == folder:
+        for name in sorted({a.name for a in run.artifacts} | {_inline.SNAPSHOT}):  # not the page's own files
+            source = folder / name
+            if not source.is_file() or source.is_symlink():
                 continue
-            target = new / source.relative_to(folder)
+            target = new / name
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.link(source, target)

@@ -1,7 +1,8 @@
 """The command line: build, run, status, serve, html, new, kernel, check. The only place that
 prints errors and exits; everything a post produced is printed through terminal.terminal_text.
 
-Exit codes: 0 all good; 1 a post failed (or a check did not reproduce); 2 bad configuration
+Exit codes: 0 all good; 1 a post failed (or a check found drift, a broken claim, a stale or new post,
+or with --strict a `consistent` one); 2 bad configuration
 or usage; 3 another build holds the project; 130 interrupted.
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import ConfigError, ExecutionError, LabbookError
+from .errors import BugError, ConfigError, ExecutionError, LabbookError
 from .terminal import escape, terminal_text
 
 __all__ = ["main", "ConsoleReporter"]
@@ -30,7 +31,7 @@ __all__ = ["main", "ConsoleReporter"]
 class ConsoleReporter:
     """Live progress on a terminal (what runs, which cell, how long); plain lines elsewhere."""
 
-    SYMBOLS = {"cached": "·", "unchanged": "·", "kept-last-good": "✗"}
+    SYMBOLS = {"cached": "·", "unchanged": "·", "skipped": "·", "unpublished": "·", "kept-last-good": "✗"}
 
     def __init__(self, *, quiet: bool = False, verbose: bool = False) -> None:
         self.quiet, self.verbose = quiet, verbose
@@ -96,7 +97,7 @@ class ConsoleReporter:
         slug = Path(str(outcome.path)).stem
         with self.lock:
             self.running.pop(slug, None)
-        if outcome.status == "executed" or (outcome.status in ("cached", "unchanged") and not self.verbose):
+        if outcome.status == "executed" or (outcome.status in ("cached", "unchanged", "skipped") and not self.verbose):
             return
         if outcome.error is not None:
             self._print_error(outcome)
@@ -126,8 +127,10 @@ class ConsoleReporter:
         where = "" if error.location else f"{outcome.path}: "
         self.err.print(f"[red]✗[/] {escape(where + str(error))}", markup=True)
         traceback = getattr(error, "traceback", "") if isinstance(error, ExecutionError) else ""
+        if isinstance(error, BugError) and self.verbose:
+            traceback = str(error.details.get("traceback", ""))
         if traceback:
-            self.err.print(_indent(terminal_text(traceback.strip()), "    "), markup=False)
+            self.err.print(_indent(terminal_text(traceback.strip()), "    "), markup=False, highlight=False)
         if kept:
             self.err.print("    [dim]kept the last good published version of this post[/]", markup=True)
 
@@ -177,32 +180,45 @@ def cmd_build(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     from .build import build
 
     config = _variant(args, _config(args), reporter)
-    report = build(config, only=_selected(args, config), force=args.force, wait=not args.no_wait, reporter=reporter)
+    report = build(config, only=_selected(args, config), force=args.force, prune=args.prune, wait=not args.no_wait,
+                   reporter=reporter)
     reporter.stop()
-    counts = {s: report.count(s) for s in ("executed", "cached", "unchanged", "failed", "kept-last-good")}
-    total = len(report.outcomes)
-    failed = sum(1 for o in report.outcomes if o.error is not None)
-    summary = (
-        f"built {total} post{'s' * (total != 1)} ({counts['executed']} executed, "
-        f"{counts['cached'] + counts['unchanged']} cached)"
-    )
+    for claim in report.broken_claims:
+        detail = f" ({claim.message})" if claim.message else ""
+        reporter.err.print(f"[red]✗[/] {escape(f'{claim.path}: claim broken: {claim.claim}{detail}')}", markup=True)
+    counts = {s: report.count(s) for s in ("executed", "cached", "unchanged", "skipped", "unpublished")}
+    failed = len(report.failed)
+    built = sum(counts[s] for s in ("executed", "cached", "unchanged")) + failed
+    summary = f"built {_count(built, 'post')} ({counts['executed']} executed, {counts['cached'] + counts['unchanged']} cached"
+    summary += f", {counts['skipped']} left as published" if counts["skipped"] else ""
+    summary += f", {counts['unpublished']} drafts" if counts["unpublished"] else ""
+    summary += ")"
     if failed:
         summary += f", {failed} failed"
-    summary += f"; {_count(len(report.written), 'file')} written, {len(report.deleted)} deleted → {config.relative(config.site)}/"
-    reporter.say(summary + (" — exit 1" if failed else ""))
-    return 1 if failed else 0
+    if report.broken_claims:
+        summary += f", {_count(len(report.broken_claims), 'claim')} broken"
+    summary += (f"; {_count(len(report.change.written), 'file')} written, {len(report.change.deleted)} deleted"
+                f" → {config.relative(config.site)}/")
+    strict_failure = args.strict and bool(report.broken_claims or report.notices)
+    code = 1 if failed or strict_failure else 0
+    reporter.say(summary + (" — exit 1" if code else ""))
+    if strict_failure and not failed:
+        reporter.err.print("--strict: broken claims and warnings fail the build")
+    return code
+
+
+STATUS_STYLES = {"cached": "green", "stale": "yellow", "new": "cyan", "failing": "red", "invalid": "red", "draft": "dim"}
 
 
 def cmd_status(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
-    from .build import status
+    from .status import status
 
     config = _config(args)
     rows = status(config)
-    styles = {"cached": "green", "stale": "yellow", "new": "cyan", "failed": "red"}
     for row in rows:
-        reporter.out.print(f"[{styles[row.state]}]{row.state:<7}[/] {escape(str(row.path))}  [dim]{escape(row.reason)}[/]",
-                           markup=True)
-    return 1 if any(r.state == "failed" for r in rows) else 0
+        reporter.out.print(f"[{STATUS_STYLES[row.state]}]{row.state:<7}[/] {escape(str(row.path))}  "
+                           f"[dim]{escape(row.reason)}[/]", markup=True)
+    return 1 if any(r.state in ("failing", "invalid") for r in rows) else 0
 
 
 def cmd_html(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
@@ -210,7 +226,7 @@ def cmd_html(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
 
     config = _config(args)
     output = args.output if args.output.is_absolute() else Path.cwd() / args.output
-    written = render_html(config, output)
+    written = render_html(config, output, force=args.force)
     reporter.err.print(f"{_count(written, 'file')} written → {output}")
     return 0
 
@@ -566,6 +582,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("post", nargs="*", help="build only these posts (the others stay as published)")
     _add_execution_options(build)
     build.add_argument("--force", action="store_true", help="execute again even what is cached")
+    build.add_argument("--prune", action="store_true",
+                       help="allow unpublishing posts whose files are gone, even most of them")
+    build.add_argument("--strict", action="store_true", help="exit 1 on a broken claim or a warning too")
     build.add_argument("--no-wait", action="store_true", help="stop if another build is running, instead of waiting")
     _add_params(build, "build a variant with these parameter values into .labbook/variants/<hash>/site")
     build.set_defaults(run=cmd_build)
@@ -609,6 +628,8 @@ def _parser() -> argparse.ArgumentParser:
                     "with no Ruby. Unchanged files are left alone.")
     html.add_argument("output", nargs="?", type=Path, default=Path("_html"), help="output folder (default: _html/)")
     html.add_argument("--site", help="the site folder (default: site/)")
+    html.add_argument("--force", action="store_true",
+                      help="write into a folder that holds files labbook did not write (it still deletes none of them)")
     html.set_defaults(run=cmd_html)
 
     new = commands.add_parser(
@@ -634,12 +655,66 @@ def _parser() -> argparse.ArgumentParser:
     install.set_defaults(run=cmd_kernel)
 
     _add_check(commands)
+    _add_blog_commands(commands)
     return parser
 
 
 def _add_params(parser: argparse.ArgumentParser, text: str) -> None:
     parser.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
                         help=text + "; VALUE is read as YAML: 1e-3, true, [1, 2], text (repeat -p for more)")
+
+
+def _add_blog_commands(commands: Any) -> None:
+    export = commands.add_parser(
+        "export", help="write the built posts into an existing Jekyll blog (al-folio)",
+        description="Write the built posts into an existing Jekyll blog (al-folio or a plain theme): body-only "
+                    "posts with the theme's front matter, figures as its figure.liquid includes, baseurl-aware "
+                    "links. Files labbook did not write there are never overwritten without --force.")
+    export.add_argument("post", nargs="*", help="export only these posts (the others stay as exported)")
+    export.add_argument("--jekyll", type=Path, required=True, metavar="DIR", help="the blog: the folder of its _config.yml")
+    export.add_argument("--theme", default="al-folio", help="the blog's theme: al-folio (default) or plain")
+    export.add_argument("--assets-dir", metavar="FOLDER", help="where figures go in the blog (al-folio: assets/img/blogs)")
+    export.add_argument("--force", action="store_true", help="take over files labbook did not write (overwriting them)")
+    export.set_defaults(run=cmd_export)
+    imported = commands.add_parser(
+        "import", help="bring an existing Jekyll blog's posts into posts/",
+        description="Convert an existing Jekyll blog's posts into labbook posts in posts/, keeping their "
+                    "addresses (slug:, redirect_from:) and copying their images into assets/.")
+    imported.add_argument("--jekyll", type=Path, required=True, metavar="DIR", help="the blog: the folder of its _config.yml")
+    imported.add_argument("--force", action="store_true", help="overwrite posts and assets that already exist")
+    imported.set_defaults(run=cmd_import_jekyll)
+
+
+def cmd_export(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
+    from .export import export
+
+    config = _config(args)
+    report = export(config, args.jekyll, args.theme, figures=args.assets_dir, force=args.force,
+                    only=_selected(args, config))
+    for path, why in report.skipped:
+        reporter.err.print(f"[yellow]not exported:[/] {escape(path)}: {escape(why)}", markup=True)
+    for warning in report.warnings:
+        reporter.warning(warning)
+    reporter.err.print(f"exported {_count(len(report.posts), 'post')} into {args.jekyll}: "
+                       f"{_count(len(report.written), 'file')} written, {len(report.deleted)} removed, "
+                       f"{report.unchanged} unchanged" + (" — exit 1" if report.skipped else ""))
+    return 1 if report.skipped else 0
+
+
+def cmd_import_jekyll(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
+    """`labbook import --jekyll DIR` (a handler cannot be called `import`)."""
+    from .importer import import_jekyll
+
+    config = _config(args)
+    report = import_jekyll(config, args.jekyll, force=args.force)
+    for item in report.imported:
+        reporter.out.print(f"[green]imported[/] {escape(item.source)} → {escape(item.post)}"
+                           + (f" (+{_count(len(item.assets), 'image')})" if item.assets else ""), markup=True)
+    for note in report.attention:
+        reporter.warning(note)
+    reporter.err.print(f"imported {_count(len(report.imported), 'post')}; {_count(len(report.attention), 'note')} "
+                       "to look at; run `labbook build` next")
+    return 0
 
 
 def _add_execution_options(parser: argparse.ArgumentParser) -> None:
@@ -664,46 +739,57 @@ def _add_check(commands: Any) -> None:
         "check", help="execute again and compare with what site/ publishes",
         description="Execute posts again, ignoring every cache, and compare with site/: data within the post's "
                     "tolerances, figures by pixel difference, text outputs and claims. Verdicts: reproduced, "
-                    "drifted, claim broken, failed (and new or stale when site/ has no current run). Exit status "
-                    "0 only when every post reproduces. With -p: the variant that build -p wrote.")
+                    "consistent, drifted, claim broken, failed (and new or stale when site/ has no current run). "
+                    "Exit status 0 when every post is reproduced or consistent (reproduced only with --strict). "
+                    "With -p: the variant that build -p wrote.")
     parser.add_argument("post", nargs="*", help="check only these posts")
     _add_execution_options(parser)
     parser.add_argument("--seeds", type=int, default=0, metavar="K",
                         help="also run with LABBOOK_SEED = 0…K-1 and report the spread of every result")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report for CI")
     parser.add_argument("--report", type=Path, metavar="DIR", help="write an HTML report with figure diffs")
-    parser.add_argument("--no-record", action="store_true", help="do not keep the result in site/'s run.json")
+    parser.add_argument("--record", action="store_true",
+                        help="keep each verdict in site/'s run.json and show it on the pages (changes site/)")
+    parser.add_argument("--no-record", action="store_true", help=argparse.SUPPRESS)  # the default since --record
+    parser.add_argument("--strict", action="store_true",
+                        help="fail on `consistent` too: numbers that differ on another platform while the claims hold")
     _add_params(parser, "check the variant with these parameter values (built by build -p)")
     parser.set_defaults(run=cmd_check)
 
 
-CHECK_MARKS = {"reproduced": "[green]✓[/]", "drifted": "[yellow]≠[/]", "claim broken": "[red]✗[/]",
-               "failed": "[red]✗[/]", "new": "[cyan]?[/]", "stale": "[yellow]?[/]"}
+CHECK_MARKS = {"reproduced": "[green]✓[/]", "consistent": "[green]≈[/]", "drifted": "[yellow]≠[/]",
+               "claim broken": "[red]✗[/]", "failed": "[red]✗[/]", "new": "[cyan]?[/]", "stale": "[yellow]?[/]"}
+
+
+class _CheckProgress:
+    """The check's progress on the console reporter: kernels and cells as they run."""
+
+    def __init__(self, reporter: ConsoleReporter) -> None:
+        self.reporter = reporter
+
+    def started(self, posts: Sequence[Any], runs: int) -> None:
+        if runs:
+            self.reporter.executing(posts)
+
+    def cell(self, slug: str, index: int, total: int) -> None:
+        self.reporter.cell(slug, index, total)
+
+    def executed(self, post: Any, seconds: float) -> None:
+        with self.reporter.lock:
+            self.reporter.running.pop(post.slug, None)
+
+    def checked(self, result: Any) -> None:
+        pass
 
 
 def cmd_check(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
+    """Exit 0 when every post is reproduced or consistent (reproduced only, with --strict)."""
     from . import check
 
     config = _variant(args, _config(args), reporter)
-
-    class Progress:
-        def started(self, posts: Sequence[Any], runs: int) -> None:
-            if runs:
-                reporter.executing(posts)
-
-        def cell(self, slug: str, index: int, total: int) -> None:
-            reporter.cell(slug, index, total)
-
-        def executed(self, post: Any, seconds: float) -> None:
-            with reporter.lock:
-                reporter.running.pop(post.slug, None)
-
-        def checked(self, result: Any) -> None:
-            pass
-
     began = time.perf_counter()
-    report = check.check(config, only=_selected(args, config), seeds=args.seeds, record=not args.no_record,
-                         diff_dir=(args.report / "work") if args.report else None, reporter=Progress())
+    report = check.check(config, only=_selected(args, config), seeds=args.seeds,
+                         diff_dir=(args.report / "work") if args.report else None, reporter=_CheckProgress(reporter))
     reporter.stop()
     for result in report.posts:
         reporter.out.print(f"{CHECK_MARKS[result.verdict]} {escape(str(result.path))} [bold]{result.verdict}[/]",
@@ -711,19 +797,19 @@ def cmd_check(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
         for line in check.details(result):
             reporter.out.print(f"    {terminal_text(line)}", markup=False, highlight=False)
     if args.junit:
-        check.write_junit(report, args.junit)
-    if args.report:
+        check.write_junit(report, args.junit, strict=args.strict)
+    if args.report:  # before recording: the pages' build clears the re-runs' folders
         reporter.err.print(f"report: {check.write_html_report(report, args.report, config)}")
-    if not args.no_record:
-        refreshed = check.refresh_pages(config, report)
-        for outcome in refreshed.outcomes if refreshed else ():
-            if outcome.error is not None:
-                reporter.done(outcome)
+    if args.record:
+        report.notes += check.record_verdicts(config, report)
+    for note in report.notes:
+        reporter.warning(note)
+    passed = report.passed(strict=args.strict)
     counts = {v: sum(p.verdict == v for p in report.posts) for v in check.VERDICTS}
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "nothing to check"
     reporter.err.print(f"checked {len(report.posts)} posts in {time.perf_counter() - began:.1f} s: {summary}"
-                       + ("" if report.ok else " — exit 1"))
-    return 0 if report.ok else 1
+                       + ("" if passed else " — exit 1"))
+    return 0 if passed else 1
 
 
 class Terminated(KeyboardInterrupt):

@@ -6,6 +6,7 @@
     + FrontMatterError    YAML syntax, unknown or mistyped key
     + CellOptionError     bad `#| key: value`
     + PathEscapeError     a slug or artifact name leaving its folder
+    + DuplicateSlugError  two post files that would publish at one URL
   x ExecutionError        the post's code did not finish
     + CellError           exception in a cell: ename, evalue, traceback, cell index
     + CellTimeout         seconds, cell preview
@@ -14,6 +15,7 @@
   x RenderError           template / markdown failure
   x SiteError             write failure; nothing half-written is left behind
   x LockError             another build holds the site                         (exit 3)
+  x BugError              an unexpected exception, wrapped per post ("bug in labbook")
 
 Every class survives pickling (worker processes, Dask) with all its fields.
 """
@@ -31,6 +33,7 @@ __all__ = [
     "FrontMatterError",
     "CellOptionError",
     "PathEscapeError",
+    "DuplicateSlugError",
     "ExecutionError",
     "CellError",
     "CellTimeout",
@@ -40,6 +43,8 @@ __all__ = [
     "SiteError",
     "LockError",
     "about",
+    "per_post",
+    "BugError",
 ]
 
 
@@ -110,6 +115,14 @@ class PathEscapeError(PostError):
     """A slug, label or file name that would leave its folder."""
 
 
+class DuplicateSlugError(PostError):
+    """Two post files whose slugs are equal: neither may claim the other's published page."""
+
+
+class BugError(LabbookError):
+    """Something labbook did not expect: a bug in labbook, reported for one post, never the build."""
+
+
 class ExecutionError(LabbookError):
     """The post's code did not finish."""
 
@@ -173,3 +186,25 @@ def about(path: object, line: int | None = None) -> Iterator[None]:
             if error.line is None:
                 error.line = line
         raise
+
+
+@contextlib.contextmanager
+def per_post(path: object) -> Iterator[None]:
+    """The per-post guard: a LabbookError gets the post's path; anything unexpected becomes a
+    BugError for this post alone (with its traceback, shown under -v), never the end of a build.
+
+    KeyboardInterrupt and SystemExit pass: they stop everything, as they should.
+    """
+    try:
+        with about(path):
+            yield
+    except LabbookError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the one broad catch: one post's bug must not stop the rest
+        import traceback
+
+        raise BugError(
+            f"bug in labbook: {type(exc).__name__}: {exc}", path=str(path),
+            hint="this is labbook's fault, not the post's; run with -v for the traceback and report it",
+            traceback="".join(traceback.format_exception(exc)),
+        ) from exc

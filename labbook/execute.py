@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import itertools
 import json
 import os
 import re
@@ -21,17 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from . import _inline
-from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError, PostError
+from ._kernel import project_source
+from .compare.text import strip_ansi
+from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError
 from .kernels import Kernel, discard_kernel, kernel_environment, log_tail, start_kernel, stop_kernel
-from .model import Artifact, Cell, CellResult, Post, Run, Verdict, replace
+from .model import Artifact, Cell, CellResult, Platform, Post, Run, Verdict, replace
+from .outputs import IMAGE_TYPES, TEXT_TYPES, UnsafeImage, choose_mime, image_size, sanitize_svg
 
-__all__ = ["execute", "MAX_OUTPUT_CHARS", "safe_name", "pending_inline", "evaluate_inline"]
+__all__ = ["execute", "MAX_OUTPUT_CHARS", "NOTEBOOK", "safe_name", "pending_inline", "evaluate_inline"]
 
 MAX_OUTPUT_CHARS = 20_000
-"""A text output longer than this is cut in run.json and on the page; executed.ipynb keeps it whole."""
+"""A text output longer than this is cut in run.json and on the page; the post's notebook keeps it whole."""
 _SKIPPED_DIRS = {"__pycache__", ".ipynb_checkpoints", ".git"}
 _SAFE_PART = re.compile(r"[^A-Za-z0-9._-]+")
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _FRAME_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
 _TRACE_CODE = "import json as _j, labbook._kernel as _k; print(_j.dumps(_k.report()))"
 
@@ -62,29 +63,22 @@ def _setup_code(post: Post) -> str:
 # --- the notebook --------------------------------------------------------------------------------
 
 
+NOTEBOOK = "outputs.ipynb"
+"""The run's own notebook: its code cells with every output whole. It holds no prose (two posts
+with equal code share a run); render composes each post's notebook from it."""
+
+
 def _notebook(post: Post) -> Any:
-    """The post as jupytext reads it, checked to hold exactly the post's code cells.
+    """The post's code cells as a notebook for nbclient: exactly the cells the read stage found."""
+    import nbformat.v4 as nbf
 
-    Raises:
-        PostError: jupytext and labbook disagree on the code cells (named by its line).
-    """
-    import jupytext
-
-    notebook = jupytext.reads(post.text, fmt="md")
-    code = [c for c in notebook.cells if c.cell_type == "code"]
-    for cell, nb_cell in itertools.zip_longest(post.cells, code):
-        if cell is None or nb_cell is None or nb_cell.source.rstrip("\n") != cell.text:
-            line = cell.line if cell is not None else 1
-            raise PostError(
-                "jupytext reads this post's code cells differently from labbook", path=str(post.path), line=line,
-                hint="only ```python fences are cells; show other code in ```text or ```console fences",
-            )
-        nb_cell.metadata["labbook"] = {"index": cell.index, "line": cell.line}
-    for number, nb_cell in enumerate(notebook.cells):
-        nb_cell["id"] = f"cell-{number}"  # stable ids: an unchanged post gives a byte-identical notebook
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    notebook.metadata.pop("jupytext", None)
-    return notebook
+    cells = [nbf.new_code_cell(cell.text, id=f"cell-{cell.index + 1}",
+                               metadata={"labbook": {"index": cell.index, "line": cell.line}})
+             for cell in post.cells]
+    return nbf.new_notebook(cells=cells, metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    })
 
 
 # --- errors, translated here only ----------------------------------------------------------------
@@ -102,7 +96,7 @@ def _translate(exc: Exception, cell: Cell, post: Post, timeout: float) -> Execut
     preview = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
     where = dict(path=str(post.path), cell=cell.index)
     if isinstance(exc, CellExecutionError):
-        traceback = _ANSI.sub("", exc.traceback or "")
+        traceback = strip_ansi(exc.traceback or "")
         message = f"{exc.ename}: {exc.evalue}".strip(": ")
         hint = None
         if exc.ename == "MemoryError":
@@ -137,14 +131,11 @@ def _with_partial(error: ExecutionError, results: list[CellResult], nb_cell: Any
     error.details["printed"] = [_text_output(o) for o in _coalesced(outputs) if o.get("output_type") == "stream"]
     kernel = next((o for o in outputs if o.get("output_type") == "error"), None)
     if kernel is not None and error.details.get("traceback"):
-        error.details["traceback"] = _ANSI.sub("", "\n".join(kernel.get("traceback", [])))
+        error.details["traceback"] = strip_ansi("\n".join(kernel.get("traceback", [])))
     return error
 
 
 # --- capture --------------------------------------------------------------------------------------
-
-_IMAGE_TYPES = {"image/png": "png", "image/svg+xml": "svg"}
-
 
 def _write_artifact(folder: Path, name: str, data: bytes, kind: str, cell: int | None) -> Artifact:
     target = folder / name
@@ -157,7 +148,7 @@ def _cut(text: str) -> str:
     if len(text) <= MAX_OUTPUT_CHARS:
         return text
     hidden = len(text) - MAX_OUTPUT_CHARS
-    return text[:MAX_OUTPUT_CHARS] + f"\n… [{hidden:,} more characters cut here; executed.ipynb has them all]\n"
+    return text[:MAX_OUTPUT_CHARS] + f"\n… [{hidden:,} more characters cut here; the notebook has them all]\n"
 
 
 class _FigureNamer:
@@ -191,30 +182,63 @@ def _coalesced(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _cell_outputs(cell: Cell, outputs: list[dict[str, Any]], folder: Path, namer: _FigureNamer,
-                  artifacts: list[Artifact]) -> tuple[dict[str, Any], ...]:
+                  artifacts: list[Artifact], warnings: list[str]) -> tuple[dict[str, Any], ...]:
     kept: list[dict[str, Any]] = []
     images = 0
     budget = MAX_OUTPUT_CHARS * 2
     for output in _coalesced(outputs):
         data = output.get("data", {})
-        mime = next((m for m in _IMAGE_TYPES if m in data), None)
-        if mime is not None:
-            images += 1
-            raw = data[mime]
-            content = base64.b64decode(raw) if mime == "image/png" else (raw if isinstance(raw, str) else "".join(raw)).encode()
-            name = f"figures/{namer.name(cell, images)}.{_IMAGE_TYPES[mime]}"
-            artifacts.append(_write_artifact(folder, name, content, "figure", cell.index))
-            kept.append({"output_type": "figure", "name": name, "alt": data.get("text/plain", "")})
-            continue
+        mime = choose_mime(data)
+        if mime in IMAGE_TYPES:
+            figure = _figure_output(cell, output, mime, folder, namer, images + 1, warnings)
+            if figure is not None:
+                images += 1
+                record, artifact = figure
+                artifacts.append(artifact)
+                kept.append(record)
+                continue
         if budget <= 0:
             continue
         text = _text_output(output)
         budget -= len(json.dumps(text))
         if budget <= 0:
             text = {"output_type": "stream", "name": "stderr",
-                    "text": "… [more output cut here; executed.ipynb has all of it]\n"}
+                    "text": "… [more output cut here; the notebook has all of it]\n"}
         kept.append(text)
     return tuple(kept)
+
+
+def _figure_output(cell: Cell, output: dict[str, Any], mime: str, folder: Path, namer: _FigureNamer,
+                   nth: int, warnings: list[str]) -> tuple[dict[str, Any], Artifact] | None:
+    """An image output as a figure file and its record: name, MIME type and size to show it at.
+
+    An SVG is published sanitized (what was removed becomes a warning); one that is not
+    well-formed XML is not published, and the output falls back to its text.
+    """
+    raw = output["data"][mime]
+    text = raw if isinstance(raw, str) else "".join(raw)
+    content = text.encode() if mime == "image/svg+xml" else base64.b64decode(text)
+    where = f"cell {cell.index + 1} (line {cell.line})"
+    if mime == "image/svg+xml":
+        try:
+            clean = sanitize_svg(content)
+        except UnsafeImage as exc:
+            warnings.append(f"{where}: not published: {exc}")
+            return None
+        if clean.removed:
+            warnings.append(f"{where}: removed from an SVG output before publishing: {', '.join(clean.removed)}")
+        content = clean.data
+    name = f"figures/{namer.name(cell, nth)}.{IMAGE_TYPES[mime]}"
+    record: dict[str, Any] = {"output_type": "figure", "name": name, "alt": _text_of(output["data"].get("text/plain", "")),
+                              "mime": mime}
+    size = image_size(mime, content, output.get("metadata", {}).get(mime))
+    if size is not None:
+        record["width"], record["height"] = size
+    return record, _write_artifact(folder, name, content, "figure", cell.index)
+
+
+def _text_of(value: Any) -> str:
+    return value if isinstance(value, str) else "".join(value)
 
 
 def _text_output(output: dict[str, Any]) -> dict[str, Any]:
@@ -223,9 +247,8 @@ def _text_output(output: dict[str, Any]) -> dict[str, Any]:
         return {"output_type": "stream", "name": output["name"], "text": _cut(output["text"])}
     if kind == "error":
         return {"output_type": "error", "ename": output["ename"], "evalue": output["evalue"],
-                "traceback": _cut(_ANSI.sub("", "\n".join(output["traceback"])))}
-    data = {m: _cut(v if isinstance(v, str) else "".join(v)) for m, v in output.get("data", {}).items()
-            if m in ("text/plain", "text/markdown", "text/html", "text/latex")}
+                "traceback": _cut(strip_ansi("\n".join(output["traceback"])))}
+    data = {m: _cut(_text_of(v)) for m, v in output.get("data", {}).items() if m in TEXT_TYPES}
     return {"output_type": kind, "data": data}
 
 
@@ -298,11 +321,11 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
                     verdict = _verdict(cell, nb_cell.outputs)
                 except Exception as exc:  # noqa: BLE001 - translated into labbook's own errors
                     raise _with_partial(_translate(exc, cell, post, timeouts[cell.index]), results, nb_cell) from exc
-                outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts)
+                outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts, warnings)
                 results.append(CellResult(cell.index, outputs, round(time.perf_counter() - began, 3), verdict))
             inline = _inline_in_kernel(client, post, folder)
             trace = json.loads(_run_hidden(client, _TRACE_CODE) or "{}")
-            stop_kernel(kernel.manager)  # now, rather than through jupyter_client's 0.1 s shutdown polling
+            stop_kernel(kernel)  # now, rather than through jupyter_client's 0.1 s shutdown polling
         artifacts += _collect_data(kernel.workdir, folder, warnings)
     except RuntimeError as exc:  # jupyter_client: "Kernel died before replying to kernel_info"
         raise KernelDied(f"the kernel could not start: {exc}", path=str(post.path),
@@ -313,7 +336,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
     finally:
         discard_kernel(kernel)
     notebook_bytes = _notebook_bytes(notebook)
-    artifacts.append(_write_artifact(folder, "executed.ipynb", notebook_bytes, "notebook", None))
+    artifacts.append(_write_artifact(folder, NOTEBOOK, notebook_bytes, "notebook", None))
     inputs = dict(post.inputs)
     inputs.update(_hash_inputs(root, trace.get("inputs", [])))
     run = Run(
@@ -326,6 +349,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
         started=started,
         seconds=round(time.perf_counter() - clock, 3),
         seed=post.settings.seed,
+        platform=Platform.from_json(trace["platform"]) if trace.get("platform") else None,
         params=dict(post.settings.params),
         inline=inline,
     )
@@ -386,7 +410,7 @@ def evaluate_inline(post: Post, run: Run, folder: Path, root: Path) -> Run:
             )
             lines = done.stdout.strip().splitlines()
             if done.returncode != 0 or not lines:
-                raise ValueError(_ANSI.sub("", done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
+                raise ValueError(strip_ansi(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
                                            f"exit status {done.returncode}"))
             values = json.loads(lines[-1])
         except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
@@ -416,12 +440,36 @@ def _notebook_bytes(notebook: Any) -> bytes:
 
 
 def _hash_inputs(root: Path, names: list[str]) -> dict[str, str]:
-    hashes = {}
-    for name in names:
-        path = root / name
-        if path.is_file():
-            hashes[name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return hashes
+    """The files a run was seen to read that are the project's own sources, with their hashes.
+
+    The kernel already left out build outputs, package metadata and environments; this side
+    applies the same rule again (a remote kernel may be an older labbook) and leaves out what
+    git ignores, asking git once.
+    """
+    venvs: dict[str, bool] = {}
+    candidates = [n for n in names if project_source(n, str(root), venvs) and (root / n).is_file()]
+    ignored = _git_ignored(root, candidates)
+    return {name: hashlib.sha256((root / name).read_bytes()).hexdigest() for name in candidates if name not in ignored}
+
+
+def _git_ignored(root: Path, names: list[str]) -> set[str]:
+    """Which of these root-relative files git ignores: one `git check-ignore --stdin` call.
+
+    Files git tracks are never reported (a tracked file is a source whatever .gitignore says).
+    Nothing when the project is not a git repository or git is not installed.
+    """
+    import subprocess
+
+    if not names:
+        return set()
+    try:
+        done = subprocess.run(["git", "-C", str(root), "check-ignore", "-z", "--stdin"], input="\0".join(names) + "\0",
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    if done.returncode not in (0, 1):  # 128: not a repository
+        return set()
+    return {name for name in done.stdout.split("\0") if name}
 
 
 def _labbook_version() -> str:

@@ -125,15 +125,15 @@ class Dispatcher:
         """Start every job now (the caller can do other work meanwhile); yield each as it finishes."""
         return self._guarded(self._start(jobs, progress))
 
-    @staticmethod
-    def _guarded(arriving: Iterator[Done]) -> Iterator[Done]:
+    def _guarded(self, arriving: Iterator[Done]) -> Iterator[Done]:
         try:
             yield from arriving
         except BaseException:
-            from .kernels import kill_all_kernels
-
-            kill_all_kernels()
+            self.stop()
             raise
+
+    def stop(self) -> None:
+        """Stop every execution of this dispatcher still under way (an interrupt)."""
 
     def _start(self, jobs: Sequence[Job], progress: Progress | None) -> Iterator[Done]:
         raise NotImplementedError
@@ -179,11 +179,12 @@ class LocalDispatcher(Dispatcher):
                              daemon=True, name=f"labbook-kernel-{number}").start()
         return _collect(finished, len(jobs), servers)
 
+    def stop(self) -> None:
+        for servers in self._servers:
+            servers.kill_all()
+
     def close(self) -> None:
         """Stop the kernel servers, and any kernel still running (the caller gave up on it)."""
-        from .kernels import kill_all_kernels
-
-        kill_all_kernels()
         for servers in self._servers:
             servers.close()
 
@@ -244,13 +245,12 @@ def _start_ahead(job: Job, servers: Any) -> Any:
 
 
 def _import_kernel_machinery() -> None:
-    """Import jupyter_client, nbclient and jupytext once, here, while the kernel server imports
+    """Import jupyter_client and nbclient once, here, while the kernel server imports
     ipykernel: two threads importing them at once can meet a partially initialized module
     (an ImportError from jupyter_client.manager)."""
     import jupyter_client.kernelspec  # noqa: F401
     import jupyter_client.manager  # noqa: F401
     import jupyter_client.provisioning.local_provisioner  # noqa: F401
-    import jupytext  # noqa: F401
     import nbclient  # noqa: F401
     import nbformat.v4  # noqa: F401
 

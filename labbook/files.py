@@ -11,9 +11,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["sha_file", "dump_json", "write_atomic", "write_json_atomic", "write_if_changed", "crash_point"]
+__all__ = ["sha_file", "sha_bytes", "FileHashes", "dump_json", "write_atomic", "write_json_atomic", "write_if_changed",
+           "crash_point"]
 
 
 def crash_point(name: str) -> None:
@@ -35,16 +37,56 @@ def sha_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sha_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class FileHashes:
+    """sha256 of project files, memoized on (mtime, size) across builds like git's index."""
+
+    def __init__(self, known: Mapping[str, list[Any]] | None = None) -> None:
+        self.known: dict[str, list[Any]] = dict(known or {})
+
+    def sha(self, path: Path) -> str | None:
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        key = str(path)
+        entry = self.known.get(key)
+        if entry and entry[0] == stat.st_mtime_ns and entry[1] == stat.st_size:
+            return entry[2]
+        digest = sha_file(path)
+        self.known[key] = [stat.st_mtime_ns, stat.st_size, digest]
+        return digest
+
+
 def dump_json(value: Any) -> bytes:
     """The one JSON style of every file labbook writes: sorted, indented, newline at the end."""
     return (json.dumps(value, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
+def _read_umask() -> int:
+    """The process's umask; reading it means setting it, so it is read once, at import, before
+    any thread of labbook's could create a file meanwhile."""
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+_UMASK = _read_umask()
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write-then-rename: a reader sees the old file or the new one, never half of one."""
+    """Write-then-rename: a reader sees the old file or the new one, never half of one.
+
+    The file gets the mode a plain open() would give (the umask's), not mkstemp's owner-only
+    0600: a web server running as another user must be able to read a published page.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as stream:
             stream.write(data)
             stream.flush()

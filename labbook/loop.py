@@ -15,10 +15,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from . import cache, executor, source
-from .build import NullReporter, Reporter, inline_added, job_for, locked
+from . import cache, executor, lock, source
+from .build import NullReporter, Reporter, inline_added
 from .config import Config
 from .errors import LabbookError
+from .jobs import job_for
 from .model import Post, Run
 
 __all__ = ["Trial", "run_post", "variant_config", "variant_name"]
@@ -69,9 +70,10 @@ def run_post(config: Config, path: Path, *, params: Mapping[str, Any] | None = N
         ConfigError: a parameter the post does not declare, or of the wrong kind.
     """
     reporter = reporter or NullReporter()
-    post, warnings = source.read(path, config)
+    post, notices = source.read(path, config)
     post = source.with_params(post, params or {})
-    with locked(config, reporter=reporter):  # a build's clean-up must not take the folder this run writes
+    warnings = [str(notice) for notice in notices]
+    with lock.held(config, on_wait=reporter.warning):  # a build's clean-up must not take the folder this run writes
         store = cache.Store(config)
         found = store.lookup(post) if not force else cache.Lookup(None, None, "--force")
         warnings += list(found.notes)

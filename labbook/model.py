@@ -20,7 +20,13 @@ __all__ = [
     "Prose",
     "Inline",
     "FrontMatter",
+    "SUMMARY_STATISTICS",
+    "SummaryTolerance",
+    "ColumnTolerance",
+    "FileTolerance",
     "Tolerance",
+    "BlasLibrary",
+    "Platform",
     "RunSettings",
     "Post",
     "Artifact",
@@ -29,6 +35,8 @@ __all__ = [
     "Run",
     "Page",
     "Outcome",
+    "Summary",
+    "Notice",
     "replace",
 ]
 
@@ -36,7 +44,7 @@ STATUSES = ("partial", "open", "supported", "refuted")
 RUN_SCHEMA = 1
 
 ArtifactKind = Literal["figure", "data", "notebook"]
-OutcomeStatus = Literal["executed", "cached", "unchanged", "failed", "kept-last-good"]
+OutcomeStatus = Literal["executed", "cached", "unchanged", "skipped", "unpublished", "failed", "kept-last-good"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,9 @@ class CellOptions:
     """Seconds for this cell; overrides `labbook.timeout`."""
     claim: str | None = None
     """The observation, in words, that this cell's assertions test."""
+    gather: bool | None = None
+    """`#| gather: true`: in a sweep post, this cell and every one after it run once, after all
+    the points (sweep.py); None when the cell does not say."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,14 +108,67 @@ class FrontMatter:
     date: dt.date
     description: str = ""
     tags: tuple[str, ...] = ()
-    status: str = "partial"
+    status: str | None = None
+    """partial | open | supported | refuted; None when the author gives none (no badge)."""
     models: tuple[str, ...] = ()
     data: tuple[str, ...] = ()
     phenomena: tuple[str, ...] = ()
     observables: tuple[str, ...] = ()
     questions: tuple[str, ...] = ()
+    published: bool = True
+    """`published: false`: a draft, built by neither builder."""
+    redirect_from: tuple[str, ...] = ()
+    """Old URL paths of the post (/blog/2019/old-name/): each gets a page that sends readers on."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Keys labbook does not know, passed to the Jekyll front matter as they are."""
+
+
+SUMMARY_STATISTICS = ("mean", "std", "min", "max", "median")
+"""Statistics a summary tolerance may compare, besides quantiles written q0 … q100 (q10, q50, q90)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryTolerance:
+    """Compare statistics of a column instead of its values row by row: for what is chaotic.
+
+    Two runs of a chaotic trajectory on two CPUs part ways after a few hundred steps, yet their
+    mean and quantiles agree: that is what a reader can reproduce.
+    """
+
+    statistics: tuple[str, ...] = ("mean",)
+    """"mean", "std", "min", "max", "median", or a quantile "q10" (percent)."""
+    rtol: float | None = None
+    """None: the column's rtol."""
+    atol: float | None = None
+    """None: the column's atol."""
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnTolerance:
+    """How one column of a table (or one array of an .npz) is compared; None: as its file says."""
+
+    rtol: float | None = None
+    atol: float | None = None
+    rows: tuple[int, int | None] | None = None
+    """Only rows [start, stop) are compared value by value (Python slice rules; stop None: to the
+    end); `rows: 1000` in the front matter is (0, 1000). None: every row."""
+    summary: SummaryTolerance | None = None
+    """The rows that `rows` leaves out (every row when `rows` is None) compared by statistics."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileTolerance:
+    """The tolerance of one artifact, overriding the post's; None: as the post says."""
+
+    rtol: float | None = None
+    atol: float | None = None
+    figure_rms: float | None = None
+    rows: tuple[int, int | None] | None = None
+    """For every column of the file (see ColumnTolerance.rows)."""
+    summary: SummaryTolerance | None = None
+    """For every column of the file (see ColumnTolerance.summary)."""
+    columns: Mapping[str, ColumnTolerance] = field(default_factory=dict)
+    """Per column of a CSV/TSV (by header name) or per array of an .npz (by key)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +179,25 @@ class Tolerance:
     atol: float = 1e-8
     figure_rms: float = 2.0
     """Root-mean-square pixel difference (0-255 scale) allowed between figures."""
-    files: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    """Per-artifact overrides: {"curves.csv": {"rtol": 1e-3}}."""
+    files: Mapping[str, FileTolerance] = field(default_factory=dict)
+    """Per-artifact overrides, by file name ("eos_loss.csv"), path ("data/eos_loss.csv") or glob."""
+
+    def file(self, name: str) -> FileTolerance:
+        """The override for one artifact ("data/x.csv"): by its path, its name in data/ or
+        figures/, then the first glob that matches; an empty one when none does."""
+        import fnmatch
+
+        short = name.split("/", 1)[1] if name.startswith(("data/", "figures/")) else name
+        for key in (name, short):
+            if key in self.files:
+                return self.files[key]
+        return next((rule for pattern, rule in self.files.items()
+                     if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(short, pattern)), FileTolerance())
 
     def for_file(self, name: str) -> Tolerance:
-        """The tolerance that applies to one artifact."""
-        override = self.files.get(name)
+        """The post's tolerance with the artifact's rtol, atol and figure_rms applied."""
+        rule = self.file(name)
+        override = {k: v for k in ("rtol", "atol", "figure_rms") if (v := getattr(rule, k)) is not None}
         return replace(self, files={}, **override) if override else self
 
 
@@ -181,7 +258,9 @@ class Post:
     source_sha: str
     """sha256 of the file's bytes: a changed file is re-rendered."""
     text: str = ""
-    """The file as written: jupytext makes the executed notebook from it."""
+    """The file as written."""
+    body_line: int = 1
+    """1-based line of the file where the body (after the front matter) starts."""
     inline: tuple[Inline, ...] = ()
     """Computed values in the prose, evaluated after the cells; never part of the key."""
 
@@ -192,6 +271,11 @@ class Post:
     @property
     def date_slug(self) -> str:
         return f"{self.meta.date.isoformat()}-{self.slug}"
+
+    @property
+    def body(self) -> str:
+        """The Markdown after the front matter, exactly as written."""
+        return "".join(self.text.splitlines(keepends=True)[self.body_line - 1 :])
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +312,79 @@ class CellResult:
 
 
 @dataclass(frozen=True, slots=True)
+class BlasLibrary:
+    """A BLAS the kernel had loaded, as threadpoolctl reports it."""
+
+    library: str
+    """"openblas", "mkl", "blis", "flexiblas"."""
+    version: str = ""
+    kernel: str = ""
+    """The code path it chose for this CPU ("SkylakeX", "Haswell"); "" when it does not say."""
+    threads: int = 0
+    file: str = ""
+    """The shared library's file name: which package's copy it is (numpy's, scipy's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """The numeric platform a run executed on: what decides the last digits of its floats.
+
+    Collected inside the kernel after the post's cells ran, so it describes the libraries the
+    post really loaded. Fields a run could not know are "" (or 0).
+    """
+
+    cpu: str = ""
+    """"Intel(R) Xeon(R) Processor", "AMD EPYC 7B13"."""
+    isa: str = ""
+    """The widest vector instructions the CPU offers: "AVX-512", "AVX2", "AVX", "SSE4.2", "NEON", "SVE"."""
+    machine: str = ""
+    system: str = ""
+    """"Linux 6.1.0", "Darwin 24.1.0"."""
+    libc: str = ""
+    """"glibc 2.36": its libm computes exp, sin, … for the code that calls it."""
+    blas: tuple[BlasLibrary, ...] = ()
+    numpy_simd: str = ""
+    """The widest SIMD target numpy dispatched to ("AVX512_SKX"), when the post imported numpy."""
+    torch: str = ""
+    """torch's CPU capability ("AVX512", "AVX2", "DEFAULT"), when the post imported torch."""
+    torch_threads: int = 0
+    torch_blas: str = ""
+    """The BLAS torch was built with ("mkl 2024.2"): linked into torch, so threadpoolctl cannot see it."""
+    variables: Mapping[str, str] = field(default_factory=dict)
+    """Environment variables that choose numeric code paths (MKL_CBWR, OPENBLAS_CORETYPE,
+    ATEN_CPU_CAPABILITY, NPY_DISABLE_CPU_FEATURES, …), when set: how one machine imitates another."""
+
+    @property
+    def description(self) -> str:
+        """One line for a page or a message: "Intel Xeon (AVX-512); openblas 0.3.31 (SkylakeX kernel, 1 thread); …"."""
+        parts = [f"{self.cpu or self.machine or 'an unknown CPU'}" + (f" ({self.isa})" if self.isa else "")]
+        for blas in self.blas:
+            how = [p for p in (blas.kernel and f"{blas.kernel} kernel",
+                               blas.threads and f"{blas.threads} thread{'s' * (blas.threads != 1)}") if p]
+            name = " ".join(p for p in (blas.library, blas.version) if p)
+            parts.append(name + (f" ({', '.join(how)})" if how else ""))
+        if self.numpy_simd:
+            parts.append(f"numpy SIMD {self.numpy_simd}")
+        if self.torch:
+            threads = f", {self.torch_threads} thread{'s' * (self.torch_threads != 1)}" if self.torch_threads else ""
+            parts.append(f"torch CPU capability {self.torch}" + (f" with {self.torch_blas}" if self.torch_blas else "")
+                         + threads)
+        parts += [p for p in (self.system, self.libc) if p]
+        parts += [f"{name}={value}" for name, value in sorted(self.variables.items())]
+        return "; ".join(parts)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Platform:
+        """Keys it does not know are dropped: a newer labbook may record more."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known and k != "blas"}
+        blas_known = {f.name for f in fields(BlasLibrary)}
+        blas = tuple(BlasLibrary(**{k: v for k, v in b.items() if k in blas_known}) for b in data.get("blas", ())
+                     if isinstance(b, Mapping) and "library" in b)
+        return cls(**values, blas=blas)
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     """The record of one execution of a post (run.json)."""
 
@@ -244,6 +401,8 @@ class Run:
     seed: int = 0
     check: Mapping[str, Any] | None = None
     """The last `labbook check` of this run: date, verdict, seeds summary."""
+    platform: Platform | None = None
+    """Where it ran (CPU, BLAS, torch's kernels); None in a run.json older than the record."""
     schema: int = RUN_SCHEMA
     params: Mapping[str, Any] = field(default_factory=dict)
     """The parameters the code ran with (`labbook.params`, or `-p NAME=VALUE`)."""
@@ -277,16 +436,126 @@ class Run:
             for c in data["cells"]
         )
         values["artifacts"] = tuple(Artifact(**a) for a in data["artifacts"])
+        values["platform"] = Platform.from_json(data["platform"]) if data.get("platform") else None
         return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What the indexes, the feed and the next build need of a published post.
+
+    Written into the page's front matter (`to_front_matter`) and read back from it
+    (`from_front_matter`), so a post that fails later keeps its place in the listings; the two
+    live side by side so they cannot drift apart.
+    """
+
+    slug: str
+    url: str
+    """/blog/2026/grokking/, baseurl included."""
+    source: str
+    """The post file it was built from: posts/grokking.md."""
+    title: str
+    date: str
+    """ISO date: 2026-01-10."""
+    description: str = ""
+    status: str | None = None
+    tags: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    data: tuple[str, ...] = ()
+    phenomena: tuple[str, ...] = ()
+    observables: tuple[str, ...] = ()
+    questions: tuple[str, ...] = ()
+    figure: str = ""
+    """URL of the post's first figure, for thumbnails; '' when it has none."""
+    verdict: str = ""
+    """The last `labbook check` verdict of its run ('' when never checked)."""
+    checked: str = ""
+    """The date of that check."""
+    redirect_from: tuple[str, ...] = ()
+    """Old URL paths that lead to the post: site/ holds a redirect page at each."""
+
+    FACETS = ("tags", "models", "data", "phenomena", "observables", "questions")
+
+    def to_front_matter(self) -> dict[str, Any]:
+        """The page's front matter keys: Jekyll's own at the top, labbook's under `labbook`."""
+        values: dict[str, Any] = {
+            "title": self.title,
+            "date": f"{self.date} 00:00:00 +0000",
+            "description": self.description,
+        }
+        if self.status is not None:
+            values["status"] = self.status
+        values.update({name: list(getattr(self, name)) for name in self.FACETS})
+        values["labbook"] = {"url": self.url, "source": self.source, "figure": self.figure,
+                             "verdict": self.verdict, "checked": self.checked}
+        if self.redirect_from:
+            values["labbook"]["redirect_from"] = list(self.redirect_from)
+        return values
+
+    @classmethod
+    def from_front_matter(cls, front: Mapping[str, Any], slug: str) -> Summary:
+        """The summary a page was written with; missing or odd values fall back to empty ones."""
+        own = front.get("labbook") if isinstance(front.get("labbook"), Mapping) else {}
+        status = front.get("status")
+        return cls(
+            slug=slug,
+            url=_text(own.get("url") or front.get("labbook_url")),
+            source=_text(own.get("source")),
+            title=_text(front.get("title")) or slug,
+            date=_text(front.get("date"))[:10],
+            description=_text(front.get("description")),
+            status=status if isinstance(status, str) and status else None,
+            figure=_text(own.get("figure")),
+            verdict=_text(own.get("verdict")),
+            checked=_text(own.get("checked")),
+            redirect_from=_texts(own.get("redirect_from")),
+            **{name: _texts(front.get(name)) for name in cls.FACETS},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {name.name: _plain_value(getattr(self, name.name)) for name in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Summary:
+        known = {f.name for f in fields(cls)}
+        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
+        return cls(**values)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value if v is not None)
+    return (str(value),) if isinstance(value, (str, int, float)) and value != "" else ()
+
+
+def _plain_value(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A warning for the author: something was done, but maybe not what they meant."""
+
+    message: str
+    path: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        if self.path is None:
+            return self.message
+        return f"{self.path}:{self.line}: {self.message}" if self.line else f"{self.path}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
     """A post rendered: what the write stage puts into site/."""
 
-    slug: str
-    path: PurePosixPath
-    """The post file it came from."""
+    post: Post
+    run: Run
     url: str
     """/blog/2026/grokking/ — the same under Jekyll and `labbook serve`."""
     filename: str
@@ -294,10 +563,24 @@ class Page:
     front_matter: Mapping[str, Any]
     html: str
     """The body; Liquid already made inert."""
-    run_dir: str
-    """Folder holding the run's artifacts, copied to assets/posts/<slug>/."""
-    summary: Mapping[str, Any]
-    """Title, date, status, description, tags, models, data, phenomena: for the indexes."""
+    run_dir: str | None
+    """Folder holding the run's artifacts, copied to assets/posts/<slug>/; None for a post
+    without code (nothing ran, nothing to publish beside the page)."""
+    summary: Summary
+    """What the indexes and the feed need."""
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    """More files of the page, made by render (the post's own notebook): name under
+    assets/posts/<slug>/ -> content."""
+    notices: tuple[Notice, ...] = ()
+    """What render warned about (math it could not typeset, …)."""
+
+    @property
+    def slug(self) -> str:
+        return self.post.slug
+
+    @property
+    def path(self) -> PurePosixPath:
+        return self.post.path
 
 
 @dataclass(frozen=True, slots=True)

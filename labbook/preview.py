@@ -8,7 +8,6 @@ permalink /blog/:year/:slug/, everything else is copied. Never executes or rende
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +15,19 @@ from typing import Any
 
 import yaml
 
+from . import frontmatter, journal
 from .config import Config
-from .files import write_if_changed
+from .errors import ConfigError
+from .liquid import render_live_figures
 from .theme import Theme
 
-__all__ = ["render_html", "page_files"]
+__all__ = ["render_html", "page_files", "MARKER"]
 
+MARKER = ".labbook-html.json"
+"""In an output folder: the files labbook wrote there, the only ones it may delete. A folder
+holding it is labbook's output, never read back as content."""
 _POST = re.compile(r"^(?P<year>\d{4})-\d{2}-\d{2}-(?P<slug>.+)\.html$")
-_SKIPPED = ("_layouts", "_includes", "_config.yml")
+_SKIPPED = ("_layouts", "_includes", "_plugins", "_config.yml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +38,13 @@ class _Source:
 
 
 def page_files(site: Path) -> Iterator[_Source]:
-    """Every file of the tree and where Jekyll would put it."""
+    """Every file of the tree and where Jekyll would put it (labbook's own output folders skipped)."""
+    outputs = {p.parent for p in site.rglob(MARKER)}
     for path in sorted(site.rglob("*")):
         relative = path.relative_to(site).as_posix()
         if not path.is_file() or any(part.startswith(".") for part in relative.split("/")):
             continue
-        if relative.startswith(_SKIPPED):
+        if relative.startswith(_SKIPPED) or any(path.is_relative_to(folder) for folder in outputs):
             continue
         if relative.startswith("_posts/"):
             match = _POST.match(path.name)
@@ -49,11 +54,23 @@ def page_files(site: Path) -> Iterator[_Source]:
         yield _Source(path, relative)
 
 
-def _split(text: str) -> tuple[dict[str, Any] | None, str]:
-    if not text.startswith("---\n"):
-        return None, text
-    _, header, body = text.split("---\n", 2)
-    return yaml.safe_load(header) or {}, body
+def _as_page(source: _Source) -> tuple[dict[str, Any], str] | None:
+    """(front matter, body) of a page Jekyll would lay out; None for a file copied as it is.
+
+    Only HTML outside assets/ that starts with front matter is a page: a data file is published
+    byte for byte, whatever it holds.
+    """
+    if source.path.suffix != ".html" or source.url_path.startswith("assets/"):
+        return None
+    data = source.path.read_bytes()
+    if not data.startswith(b"---"):
+        return None
+    try:
+        parts = frontmatter.split(data.decode("utf-8"))
+        front = yaml.load(parts[0], Loader=frontmatter._Loader) if parts else None  # noqa: S506 - safe loader
+    except (UnicodeDecodeError, ValueError, yaml.YAMLError):
+        return None
+    return (front if isinstance(front, dict) else {}, parts[1]) if parts else None
 
 
 def _page(theme: Theme, config: Config, front: dict[str, Any], body: str) -> str:
@@ -71,31 +88,60 @@ def _safe(body: str) -> Any:
     return Markup(body)
 
 
-def render_html(config: Config, output: Path, only: Collection[str] | None = None) -> int:
+def _refuse_foreign(config: Config, output: Path, force: bool) -> None:
+    """labbook writes only into a folder it made (or an empty or new one), unless forced.
+
+    Raises:
+        ConfigError: the folder is the project, its posts or site, or holds files labbook did not write.
+    """
+    if force:
+        return
+    protected = {config.root: "the project folder", config.posts: "the posts folder", config.site: "the site folder"}
+    for folder, what in protected.items():
+        if output == folder or folder.is_relative_to(output):
+            raise ConfigError(f"refusing to write HTML into {config.relative(output) or '.'}: it is (or holds) {what}",
+                              hint="name a new folder, e.g. labbook html _html")
+    if output.is_dir() and not (output / MARKER).exists() and any(output.iterdir()):
+        raise ConfigError(
+            f"refusing to write HTML into {config.relative(output)}/: it holds files labbook did not write",
+            hint="name a new or empty folder; or, to add labbook's pages beside them, --force "
+                 "(labbook still deletes only files it wrote)",
+        )
+
+
+def render_html(config: Config, output: Path, *, force: bool = False, only: Collection[str] | None = None) -> int:
     """Write the site as plain HTML into `output`; unchanged files are left alone. The files written.
 
-    `only`: the site files (site-relative) a build just wrote or deleted; the others are taken
-    as already rendered (`labbook serve` renders a prose edit's one page, not the whole site).
+    Deletes only files it wrote there before (its manifest); never a file it did not write.
+    `only`: the site files (site-relative) a build just wrote or deleted; the pages of the
+    others are taken as rendered already (`labbook serve` renders a prose edit's one page).
+
+    Raises:
+        ConfigError: `output` is not labbook's to write into (see `_refuse_foreign`).
+        SiteError: the disk refused; the folder is as it was.
     """
+    output = output.resolve()
+    _refuse_foreign(config, output, force)
     theme = Theme(config.templates)
-    written = 0
-    expected = set()
+    wanted: dict[str, bytes | Path] = {}
+    untouched: set[str] = set()
     for source in page_files(config.site):
-        target = output / source.url_path
-        expected.add(target)
-        if only is not None and source.path.relative_to(config.site).as_posix() not in only:
+        if only is not None and source.path.relative_to(config.site).as_posix() not in only \
+                and (output / source.url_path).is_file():
+            untouched.add(source.url_path)
             continue
-        if source.path.suffix in (".html", ".xml"):
-            front, body = _split(source.path.read_text(encoding="utf-8"))
-            if front is not None:
-                data = _page(theme, config, front, body).encode() if source.path.suffix == ".html" else body.encode()
-                written += write_if_changed(target, data)
-                continue
-        if not target.exists() or target.stat().st_size != source.path.stat().st_size or \
-                target.read_bytes() != source.path.read_bytes():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source.path, target)
-            written += 1
-    for stale in [p for p in output.rglob("*") if p.is_file() and p not in expected]:
-        stale.unlink()
-    return written
+        page = _as_page(source)
+        if page is None:
+            wanted[source.url_path] = source.path
+        else:  # an author's figure tags, as Jekyll renders them with site/_includes/figure.liquid
+            front, body = page
+            wanted[source.url_path] = _page(theme, config, front, render_live_figures(body, config.baseurl)).encode()
+    previous = journal.read_manifest(output / MARKER) or set()
+    deletions = sorted(name for name in previous - set(wanted) - untouched if (output / name).is_file())
+    wanted[MARKER] = journal.manifest_bytes([*wanted, *untouched], note="files labbook wrote here; it deletes no other")
+    changed = journal.changed(output, wanted)
+    if changed or deletions:
+        output.mkdir(parents=True, exist_ok=True)
+        journal.recover(output, config.relative(output))
+        journal.commit(output, changed, deletions, config.relative(output))
+    return len(changed) - (MARKER in changed)

@@ -11,15 +11,21 @@ import datetime as dt
 import functools
 import html
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import outputs as rich
+from . import texmath
 from ._inline import expression_of
 from .config import Config
-from .model import Artifact, Cell, Page, Post, Prose, Run
+from .errors import RenderError
+from .liquid import FigureTag, Live, Marks, replace_tags
+from .model import Artifact, Cell, Notice, Page, Post, Prose, Run, Summary
 from .theme import STATUS_TEXT, Theme, liquid_inert
 
-__all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html"]
+__all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html", "inline_html", "mathml", "Flavour",
+           "site_flavour"]
 
 # --- URLs ------------------------------------------------------------------------------------------
 
@@ -33,6 +39,33 @@ def asset_url(config: Config, slug: str, name: str) -> str:
     return f"{config.baseurl}/assets/posts/{slug}/{name}"
 
 
+# --- flavours: where the page is published ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Flavour:
+    """What depends on where a page is published: labbook's own site, or an existing Jekyll blog.
+
+    A hook returns plain HTML, or `Live` Liquid that must run under Jekyll: render keeps that
+    live through `liquid_inert` with a mark, everything else on the page stays inert.
+    """
+
+    asset_href: Callable[[str, str], str | Live]
+    """(slug, name under the post's asset folder) -> the link to a data file, notebook or run.json."""
+    prose_figure: Callable[[FigureTag], Live]
+    """An author's `{% include figure.liquid … %}` in prose, as the live tag to write."""
+    cell_figure: Callable[[Mapping[str, Any]], Live] | None = None
+    """A cell's figure (number, id, name, caption, alt) as markup; None: the theme's <figure>."""
+    body_only: bool = False
+    """Leave out the title, date, tags and description (the blog's own post layout prints them)."""
+
+
+def site_flavour(config: Config) -> Flavour:
+    """labbook's own Jekyll tree: links with the site's baseurl, an author's figure tags kept live."""
+    return Flavour(asset_href=lambda slug, name: asset_url(config, slug, name),
+                   prose_figure=lambda tag: Live(tag.liquid()))
+
+
 # --- markdown ------------------------------------------------------------------------------------
 
 
@@ -40,70 +73,78 @@ def asset_url(config: Config, slug: str, name: str) -> str:
 def _markdown() -> Any:
     from markdown_it import MarkdownIt
     from mdit_py_plugins.anchors import anchors_plugin
-    from mdit_py_plugins.dollarmath import dollarmath_plugin
     from mdit_py_plugins.footnote import footnote_plugin
 
     md = (
         MarkdownIt("commonmark", {"html": True, "typographer": False})
         .enable(["table", "strikethrough"])
-        .use(dollarmath_plugin, allow_space=True, allow_digits=False, double_inline=True)
+        .use(texmath.math_plugin)  # $…$, $$…$$, \(…\), \[…\], equation numbers: see texmath
         .use(footnote_plugin)
         .use(anchors_plugin, min_level=2, max_level=3)
     )
-    for rule in ("math_inline", "math_inline_double", "math_block", "math_block_label"):
-        md.add_render_rule(rule, _render_math)
     md.add_render_rule("fence", _render_fence)
     md.add_render_rule("code_inline", _render_code_inline)
     return md
 
 
-def _render_math(self: Any, tokens: Sequence[Any], idx: int, options: Any, env: dict[str, Any]) -> str:
-    token = tokens[idx]
-    display = token.type.startswith("math_block") or token.type == "math_inline_double"
-    return mathml(token.content, display=display, env=env, line=token.map[0] + 1 if token.map else None)
-
-
 def mathml(tex: str, *, display: bool, env: dict[str, Any] | None = None, line: int | None = None) -> str:
-    """TeX -> MathML, rendered here so a page needs no script and no network to show math."""
-    from latex2mathml.converter import convert
+    """TeX -> MathML, typeset here so a page needs no script and no network to show math."""
+    return texmath.typeset_formula(tex, display=display, env=env, line=line)
 
-    try:
-        markup = convert(tex.strip(), display="block" if display else "inline")
-    except Exception as exc:  # noqa: BLE001 - latex2mathml raises many kinds; the TeX is shown instead
-        if env is not None:
-            env.setdefault("warnings", []).append(f"math could not be rendered ({exc}): {tex.strip()[:60]}")
-        return f'<code class="math-error" title="could not render">{html.escape(tex)}</code>'
-    if display:
-        return f'<div class="math display">{markup}</div>\n'
-    return f'<span class="math inline">{markup}</span>'
+
+def inline_html(text: str, env: dict[str, Any] | None = None, *, line: int | None = None) -> str:
+    """A caption, claim, question or description: inline markdown with math, raw HTML as text."""
+    return texmath.inline_html(text, env, line=line)
 
 
 @functools.cache
-def _python_highlighter() -> tuple[Any, Any, Any]:
-    from pygments import highlight
+def _formatter() -> Any:
     from pygments.formatters import HtmlFormatter
-    from pygments.lexers import PythonLexer
 
-    return highlight, PythonLexer(), HtmlFormatter(cssclass="highlight", wrapcode=True)
+    return HtmlFormatter(cssclass="highlight", wrapcode=True)
+
+
+@functools.cache
+def _lexer(language: str) -> Any:
+    """pygments' lexer for a fence's language (bibtex, bash, console, yaml, …); plain text when unknown."""
+    from pygments.lexers import TextLexer, get_lexer_by_name
+    from pygments.util import ClassNotFound
+
+    try:
+        return get_lexer_by_name(language) if language else TextLexer()
+    except ClassNotFound:
+        return TextLexer()
+
+
+def highlight(code: str, language: str = "python") -> str:
+    """Code as highlighted HTML (`<div class="highlight">`), every character escaped."""
+    from pygments import highlight as pygments_highlight
+
+    return pygments_highlight(code, _lexer(language.lower()), _formatter())
 
 
 @functools.lru_cache(maxsize=4096)  # a prose edit under `labbook serve` re-renders cells that did not change
 def highlight_python(code: str) -> str:
-    highlight, lexer, formatter = _python_highlighter()
-    return highlight(code, lexer, formatter)
+    return highlight(code, "python")
 
 
 def _render_fence(self: Any, tokens: Sequence[Any], idx: int, options: Any, env: dict[str, Any]) -> str:
-    """A code cell is followed by its outputs; any other fence is shown as code."""
+    """A code cell is followed by its outputs; any other fence is prose, shown as written.
+
+    Fences are paired with cells by identity: the line the fence starts on, which the read
+    stage recorded as `Cell.line` (never by counting: a ```text block before a cell would shift
+    every cell after it).
+    """
     token = tokens[idx]
-    cells: list[Cell] = env.get("cells", [])
-    if token.info.strip() and env.get("next_cell", 0) < len(cells):
-        cell = cells[env["next_cell"]]
-        env["next_cell"] += 1
-        return env["render_cell"](cell)
-    language = html.escape(token.info.strip().split(" ")[0]) if token.info.strip() else ""
-    css = f' class="language-{language}"' if language else ""
-    return f"<pre><code{css}>{html.escape(token.content)}</code></pre>\n"
+    language = token.info.strip().split(maxsplit=1)[0] if token.info.strip() else ""
+    cells: Mapping[int, Cell] = env.get("cells_by_line", {})
+    if token.map and language == "python":
+        cell = cells.get(env.get("first_line", 1) + token.map[0] + 1)
+        if cell is not None:
+            env.setdefault("placed", set()).add(cell.index)
+            return env["render_cell"](cell)
+    css = f" language-{html.escape(language)}" if language else ""
+    return f'<div class="code-block{css}">{highlight(token.content, language)}</div>\n'
 
 
 def _render_code_inline(self: Any, tokens: Sequence[Any], idx: int, options: Any, env: dict[str, Any]) -> str:
@@ -115,8 +156,9 @@ def _render_code_inline(self: Any, tokens: Sequence[Any], idx: int, options: Any
     value = env["inline"].get(expression, {"error": "not evaluated (labbook run or build evaluates it)"})
     if "text" in value:
         return f'<span class="inline-value" title="{html.escape(expression)}">{html.escape(value["text"])}</span>'
-    where = env["inline_where"].get(expression, env["path"])
-    env["inline_warnings"].append(f"{where}: inline `{expression}`: {value['error']}")
+    line = env["inline_lines"].get(expression)
+    env["warnings"].append(Notice(f"inline `{expression}`: {value['error']}", env["path"], line))
+    where = f"{env['path']}:{line}" if line else env["path"]
     return (f'<span class="inline-error" title="{html.escape(where)}">⚠ <code>{html.escape(expression)}</code>: '
             f'{html.escape(value["error"])}</span>')
 
@@ -132,162 +174,241 @@ def markdown_html(text: str, env: dict[str, Any] | None = None) -> str:
 class _CellRenderer:
     """Renders one cell with its outputs; numbers the figures of the page."""
 
-    def __init__(self, post: Post, run: Run, config: Config, theme: Theme) -> None:
+    def __init__(self, post: Post, run: Run, config: Config, theme: Theme, env: dict[str, Any],
+                 flavour: Flavour, marks: Marks) -> None:
         self.post, self.run, self.config, self.theme = post, run, config, theme
+        self.flavour, self.marks = flavour, marks
+        self.env = env  # the page's markdown env: its math (macros, equation labels) and warnings
         self.results = {r.index: r for r in run.cells}
         self.figures = 0
+        self.warnings: list[str] = []
+        """Met while rendering outputs (math that would not render); render() reports them."""
 
     def __call__(self, cell: Cell) -> str:
         result = self.results.get(cell.index)
         outputs = result.outputs if result and cell.options.output else ()
-        figures = [self._figure(o, cell) for o in outputs if o.get("output_type") == "figure"]
-        texts = [_text_output_html(o) for o in outputs if o.get("output_type") != "figure"]
+        shown = [self._output(o, cell) for o in outputs]
         return self.theme.render(
             "cell.html",
             cell=cell,
             code=highlight_python(cell.source) if cell.options.echo and cell.source.strip() else "",
-            texts=[t for t in texts if t],
-            figures=figures,
+            outputs=[s for s in shown if s],
             verdict=result.claim if result else None,
             seconds=result.seconds if result else None,
             line=cell.line,
             source_path=str(self.post.path),
+            math_env=self.env,
         )
+
+    def _output(self, output: Mapping[str, Any], cell: Cell) -> dict[str, Any] | None:
+        """One output for cell.html, in display order: {"figure": …} or {"html": …}."""
+        if output.get("output_type") == "figure":
+            return {"figure": self._figure(output, cell)}
+        markup = _text_output_html(output, self.warnings)
+        return {"html": markup} if markup else None
 
     def _figure(self, output: Mapping[str, Any], cell: Cell) -> dict[str, Any]:
         self.figures += 1
         name = output["name"]
         anchor = Path(name).stem
-        return {
+        figure = {
             "number": self.figures,
             "id": anchor,
-            "src": asset_url(self.config, self.post.slug, name),
+            "name": name,
             "caption": cell.options.caption or "",
             "alt": cell.options.caption or f"Figure {self.figures}",
+            "width": output.get("width"),
+            "height": output.get("height"),
         }
+        hook = self.flavour.cell_figure
+        if hook is not None:  # the flavour writes the whole figure (a blog theme's include)
+            return {**figure, "src": "", "html": self.marks.mark(hook(figure))}
+        return {**figure, "src": self.marks.text(self.flavour.asset_href(self.post.slug, name)), "html": None}
 
 
-def _text_output_html(output: Mapping[str, Any]) -> str:
-    kind = output.get("output_type")
-    if kind == "stream":
-        css = "stderr" if output.get("name") == "stderr" else "stdout"
-        return f'<pre class="output {css}">{html.escape(output.get("text", ""))}</pre>'
-    if kind == "error":
-        return f'<pre class="output error">{html.escape(output.get("traceback", ""))}</pre>'
-    data = output.get("data", {})
-    if "text/markdown" in data:
-        return f'<div class="output markdown">{markdown_html(data["text/markdown"])}</div>'
-    if "text/plain" in data:
-        return f'<pre class="output result">{html.escape(data["text/plain"])}</pre>'
-    return ""
+def _text_output_html(output: Mapping[str, Any], warnings: list[str] | None = None) -> str:
+    """Any output but a figure file: the richest safe MIME type, sanitized (outputs.py)."""
+    return rich.output_html(output, markdown=_markdown(), mathml=mathml, warnings=warnings)
 
 
 # --- the page ----------------------------------------------------------------------------------------
 
 
-def summary_of(post: Post, url: str) -> dict[str, Any]:
-    """What the indexes and the feed need of a post: plain, JSON-safe, cached between builds."""
+def summary_of(post: Post, run: Run, url: str, config: Config) -> Summary:
+    """What the indexes, the feed and the next build need of a post."""
     meta = post.meta
-    return {
-        "slug": post.slug,
-        "url": url,
-        "title": meta.title,
-        "date": meta.date.isoformat(),
-        "description": meta.description,
-        "status": meta.status,
-        "tags": list(meta.tags),
-        "models": list(meta.models),
-        "data": list(meta.data),
-        "phenomena": list(meta.phenomena),
-        "observables": list(meta.observables),
-        "questions": list(meta.questions),
-    }
+    figure = next((a.name for a in run.artifacts if a.kind == "figure"), None)
+    check = run.check or {}
+    return Summary(
+        slug=post.slug, url=url, source=str(post.path), title=meta.title, date=meta.date.isoformat(),
+        description=meta.description, status=meta.status, tags=meta.tags, models=meta.models, data=meta.data,
+        phenomena=meta.phenomena, observables=meta.observables, questions=meta.questions,
+        figure=asset_url(config, post.slug, figure) if figure else "",
+        verdict=str(check.get("verdict", "")), checked=str(check.get("date", "")),
+        redirect_from=meta.redirect_from,
+    )
 
 
-def _body_markdown(post: Post) -> str:
-    """The post body again, cells as fences in order: one markdown pass keeps footnotes whole."""
-    parts = []
-    for block in post.blocks:
-        if isinstance(block, Prose):
-            parts.append(block.text)
-        else:
-            parts.append(f"```python\n{block.text}\n```")
-    return "\n\n".join(parts) + "\n"
-
-
-def _downloads(run: Run, config: Config, slug: str) -> list[dict[str, Any]]:
-    order = {"data": 0, "notebook": 1, "figure": 2}
-    files = sorted(run.artifacts, key=lambda a: (order[a.kind], a.name))
-    rows = [_download(a, config, slug) for a in files if a.kind != "figure"]
-    rows.append({"name": "run.json", "href": asset_url(config, slug, "run.json"), "size": None, "kind": "record"})
+def _downloads(run: Run, slug: str, notebook: str | None, href: Callable[[str, str], str]) -> list[dict[str, Any]]:
+    files = sorted((a for a in run.artifacts if a.kind == "data"), key=lambda a: a.name)
+    rows = [_download(a, slug, href) for a in files]
+    if notebook is not None:
+        rows.append({"name": notebook, "href": href(slug, notebook), "size": None, "kind": "notebook"})
+    rows.append({"name": "run.json", "href": href(slug, "run.json"), "size": None, "kind": "record"})
     return rows
 
 
-def _download(artifact: Artifact, config: Config, slug: str) -> dict[str, Any]:
+def _download(artifact: Artifact, slug: str, href: Callable[[str, str], str]) -> dict[str, Any]:
     label = artifact.name.removeprefix("data/")
-    return {"name": label, "href": asset_url(config, slug, artifact.name), "size": artifact.size, "kind": artifact.kind}
+    return {"name": label, "href": href(slug, artifact.name), "size": artifact.size, "kind": artifact.kind}
 
 
-RenderStep = Callable[[str, Post, Run], str]
+def _live_figures(post: Post, flavour: Flavour, marks: Marks, assets: Path) -> tuple[str, list[Notice]]:
+    """The post's Markdown with each author's figure tag replaced by a mark of its live Liquid (lines kept),
+    and a notice for every other Liquid tag in its prose and for a figure whose file is missing."""
+    notices: list[Notice] = []
+
+    def figure(tag: FigureTag) -> str:
+        name = tag.path.lstrip("/")
+        if name.startswith("assets/") and not (assets / name.removeprefix("assets/")).is_file():
+            notices.append(Notice(f"figure {tag.path}: no such file in the project's {assets.name}/ folder",
+                                  str(post.path), tag.line))
+        return marks.mark(flavour.prose_figure(tag))
+
+    body, found = replace_tags(post.body, post.body_line, figure, filler=lambda: marks.mark(""))
+    return body, notices + [Notice(message, str(post.path), line) for line, message in found]
 
 
-def render(post: Post, run: Run, run_dir: Path, config: Config, theme: Theme) -> tuple[Page, list[str]]:
-    """The page of one post, and the warnings met (math that would not render, …).
+def _body_html(post: Post, run: Run, config: Config, theme: Theme, flavour: Flavour,
+               marks: Marks) -> tuple[str, dict[str, Any]]:
+    """The post's Markdown as written, each code cell followed by its outputs; and the page's env
+    (its math: macros and equation labels that captions and claims share; its warnings).
 
     Raises:
-        RenderError: a template failed.
+        RenderError: a cell the read stage found has no fence here (the two parsers disagree).
     """
-    url = post_url(config, post)
     env: dict[str, Any] = {
-        "cells": list(post.cells),
-        "next_cell": 0,
-        "render_cell": _CellRenderer(post, run, config, theme),
+        "cells_by_line": {cell.line: cell for cell in post.cells},
+        "first_line": post.body_line,
         "warnings": [],
+        "line_of": lambda line: post.body_line + line,  # math warnings name the post's line (texmath)
+        "math_store": config.cache / "math",  # typeset formulas kept between builds (texmath)
         "inline": run.inline,  # computed values in prose
-        "inline_where": {i.expression: f"{post.path}:{i.line}" for i in post.inline},
-        "inline_warnings": [],
+        "inline_lines": {i.expression: i.line for i in post.inline},
         "path": str(post.path),
     }
-    body = _markdown().render(_body_markdown(post), env)
+    env["render_cell"] = _CellRenderer(post, run, config, theme, env, flavour, marks)
+    text, liquid_notices = _live_figures(post, flavour, marks, config.assets)
+    env["warnings"].extend(liquid_notices)
+    body = _markdown().render(text, env)
+    lost = [cell for cell in post.cells if cell.index not in env.get("placed", set())]
+    if lost:
+        raise RenderError(f"code cell {lost[0].index + 1} could not be placed on the page", line=lost[0].line,
+                          hint="is its ``` fence inside a $$ math block or an HTML block?")
+    return body, env
+
+
+def _notices(post: Post, env: dict[str, Any]) -> list[Notice]:
+    """The page's warnings. Math's come as (line, message); those from math in outputs keep only
+    the path (their lines count in the output, not in the post)."""
+    path = str(post.path)
+
+    def notice(warning: Any, in_post: bool) -> Notice:
+        if isinstance(warning, Notice):
+            return warning
+        if isinstance(warning, tuple):
+            return Notice(warning[1], path, warning[0] if in_post else None)
+        return Notice(str(warning), path)
+
+    return [notice(w, True) for w in env["warnings"]] + [notice(w, False) for w in env["render_cell"].warnings]
+
+
+def notebook_of(post: Post, run: Run, run_dir: Path | None) -> bytes | None:
+    """The post as a notebook: its own prose, with the code cells and outputs of its run.
+
+    Two posts with equal code share one run, but each publishes its own notebook. None for a
+    post without code.
+    """
+    import json
+
+    if not post.cells or run_dir is None:
+        return None
+    executed = next((a for a in run.artifacts if a.kind == "notebook"), None)
+    if executed is None or not (run_dir / executed.name).is_file():
+        return None
+    ran = json.loads((run_dir / executed.name).read_text(encoding="utf-8"))
+    code = [c for c in ran.get("cells", []) if c.get("cell_type") == "code"]
+    header = post.text.splitlines(keepends=True)[: post.body_line - 1]
+    cells: list[dict[str, Any]] = [_nb_cell("raw", "".join(header).rstrip("\n"), "front-matter")]
+    for block in post.blocks:
+        if isinstance(block, Prose):
+            cells.append(_nb_cell("markdown", block.text, f"prose-{block.line}"))
+        elif block.index < len(code):
+            cells.append({**code[block.index], "id": f"cell-{block.index + 1}"})
+    notebook = {**{k: v for k, v in ran.items() if k != "cells"}, "cells": cells}
+    return (json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def _nb_cell(kind: str, text: str, cell_id: str) -> dict[str, Any]:
+    return {"cell_type": kind, "id": cell_id, "metadata": {}, "source": text}
+
+
+def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Theme,
+           flavour: Flavour | None = None) -> Page:
+    """The page of one post, with the notices met (math that would not render, Liquid in prose, …).
+
+    `flavour` says where the page goes (default: labbook's own site).
+
+    Raises:
+        RenderError: a template failed, or a cell could not be placed.
+    """
+    flavour = flavour or site_flavour(config)
+    marks = Marks()
+    url = post_url(config, post)
+    body, env = _body_html(post, run, config, theme, flavour, marks)
     claims = [r.claim for r in run.cells if r.claim is not None]
-    summary = summary_of(post, url)
+    summary = summary_of(post, run, url, config)
+    notebook = notebook_of(post, run, run_dir)
+    notebook_name = f"{post.slug}.ipynb" if notebook is not None else None
     article = theme.render(
         "post.html",
         post=summary,
         body=body,
         claims=claims,
-        downloads=_downloads(run, config, post.slug),
-        run=run,
+        downloads=_downloads(run, post.slug, notebook_name, lambda slug, name: marks.text(flavour.asset_href(slug, name)))
+        if post.cells else [],
+        run=run if post.cells else None,
         ran_on=run.started[:10],
         check=run.check or {},
         seed_tallies=dict((run.check or {}).get("seeds", {}).get("claims", {})),
-        status_text=STATUS_TEXT.get(post.meta.status, post.meta.status),
+        status_text=STATUS_TEXT.get(post.meta.status or "", ""),
         baseurl=config.baseurl,
+        math_env=env,
+        body_only=flavour.body_only,
     )
-    front_matter = {
-        "layout": "post",
-        "title": post.meta.title,
-        "date": f"{post.meta.date.isoformat()} 00:00:00 +0000",
-        "description": post.meta.description,
-        "tags": list(post.meta.tags),
-        "status": post.meta.status,
-        "models": list(post.meta.models),
-        "data": list(post.meta.data),
-        "phenomena": list(post.meta.phenomena),
-        "labbook_url": url,
-        **{k: v for k, v in post.meta.extra.items() if _plain(v)},
-    }
-    page = Page(
-        slug=post.slug,
-        path=post.path,
+    notices = _notices(post, env)
+    front_matter = {"layout": "post", **summary.to_front_matter(),
+                    **{k: v for k, v in post.meta.extra.items() if _plain(v)}}
+    return Page(
+        post=post,
+        run=run,
         url=url,
         filename=f"_posts/{post.date_slug}.html",
         front_matter=front_matter,
-        html=liquid_inert(article),
-        run_dir=str(run_dir),
+        html=_inert_but_marks(article, marks),
+        run_dir=str(run_dir) if run_dir is not None and post.cells else None,
         summary=summary,
+        files={notebook_name: notebook} if notebook_name and notebook else {},
+        notices=tuple(notices),
     )
-    return page, [f"{post.path}: {w}" for w in env["warnings"]] + env["inline_warnings"]
+
+
+def _inert_but_marks(article: str, marks: Marks) -> str:
+    """The page Liquid-inert, then the marked snippets put back live: the only Liquid Jekyll runs."""
+    try:
+        return marks.restore(liquid_inert(article))
+    except ValueError as exc:
+        raise RenderError(f"bug in labbook: {exc}") from exc
 
 
 def _plain(value: Any) -> bool:

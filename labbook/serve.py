@@ -579,7 +579,7 @@ def _rebuild(session: _Session) -> None:
     try:
         report = build(config, reporter=_LiveReporter(session.console, live, config))
         session.console.stop()
-        changed = [*report.written, *report.deleted]
+        changed = [*report.change.written, *report.change.deleted]
         everything = session.first or any(name.startswith(_EVERY_PAGE) for name in changed)
         render_html(config, session.output, only=None if everything else changed)
     except Exception as error:  # noqa: BLE001 - the server outlives any one build; the page says why

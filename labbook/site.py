@@ -1,40 +1,39 @@
 """Write: pages -> site/, a Jekyll source tree.
 
 Owns the tree (_config.yml, _layouts/, _posts/, assets/posts/<slug>/, listings, feed), the
-rule that unchanged files are never rewritten, pruning, and the commit: every changed file
-is staged, a journal is written, then renames are applied. A build killed at any point
-leaves each post as before or as after, and the next build rolls the journal forward.
+rule that unchanged files are never rewritten, and pruning: labbook deletes only files its
+manifest (site/.labbook-manifest.json) says it wrote, and stops before unpublishing more posts
+than it keeps unless told `prune`. Every change goes through one journaled commit (journal.py):
+a build killed at any point leaves site/ as before or as after.
 Never executes or renders posts.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
-import os
+import functools
 import re
-import shutil
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import yaml
 
+from . import frontmatter, jekyll, journal
 from .config import Config
-from .errors import PathEscapeError, SiteError
-from .files import crash_point, dump_json, write_atomic
-from .model import Page
-from .theme import Theme, liquid_inert, tag_slug
+from .errors import SiteError
+from .liquid import FIGURE_INCLUDE
+from .model import Notice, Page, Summary
+from .theme import Theme, liquid_inert, tag_slug, xml_safe
 
-__all__ = ["Publication", "Change", "write", "recover", "plan", "post_files", "published_summary", "JOURNAL", "STAGING"]
+__all__ = ["Publication", "Change", "write", "recover", "plan", "post_files", "published_summary", "MANIFEST"]
 
-JOURNAL = ".labbook-journal.json"
-STAGING = ".labbook-staging"
-_POST_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}-(?P<slug>.+)\.html$")
-_MANAGED_DIRS = ("tags",)
+MANIFEST = ".labbook-manifest.json"
+"""Every file labbook wrote into site/: the only files it may ever delete there."""
+_POST_FILE = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>.+)\.html$")
+_LEGACY_MANAGED = ("tags/",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,110 +42,43 @@ class Publication:
 
     pages: Sequence[Page]
     """Posts rendered in this build: their page and asset folder are (re)written."""
-    kept: Mapping[str, Mapping[str, Any]]
-    """Posts left as published (unchanged, or failed with a last good version): slug -> summary."""
+    kept: Mapping[str, Summary]
+    """Posts left as published (unchanged, not chosen, or failed with a last good version)."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """The files a build wrote and deleted, site-relative."""
 
-    written: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-
-
-# --- the journal ----------------------------------------------------------------------------------
+    written: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    notices: tuple[Notice, ...] = ()
+    """Files of the author's assets/ or redirects that were not written, and why."""
 
 
 def recover(site: Path) -> bool:
-    """Finish a commit that a killed build left half done; drop staged files of an uncommitted one."""
-    journal = site / JOURNAL
-    recovered = journal.exists()
-    if recovered:
-        try:
-            ops = json.loads(journal.read_text(encoding="utf-8"))["ops"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise SiteError(f"cannot read the journal of an interrupted build: {exc}", path=str(journal)) from None
-        _apply(site, ops)
-        journal.unlink()
-    shutil.rmtree(site / STAGING, ignore_errors=True)
-    return recovered
+    """Finish (or undo) a commit a killed build left half done.
 
-
-def _apply(site: Path, ops: list[list[str]]) -> None:
-    for op in ops:
-        if op[0] == "put":
-            staged, target = site / op[1], site / op[2]
-            if staged.exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(staged, target)
-                crash_point("site-renamed-one")
-        elif op[0] == "delete":
-            target = site / op[1]
-            with contextlib.suppress(FileNotFoundError):
-                target.unlink()
-            _remove_empty_parents(target.parent, site)
-
-
-def _remove_empty_parents(folder: Path, site: Path) -> None:
-    while folder != site and folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
-        folder = folder.parent
-
-
-def _commit(site: Path, files: Mapping[str, bytes | Path], deletions: Iterable[str]) -> None:
-    staging = site / STAGING
-    staging.mkdir(parents=True, exist_ok=True)
-    ops: list[list[str]] = []
-    for number, (target, data) in enumerate(sorted(files.items())):
-        staged = staging / str(number)
-        if isinstance(data, Path):
-            shutil.copyfile(data, staged)
-        else:
-            staged.write_bytes(data)
-        ops.append(["put", f"{STAGING}/{number}", target])
-    _sync(staging)
-    ops += [["delete", name] for name in sorted(deletions)]
-    crash_point("site-staged")
-    write_atomic(site / JOURNAL, dump_json({"ops": ops}))  # the commit point
-    crash_point("site-journaled")
-    _apply(site, ops)
-    crash_point("site-applied")
-    (site / JOURNAL).unlink()
-    shutil.rmtree(staging, ignore_errors=True)
-
-
-def _sync(folder: Path) -> None:
-    """Staged bytes reach the disk before the journal that promises them does."""
-    for path in folder.iterdir():
-        with path.open("rb") as stream:
-            os.fsync(stream.fileno())
+    Raises:
+        SiteError: naming the file, when the disk refuses both.
+    """
+    return journal.recover(site, site.name)
 
 
 # --- what the tree holds ----------------------------------------------------------------------------
 
 
-def _inside(site: Path, relative: str) -> str:
-    path = PurePosixPath(relative)
-    if path.is_absolute() or ".." in path.parts:
-        raise PathEscapeError(f"refusing to write {relative!r}: it leaves site/")
-    return path.as_posix()
-
-
 def post_files(page: Page) -> dict[str, bytes | Path]:
     """The page and its assets: site-relative name -> bytes, or the cached file to copy."""
-    files: dict[str, bytes | Path] = {page.filename: _front_matter(page.front_matter) + page.html.encode()}
-    run_dir = Path(page.run_dir)
-    for source in sorted(run_dir.rglob("*")):
-        if source.is_file() and not source.is_symlink():
-            relative = source.relative_to(run_dir).as_posix()
-            files[f"assets/posts/{page.slug}/{relative}"] = source
+    files: dict[str, bytes | Path] = {page.filename: frontmatter.dump(page.front_matter).encode() + page.html.encode()}
+    folder = f"assets/posts/{page.slug}"
+    if page.run_dir is not None:
+        run_dir = Path(page.run_dir)
+        for source in sorted(run_dir.rglob("*")):
+            if source.is_file() and not source.is_symlink():
+                files[f"{folder}/{source.relative_to(run_dir).as_posix()}"] = source
+    files.update({f"{folder}/{journal.inside(name)}": data for name, data in page.files.items()})
     return files
-
-
-def _front_matter(values: Mapping[str, Any]) -> bytes:
-    text = yaml.safe_dump(dict(values), sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
-    return f"---\n{text}---\n".encode()
 
 
 def _layouts(theme: Theme, config: Config) -> dict[str, bytes]:
@@ -167,7 +99,7 @@ def _layouts(theme: Theme, config: Config) -> dict[str, bytes]:
     }
 
 
-def _config_yml(config: Config) -> bytes:
+def _config_yml(config: Config, raw: jekyll.RawRules = jekyll.RawRules()) -> bytes:
     values = {
         "title": config.title,
         "author": config.author,
@@ -175,7 +107,10 @@ def _config_yml(config: Config) -> bytes:
         "url": config.url,
         "baseurl": config.baseurl,
         "permalink": "/blog/:year/:title/",
-        "exclude": ["README.md"],
+        "timezone": "UTC",
+        "future": True,
+        "include": list(raw.include),  # data files Jekyll would skip for their name
+        "exclude": ["README.md", *raw.exclude],  # and files it would render: _plugins/ copies them as they are
         "keep_files": [],
     }
     header = "# Generated by labbook from pyproject.toml [tool.labbook]; edits here are overwritten.\n"
@@ -183,23 +118,24 @@ def _config_yml(config: Config) -> bytes:
 
 
 def _listing_page(theme: Theme, config: Config, title: str, body: str) -> bytes:
-    return _front_matter({"layout": "default", "title": title}) + liquid_inert(body).encode()
+    return frontmatter.dump({"layout": "default", "title": title}).encode() + liquid_inert(body).encode()
 
 
-def _newest_first(summaries: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return sorted(summaries, key=lambda s: (s["date"], s["slug"]), reverse=True)
+def _newest_first(summaries: Iterable[Summary]) -> list[Summary]:
+    return sorted(summaries, key=lambda s: (s.date, s.slug), reverse=True)
 
 
-def _index_files(theme: Theme, config: Config, summaries: list[Mapping[str, Any]]) -> dict[str, bytes]:
+def _index_files(theme: Theme, config: Config, summaries: list[Summary]) -> dict[str, bytes]:
     posts = _newest_first(summaries)
+    math_env = {"math_store": config.cache / "math"}  # math in descriptions: typeset once, kept (texmath)
     files = {
         "index.html": _listing_page(theme, config, "Entries", theme.render(
-            "index.html", heading=config.title, intro=config.description, posts=posts)),
+            "index.html", heading=config.title, intro=config.description, posts=posts, math_env=math_env)),
     }
-    by_tag: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    by_tag: dict[str, list[Summary]] = defaultdict(list)
     names: dict[str, str] = {}
     for post in posts:
-        for tag in post["tags"]:
+        for tag in post.tags:
             slug = tag_slug(tag)
             names.setdefault(slug, tag)
             tagged = by_tag[slug]
@@ -208,35 +144,35 @@ def _index_files(theme: Theme, config: Config, summaries: list[Mapping[str, Any]
     for slug, tagged in sorted(by_tag.items()):
         tag = names[slug]
         files[f"tags/{slug}/index.html"] = _listing_page(theme, config, f"Tag: {tag}", theme.render(
-            "index.html", heading=f"Tagged “{tag}”", intro="", posts=tagged))
+            "index.html", heading=f"Tagged “{tag}”", intro="", posts=tagged, math_env=math_env))
     counts = [(names[slug], len(tagged)) for slug, tagged in sorted(by_tag.items())]
     files["tags/index.html"] = _listing_page(theme, config, "Tags", theme.render(
         "tags.html", tags=counts, baseurl=config.baseurl))
     files["phenomena/index.html"] = _listing_page(theme, config, "Models × data × phenomena", theme.render(
         "phenomena.html", rows=_matrix(posts), facets=_facets(posts)))
-    updated = posts[0]["date"] if posts else dt.date(2000, 1, 1).isoformat()
-    files["feed.xml"] = theme.render(
+    updated = posts[0].date if posts else dt.date(2000, 1, 1).isoformat()
+    files["feed.xml"] = xml_safe(theme.render(
         "feed.xml", posts=posts[:50], site_title=config.title, site_url=config.url, baseurl=config.baseurl,
-        updated=updated).encode()
+        updated=updated)).encode()
     return files
 
 
-def _matrix(posts: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _matrix(posts: list[Summary]) -> list[dict[str, Any]]:
     """One row per phenomenon and entry: what models, on what data, show it."""
     rows = []
     for post in posts:
-        for phenomenon in post["phenomena"] or ["—"]:
-            rows.append({"phenomenon": phenomenon, "model": ", ".join(post["models"]) or "—",
-                         "data": ", ".join(post["data"]) or "—", "posts": [post]})
-    return sorted(rows, key=lambda r: (r["phenomenon"].lower(), r["posts"][0]["title"].lower()))
+        for phenomenon in post.phenomena or ("—",):
+            rows.append({"phenomenon": phenomenon, "model": ", ".join(post.models) or "—",
+                         "data": ", ".join(post.data) or "—", "posts": [post]})
+    return sorted(rows, key=lambda r: (r["phenomenon"].lower(), r["posts"][0].title.lower()))
 
 
-def _facets(posts: list[Mapping[str, Any]]) -> list[tuple[str, str, list[tuple[str, list[Mapping[str, Any]]]]]]:
+def _facets(posts: list[Summary]) -> list[tuple[str, str, list[tuple[str, list[Summary]]]]]:
     facets = []
     for facet, label in (("phenomena", "phenomenon"), ("models", "model"), ("data", "data set")):
-        groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+        groups: dict[str, list[Summary]] = defaultdict(list)
         for post in posts:
-            for value in post[facet]:
+            for value in getattr(post, facet):
                 groups[value].append(post)
         facets.append((facet, label, sorted(groups.items())))
     return facets
@@ -244,110 +180,203 @@ def _facets(posts: list[Mapping[str, Any]]) -> list[tuple[str, str, list[tuple[s
 
 def _theme_files(theme: Theme, config: Config) -> dict[str, bytes]:
     css = "\n".join((theme.folder / name).read_text(encoding="utf-8") for name in ("labbook.css", "pygments.css"))
-    return {"_config.yml": _config_yml(config), **_layouts(theme, config), "assets/css/labbook.css": css.encode()}
+    static = theme.folder / "assets"  # templates/assets/** as is: the math font and its CSS (texmath)
+    assets = {f"assets/{p.relative_to(static).as_posix()}": p.read_bytes() for p in sorted(static.rglob("*")) if p.is_file()}
+    return {"_config.yml": _config_yml(config), **_layouts(theme, config), "assets/css/labbook.css": css.encode(), **assets,
+            "_includes/figure.liquid": FIGURE_INCLUDE.encode(),
+            jekyll.RAW_PLUGIN_PATH: jekyll.raw_files_plugin(["assets"])}
 
 
-def published_summary(site: Path, slug: str) -> dict[str, Any] | None:
-    """The listing entry of a post as last published, read back from its page's front matter."""
-    matches = sorted((site / "_posts").glob(f"*-{slug}.html")) if (site / "_posts").is_dir() else []
-    for path in matches:
+def published_summary(config: Config, slug: str | None, source: str) -> Summary | None:
+    """The listing entry of a post as last published from the file `source`, read back from its
+    page's front matter; None when no page of that post is published.
+
+    A page published from another file (two posts that once shared a slug) is not this post's.
+    A page whose front matter no longer parses is still this post's: its files are kept.
+    """
+    if slug is None or not (config.site / "_posts").is_dir():
+        return None
+    for path in sorted((config.site / "_posts").glob(f"*-{slug}.html")):
         match = _POST_FILE.match(path.name)
-        if not match or match.group("slug") != slug:
+        if not match or match["slug"] != slug:
             continue
-        try:
-            text = path.read_text(encoding="utf-8")
-            front = yaml.safe_load(text.split("---\n", 2)[1])
-        except (OSError, ValueError, IndexError, yaml.YAMLError):
+        front = _read_front_matter(path)
+        summary = Summary.from_front_matter(front, slug) if front is not None else Summary(
+            slug=slug, url="", source=source, title=slug, date=match["date"])
+        if summary.source and summary.source != source:
             return None
-        date = str(front.get("date", ""))[:10]
-        summary = {key: front.get(key, "") for key in ("title", "description", "status")}
-        summary.update({key: list(front.get(key) or []) for key in ("tags", "models", "data", "phenomena")})
-        summary.update(slug=slug, date=date, url=front.get("labbook_url", ""), observables=[], questions=[])
+        if not summary.url:
+            summary = _with_url(summary, config, match["date"])
         return summary
     return None
+
+
+def _with_url(summary: Summary, config: Config, date: str) -> Summary:
+    from dataclasses import replace
+
+    return replace(summary, url=f"{config.baseurl}/blog/{date[:4]}/{summary.slug}/", date=summary.date or date)
+
+
+def _read_front_matter(path: Path) -> dict[str, Any] | None:
+    try:
+        parts = frontmatter.split(path.read_text(encoding="utf-8"))
+        values = yaml.load(parts[0], Loader=frontmatter._Loader) if parts else None  # noqa: S506 - safe loader
+    except (OSError, ValueError, yaml.YAMLError, frontmatter.FrontMatterProblem):
+        return None
+    return values if isinstance(values, dict) else None
 
 
 # --- the plan: what changes ---------------------------------------------------------------------------
 
 
-def _differs(target: Path, data: bytes | Path) -> bool:
-    try:
-        stat = target.stat()
-    except OSError:
-        return True
-    if isinstance(data, Path):
-        if data.stat().st_size != stat.st_size:
-            return True
-        return data.read_bytes() != target.read_bytes()
-    return stat.st_size != len(data) or target.read_bytes() != data
+def _owned(site: Path) -> set[str]:
+    """What labbook wrote into site/ before: its manifest; for a site written before manifests
+    existed, the files in labbook's own places (post pages, assets/posts/, tag listings)."""
+    listed = journal.read_manifest(site / MANIFEST)
+    if listed is not None:
+        return listed
+    owned = set()
+    for folder, pattern in (("_posts", "*.html"), ("assets/posts", "**/*"), ("tags", "**/index.html")):
+        if (site / folder).is_dir():
+            owned.update(p.relative_to(site).as_posix() for p in (site / folder).glob(pattern) if p.is_file())
+    return {name for name in owned if not name.startswith("_posts/") or _POST_FILE.match(name[7:])}
 
 
-def _managed_files(site: Path, live_slugs: set[str], live_names: set[str], kept: set[str]) -> list[str]:
-    """Files labbook put in site/ that this build does not produce any more; kept posts' stay."""
-    stale = []
-    posts_dir = site / "_posts"
-    if posts_dir.is_dir():
-        for path in posts_dir.iterdir():
-            match = _POST_FILE.match(path.name)
-            name = f"_posts/{path.name}"
-            if not match or name in live_names or match.group("slug") in kept:
-                continue
-            stale.append(name)  # a deleted post, or a post whose date changed
-    assets = site / "assets" / "posts"
-    if assets.is_dir():
-        for folder in assets.iterdir():
-            if folder.is_dir() and folder.name not in live_slugs:
-                stale += [p.relative_to(site).as_posix() for p in folder.rglob("*") if p.is_file()]
-    for top in _MANAGED_DIRS:
-        for path in (site / top).rglob("index.html") if (site / top).is_dir() else ():
-            name = path.relative_to(site).as_posix()
-            if name not in live_names:
-                stale.append(name)
-    return stale
+def _post_of(name: str) -> str | None:
+    """The slug whose page or asset this site file is, or None."""
+    if name.startswith("_posts/"):
+        match = _POST_FILE.match(name[len("_posts/"):])
+        return match["slug"] if match else None
+    if name.startswith("assets/posts/"):
+        return name.split("/")[2] if name.count("/") >= 3 else None
+    return None
 
 
 def plan(publication: Publication, config: Config, theme: Theme,
-         listings_kept: Collection[str] = ()) -> tuple[dict[str, bytes | Path], list[str]]:
-    """Every file whose content changes, and every file to delete; nothing written yet.
+         prune: bool = False) -> tuple[dict[str, bytes | Path], list[str], list[Notice]]:
+    """Every file whose content changes, every file to delete, and notices; nothing written yet.
 
-    `listings_kept`: the listing and theme files, when the build knows them to be as the last
-    write left them with the same summaries (a prose edit): kept as they are, not rendered again.
+    Raises:
+        SiteError: the build would unpublish more posts than it keeps, and `prune` is False.
     """
     site = config.site
     desired: dict[str, bytes | Path] = {}
-    rewritten_slugs = set()
     for page in publication.pages:
-        rewritten_slugs.add(page.slug)
-        desired.update({_inside(site, k): v for k, v in post_files(page).items()})
-    summaries = [dict(p.summary) for p in publication.pages] + [dict(s) for s in publication.kept.values()]
-    if not listings_kept:
-        desired.update(_index_files(theme, config, summaries))
-        desired.update(_theme_files(theme, config))
-    live_slugs = {p.slug for p in publication.pages} | set(publication.kept)
-    deletions = _managed_files(site, live_slugs, set(desired) | set(listings_kept), set(publication.kept))
-    for slug in rewritten_slugs:  # asset files of an older run of a rewritten post
-        folder = site / "assets" / "posts" / slug
-        if folder.is_dir():
-            deletions += [n for n in (p.relative_to(site).as_posix() for p in folder.rglob("*") if p.is_file())
-                          if n not in desired]
-    changed = {name: data for name, data in desired.items() if _differs(site / name, data)}
-    return changed, sorted(set(deletions))
+        desired.update({journal.inside(k): v for k, v in post_files(page).items()})
+    summaries = [p.summary for p in publication.pages] + list(publication.kept.values())
+    desired.update(_index_files(theme, config, summaries))
+    desired.update(_theme_files(theme, config))
+    owned = _owned(site)
+    extras, notices = _author_files(config, summaries, desired, owned)
+    desired.update(extras)
+    kept_files = {name for name in owned if _post_of(name) in publication.kept}
+    deletions = sorted(name for name in owned - set(desired) - kept_files if (site / name).exists())
+    _refuse_mass_unpublishing(owned, publication, deletions, prune, config)
+    desired["_config.yml"] = _config_yml(config, _raw_rules(site, desired, set(deletions)))
+    desired[MANIFEST] = journal.manifest_bytes([*desired, *kept_files],
+                                               note="files labbook wrote here; it deletes no other")
+    changed = journal.changed(site, desired)
+    return changed, deletions, notices
 
 
-def write(publication: Publication, config: Config, theme: Theme, listings_kept: Collection[str] = ()) -> Change:
+def _refuse_mass_unpublishing(owned: set[str], publication: Publication, deletions: Sequence[str], prune: bool,
+                              config: Config) -> None:
+    published = {_post_of(n) for n in owned if n.startswith("_posts/")} - {None}
+    going = sorted({_post_of(n) for n in deletions if n.startswith("_posts/")} - {None} - {p.slug for p in publication.pages})
+    staying = published - set(going)
+    if prune or not going or (len(going) <= len(staying) and staying):
+        return
+    raise SiteError(
+        f"this build would unpublish {len(going)} of the {len(published)} published posts "
+        f"({', '.join(str(g) for g in going[:5])}{', …' if len(going) > 5 else ''}) and keep {len(staying)}",
+        path=config.relative(config.posts) + "/",
+        hint="if their post files were deleted on purpose, run labbook build --prune; "
+             "otherwise check --posts and that the post files are where they should be",
+    )
+
+
+def write(publication: Publication, config: Config, theme: Theme, *, prune: bool = False) -> Change:
     """Bring site/ to what `publication` says, touching only what changes, atomically.
 
     Raises:
-        SiteError: the disk refused; site/ is as it was, or as the journal will finish it.
+        SiteError: the disk refused (site/ is as it was), or mass unpublishing without `prune`.
     """
     site = config.site
     site.mkdir(parents=True, exist_ok=True)
     recover(site)
-    changed, deletions = plan(publication, config, theme, listings_kept)
+    changed, deletions, notices = plan(publication, config, theme, prune)
     if not changed and not deletions:
-        return Change()
+        return Change(notices=tuple(notices))
+    journal.commit(site, changed, deletions, config.relative(site))
+    return Change(written=tuple(sorted(changed)), deleted=tuple(deletions), notices=tuple(notices))
+
+
+# --- files Jekyll must take as they are: the author's assets, redirects, raw data -------------------
+
+
+def _author_files(config: Config, summaries: Iterable[Summary], taken: Mapping[str, object],
+                  owned: set[str]) -> tuple[dict[str, bytes | Path], list[Notice]]:
+    """The project's assets/ (the images an author's `{% include figure.liquid %}` shows) and the
+    redirect pages of posts' `redirect_from`; never over a file of site/ that labbook did not write."""
+    files: dict[str, bytes | Path] = {}
+    notices: list[Notice] = []
+    folder = config.assets
+    holds_project = any(inner.is_relative_to(folder) for inner in (config.site, config.cache, config.posts))
+    if holds_project:
+        notices.append(Notice("not published as the site's assets: it holds the posts or the site",
+                              config.relative(folder) + "/"))
+    for path in sorted(folder.rglob("*")) if folder.is_dir() and not holds_project else ():
+        relative = path.relative_to(folder).as_posix()
+        if not path.is_file() or path.is_symlink() or any(p.startswith(".") for p in relative.split("/")):
+            continue
+        name = f"assets/{relative}"
+        if name.startswith("assets/posts/") or name in taken:
+            notices.append(Notice(f"not published: site/{name} is labbook's own", config.relative(path)))
+        elif name not in owned and (config.site / name).exists():
+            notices.append(Notice(f"not published: site/{name} is a file labbook did not write", config.relative(path)))
+        else:
+            files[name] = path
+    summaries = sorted(summaries, key=lambda s: s.slug)
+    urls = {s.url.removeprefix(config.baseurl) for s in summaries}
+    for summary in summaries:
+        for old in summary.redirect_from:
+            target = jekyll.redirect_target(old)
+            if old in urls or target in taken or target in files:
+                notices.append(Notice(f"redirect_from {old} is another page's address: no redirect written",
+                                      summary.source or None))
+            elif target not in owned and (config.site / target).exists():
+                notices.append(Notice(f"redirect_from {old}: site/{target} is a file labbook did not write",
+                                      summary.source or None))
+            else:
+                files[target] = jekyll.redirect_page(summary.url, config.url + summary.url)
+    return files, notices
+
+
+def _raw_rules(site: Path, desired: Mapping[str, bytes | Path], gone: set[str]) -> jekyll.RawRules:
+    """Which files under assets/ Jekyll must be told to take as they are: those written now, and the
+    published ones the last `_config.yml` listed (all of assets/ read again only when it lists none)."""
+    heads = {name: data[: jekyll.HEAD_BYTES] if isinstance(data, bytes) else _head(data)
+             for name, data in desired.items() if name.startswith("assets/")}
+    listed = _listed_raw_files(site)
+    if listed is None:
+        assets = site / "assets"
+        listed = [p.relative_to(site).as_posix() for p in assets.rglob("*")] if assets.is_dir() else []
+    for name in listed:
+        if name not in heads and name not in gone and (site / name).is_file():
+            heads[name] = _head(site / name)
+    return jekyll.raw_rules(heads)
+
+
+def _listed_raw_files(site: Path) -> list[str] | None:
     try:
-        _commit(site, changed, deletions)
-    except OSError as exc:
-        raise SiteError(f"could not write the site: {exc}", path=config.relative(site)) from exc
-    return Change(written=sorted(changed), deleted=deletions)
+        values = yaml.safe_load((site / "_config.yml").read_text(encoding="utf-8"))
+        included, excluded = values["include"], values["exclude"]
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        return None
+    unescape = functools.partial(re.sub, r"\\(.)", r"\1")
+    return [str(n) for n in included] + [unescape(str(n)) for n in excluded if str(n).startswith("assets/")]
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as stream:
+        return stream.read(jekyll.HEAD_BYTES)

@@ -13,6 +13,8 @@ import json
 import keyword
 import math
 import re
+import reprlib
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path, PurePosixPath
@@ -20,147 +22,149 @@ from typing import Any
 
 import yaml
 
+from . import frontmatter
 from ._inline import expression_of
 from .config import Config, did_you_mean
-from .errors import CellOptionError, ConfigError, FrontMatterError, LabbookError, PathEscapeError, PostError
-from .model import (KERNEL_START_MB, STATUSES, Cell, CellOptions, FrontMatter, Inline, Post, Prose, RunSettings,
-                    Tolerance)
+from .files import sha_file
+from .errors import (CellOptionError, ConfigError, DuplicateSlugError, FrontMatterError, LabbookError,
+                     PathEscapeError, PostError, per_post)
+from .model import (KERNEL_START_MB, STATUSES, SUMMARY_STATISTICS, Cell, CellOptions, ColumnTolerance, FileTolerance,
+                    FrontMatter, Inline, Notice, Post, Prose, RunSettings, SummaryTolerance, Tolerance)
 
-__all__ = ["parse", "read", "read_all", "discover", "compute_key", "key_basis", "file_sha", "ReadResult",
-           "with_params", "param_value_problem"]
+__all__ = ["parse", "read", "read_all", "discover", "compute_key", "key_basis", "ReadResult", "with_params",
+           "param_value_problem"]
 
 KEY_VERSION = 1
-_FENCE = "---"
 _LIST_FIELDS = ("tags", "models", "data", "phenomena", "observables", "questions")
-_KNOWN = ("title", "date", "description", "status", "labbook", *_LIST_FIELDS)
+_KNOWN = ("title", "date", "description", "status", "published", "labbook", "slug", "redirect_from", *_LIST_FIELDS)
 _OPTION_LINE = re.compile(r"^#\|\s*([A-Za-z_][\w-]*)\s*:\s*(.*?)\s*$")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
 _SLUG_BAD = re.compile(r"[^a-z0-9_-]+")
 
 
-def file_sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 # --- front matter -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Header:
-    values: dict[str, Any]
-    lines: dict[str, int]
-    """1-based file line of each key; nested keys as 'labbook.timeout'."""
-    body: str
-    body_line: int
-    """1-based file line where the body starts."""
-
-
-def _split_front_matter(text: str, path: str) -> tuple[str, str, int]:
-    if not text.strip():
-        raise FrontMatterError("empty file: a post starts with '---' front matter", path=path, line=1)
-    lines = text.splitlines(keepends=True)
-    if lines[0].rstrip("\r\n") != _FENCE:
-        raise FrontMatterError(
-            "no front matter: the first line must be '---'", path=path, line=1,
-            hint="start the post with '---', then title: and date:, then '---'",
-        )
-    for number, line in enumerate(lines[1:], start=2):
-        if line.rstrip("\r\n") == _FENCE:
-            return "".join(lines[1 : number - 1]), "".join(lines[number:]), number + 1
-    raise FrontMatterError("front matter is not closed by a '---' line", path=path, line=1)
-
-
-def _key_lines(node: yaml.Node, first_line: int, prefix: str = "") -> dict[str, int]:
-    lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            name = f"{prefix}{key.value}"
-            lines[name] = first_line + key.start_mark.line
-            lines.update(_key_lines(value, first_line, name + "."))
-    return lines
-
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that leaves dates as text: labbook checks them itself, with the line."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _parse_header(text: str, path: str) -> _Header:
-    yaml_text, body, body_line = _split_front_matter(text, path)
+def _parse_header(text: str, path: str) -> frontmatter.Header:
     try:
-        node = yaml.compose(yaml_text, Loader=_Loader)
-        values = yaml.load(yaml_text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
-        line = 2 + mark.line if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise FrontMatterError(f"front matter is not valid YAML: {problem}", path=path, line=line) from None
-    if not isinstance(values, dict):
-        raise FrontMatterError("front matter must be a mapping of keys to values", path=path, line=2)
-    return _Header({str(k): v for k, v in values.items()}, _key_lines(node, 2), body, body_line)
+        return frontmatter.parse(text)
+    except frontmatter.FrontMatterProblem as problem:
+        raise FrontMatterError(problem.message, path=path, line=problem.line, hint=problem.hint) from None
+
+
+_DATETIME = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})"
+    r"(?:[ T](?P<time>\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?P<zone>Z|[+-]\d{2}:?\d{2})?)?$"
+)
 
 
 def _as_date(value: Any, path: str, line: int | None) -> dt.date:
+    """The post's date, in UTC as Jekyll (told `timezone: UTC`) dates it: both builders put the
+    post under the same /blog/<year>/ URL, even for a time near midnight in another zone."""
     if isinstance(value, dt.datetime):
-        return value.date()
+        return _utc_date(value)
     if isinstance(value, dt.date):
         return value
-    if isinstance(value, str):
+    match = _DATETIME.match(value.strip()) if isinstance(value, str) else None
+    if match is not None:
         try:
-            return dt.date.fromisoformat(value.strip()[:10])
+            if not match["time"]:
+                return dt.date.fromisoformat(match["date"])
+            hours, minutes, *rest = match["time"].split(":")
+            stamp = f"{match['date']}T{int(hours):02d}:{minutes}" + (f":{rest[0]}" if rest else "")
+            zone = match["zone"] or "+00:00"
+            zone = "+00:00" if zone == "Z" else (zone if ":" in zone else f"{zone[:3]}:{zone[3:]}")
+            return _utc_date(dt.datetime.fromisoformat(stamp + zone))
         except ValueError:
             pass
-    raise FrontMatterError(f"date must be a date like 2026-01-10, not {value!r}", path=path, line=line)
+    raise FrontMatterError(f"date must be a date like 2026-01-10 (or 2026-01-10 14:30:00 +0100), not {value!r}",
+                           path=path, line=line)
+
+
+def _utc_date(value: dt.datetime) -> dt.date:
+    return value.astimezone(dt.UTC).date() if value.tzinfo else value.date()
 
 
 def _as_strings(name: str, value: Any, path: str, line: int | None) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        return (str(value),)
+        return (str(value).strip(),) if str(value).strip() else ()
     if isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
         return tuple(str(v).strip() for v in value if str(v).strip())
-    raise FrontMatterError(f"'{name}' must be a list of strings, not {value!r}", path=path, line=line)
+    shown = _shown(value)
+    raise FrontMatterError(f"'{name}' must be a list of strings, not {shown}", path=path, line=line)
 
 
-def _front_matter(header: _Header, path: str) -> tuple[FrontMatter, list[str]]:
+def _shown(value: Any) -> str:
+    """A value in an error message: short, whatever the value (an aliased list may hold millions)."""
+    return _SHORT.repr(value)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, 40, 40
+
+
+_JEKYLL_OWNED = {
+    "layout": "labbook gives every post its own layout",
+    "permalink": "labbook sets each post's URL (/blog/<year>/<slug>/) so that both builders agree",
+}
+"""Front-matter keys Jekyll would act on differently from labbook's own HTML: refused."""
+
+
+def _front_matter(header: frontmatter.Header, path: str) -> tuple[FrontMatter, list[Notice]]:
     values, lines = header.values, header.lines
-    warnings: list[str] = []
+    notices: list[Notice] = []
+    if values.get("date") in (None, "") and _dated_name(path) is not None:
+        values = {**values, "date": _dated_name(path)[0]}  # Jekyll's rule: the file name's date
     for required in ("title", "date"):
         if values.get(required) in (None, ""):
             raise FrontMatterError(f"'{required}' is required in the front matter", path=path, line=1,
                                    hint="title: … and date: YYYY-MM-DD go between the two '---' lines")
     title = values["title"]
-    if not isinstance(title, (str, int, float)) or isinstance(title, bool):
-        raise FrontMatterError(f"title must be text, not {title!r}", path=path, line=lines.get("title"))
-    status = values.get("status", "partial")
-    if status not in STATUSES:
+    if not isinstance(title, (str, int, float)) or isinstance(title, bool) or not str(title).strip():
+        raise FrontMatterError(f"title must be text, not {_shown(title)}", path=path, line=lines.get("title"))
+    status = values.get("status")
+    if status is not None and status not in STATUSES:
         raise FrontMatterError(
-            f"unknown status {status!r}: use one of {', '.join(STATUSES)}{did_you_mean(str(status), STATUSES)}",
+            f"unknown status {_shown(status)}: use one of {', '.join(STATUSES)}"
+            f"{did_you_mean(str(status), STATUSES)}",
             path=path, line=lines.get("status"),
         )
     description = values.get("description", "") or ""
     if not isinstance(description, str):
         raise FrontMatterError("description must be text", path=path, line=lines.get("description"))
+    published = values.get("published", True)
+    if not isinstance(published, bool):
+        raise FrontMatterError("published must be true or false", path=path, line=lines.get("published"))
+    _refuse_owned_keys(values, lines, path)
     extra = {k: v for k, v in values.items() if k not in _KNOWN}
     for key in extra:
         hint = did_you_mean(key, _KNOWN)
         if hint:
-            warnings.append(f"{path}:{lines.get(key)}: unknown front matter key '{key}'{hint}; passed to Jekyll as is")
+            notices.append(Notice(f"unknown front matter key '{key}'{hint}; passed to Jekyll as is", path,
+                                  lines.get(key)))
     meta = FrontMatter(
         title=str(title).strip(),
         date=_as_date(values["date"], path, lines.get("date")),
         description=description.strip(),
         status=status,
+        published=published,
+        redirect_from=_redirects(values.get("redirect_from"), path, lines.get("redirect_from")),
         extra=extra,
         **{name: _as_strings(name, values.get(name), path, lines.get(name)) for name in _LIST_FIELDS},
     )
-    return meta, warnings
+    return meta, notices
+
+
+def _refuse_owned_keys(values: Mapping[str, Any], lines: Mapping[str, int], path: str) -> None:
+    for key in values:
+        if key in _JEKYLL_OWNED:
+            raise FrontMatterError(f"'{key}' cannot be set in a post: {_JEKYLL_OWNED[key]}", path=path,
+                                   line=lines.get(key), hint=f"remove the '{key}:' line")
+        if key.startswith("labbook_"):
+            raise FrontMatterError(f"'{key}' is labbook's own key and cannot be set in a post", path=path,
+                                   line=lines.get(key), hint=f"rename '{key}'")
 
 
 # --- the labbook: block --------------------------------------------------------------------------
@@ -169,7 +173,6 @@ _SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "timeout": (int, float), "inputs": (list, str), "figure_format": (str,), "seed": (int,),
     "threads": (int,), "memory_mb": (int,), "tolerance": (dict,), "sanitize": (list,), "params": (dict,),
 }
-_TOLERANCE_KEYS = ("rtol", "atol", "figure_rms", "files")
 
 
 def _settings(block: Any, path: str, lines: Mapping[str, int], config: Config | None) -> RunSettings:
@@ -209,24 +212,138 @@ def _settings(block: Any, path: str, lines: Mapping[str, int], config: Config | 
     return RunSettings(**{f.name: getattr(defaults, f.name) for f in fields(RunSettings)} | values)
 
 
+# --- labbook.tolerance ------------------------------------------------------------------------------
+
+_TOLERANCE_KEYS = ("rtol", "atol", "figure_rms", "files")
+_FILE_KEYS = ("rtol", "atol", "figure_rms", "rows", "summary", "columns")
+_COLUMN_KEYS = ("rtol", "atol", "rows", "summary")
+_SUMMARY_KEYS = ("of", "rtol", "atol")
+_TABLES = (".csv", ".tsv", ".npy", ".npz")
+_FIGURES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".svg", ".pdf")
+_QUANTILE = re.compile(r"^q(100|[1-9]?[0-9])$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """A place in the `labbook.tolerance` block: its dotted name, and the file and line of it."""
+
+    name: str
+    path: str
+    lines: Mapping[str, int]
+
+    def at(self, key: str) -> _Where:
+        return _Where(f"{self.name}.{key}", self.path, self.lines)
+
+    def error(self, message: str, hint: str | None = None) -> FrontMatterError:
+        line = self.lines.get(self.name)
+        parent = self.name
+        while line is None and "." in parent:  # flow-style values have no line of their own
+            parent = parent.rsplit(".", 1)[0]
+            line = self.lines.get(parent)
+        return FrontMatterError(message, path=self.path, line=line, hint=hint)
+
+
 def _tolerance(block: dict[str, Any], path: str, lines: Mapping[str, int]) -> Tolerance:
-    for key, value in block.items():
-        line = lines.get(f"labbook.tolerance.{key}")
-        if key not in _TOLERANCE_KEYS:
-            raise FrontMatterError(
-                f"unknown tolerance 'labbook.tolerance.{key}'{did_you_mean(key, _TOLERANCE_KEYS)}", path=path, line=line
-            )
-        if key != "files" and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
-            raise FrontMatterError(f"labbook.tolerance.{key} must be a non-negative number", path=path, line=line)
+    """labbook.tolerance: rtol, atol, figure_rms, and per file (by name, path or glob) rtol,
+    atol, figure_rms, a window of `rows`, a `summary`, and per column the same.
+
+    Raises:
+        FrontMatterError: an unknown key (with a did-you-mean), a wrong type, a negative number,
+            or a table setting on a file that has no rows and columns; with its line.
+    """
+    where = _Where("labbook.tolerance", path, lines)
+    _known_keys(block, _TOLERANCE_KEYS, where, "tolerance")
+    numbers = {key: _non_negative(block[key], where.at(key)) for key in ("rtol", "atol", "figure_rms") if key in block}
     files = block.get("files", {})
-    if not isinstance(files, dict) or not all(
-        isinstance(v, dict) and set(v) <= {"rtol", "atol", "figure_rms"} for v in files.values()
-    ):
-        raise FrontMatterError(
-            "labbook.tolerance.files maps a file name to {rtol, atol, figure_rms}",
-            path=path, line=lines.get("labbook.tolerance.files"),
-        )
-    return Tolerance(**{k: float(v) for k, v in block.items() if k != "files"}, files=files)
+    if not isinstance(files, dict):
+        raise where.at("files").error("labbook.tolerance.files maps a data or figure file name to its tolerance",
+                                      hint="files: {eos_loss.csv: {rtol: 1.0e-4}}")
+    rules = {str(name): _file_tolerance(str(name), value, where.at("files").at(str(name)))
+             for name, value in files.items()}
+    return Tolerance(**numbers, files=rules)
+
+
+def _file_tolerance(name: str, block: Any, where: _Where) -> FileTolerance:
+    if not isinstance(block, dict):
+        raise where.error(f"{where.name} must be a mapping, like {{rtol: 1.0e-4}}")
+    _known_keys(block, _FILE_KEYS, where, "setting")
+    kind = Path(name).suffix.lower()
+    table_only = [key for key in ("rows", "summary", "columns") if key in block]
+    if table_only and kind and kind not in _TABLES and "*" not in kind:
+        raise where.at(table_only[0]).error(
+            f"{where.name}.{table_only[0]}: only tables have rows and columns ({', '.join(_TABLES)}), not {kind} files",
+            hint="a JSON file is compared number by number: give it rtol and atol" if kind == ".json" else None)
+    if "figure_rms" in block and kind and kind not in _FIGURES and "*" not in kind:
+        raise where.at("figure_rms").error(f"{where.name}.figure_rms: {name} is not a figure")
+    columns = block.get("columns", {})
+    if not isinstance(columns, dict):
+        raise where.at("columns").error(f"{where.name}.columns maps a column name to its tolerance",
+                                        hint="columns: {loss: {rows: 1000}}")
+    return FileTolerance(
+        **{key: _non_negative(block[key], where.at(key)) for key in ("rtol", "atol", "figure_rms") if key in block},
+        rows=_rows(block["rows"], where.at("rows")) if "rows" in block else None,
+        summary=_summary(block["summary"], where.at("summary")) if "summary" in block else None,
+        columns={str(column): _column_tolerance(value, where.at("columns").at(str(column)))
+                 for column, value in columns.items()},
+    )
+
+
+def _column_tolerance(block: Any, where: _Where) -> ColumnTolerance:
+    if not isinstance(block, dict):
+        raise where.error(f"{where.name} must be a mapping, like {{rtol: 1.0e-4, rows: 1000}}")
+    _known_keys(block, _COLUMN_KEYS, where, "setting")
+    return ColumnTolerance(
+        **{key: _non_negative(block[key], where.at(key)) for key in ("rtol", "atol") if key in block},
+        rows=_rows(block["rows"], where.at("rows")) if "rows" in block else None,
+        summary=_summary(block["summary"], where.at("summary")) if "summary" in block else None,
+    )
+
+
+def _rows(value: Any, where: _Where) -> tuple[int, int | None]:
+    """`rows: 1000` (the first 1000) or `rows: [start, stop]` (Python slice; stop may be null)."""
+    if _is_int(value) and value >= 0:
+        return (0, value)
+    if (isinstance(value, list) and len(value) == 2 and _is_int(value[0])
+            and (value[1] is None or _is_int(value[1]))):
+        return (value[0], value[1])
+    raise where.error(f"{where.name} must be a row count (rows: 1000, the first 1000 rows) or a slice "
+                      f"[start, stop] (rows: [0, 1000]; stop may be null), not {value!r}")
+
+
+def _summary(value: Any, where: _Where) -> SummaryTolerance:
+    """`summary: [mean, q10, q50, q90]` (the column's rtol/atol) or `summary: {of: [...], rtol: …}`."""
+    block = {"of": value} if isinstance(value, (list, str)) else value
+    if not isinstance(block, dict):
+        raise where.error(f"{where.name} must be a list of statistics, or {{of: [mean, q50], rtol: 0.05}}")
+    _known_keys(block, _SUMMARY_KEYS, where, "setting")
+    statistics = block.get("of", ["mean"])
+    statistics = [statistics] if isinstance(statistics, str) else statistics
+    if not isinstance(statistics, list) or not statistics:
+        raise where.at("of").error(f"{where.name}.of must be a list of statistics, like [mean, q10, q50, q90]")
+    for statistic in statistics:
+        if not isinstance(statistic, str) or not (statistic in SUMMARY_STATISTICS or _QUANTILE.match(statistic)):
+            raise where.error(
+                f"{where.name}: unknown statistic {statistic!r}{did_you_mean(str(statistic), SUMMARY_STATISTICS)}",
+                hint=f"use {', '.join(SUMMARY_STATISTICS)}, or a quantile q0 … q100 (q10, q50, q90)")
+    numbers = {key: _non_negative(block[key], where.at(key)) for key in ("rtol", "atol") if key in block}
+    return SummaryTolerance(statistics=tuple(statistics), **numbers)
+
+
+def _known_keys(block: Mapping[Any, Any], known: tuple[str, ...], where: _Where, noun: str) -> None:
+    for key in block:
+        if key not in known:
+            raise where.at(str(key)).error(f"unknown {noun} '{where.name}.{key}'{did_you_mean(str(key), known)}",
+                                           hint=f"{where.name} takes {', '.join(known)}")
+
+
+def _non_negative(value: Any, where: _Where) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0 or value == float("inf"):
+        raise where.error(f"{where.name} must be a non-negative number, not {value!r}")
+    return float(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _sanitizers(items: list[Any], path: str, line: int | None) -> tuple[tuple[str, str], ...]:
@@ -346,7 +463,7 @@ def _inline_values(body: str, body_line: int) -> tuple[Inline, ...]:
 
 _OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "label": (str,), "caption": (str,), "echo": (bool,), "output": (bool,),
-    "timeout": (int, float), "claim": (str,),
+    "timeout": (int, float), "claim": (str,), "gather": (bool,),
 }
 
 
@@ -437,30 +554,110 @@ def _add_prose(blocks: list[Prose | Cell], lines: list[str], first_line: int) ->
 # --- slug, inputs, key ------------------------------------------------------------------------
 
 
+_DATED_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-(.+)$")
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]*$")
+_SLUG_LINE = re.compile(r"^slug:[ \t]*(['\"]?)([A-Za-z0-9][A-Za-z0-9._~-]*)\1[ \t]*$", re.M)
+_REDIRECT = re.compile(r"^/[A-Za-z0-9._~/-]*$")
+
+
+def _dated_name(path: str | PurePosixPath) -> tuple[dt.date, str] | None:
+    """The date and the rest of a Jekyll-style name (2026-01-02-physics-of-ai.md), or None."""
+    match = _DATED_NAME.match(PurePosixPath(path).stem)
+    if not match:
+        return None
+    try:
+        return dt.date.fromisoformat(match.group(1)), match.group(2)
+    except ValueError:
+        return None
+
+
 def slug_of(path: PurePosixPath) -> str:
-    """The file name, made safe for a URL and a folder name."""
-    slug = _SLUG_BAD.sub("-", path.stem.lower()).strip("-_")
+    """The file name as a URL segment and folder name: a Jekyll date prefix dropped, accents
+    dropped, the rest lower-case ASCII.
+
+    Raises:
+        PathEscapeError: nothing URL-safe is left of the name (a name in a non-Latin script).
+    """
+    dated = _dated_name(path)
+    ascii_name = unicodedata.normalize("NFKD", dated[1] if dated else path.stem).encode("ascii", "ignore").decode()
+    slug = _SLUG_BAD.sub("-", ascii_name.lower()).strip("-_")
     if not slug:
-        raise PathEscapeError(f"cannot make a slug from the file name {path.name!r}", path=str(path))
+        raise PathEscapeError(f"cannot make a URL from the file name {path.name!r}", path=str(path), line=1,
+                              hint="name the file with Latin letters, digits and '-', e.g. posts/my-result.md")
     return slug
 
 
-def _declared_inputs(settings: RunSettings, post_path: Path, root: Path, shown: str) -> tuple[dict[str, str], list[str]]:
+def _post_slug(values: Mapping[str, Any], path: PurePosixPath, lines: Mapping[str, int]) -> str:
+    """`slug:` when the post sets one (to keep an old URL), else the file's slug."""
+    slug = values.get("slug")
+    if slug is None:
+        return slug_of(path)
+    if not isinstance(slug, str) or not _SLUG.match(slug) or ".." in slug:
+        raise PathEscapeError(
+            f"slug {_shown(slug)} must be letters, digits, '-', '_', '.' or '~' (no '/' or '..')",
+            path=str(path), line=lines.get("slug"), hint="the slug is the last part of the post's URL",
+        )
+    return slug
+
+
+def slug_hint(path: Path, shown: PurePosixPath) -> str | None:
+    """The slug of a post that may not even read (its front matter broken): a `slug:` line, else the name's.
+
+    A failing post keeps its last good page only if its slug is found: this reads no YAML.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError:
+        text = ""
+    front = text.split("\n---", 1)[0] if text.startswith("---") else ""
+    match = _SLUG_LINE.search(front)
+    if match and ".." not in match.group(2):
+        return match.group(2)
+    try:
+        return slug_of(shown)
+    except LabbookError:
+        return None
+
+
+def _redirects(value: Any, path: str, line: int | None) -> tuple[str, ...]:
+    """`redirect_from:` as jekyll-redirect-from writes it: old URL paths, site-relative."""
+    if value is None:
+        return ()
+    urls = [value] if isinstance(value, str) else value if isinstance(value, list) else None
+    if urls is None or not all(isinstance(u, str) for u in urls):
+        raise FrontMatterError("redirect_from must be a list of old URLs like /blog/2019/old-name/",
+                               path=path, line=line)
+    for url in urls:
+        parts = url.split("/")
+        if not _REDIRECT.match(url) or "//" in url or url == "/" or parts[1] in ("assets", "tags") \
+                or any(part.startswith((".", "_")) for part in parts):  # Jekyll skips such folders
+            raise FrontMatterError(
+                f"redirect_from {_shown(url)} must be a path of this site like /blog/2019/old-name/ (letters, "
+                "digits, '._~-/', no part starting with '.' or '_'; not '/', /assets/ or /tags/)", path=path, line=line,
+            )
+    return tuple(dict.fromkeys(urls))
+
+
+def _declared_inputs(settings: RunSettings, post_path: Path, root: Path, shown: str,
+                     lines: Mapping[str, int]) -> tuple[dict[str, str], list[Notice]]:
     found: dict[str, str] = {}
-    warnings = []
+    notices = []
+    line = lines.get("labbook.inputs")
     root = root.resolve()
     for pattern in settings.inputs:
         if Path(pattern).is_absolute():
-            raise PathEscapeError(f"labbook.inputs glob {pattern!r} must be relative to the post", path=shown)
+            raise PathEscapeError(f"labbook.inputs glob {pattern!r} must be relative to the post", path=shown,
+                                  line=line)
         matches = sorted(p for p in post_path.parent.glob(pattern) if p.is_file())
         if not matches:
-            warnings.append(f"{shown}: labbook.inputs glob {pattern!r} matches no file")
+            notices.append(Notice(f"labbook.inputs glob {pattern!r} matches no file", shown, line))
         for match in matches:
             resolved = match.resolve()
             if not resolved.is_relative_to(root):
-                raise PathEscapeError(f"labbook.inputs {pattern!r} reaches outside the project: {match}", path=shown)
-            found[resolved.relative_to(root).as_posix()] = file_sha(resolved)
-    return found, warnings
+                raise PathEscapeError(f"labbook.inputs {pattern!r} reaches outside the project: {match}",
+                                      path=shown, line=line)
+            found[resolved.relative_to(root).as_posix()] = sha_file(resolved)
+    return found, notices
 
 
 def key_basis(cells: Iterable[Cell], settings: RunSettings, inputs: Mapping[str, str]) -> dict[str, Any]:
@@ -488,7 +685,9 @@ def _sha_json(value: Any) -> str:
 class ReadResult:
     posts: tuple[Post, ...]
     failures: tuple[tuple[PurePosixPath, LabbookError], ...]
-    warnings: tuple[str, ...]
+    notices: tuple[Notice, ...]
+    drafts: tuple[PurePosixPath, ...] = ()
+    """Posts marked `published: false`: read, never built."""
 
 
 def parse(
@@ -498,28 +697,33 @@ def parse(
     config: Config | None = None,
     inputs: Mapping[str, str] | None = None,
     source_sha: str = "",
-) -> tuple[Post, list[str]]:
-    """A post from its text: pure, so most tests need no files. Returns the post and its warnings.
+) -> tuple[Post, list[Notice]]:
+    """A post from its text: pure, so most tests need no files. Returns the post and its notices.
 
     Raises:
         FrontMatterError, CellOptionError, PathEscapeError, PostError: with path and line.
     """
-    path = PurePosixPath(path)
+    post, notices, _ = _parse(text, PurePosixPath(path), config, dict(inputs or {}), source_sha)
+    return post, notices
+
+
+def _parse(text: str, path: PurePosixPath, config: Config | None, inputs: dict[str, str],
+           source_sha: str) -> tuple[Post, list[Notice], frontmatter.Header]:
     shown = str(path)
     header = _parse_header(text, shown)
-    meta, warnings = _front_matter(header, shown)
+    meta, notices = _front_matter(header, shown)
     settings = _settings(header.values.get("labbook"), shown, header.lines, config)
     blocks = _blocks(header.body, header.body_line, shown)
     cells = [b for b in blocks if isinstance(b, Cell)]
-    inputs = dict(inputs or {})
     basis = key_basis(cells, settings, inputs)
     post = Post(
-        path=path, slug=slug_of(path), meta=meta, blocks=blocks, settings=settings, inputs=inputs,
+        path=path, slug=_post_slug(header.values, path, header.lines), meta=meta, blocks=blocks, settings=settings,
+        inputs=inputs,
         basis=basis, key=compute_key(basis),
         source_sha=source_sha or hashlib.sha256(text.encode()).hexdigest(),
-        text=text, inline=_inline_values(header.body, header.body_line),
+        text=text, body_line=header.body_line, inline=_inline_values(header.body, header.body_line),
     )
-    return post, warnings
+    return post, notices, header
 
 
 def decode(data: bytes, shown: str) -> str:
@@ -534,53 +738,78 @@ def decode(data: bytes, shown: str) -> str:
         ) from None
 
 
-def read(path: Path, config: Config) -> tuple[Post, list[str]]:
-    """Read one post file, with its declared inputs hashed into the key."""
+def read(path: Path, config: Config) -> tuple[Post, list[Notice]]:
+    """Read one post file, with its declared inputs hashed into the key.
+
+    Raises:
+        PostError (and its kinds): the file is unreadable or wrong, with path and line.
+    """
     shown = config.relative(path)
-    data = path.read_bytes()
-    post, warnings = parse(decode(data, shown), PurePosixPath(shown), config=config,
-                           source_sha=hashlib.sha256(data).hexdigest())
-    inputs, more = _declared_inputs(post.settings, path, config.root, shown)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PostError(f"cannot read the post: {exc.strerror or exc}", path=shown) from None
+    post, notices, header = _parse(decode(data, shown), PurePosixPath(shown), config, {},
+                                   hashlib.sha256(data).hexdigest())
+    inputs, more = _declared_inputs(post.settings, path, config.root, shown, header.lines)
     if inputs:
         basis = key_basis(post.cells, post.settings, inputs)
         post = replace(post, inputs=inputs, basis=basis, key=compute_key(basis))
     overrides = {name: value for name, value in config.params if name in post.settings.params}
     if overrides:  # -p NAME=VALUE on the command line, for the posts that declare NAME
         post = with_params(post, overrides)
-    return post, more + warnings
+    return post, more + notices
 
 
 def discover(config: Config) -> list[Path]:
-    """The post files, sorted: `*.md` directly in posts/, not starting with '_' or '.'."""
+    """The post files, sorted: every `*.md` under posts/, at any depth, except in (or named)
+    `_…` and `.…` (where notes and helpers can live).
+
+    Raises:
+        ConfigError: the posts folder does not exist (a typo must not unpublish the site).
+    """
     if not config.posts.is_dir():
-        return []
-    return sorted(p for p in config.posts.glob("*.md") if not p.name.startswith(("_", ".")) and p.is_file())
+        from .errors import ConfigError
+
+        raise ConfigError(f"the posts folder {config.relative(config.posts)}/ does not exist",
+                          hint="create it (labbook new my-first-post does), or give the right --posts")
+    found = []
+    for path in config.posts.rglob("*.md"):
+        parts = path.relative_to(config.posts).parts
+        if not any(part.startswith(("_", ".")) for part in parts) and path.is_file():
+            found.append(path)
+    return sorted(found)
 
 
-def read_all(config: Config, paths: Iterable[Path] | None = None, taken: Mapping[str, Any] = {}) -> ReadResult:
+def read_all(config: Config, paths: Iterable[Path] | None = None, taken: Mapping[str, str] | None = None) -> ReadResult:
     """Read every post; a bad one becomes a failure, the rest are still read.
 
-    `taken` holds the slugs of posts not read this time (unchanged since the last build).
+    `taken` maps the slugs of posts not read this time (unchanged since the last build) to
+    their files, so that a new post cannot take one of them.
     """
     posts: list[Post] = []
     failures: list[tuple[PurePosixPath, LabbookError]] = []
-    warnings: list[str] = []
-    by_slug: dict[str, Any] = {slug: "an unchanged post" for slug in taken}
+    notices: list[Notice] = []
+    drafts: list[PurePosixPath] = []
+    owners: dict[str, str] = dict(taken or {})
     for path in paths if paths is not None else discover(config):
         rel = PurePosixPath(config.relative(path))
         try:
-            post, more = read(path, config)
+            with per_post(rel):
+                post, more = read(path, config)
         except LabbookError as error:
             failures.append((rel, error))
             continue
-        warnings += more
-        if post.slug in by_slug:
-            failures.append((rel, PathEscapeError(
-                f"slug '{post.slug}' is already taken by {getattr(by_slug[post.slug], 'path', by_slug[post.slug])}",
-                path=str(rel), line=1,
+        notices += more
+        if not post.meta.published:
+            drafts.append(rel)
+            continue
+        if post.slug in owners:
+            failures.append((rel, DuplicateSlugError(
+                f"slug '{post.slug}' is already taken by {owners[post.slug]}", path=str(rel), line=1,
                 hint="rename one of the two files",
             )))
             continue
-        by_slug[post.slug] = post
+        owners[post.slug] = str(post.path)
         posts.append(post)
-    return ReadResult(tuple(posts), tuple(failures), tuple(warnings))
+    return ReadResult(tuple(posts), tuple(failures), tuple(notices), tuple(drafts))

@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import RenderError
 
-__all__ = ["Theme", "STATUS_TEXT", "liquid_inert", "human_size", "tag_slug"]
+__all__ = ["Theme", "STATUS_TEXT", "liquid_inert", "human_size", "tag_slug", "xml_safe"]
 
 STATUS_TEXT = {
     "partial": "partial: some of it is seen, some is open",
@@ -43,6 +43,7 @@ def _environment(folder: Path) -> Any:
     )
     env.filters["human_size"] = human_size
     env.filters["tag_slug"] = tag_slug
+    env.filters["typeset"] = jinja2.pass_context(_typeset)  # math in captions, claims: {{ x | typeset }}
     env.globals["status_text"] = STATUS_TEXT
     return env
 
@@ -79,6 +80,19 @@ class Theme:
         return digest.hexdigest()
 
 
+def _typeset(context: Any, text: object) -> Any:
+    """Inline markdown and math, typeset at build time; the page's macros and labels when rendering a post.
+
+    render puts the page's markdown env in the template context as `math_env`; index pages have none.
+    """
+    from markupsafe import Markup
+
+    from .texmath import inline_html
+
+    env = context.get("math_env")
+    return Markup(inline_html(str(text), env if isinstance(env, dict) else None))
+
+
 def human_size(size: int) -> str:
     value = float(size)
     for unit in ("B", "KB", "MB", "GB"):
@@ -97,7 +111,24 @@ def liquid_inert(text: str) -> str:
     return text.replace("{", "&#123;").replace("}", "&#125;")
 
 
+_TAG_SYMBOLS = {"+": "plus", "#": "sharp", "&": "and", "@": "at", "%": "percent"}
+
+
 def tag_slug(tag: str) -> str:
-    """A tag as a folder and URL segment: 'Edge of Stability' -> 'edge-of-stability'; never '..' or '/'."""
-    slug = re.sub(r"[^a-z0-9]+", "-", tag.lower()).strip("-")
+    """A tag as a folder and URL segment: 'Edge of Stability' -> 'edge-of-stability', 'C++' ->
+    'c-plus-plus' (not 'c', which is the tag C); never '..' or '/'."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", tag).encode("ascii", "ignore").decode().lower()
+    text = "".join(f"-{_TAG_SYMBOLS[c]}-" if c in _TAG_SYMBOLS else c for c in text)
+    slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
     return slug or "tag-" + hashlib.sha256(tag.encode()).hexdigest()[:8]
+
+
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """Text with the characters XML 1.0 forbids removed (a title may hold a stray control character;
+    a feed or report holding one would not parse at all)."""
+    return _XML_INVALID.sub("", text)

@@ -62,4 +62,4 @@ def test_status_of_a_broken_post_exits_1(tmp_path, capsys):
     root = make_project(tmp_path / "p")
     (root / "posts" / "bad.md").write_text("---\ntitle: x\n---\n")
     assert main(["--root", str(root), "status"]) == 1
-    assert "failed  posts/bad.md" in capsys.readouterr().out
+    assert "invalid posts/bad.md" in capsys.readouterr().out

@@ -10,7 +10,7 @@ import pytest
 
 from labbook import execute, source
 from labbook.config import load_config
-from labbook.errors import CellError, CellTimeout, KernelDied, PostError
+from labbook.errors import CellError, CellTimeout, KernelDied
 
 from .helpers import make_project
 
@@ -59,13 +59,13 @@ def test_figures_data_and_text_are_captured(tmp_path):
     post, run, folder, _ = run_post(tmp_path, text)
     names = {a.name: a for a in run.artifacts}
     assert set(names) == {"figures/fig-line.png", "figures/fig-line-2.png", "figures/fig-3.png",
-                          "data/values.csv", "data/notes.txt", "executed.ipynb"}
+                          "data/values.csv", "data/notes.txt", "outputs.ipynb"}
     assert (folder / "data" / "notes.txt").read_text() == "hello"
     assert (folder / "figures" / "fig-line.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert names["figures/fig-line.png"].cell == 0 and names["figures/fig-3.png"].cell == 1
     assert stdout(run, 0) == "printed\n"
     assert run.cells[1].outputs[-1]["data"]["text/plain"] == "42"
-    notebook = json.loads((folder / "executed.ipynb").read_text())
+    notebook = json.loads((folder / "outputs.ipynb").read_text())
     code = [c for c in notebook["cells"] if c["cell_type"] == "code"]
     assert any("image/png" in o.get("data", {}) for o in code[0]["outputs"])
     assert {"python", "numpy", "matplotlib", "labbook", "platform"} <= set(run.environment)
@@ -182,7 +182,7 @@ def test_a_flood_of_output_is_cut_in_the_record_and_whole_in_the_notebook(tmp_pa
     _, run, folder, _ = run_post(tmp_path, post_text("print('x' * 200_000)"))
     text = stdout(run, 0)
     assert len(text) < 25_000 and "more characters cut here" in text
-    notebook = json.loads((folder / "executed.ipynb").read_text())
+    notebook = json.loads((folder / "outputs.ipynb").read_text())
     code = [c for c in notebook["cells"] if c["cell_type"] == "code"][0]
     assert len("".join(code["outputs"][0]["text"])) == 200_001
 
@@ -223,18 +223,17 @@ def test_safe_name_refuses_escapes(name):
         execute.safe_name(name)
 
 
-def test_a_code_block_jupytext_would_run_but_labbook_would_not_is_refused(tmp_path):
-    text = HEADER.format(extra="") + "```python\nx = 1\n```\n\n```bash\necho hi\n```\n"
-    with pytest.raises(PostError, match="jupytext reads this post's code cells differently") as caught:
-        run_post(tmp_path, text)
-    assert "```text or ```console" in str(caught.value)
+def test_a_fence_in_another_language_is_prose_not_a_cell(tmp_path):
+    text = HEADER.format(extra="") + "```bash\necho hi\n```\n\n```python\nprint('ran')\n```\n"
+    post, run, _, _ = run_post(tmp_path, text)
+    assert len(post.cells) == 1 and stdout(run, 0) == "ran\n"
 
 
-def test_the_executed_notebook_is_jupytexts_with_stable_ids(tmp_path):
+def test_the_run_notebook_holds_code_and_outputs_only_with_stable_ids(tmp_path):
     text = post_text("print(1)")
     _, first, folder_a, _ = run_post(tmp_path / "a", text)
-    notebook = json.loads((folder_a / "executed.ipynb").read_text())
-    assert [c["id"] for c in notebook["cells"]] == ["cell-0", "cell-1"]
-    assert notebook["cells"][0]["cell_type"] == "raw" and "title: T" in "".join(notebook["cells"][0]["source"])
+    notebook = json.loads((folder_a / "outputs.ipynb").read_text())
+    assert [c["id"] for c in notebook["cells"]] == ["cell-1"]
+    assert [c["cell_type"] for c in notebook["cells"]] == ["code"]  # no prose: posts with equal code share it
     _, second, _, _ = run_post(tmp_path / "b", text)
-    assert first.artifact("executed.ipynb") == second.artifact("executed.ipynb")
+    assert first.artifact("outputs.ipynb") == second.artifact("outputs.ipynb")

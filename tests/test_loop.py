@@ -149,7 +149,8 @@ def test_inline_values_are_escaped_and_errors_marked_with_file_and_line(tmp_path
     run = Run(key=post.key, cells=(), artifacts=(), inputs={}, basis=post.basis, environment={}, started="2026",
               seconds=0.0, inline={"lr": {"text": "<b>0.1</b>"}, "boom": {"error": "NameError: <x>"}})
     config = load_config(make_project(tmp_path / "p"))
-    page, warnings = render(post, run, tmp_path, config, Theme(config.templates))
+    page = render(post, run, tmp_path, config, Theme(config.templates))
+    warnings = [str(notice) for notice in page.notices]
     assert '<span class="inline-value" title="lr">&lt;b&gt;0.1&lt;/b&gt;</span>' in page.html
     assert 'class="inline-error" title="posts/p.md:8"' in page.html and "NameError: &lt;x&gt;" in page.html
     assert "posts/p.md:8: inline `boom`: NameError: <x>" in warnings

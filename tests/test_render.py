@@ -74,8 +74,8 @@ def page(tmp_path):
         seconds=1.0,
     )
     config = load_config(tmp_path)
-    result, warnings = render.render(post, run, tmp_path, config, Theme(config.templates))
-    assert warnings == []
+    result = render.render(post, run, tmp_path, config, Theme(config.templates))
+    assert [(n.path, n.line) for n in result.notices] == [("posts/render.md", 23)]  # {% tag %}: shown, warned of
     return result
 
 
@@ -84,7 +84,7 @@ def shown(markup: str) -> str:
 
 
 def test_math_becomes_mathml(page):
-    assert "<span class=\"math inline\"><math" in page.html and "<mi>&#x003B1;</mi>" in page.html
+    assert "<span class=\"math inline\"><math" in page.html and "<mi>α</mi>" in page.html
     assert '<div class="math display"><math' in page.html and 'display="block"' in page.html
     assert "$" not in shown(page.html)
 
@@ -127,7 +127,8 @@ def test_page_paths_and_front_matter(page):
     assert page.url == "/blog/2026/render/"
     assert page.filename == "_posts/2026-03-04-render.html"
     assert page.front_matter["title"] == "Render <test>" and page.front_matter["tags"] == ["a&b"]
-    assert page.summary["status"] == "partial"
+    assert page.summary.status is None and "status" not in page.front_matter  # no status given: no badge
+    assert page.front_matter["labbook"]["source"] == "posts/render.md"
 
 
 def test_bad_math_is_shown_as_text_with_a_warning(tmp_path):

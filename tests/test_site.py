@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path, PurePosixPath
 
 import pytest
 
-from labbook import site
+from labbook import journal, site, source
 from labbook.config import load_config
 from labbook.errors import PathEscapeError
-from labbook.model import Page
+from labbook.model import Page, Run, Summary
 from labbook.theme import Theme
 
 from .helpers import make_project
@@ -23,12 +24,13 @@ def a_page(tmp_path: Path, slug: str = "one", date: str = "2026-01-02", title: s
     (run_dir / "figures").mkdir(parents=True, exist_ok=True)
     (run_dir / "figures" / "fig-1.png").write_bytes(b"png")
     (run_dir / "run.json").write_text("{}")
-    summary = {"slug": slug, "url": f"/blog/2026/{slug}/", "title": title, "date": date, "description": "",
-               "status": "open", "tags": list(tags), "models": ["m"], "data": ["d"], "phenomena": ["p"],
-               "observables": [], "questions": []}
-    return Page(slug=slug, path=PurePosixPath(f"posts/{slug}.md"), url=f"/blog/2026/{slug}/",
-                filename=f"_posts/{date}-{slug}.html", front_matter={"layout": "post", "title": title},
-                html=body, run_dir=str(run_dir), summary=summary)
+    post, _ = source.parse(f"---\ntitle: {title}\ndate: {date}\n---\n\n```python\nx = 1\n```\n", f"posts/{slug}.md")
+    run = Run(key=post.key, cells=(), artifacts=(), inputs={}, basis=post.basis, environment={}, started="", seconds=0)
+    summary = Summary(slug=slug, url=f"/blog/2026/{slug}/", source=f"posts/{slug}.md", title=title, date=date,
+                      status="open", tags=tuple(tags), models=("m",), data=("d",), phenomena=("p",))
+    return Page(post=post, run=run, url=f"/blog/2026/{slug}/", filename=f"_posts/{date}-{slug}.html",
+                front_matter={"layout": "post", "title": title, **summary.to_front_matter()}, html=body,
+                run_dir=str(run_dir), summary=summary)
 
 
 @pytest.fixture
@@ -52,7 +54,7 @@ def test_writes_a_jekyll_tree(config, tmp_path):
             "assets/posts/one/figures/fig-1.png", "assets/posts/one/run.json", "index.html", "tags/t/index.html",
             "tags/index.html", "phenomena/index.html", "feed.xml", "assets/css/labbook.css"} <= names
     post = (config.site / "_posts/2026-01-02-one.html").read_text()
-    assert post.startswith("---\nlayout: post\ntitle: One\n---\n<p>hi</p>")
+    assert post.startswith("---\nlayout: post\ntitle: One\n") and post.endswith("\n---\n<p>hi</p>")
     layout = (config.site / "_layouts/default.html").read_text()
     assert "{{ content }}" in layout and "{{ page.title | escape }}" in layout
 
@@ -61,7 +63,7 @@ def test_an_unchanged_site_is_not_rewritten(config, tmp_path):
     write(config, [a_page(tmp_path)])
     before = files(config)
     change = write(config, [a_page(tmp_path)])
-    assert change.written == [] and change.deleted == []
+    assert change.written == () and change.deleted == ()
     assert files(config) == before
 
 
@@ -69,7 +71,7 @@ def test_only_changed_files_are_rewritten(config, tmp_path):
     write(config, [a_page(tmp_path, "one"), a_page(tmp_path, "two")])
     before = files(config)
     change = write(config, [a_page(tmp_path, "one", body="<p>changed</p>"), a_page(tmp_path, "two")])
-    assert change.written == ["_posts/2026-01-02-one.html"]
+    assert change.written == ("_posts/2026-01-02-one.html",)
     after = files(config)
     assert [n for n in after if after[n] != before[n]] == ["_posts/2026-01-02-one.html"]
 
@@ -91,38 +93,39 @@ def test_a_new_date_replaces_the_old_post_file(config, tmp_path):
 def test_kept_posts_stay_as_published(config, tmp_path):
     write(config, [a_page(tmp_path, "one"), a_page(tmp_path, "two")])
     before = files(config)
-    summary = site.published_summary(config.site, "two")
-    assert summary is not None and summary["title"] == "One"
+    summary = site.published_summary(config, "two", source="posts/two.md")
+    assert summary is not None and summary.title == "One" and summary.tags == ("t",)
+    assert site.published_summary(config, "two", source="posts/other.md") is None  # another file's page
     write(config, [a_page(tmp_path, "one")], kept={"two": summary})
     assert {n: m for n, m in files(config).items() if "two" in n} == {n: m for n, m in before.items() if "two" in n}
 
 
 def test_a_committed_journal_is_rolled_forward(config, tmp_path):
     write(config, [a_page(tmp_path)])
-    staging = config.site / site.STAGING
+    staging = config.site / journal.STAGING
     staging.mkdir()
     (staging / "0").write_text("new index")
-    (config.site / site.JOURNAL).write_text(json.dumps(
-        {"ops": [["put", f"{site.STAGING}/0", "index.html"], ["delete", "feed.xml"]]}))
+    (config.site / journal.JOURNAL).write_text(json.dumps(
+        {"ops": [["put", f"{journal.STAGING}/0", "index.html"], ["delete", "feed.xml"]]}))
     assert site.recover(config.site) is True
     assert (config.site / "index.html").read_text() == "new index"
     assert not (config.site / "feed.xml").exists()
-    assert not (config.site / site.JOURNAL).exists() and not staging.exists()
+    assert not (config.site / journal.JOURNAL).exists() and not staging.exists()
 
 
 def test_staged_files_without_a_journal_are_dropped(config, tmp_path):
     write(config, [a_page(tmp_path)])
     before = (config.site / "index.html").read_bytes()
-    (config.site / site.STAGING).mkdir()
-    (config.site / site.STAGING / "0").write_text("half of a build")
+    (config.site / journal.STAGING).mkdir()
+    (config.site / journal.STAGING / "0").write_text("half of a build")
     assert site.recover(config.site) is False
     assert (config.site / "index.html").read_bytes() == before
-    assert not (config.site / site.STAGING).exists()
+    assert not (config.site / journal.STAGING).exists()
 
 
 def test_a_page_cannot_write_outside_the_site(config, tmp_path):
     page = a_page(tmp_path)
-    evil = Page(**{**{f: getattr(page, f) for f in page.__dataclass_fields__}, "filename": "../escape.html"})
+    evil = dataclasses.replace(page, filename="../escape.html")
     with pytest.raises(PathEscapeError):
         write(config, [evil])
     assert not (config.site.parent / "escape.html").exists()

@@ -41,7 +41,7 @@ def test_the_jekyll_tree(built_project):
     for name in ["_config.yml", "_layouts/default.html", "_layouts/post.html", "index.html", "feed.xml",
                  "tags/index.html", "tags/demo/index.html", "phenomena/index.html", "assets/css/labbook.css",
                  "_posts/2026-02-01-basics.html", "assets/posts/basics/figures/fig-fit.png",
-                 "assets/posts/basics/data/fit.csv", "assets/posts/basics/executed.ipynb",
+                 "assets/posts/basics/data/fit.csv", "assets/posts/basics/basics.ipynb", "assets/posts/basics/outputs.ipynb",
                  "assets/posts/basics/run.json"]:
         assert (site / name).is_file(), name
     config = (site / "_config.yml").read_text()

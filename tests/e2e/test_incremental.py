@@ -101,4 +101,4 @@ def test_an_inputs_glob_that_matches_nothing_warns(tmp_path, capsys):
     write_post(root, "x.md", "---\ntitle: X\ndate: 2026-01-01\nlabbook:\n  inputs: [nothing/*.csv]\n---\n\n"
                              "```python\nprint(1)\n```\n")
     assert main(["--root", str(root), "build"]) == 0
-    assert "posts/x.md: labbook.inputs glob 'nothing/*.csv' matches no file" in capsys.readouterr().err
+    assert "posts/x.md:5: labbook.inputs glob 'nothing/*.csv' matches no file" in capsys.readouterr().err

@@ -20,7 +20,8 @@ pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
 
 def files(folder: Path) -> set[str]:
-    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    """What a web server publishes of the folder (labbook's manifest is a dot-file, like Jekyll's own)."""
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")}
 
 
 def shown(markup: str) -> tuple[str, str]:

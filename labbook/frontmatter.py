@@ -1,0 +1,227 @@
+"""YAML front matter, read and written the way Jekyll splits it: the one home of that format.
+
+in → out: a file's text → (the YAML mapping, its key lines, the body), and a mapping → a header
+that Jekyll and labbook both read back to the same values.
+Owns: the split rule (the first line that is exactly `---` closes the header, as in Jekyll),
+a safe loader that leaves dates as text and refuses hostile YAML (alias bombs, absurd nesting),
+and a dumper whose output can never hold a line `---` inside a value.
+Never: reads or writes files, knows what a post is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+__all__ = ["Header", "FrontMatterProblem", "split", "parse", "dump", "MAX_NODES", "MAX_DEPTH"]
+
+FENCE = "---"
+MAX_NODES = 10_000
+"""How many values a front matter may hold once its YAML aliases are expanded."""
+MAX_DEPTH = 50
+"""How deeply its lists and mappings may nest."""
+MAX_CHARS = 1_000_000
+"""How long it may be (PyYAML's reader slows down badly on huge single-line values)."""
+
+
+class FrontMatterProblem(ValueError):
+    """The text has no usable front matter; `line` is the 1-based line of the file to blame."""
+
+    def __init__(self, message: str, line: int, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.line, self.hint = message, line, hint
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """A file's front matter, parsed."""
+
+    values: dict[str, Any]
+    lines: dict[str, int]
+    """1-based file line of each key; nested keys as 'labbook.timeout'."""
+    body: str
+    body_line: int
+    """1-based file line where the body starts."""
+
+
+def split(text: str) -> tuple[str, str, int] | None:
+    """(YAML text, body, 1-based line of the body), or None when the text has no front matter.
+
+    Jekyll's rule: the first line is `---`, and the next line that is exactly `---` closes it.
+
+    Raises:
+        FrontMatterProblem: it opens but never closes.
+    """
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].rstrip("\r\n") != FENCE:
+        return None
+    for number, line in enumerate(lines[1:], start=2):
+        if line.rstrip("\r\n") == FENCE:
+            return "".join(lines[1 : number - 1]), "".join(lines[number:]), number + 1
+    raise FrontMatterProblem("front matter is not closed by a '---' line", 1)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text: labbook checks them itself, with the line."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def parse(text: str) -> Header:
+    """The front matter of `text` as a mapping, with the line of every key.
+
+    Raises:
+        FrontMatterProblem: no front matter, invalid YAML, not a mapping, or hostile YAML.
+    """
+    if not text.strip():
+        raise FrontMatterProblem("empty file: a post starts with '---' front matter", 1)
+    parts = split(text)
+    if parts is None:
+        raise FrontMatterProblem("no front matter: the first line must be '---'", 1,
+                                 hint="start the post with '---', then title: and date:, then '---'")
+    yaml_text, body, body_line = parts
+    node = _compose(yaml_text)
+    if node is None:
+        values: Any = None
+    else:
+        _check_size(node)
+        try:
+            values = _Loader(yaml_text).construct_document(node)
+        except yaml.YAMLError as exc:
+            raise _yaml_problem(exc) from None
+        except RecursionError:
+            raise FrontMatterProblem(f"front matter nests deeper than {MAX_DEPTH} levels", 2) from None
+    if not isinstance(values, dict):
+        raise FrontMatterProblem("front matter must be a mapping of keys to values", 2)
+    return Header({str(k): v for k, v in values.items()}, _key_lines(node, 2), body, body_line)
+
+
+def _compose(yaml_text: str) -> yaml.Node | None:
+    if len(yaml_text) > MAX_CHARS:
+        raise FrontMatterProblem(f"front matter is longer than {MAX_CHARS:,} characters", 2,
+                                 hint="keep data in files next to the post, not in its front matter")
+    _check_flow_depth(yaml_text)
+    try:
+        return yaml.compose(yaml_text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise _yaml_problem(exc) from None
+    except RecursionError:
+        raise FrontMatterProblem(f"front matter nests deeper than {MAX_DEPTH} levels", 2) from None
+
+
+def _check_flow_depth(yaml_text: str) -> None:
+    """Refuse `[[[[…` nested beyond MAX_DEPTH before PyYAML sees it: its scanner takes seconds
+    on such input before failing. Brackets inside quotes do not count."""
+    depth, quote, line = 0, "", 2
+    for char in yaml_text:
+        if char == "\n":
+            line += 1
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise FrontMatterProblem(f"front matter nests deeper than {MAX_DEPTH} levels", line)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> FrontMatterProblem:
+    mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return FrontMatterProblem(f"front matter is not valid YAML: {problem}", 2 + mark.line if mark else 1)
+
+
+def _check_size(root: yaml.Node) -> None:
+    """Refuse alias bombs and absurd nesting before anything walks or prints the values.
+
+    Sizes are counted with aliases expanded (an alias is the same node object again), memoized
+    by node, so the count itself stays linear in the YAML text.
+    """
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, children_done = stack.pop()
+        if depth > MAX_DEPTH:
+            raise FrontMatterProblem(f"front matter nests deeper than {MAX_DEPTH} levels",
+                                     2 + node.start_mark.line)
+        if id(node) in sizes:
+            continue
+        children = _children(node)
+        if children_done or not children:
+            sizes[id(node)] = 1 + sum(sizes.get(id(child), 1) for child in children)
+            if sizes[id(node)] > MAX_NODES:
+                raise FrontMatterProblem(
+                    f"front matter expands to more than {MAX_NODES:,} values (YAML anchors and aliases?)",
+                    2 + node.start_mark.line, hint="write the values out instead of repeating them with *aliases",
+                )
+            continue
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in children if id(child) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _key_lines(node: yaml.Node | None, first_line: int) -> dict[str, int]:
+    """The line of every key of nested mappings, and of every list item ('labbook.sweep[2]', for a
+    sweep's listed points); an aliased node is walked once, not again."""
+    lines: dict[str, int] = {}
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node | None, str]] = [(node, "")]
+    while stack:
+        current, prefix = stack.pop()
+        if not isinstance(current, (yaml.MappingNode, yaml.SequenceNode)) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, yaml.SequenceNode):
+            for number, item in enumerate(current.value):
+                name = f"{prefix.rstrip('.')}[{number}]"
+                lines.setdefault(name, first_line + item.start_mark.line)
+                stack.append((item, name + "."))
+            continue
+        for key, value in current.value:
+            name = f"{prefix}{key.value}"
+            lines.setdefault(name, first_line + key.start_mark.line)
+            stack.append((value, name + "."))
+    return lines
+
+
+# --- writing ----------------------------------------------------------------------------------------
+
+
+class _Dumper(yaml.SafeDumper):
+    """Strings with a line break are written double-quoted, breaks as `\\n`: no value can ever
+    put a line `---` (which ends a Jekyll header) into the file."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value or "\r" in value or _CONTROL.search(value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029\ufeff]")
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump(values: Mapping[str, Any]) -> str:
+    """`---\\n<yaml>---\\n`: a header Jekyll and `parse` both read back to `values`."""
+    text = yaml.dump(dict(values), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000)
+    return f"{FENCE}\n{text}{FENCE}\n"

@@ -1,0 +1,32 @@
+"""What one execution needs, wherever it runs: the Job for a post.
+
+Local jobs run in place and write their artifacts into a folder of the cache; jobs for a Dask
+cluster carry the project files the post needs (its folder's modules, its declared inputs and
+the files its last run was seen to read), so workers need no shared file system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from . import cache, executor
+from .config import Config
+from .errors import LabbookError
+from .model import Post
+
+__all__ = ["job_for"]
+
+
+def job_for(post: Post, config: Config, store: cache.Store) -> executor.Job:
+    """Local: run in place, artifacts into a cache folder. Remote: ship the files the post needs."""
+    if not config.scheduler:
+        return executor.Job(post, str(config.root), str(store.new_folder()))
+    previous = store.lookup(post, verify_artifacts=False)
+    known = list(previous.run.inputs) if previous.run else _published_inputs(store, post)
+    return executor.Job(post, str(config.root), files=executor.ship_files(post, config.root, known))
+
+
+def _published_inputs(store: cache.Store, post: Post) -> list[str]:
+    with contextlib.suppress(LabbookError):
+        return list(cache.read_run(store.published_folder(post.slug)).inputs)
+    return []

@@ -1,0 +1,52 @@
+"""Status: what the next build would do with each post, and why, without executing anything.
+
+cached (a run still holds), stale (which code cell, setting or input changed), new (never
+executed), failing (its last execution failed, with the error's first line), or invalid (the
+post file itself is wrong).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from . import cache, lock, site, source
+from .config import Config
+from .errors import LockError
+from .state import State
+
+__all__ = ["PostStatus", "status"]
+
+
+@dataclass(frozen=True, slots=True)
+class PostStatus:
+    path: PurePosixPath
+    state: str
+    """cached | stale | new | failing | invalid | draft"""
+    reason: str
+
+
+def status(config: Config) -> list[PostStatus]:
+    """Per post: would the next build reuse a run, or execute it, and why."""
+    with contextlib.suppress(LockError), lock.held(config, wait=False):
+        site.recover(config.site)  # only when no build is under way: status never waits for one
+    failures = State(config, "").failures
+    store = cache.Store(config)
+    rows = []
+    read = source.read_all(config)
+    for path, error in read.failures:
+        rows.append(PostStatus(path, "invalid", str(error)))
+    rows += [PostStatus(path, "draft", "published: false") for path in read.drafts]
+    for post in read.posts:
+        found = store.lookup(post)
+        failed = failures.get(str(post.path))
+        if found.run is not None:
+            rows.append(PostStatus(post.path, "cached", f"{found.reason} run from {found.run.started[:10] or '—'}"))
+        elif failed is not None and failed.get("key") == post.key:
+            rows.append(PostStatus(post.path, "failing", failed.get("error", "failed")))
+        elif found.reason == "never executed":
+            rows.append(PostStatus(post.path, "new", "never executed"))
+        else:
+            rows.append(PostStatus(post.path, "stale", found.reason))
+    return sorted(rows, key=lambda r: str(r.path))
