@@ -17,9 +17,8 @@ _ESCAPES = re.compile(
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC: window title, hyperlinks, clipboard
     r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"      # DCS, SOS, PM, APC strings
     r"|\x1b[ -/]*[0-~]?"                   # any other escape
-    r"|[\x80-\x9f]"                        # C1 controls (8-bit CSI, OSC, …)
 )
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # C0 but tab and newline, DEL, C1 (8-bit CSI, OSC)
 
 
 def terminal_text(text: str) -> str:
@@ -28,12 +27,13 @@ def terminal_text(text: str) -> str:
     A post's output may hold escape sequences: OSC ones set the window title, write the
     clipboard or fake hyperlinks, CSI ones move the cursor over earlier lines. All are
     removed; a carriage return keeps what a terminal would show (the text after it, as a
-    progress bar ends); other control characters go. Tabs and newlines stay.
+    progress bar ends); any other control character is shown as text, `\\x07`, so the
+    reader sees it was there (as check's reports show them). Tabs and newlines stay.
     """
     text = _ESCAPES.sub("", text).replace("\r\n", "\n")
     if "\r" in text:
         text = "\n".join(line.rsplit("\r", 1)[-1] if line.rstrip("\r") else line for line in text.split("\n"))
-    return _CONTROLS.sub("", text)
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
 
 
 def escape(text: str) -> str:

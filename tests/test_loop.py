@@ -196,10 +196,10 @@ def test_old_run_records_load_and_new_fields_stay_out_when_empty():
     ("a \x1b]8;;https://evil.example\x1b\\link\x1b]8;;\x1b\\ b", "a link b"),
     ("\x1b]52;c;ZXZpbA==\x07clipboard", "clipboard"),
     ("\x1b[31mred\x1b[0m \x1b[2J\x1b[Hcleared", "red cleared"),
-    ("\x9b31mC1\x9d0;t\x07", "31mC10;t"),
+    ("\x9b31mC1\x9d0;t\x07", "\\x9b31mC1\\x9d0;t\\x07"),  # shown, never obeyed
     ("10%\r50%\rdone\nnext", "done\nnext"),
     ("crlf\r\nline", "crlf\nline"),
-    ("tab\tand\x00nul\x08", "tab\tandnul"),
+    ("tab\tand\x00nul\x08", "tab\tand\\x00nul\\x08"),
     ("\x1bPq#0;2;0;0;0\x1b\\sixel", "sixel"),
 ])
 def test_terminal_text_removes_every_escape_sequence(raw, shown):
