@@ -118,7 +118,7 @@ def build(config: Config, *, only: Sequence[Path] | None = None, force: bool = F
     clock = time.perf_counter()
     with lock.held(config, wait=wait, on_wait=reporter.warning):
         site.recover(config.site)
-        theme = Theme(config.templates)
+        theme = Theme(config.templates, compiled=config.cache / "jinja2")  # compiled templates kept there
         state = State(config, fingerprint(config, theme.digest()))
         store = cache.Store(config, state.hashes)
         store.clean_tmp()

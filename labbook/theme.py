@@ -24,12 +24,20 @@ STATUS_TEXT = {
 
 
 @functools.cache
-def _environment(folder: Path) -> Any:
+def _environment(folder: Path, compiled: Path | None) -> Any:
     """One jinja2 environment per templates folder and process: `labbook serve` rebuilds without
-    compiling the templates again (jinja2 reloads a template whose file changed). Compiled
-    templates are also kept on disk, in jinja2's own per-user folder (/tmp/_jinja2-cache-UID,
-    mode 0700, keyed by each template's source): a one-shot build skips compiling them."""
+    compiling the templates again (jinja2 reloads a template whose file changed). With
+    `compiled` (the build's .labbook/jinja2/), compiled templates are kept there too, keyed by
+    each template's source: a one-shot build skips compiling them."""
     import jinja2
+
+    cache = None
+    if compiled is not None:
+        try:
+            compiled.mkdir(parents=True, exist_ok=True, mode=0o700)
+            cache = jinja2.FileSystemBytecodeCache(str(compiled))
+        except OSError:  # a read-only project: compile each time
+            cache = None
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder)),
@@ -39,7 +47,7 @@ def _environment(folder: Path) -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         auto_reload=True,
-        bytecode_cache=jinja2.FileSystemBytecodeCache(),
+        bytecode_cache=cache,
     )
     env.filters["human_size"] = human_size
     env.filters["tag_slug"] = tag_slug
@@ -51,13 +59,15 @@ def _environment(folder: Path) -> Any:
 class Theme:
     """The jinja2 templates of templates/, with autoescaping on."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, compiled: Path | None = None) -> None:
         self.folder = folder
+        self.compiled = compiled
+        """Where compiled templates are kept between processes (None: nowhere)."""
 
     @property
     def env(self) -> Any:
         """jinja2's environment, made on first use: a build that renders nothing never imports jinja2."""
-        return _environment(self.folder)
+        return _environment(self.folder, self.compiled)
 
     def render(self, name: str, **context: Any) -> str:
         import jinja2
