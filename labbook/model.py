@@ -55,6 +55,8 @@ class CellOptions:
     """Seconds for this cell; overrides `labbook.timeout`."""
     claim: str | None = None
     """The observation, in words, that this cell's assertions test."""
+    code_fold: bool | None = None
+    """`#| code-fold:` true folds the code, false keeps it open; None folds it past a few lines."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +300,12 @@ class Summary:
     """The last `labbook check` verdict of its run ('' when never checked)."""
     checked: str = ""
     """The date of that check."""
+    authors: tuple[str, ...] = ()
+    """The post's `author(s):`, or the site's author."""
+    updated: str = ""
+    """ISO date its results were last produced (its run), when later than `date`; '' otherwise."""
+    links: tuple[str, ...] = ()
+    """URLs of the other posts its body links to: the backlinks of those posts."""
 
     FACETS = ("tags", "models", "data", "phenomena", "observables", "questions")
 
@@ -312,7 +320,8 @@ class Summary:
             values["status"] = self.status
         values.update({name: list(getattr(self, name)) for name in self.FACETS})
         values["labbook"] = {"url": self.url, "source": self.source, "figure": self.figure,
-                             "verdict": self.verdict, "checked": self.checked}
+                             "verdict": self.verdict, "checked": self.checked, "authors": list(self.authors),
+                             "updated": self.updated, "links": list(self.links)}
         return values
 
     @classmethod
@@ -331,6 +340,9 @@ class Summary:
             figure=_text(own.get("figure")),
             verdict=_text(own.get("verdict")),
             checked=_text(own.get("checked")),
+            authors=_texts(own.get("authors")),
+            updated=_text(own.get("updated"))[:10],
+            links=_texts(own.get("links")),
             **{name: _texts(front.get(name)) for name in cls.FACETS},
         )
 

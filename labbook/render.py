@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import html
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import pageparts
 from .config import Config
 from .errors import RenderError
 from .model import Artifact, Cell, Notice, Page, Post, Prose, Run, Summary
@@ -137,8 +139,9 @@ def markdown_html(text: str, env: dict[str, Any] | None = None) -> str:
 class _CellRenderer:
     """Renders one cell with its outputs; numbers the figures of the page."""
 
-    def __init__(self, post: Post, run: Run, config: Config, theme: Theme) -> None:
+    def __init__(self, post: Post, run: Run, config: Config, theme: Theme, run_dir: Path | None = None) -> None:
         self.post, self.run, self.config, self.theme = post, run, config, theme
+        self.run_dir = run_dir
         self.results = {r.index: r for r in run.cells}
         self.figures = 0
 
@@ -157,19 +160,31 @@ class _CellRenderer:
             seconds=result.seconds if result else None,
             line=cell.line,
             source_path=str(self.post.path),
+            **_fold(cell),
         )
 
     def _figure(self, output: Mapping[str, Any], cell: Cell) -> dict[str, Any]:
         self.figures += 1
         name = output["name"]
         anchor = Path(name).stem
+        size = pageparts.figure_size(output, self.run_dir / name if self.run_dir else None)
         return {
             "number": self.figures,
             "id": anchor,
             "src": asset_url(self.config, self.post.slug, name),
             "caption": cell.options.caption or "",
             "alt": cell.options.caption or f"Figure {self.figures}",
+            "width": size[0] if size else None,
+            "height": size[1] if size else None,
+            "wide": bool(size and size[0] >= 2 * size[1]),
         }
+
+
+def _fold(cell: Cell) -> dict[str, Any]:
+    """Long code is folded (`<details>`) so the prose and figures lead; `#| code-fold:` decides."""
+    lines = cell.source.count("\n") + 1 if cell.source.strip() else 0
+    fold = cell.options.code_fold if cell.options.code_fold is not None else lines > pageparts.FOLD_LINES
+    return {"fold": fold, "code_lines": lines}
 
 
 def _text_output_html(output: Mapping[str, Any]) -> str:
@@ -190,7 +205,7 @@ def _text_output_html(output: Mapping[str, Any]) -> str:
 # --- the page ----------------------------------------------------------------------------------------
 
 
-def summary_of(post: Post, run: Run, url: str, config: Config) -> Summary:
+def summary_of(post: Post, run: Run, url: str, config: Config, links: tuple[str, ...] = ()) -> Summary:
     """What the indexes, the feed and the next build need of a post."""
     meta = post.meta
     figure = next((a.name for a in run.artifacts if a.kind == "figure"), None)
@@ -201,24 +216,42 @@ def summary_of(post: Post, run: Run, url: str, config: Config) -> Summary:
         phenomena=meta.phenomena, observables=meta.observables, questions=meta.questions,
         figure=asset_url(config, post.slug, figure) if figure else "",
         verdict=str(check.get("verdict", "")), checked=str(check.get("date", "")),
+        authors=pageparts.authors_of(meta.extra, config.author), updated=_updated(post, run), links=links,
     )
 
 
-def _downloads(run: Run, config: Config, slug: str, notebook: str | None) -> list[dict[str, Any]]:
+def _updated(post: Post, run: Run) -> str:
+    """The post's `updated:` date, else the day its results were last produced, when after its date."""
+    given = post.meta.extra.get("updated", post.meta.extra.get("last_modified_at"))
+    if isinstance(given, (dt.date, dt.datetime)):
+        return given.isoformat()[:10]
+    if isinstance(given, str) and re.match(r"^\d{4}-\d{2}-\d{2}", given):
+        return given[:10]
+    ran = run.started[:10] if post.cells else ""
+    return ran if ran > post.meta.date.isoformat() else ""
+
+
+def _downloads(run: Run, config: Config, slug: str, notebook: str | None,
+               run_dir: Path | None = None) -> list[dict[str, Any]]:
     files = sorted((a for a in run.artifacts if a.kind == "data"), key=lambda a: a.name)
-    rows = [_download(a, config, slug) for a in files]
+    rows = [_download(a, config, slug, run_dir) for a in files]
     if notebook is not None:
-        rows.append({"name": notebook, "href": asset_url(config, slug, notebook), "size": None, "kind": "notebook"})
-    rows.append({"name": "run.json", "href": asset_url(config, slug, "run.json"), "size": None, "kind": "record"})
+        rows.append({"name": notebook, "href": asset_url(config, slug, notebook), "size": None, "kind": "notebook",
+                     "preview": None})
+    rows.append({"name": "run.json", "href": asset_url(config, slug, "run.json"), "size": None, "kind": "record",
+                 "preview": None})
     return rows
 
 
-def _download(artifact: Artifact, config: Config, slug: str) -> dict[str, Any]:
+def _download(artifact: Artifact, config: Config, slug: str, run_dir: Path | None = None) -> dict[str, Any]:
     label = artifact.name.removeprefix("data/")
-    return {"name": label, "href": asset_url(config, slug, artifact.name), "size": artifact.size, "kind": artifact.kind}
+    preview = pageparts.data_preview(run_dir / artifact.name) if run_dir is not None else None
+    return {"name": label, "href": asset_url(config, slug, artifact.name), "size": artifact.size, "kind": artifact.kind,
+            "preview": preview}
 
 
-def _body_html(post: Post, run: Run, config: Config, theme: Theme) -> tuple[str, list[Notice]]:
+def _body_html(post: Post, run: Run, config: Config, theme: Theme,
+               run_dir: Path | None = None) -> tuple[str, list[Notice]]:
     """The post's Markdown as written, each code cell followed by its outputs.
 
     Raises:
@@ -227,7 +260,7 @@ def _body_html(post: Post, run: Run, config: Config, theme: Theme) -> tuple[str,
     env: dict[str, Any] = {
         "cells_by_line": {cell.line: cell for cell in post.cells},
         "first_line": post.body_line,
-        "render_cell": _CellRenderer(post, run, config, theme),
+        "render_cell": _CellRenderer(post, run, config, theme, run_dir),
         "warnings": [],
     }
     body = _markdown().render(post.body, env)
@@ -276,26 +309,36 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
         RenderError: a template failed, or a cell could not be placed.
     """
     url = post_url(config, post)
-    body, notices = _body_html(post, run, config, theme)
+    body, notices = _body_html(post, run, config, theme, run_dir)
     claims = [r.claim for r in run.cells if r.claim is not None]
-    summary = summary_of(post, run, url, config)
+    links = pageparts.internal_links(body, config.baseurl, config.url, url)
+    summary = summary_of(post, run, url, config, links)
     notebook = notebook_of(post, run, run_dir)
     notebook_name = f"{post.slug}.ipynb" if notebook is not None else None
+    references, problems = pageparts.references_of(post.meta.extra.get("references"))
+    notices += [Notice(problem, str(post.path)) for problem in problems]
     article = theme.render(
         "post.html",
         post=summary,
         body=body,
         claims=claims,
-        downloads=_downloads(run, config, post.slug, notebook_name) if post.cells else [],
+        downloads=_downloads(run, config, post.slug, notebook_name, run_dir) if post.cells else [],
         run=run if post.cells else None,
         ran_on=run.started[:10],
         check=run.check or {},
         seed_tallies=dict((run.check or {}).get("seeds", {}).get("claims", {})),
         status_text=STATUS_TEXT.get(post.meta.status or "", ""),
         baseurl=config.baseurl,
+        verification=pageparts.verification_of(run.check) if post.cells else None,
+        toc=pageparts.headings(body),
+        references=references,
+        citation=pageparts.citation_of(title=post.meta.title, authors=summary.authors, date=summary.date,
+                                       url=config.url.rstrip("/") + url if config.url else url,
+                                       site_title=config.title, slug=post.slug),
     )
     front_matter = {"layout": "post", **summary.to_front_matter(),
                     **{k: v for k, v in post.meta.extra.items() if _plain(v)}}
+    front_matter["labbook"] = {**front_matter["labbook"], "links": pageparts.links_include(post.slug)}
     return Page(
         post=post,
         run=run,

@@ -10,21 +10,20 @@ Never executes or renders posts.
 
 from __future__ import annotations
 
-import datetime as dt
+import functools
 import re
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from . import frontmatter, journal
+from . import frontmatter, indexes, journal, search
 from .config import Config
 from .errors import SiteError
 from .model import Page, Summary
-from .theme import Theme, liquid_inert, tag_slug, xml_safe
+from .theme import Theme
 
 __all__ = ["Publication", "Change", "write", "recover", "plan", "post_files", "published_summary", "MANIFEST"]
 
@@ -91,7 +90,8 @@ def _layouts(theme: Theme, config: Config) -> dict[str, bytes]:
     )
     return {
         "_layouts/default.html": default.encode(),
-        "_layouts/post.html": b"---\nlayout: default\n---\n{{ content }}\n",
+        "_layouts/post.html": b"---\nlayout: default\n---\n{{ content }}\n"
+                              b"{% if page.labbook.links %}{% include {{ page.labbook.links }} %}{% endif %}\n",
     }
 
 
@@ -112,69 +112,42 @@ def _config_yml(config: Config) -> bytes:
     return (header + yaml.safe_dump(values, sort_keys=False, allow_unicode=True)).encode()
 
 
-def _listing_page(theme: Theme, config: Config, title: str, body: str) -> bytes:
-    return frontmatter.dump({"layout": "default", "title": title}).encode() + liquid_inert(body).encode()
+def _index_files(theme: Theme, config: Config, publication: Publication) -> dict[str, bytes | Path]:
+    """Listings, feed, sitemap, cross-links (indexes.py) and the search bundle (search.py)."""
+    fresh = {page.url: page for page in publication.pages}
+    summaries = [p.summary for p in publication.pages] + list(publication.kept.values())
 
+    def body_of(summary: Summary) -> str | None:
+        page = fresh.get(summary.url)
+        return page.html if page is not None else _published_body(config.site, summary)
 
-def _newest_first(summaries: Iterable[Summary]) -> list[Summary]:
-    return sorted(summaries, key=lambda s: (s.date, s.slug), reverse=True)
-
-
-def _index_files(theme: Theme, config: Config, summaries: list[Summary]) -> dict[str, bytes]:
-    posts = _newest_first(summaries)
-    files = {
-        "index.html": _listing_page(theme, config, "Entries", theme.render(
-            "index.html", heading=config.title, intro=config.description, posts=posts)),
-    }
-    by_tag: dict[str, list[Summary]] = defaultdict(list)
-    names: dict[str, str] = {}
-    for post in posts:
-        for tag in post.tags:
-            slug = tag_slug(tag)
-            names.setdefault(slug, tag)
-            tagged = by_tag[slug]
-            if not tagged or tagged[-1] is not post:  # two of a post's tags may share a slug
-                tagged.append(post)
-    for slug, tagged in sorted(by_tag.items()):
-        tag = names[slug]
-        files[f"tags/{slug}/index.html"] = _listing_page(theme, config, f"Tag: {tag}", theme.render(
-            "index.html", heading=f"Tagged “{tag}”", intro="", posts=tagged))
-    counts = [(names[slug], len(tagged)) for slug, tagged in sorted(by_tag.items())]
-    files["tags/index.html"] = _listing_page(theme, config, "Tags", theme.render(
-        "tags.html", tags=counts, baseurl=config.baseurl))
-    files["phenomena/index.html"] = _listing_page(theme, config, "Models × data × phenomena", theme.render(
-        "phenomena.html", rows=_matrix(posts), facets=_facets(posts)))
-    updated = posts[0].date if posts else dt.date(2000, 1, 1).isoformat()
-    files["feed.xml"] = xml_safe(theme.render(
-        "feed.xml", posts=posts[:50], site_title=config.title, site_url=config.url, baseurl=config.baseurl,
-        updated=updated)).encode()
+    files: dict[str, bytes | Path] = dict(indexes.index_files(theme, config, summaries, body_of))
+    kept = {s.url: functools.partial(_search_document, config.site, s) for s in publication.kept.values()}
+    files.update(search.bundle_files(
+        config.site, {p.url: search.document(p.summary.title, p.html) for p in publication.pages}, kept))
     return files
 
 
-def _matrix(posts: list[Summary]) -> list[dict[str, Any]]:
-    """One row per phenomenon and entry: what models, on what data, show it."""
-    rows = []
-    for post in posts:
-        for phenomenon in post.phenomena or ("—",):
-            rows.append({"phenomenon": phenomenon, "model": ", ".join(post.models) or "—",
-                         "data": ", ".join(post.data) or "—", "posts": [post]})
-    return sorted(rows, key=lambda r: (r["phenomenon"].lower(), r["posts"][0].title.lower()))
+def _published_body(site: Path, summary: Summary) -> str | None:
+    """The body of a post's page as published (for a post not rendered in this build)."""
+    try:
+        parts = frontmatter.split((site / "_posts" / f"{summary.date}-{summary.slug}.html").read_text(encoding="utf-8"))
+    except (OSError, ValueError, frontmatter.FrontMatterProblem):
+        return None
+    return parts[1] if parts else None
 
 
-def _facets(posts: list[Summary]) -> list[tuple[str, str, list[tuple[str, list[Summary]]]]]:
-    facets = []
-    for facet, label in (("phenomena", "phenomenon"), ("models", "model"), ("data", "data set")):
-        groups: dict[str, list[Summary]] = defaultdict(list)
-        for post in posts:
-            for value in getattr(post, facet):
-                groups[value].append(post)
-        facets.append((facet, label, sorted(groups.items())))
-    return facets
+def _search_document(site: Path, summary: Summary) -> str:
+    return search.document(summary.title, _published_body(site, summary) or "")
 
 
 def _theme_files(theme: Theme, config: Config) -> dict[str, bytes]:
-    css = "\n".join((theme.folder / name).read_text(encoding="utf-8") for name in ("labbook.css", "pygments.css"))
-    return {"_config.yml": _config_yml(config), **_layouts(theme, config), "assets/css/labbook.css": css.encode()}
+    css = "\n".join((theme.folder / name).read_text(encoding="utf-8")
+                    for name in ("labbook.css", "pygments.css", "pygments-dark.css"))
+    assets = {f"assets/{path.relative_to(theme.folder / 'assets').as_posix()}": path.read_bytes()
+              for path in sorted((theme.folder / "assets").rglob("*")) if path.is_file()}
+    return {"_config.yml": _config_yml(config), **_layouts(theme, config), "assets/css/labbook.css": css.encode(),
+            **assets}
 
 
 def published_summary(config: Config, slug: str | None, source: str) -> Summary | None:
@@ -253,8 +226,7 @@ def plan(publication: Publication, config: Config, theme: Theme,
     desired: dict[str, bytes | Path] = {}
     for page in publication.pages:
         desired.update({journal.inside(k): v for k, v in post_files(page).items()})
-    summaries = [p.summary for p in publication.pages] + list(publication.kept.values())
-    desired.update(_index_files(theme, config, summaries))
+    desired.update(_index_files(theme, config, publication))
     desired.update(_theme_files(theme, config))
     owned = _owned(site)
     kept_files = {name for name in owned if _post_of(name) in publication.kept}

@@ -236,7 +236,7 @@ def _sanitizers(items: list[Any], path: str, line: int | None) -> tuple[tuple[st
 
 _OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "label": (str,), "caption": (str,), "echo": (bool,), "output": (bool,),
-    "timeout": (int, float), "claim": (str,),
+    "timeout": (int, float), "claim": (str,), "code-fold": (bool,),
 }
 
 
@@ -263,7 +263,7 @@ def _split_options(text: str, first_line: int, path: str) -> tuple[CellOptions, 
             )
         if key == "timeout" and value <= 0:
             raise CellOptionError("cell option 'timeout' must be positive", path=path, line=where)
-        values[key] = value
+        values[key.replace("-", "_")] = value
     return CellOptions(**values), "\n".join(lines[taken:]).strip("\n")
 
 

@@ -19,6 +19,8 @@ ALLOWED = {
     "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site", "lock", "state", "jobs"},
     "cli": FOUNDATION | {"build", "check", "source", "config", "preview", "status"},
     "preview": FOUNDATION,
+    "pageparts": FOUNDATION, "indexes": FOUNDATION | {"pageparts"}, "search": FOUNDATION,
+    "render": FOUNDATION | {"pageparts"}, "site": FOUNDATION | {"indexes", "search"},
     "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute", "site", "jobs", "lock"},
     "_kernel": {"_kernel"},
     "executor": FOUNDATION | {"execute", "kernels"},
