@@ -75,7 +75,7 @@ def index_files(theme: Theme, config: Config, summaries: Sequence[Summary],
     files["questions/index.html"] = page("Open questions", "questions.html",
                                          posts=[p for p in posts if p.questions])
     files["search/index.html"] = page("Search", "search.html")
-    files["404.html"] = _with_front_matter({"layout": "default", "title": "Not found"},
+    files["404.html"] = _with_front_matter({"layout": "default", "title": "Not found", "permalink": "/404.html"},
                                            theme.render("404.html", baseurl=config.baseurl, posts=posts[:5]))
     files["feed.xml"] = _feed(theme, config, posts, body_of).encode()
     if config.url:

@@ -122,6 +122,8 @@
       showImages: false,
       autofocus: true
     });
+    var input = box.querySelector("input[type=text], input[type=search]");
+    if (input) input.setAttribute("aria-label", "Search the notebook");  /* its own label is a title only */
     var query = new URLSearchParams(window.location.search).get("q");
     if (query) ui.triggerSearch(query);
     var header = document.querySelector(".site-search");
