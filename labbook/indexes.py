@@ -11,10 +11,14 @@ Pure: reads no file and writes none.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
+import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from . import frontmatter, pageparts
@@ -22,7 +26,7 @@ from .config import Config
 from .model import Summary
 from .theme import Theme, liquid_inert, tag_slug, xml_safe
 
-__all__ = ["index_files", "feed_posts", "related", "FACETS", "FEED_ENTRIES"]
+__all__ = ["index_files", "listing_key", "feed_posts", "related", "FACETS", "FEED_ENTRIES"]
 
 FEED_ENTRIES = 20
 """Posts in the Atom feed, newest first, each with its full content."""
@@ -52,9 +56,30 @@ def feed_posts(summaries: Iterable[Summary]) -> list[Summary]:
 
 
 def index_files(theme: Theme, config: Config, summaries: Sequence[Summary],
-                body_of: Callable[[Summary], str | None] = lambda s: None) -> dict[str, bytes]:
-    """Every listing, feed and cross-link file of the site, from the posts' summaries."""
+                body_of: Callable[[Summary], str | None] = lambda s: None,
+                listings: Mapping[str, bytes | Path] | None = None) -> dict[str, bytes | Path]:
+    """Every listing, feed and cross-link file of the site, from the posts' summaries.
+
+    `listings`, when given, are the listing files of an earlier call with the same `listing_key`
+    (they depend on nothing else): they are reused, and only the feed, which carries the posts'
+    bodies, is made again.
+    """
     posts = newest_first(summaries)
+    files: dict[str, bytes | Path] = dict(listings) if listings is not None else dict(_listings(theme, config, posts))
+    files["feed.xml"] = _feed(theme, config, posts, body_of).encode()
+    return files
+
+
+def listing_key(theme_digest: str, config: Config, summaries: Sequence[Summary]) -> str:
+    """What the listing files depend on: the summaries, the site settings and the templates."""
+    from . import __version__
+
+    settings = [config.title, config.author, config.description, config.url, config.baseurl, __version__]
+    data = [theme_digest, settings, sorted((s.to_json() for s in summaries), key=lambda s: s["slug"])]
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _listings(theme: Theme, config: Config, posts: Sequence[Summary]) -> dict[str, bytes]:
     page = _Pages(theme, config)
     files = {"index.html": page("Entries", "index.html", heading=config.title, intro=config.description,
                                 posts=posts, home=True)}
@@ -77,13 +102,13 @@ def index_files(theme: Theme, config: Config, summaries: Sequence[Summary],
     files["search/index.html"] = page("Search", "search.html")
     files["404.html"] = _with_front_matter({"layout": "default", "title": "Not found", "permalink": "/404.html"},
                                            theme.render("404.html", baseurl=config.baseurl, posts=posts[:5]))
-    files["feed.xml"] = _feed(theme, config, posts, body_of).encode()
     if config.url:
-        files["sitemap.xml"] = _sitemap(theme, config, posts, sorted(files)).encode()
-    by_url = {p.url: p for p in posts}
+        files["sitemap.xml"] = _sitemap(theme, config, posts, sorted(files)).encode()  # feed.xml: not a page
+    neighbours = _Neighbours(posts)
+    links = theme.env.get_template("links.html")
     for post in posts:
-        files[f"_includes/{pageparts.links_include(post.slug)}"] = liquid_inert(theme.render(
-            "links.html", **_links(post, posts, by_url), baseurl=config.baseurl)).encode()
+        files[f"_includes/{pageparts.links_include(post.slug)}"] = liquid_inert(
+            links.render(**neighbours.of(post), baseurl=config.baseurl)).encode()
     return files
 
 
@@ -111,7 +136,7 @@ def _groups(posts: Sequence[Summary], field: str) -> list[_Group]:
     names: dict[str, str] = {}
     for post in posts:
         for value in getattr(post, field):
-            slug = tag_slug(value)
+            slug = _slug(value)
             names.setdefault(slug, value)
             listed = by_slug[slug]
             if not listed or listed[-1] is not post:  # two of a post's values may share a slug
@@ -128,7 +153,7 @@ def _seen_with(posts: Sequence[Summary], field: str) -> list[tuple[str, str, lis
         names: dict[str, str] = {}
         for post in posts:
             for value in getattr(post, other):
-                names.setdefault(tag_slug(value), value)
+                names.setdefault(_slug(value), value)
         if names:
             seen.append((other, title, sorted(((n, s) for s, n in names.items()), key=lambda x: x[0].lower())))
     return seen
@@ -169,42 +194,65 @@ def _axis(posts: Sequence[Summary], field: str) -> list[str]:
 
 # --- links between posts -------------------------------------------------------------------------
 
+_WEIGHTS = {"phenomena": 3, "models": 2, "data": 1}
+"""What a shared value weighs when ranking related entries: a phenomenon most."""
 
-def _links(post: Summary, posts: Sequence[Summary], by_url: Mapping[str, Summary]) -> dict[str, Any]:
-    """Previous and next by date, related entries (most shared phenomena and models first), and
-    the posts whose bodies link here."""
-    ordered = list(reversed(posts))  # oldest first
-    at = ordered.index(post)
-    older = ordered[at - 1] if at > 0 else None
-    newer = ordered[at + 1] if at + 1 < len(ordered) else None
-    return {"post": post, "older": older, "newer": newer, "related": related(post, posts),
-            "backlinks": [p for p in posts if post.url in p.links and p is not post and p.url in by_url]}
+
+class _Neighbours:
+    """Previous/next, related entries and backlinks of every post, computed once for all posts
+    (an inverted index from facet values to posts: no comparison of every pair)."""
+
+    def __init__(self, posts: Sequence[Summary]) -> None:
+        self.oldest_first = list(reversed(posts))
+        self.position = {id(p): i for i, p in enumerate(self.oldest_first)}
+        self.rank = {id(p): i for i, p in enumerate(posts)}  # newest first
+        self.values: dict[int, dict[str, dict[str, str]]] = {}
+        self.holders: dict[tuple[str, str], list[Summary]] = defaultdict(list)
+        for post in posts:
+            own = {field: {_slug(v): v for v in getattr(post, field)} for field in _WEIGHTS}
+            self.values[id(post)] = own
+            for field, slugs in own.items():
+                for slug in slugs:
+                    self.holders[(field, slug)].append(post)
+        by_url = {p.url: p for p in posts}
+        self.backlinks: dict[str, list[Summary]] = defaultdict(list)
+        for post in posts:
+            for url in dict.fromkeys(post.links):
+                if url in by_url and url != post.url:
+                    self.backlinks[url].append(post)
+
+    def of(self, post: Summary) -> dict[str, Any]:
+        at = self.position[id(post)]
+        older = self.oldest_first[at - 1] if at > 0 else None
+        newer = self.oldest_first[at + 1] if at + 1 < len(self.oldest_first) else None
+        return {"post": post, "older": older, "newer": newer, "related": self.related(post),
+                "backlinks": self.backlinks.get(post.url, [])}
+
+    def related(self, post: Summary) -> list[tuple[Summary, list[str]]]:
+        """Other posts sharing phenomena, models or data: most shared first (phenomena weigh most),
+        then newest; with what they share."""
+        scores: dict[int, int] = defaultdict(int)
+        shared: dict[int, list[str]] = defaultdict(list)
+        others: dict[int, Summary] = {}
+        for field, slugs in self.values[id(post)].items():
+            for slug, name in slugs.items():
+                for other in self.holders[(field, slug)]:
+                    if other is not post:
+                        scores[id(other)] += _WEIGHTS[field]
+                        shared[id(other)].append(name)
+                        others[id(other)] = other
+        best = sorted(scores, key=lambda key: (-scores[key], self.rank[key]))[:RELATED]
+        return [(others[key], shared[key]) for key in best]
+
+
+@functools.lru_cache(maxsize=4096)
+def _slug(value: str) -> str:
+    return tag_slug(value)
 
 
 def related(post: Summary, posts: Sequence[Summary]) -> list[tuple[Summary, list[str]]]:
-    """Other posts sharing phenomena, models or data with `post`: most shared first (phenomena
-    weigh most), then newest; with what they share."""
-    mine = {field: {tag_slug(v): v for v in getattr(post, field)} for field in ("phenomena", "models", "data")}
-    weights = {"phenomena": 3, "models": 2, "data": 1}
-    scored = []
-    for other in posts:
-        if other is post:
-            continue
-        shared: list[str] = []
-        score = 0
-        for field, weight in weights.items():
-            common = [mine[field][tag_slug(v)] for v in getattr(other, field) if tag_slug(v) in mine[field]]
-            shared += common
-            score += weight * len(common)
-        if score:
-            scored.append((score, other.date, other.slug, other, shared))
-    scored.sort(key=lambda s: (-s[0], _reverse(s[1]), s[2]))
-    return [(s[3], s[4]) for s in scored[:RELATED]]
-
-
-def _reverse(date: str) -> str:
-    """Sort key for newest first inside an ascending sort."""
-    return "".join(chr(0x10FFFF - ord(c)) for c in date)
+    """The entries related to `post` among `posts` (newest first), with what they share."""
+    return _Neighbours(posts).related(post)
 
 
 # --- feed and sitemap -----------------------------------------------------------------------------

@@ -147,7 +147,16 @@ def _table_preview(path: Path, delimiter: str) -> Preview:
 
 
 def _cell(value: str) -> str:
+    """A value as the preview shows it: long numbers to 6 significant digits, long text cut."""
     value = value.strip()
+    if len(value) > 10:
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+        else:
+            if number == number and abs(number) != float("inf"):  # not nan or inf: those stay as written
+                return f"{number:.6g}"
     return value if len(value) <= 24 else value[:23] + "…"
 
 

@@ -11,6 +11,7 @@ Never executes or renders posts.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,12 +22,15 @@ import yaml
 
 from . import frontmatter, indexes, journal, search
 from .config import Config
-from .errors import SiteError
+from .errors import PathEscapeError, SiteError
+from .files import dump_json
 from .model import Page, Summary
 from .theme import Theme
 
 __all__ = ["Publication", "Change", "write", "recover", "plan", "post_files", "published_summary", "MANIFEST"]
 
+LISTINGS = ".labbook-listings.json"
+"""What the listing files were made from (a hash) and their names: unchanged summaries, no re-rendering."""
 MANIFEST = ".labbook-manifest.json"
 """Every file labbook wrote into site/: the only files it may ever delete there."""
 _POST_FILE = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>.+)\.html$")
@@ -121,11 +125,35 @@ def _index_files(theme: Theme, config: Config, publication: Publication) -> dict
         page = fresh.get(summary.url)
         return page.html if page is not None else _published_body(config.site, summary)
 
-    files: dict[str, bytes | Path] = dict(indexes.index_files(theme, config, summaries, body_of))
+    key = indexes.listing_key(theme.digest(), config, summaries)
+    listings = _reusable_listings(config.site, key)
+    files = indexes.index_files(theme, config, summaries, body_of, listings)
+    if listings is None:
+        files[LISTINGS] = dump_json({"key": key, "files": sorted(n for n in files if n != "feed.xml")})
+    else:
+        files[LISTINGS] = config.site / LISTINGS
     kept = {s.url: functools.partial(_search_document, config.site, s) for s in publication.kept.values()}
     files.update(search.bundle_files(
         config.site, {p.url: search.document(p.summary.title, p.html) for p in publication.pages}, kept))
     return files
+
+
+def _reusable_listings(site: Path, key: str) -> dict[str, bytes | Path] | None:
+    """The listing files in site/ when they were made from the same summaries, settings and
+    templates (their stamp says so): a build that changed no summary renders no listing."""
+    try:
+        stamp = json.loads((site / LISTINGS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    names = stamp.get("files") if isinstance(stamp, dict) and stamp.get("key") == key else None
+    if not isinstance(names, list):
+        return None
+    try:
+        if not all(isinstance(n, str) and (site / journal.inside(n)).is_file() for n in names):
+            return None
+    except PathEscapeError:
+        return None
+    return {name: site / name for name in names}
 
 
 def _published_body(site: Path, summary: Summary) -> str | None:
