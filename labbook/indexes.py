@@ -257,6 +257,9 @@ def related(post: Summary, posts: Sequence[Summary]) -> list[tuple[Summary, list
 
 # --- feed and sitemap -----------------------------------------------------------------------------
 
+_PAGE_ONLY = re.compile(r'<section class="entry-(?:record|cite)"[\s\S]*?</section>\s*')
+"""Parts of a post page that a feed leaves out: the run record (timings that change with every
+run) and the citation box."""
 _RELATIVE_URL = re.compile(r'(\s(?:href|src)=")(/[^"/][^"]*|/)"')
 
 
@@ -277,7 +280,7 @@ def _feed(theme: Theme, config: Config, posts: Sequence[Summary], body_of: Calla
             "id": site_url + post.url if site_url else f"tag:{authority},{post.date}:{post.url}",
             "updated": post.updated or post.date,
             "authors": post.authors or ((config.author,) if config.author else ()),
-            "content": _absolute(body, site_url) if body else "",
+            "content": _absolute(_PAGE_ONLY.sub("", body), site_url) if body else "",
         })
     updated = max((e["updated"] for e in entries), default=dt.date(2000, 1, 1).isoformat())
     return xml_safe(theme.render(

@@ -5,7 +5,9 @@ builders lay out), at build time, into site/: `jekyll build` copies it as it cop
 asset, `labbook html` and `labbook serve` do the same, so search works in both with no
 extra command, and on hosts that run Jekyll themselves. The post pages mark what is indexed
 (`data-pagefind-body`: title, description, prose, captions, claims, models, data, phenomena)
-and what is not (`data-pagefind-ignore`: code, data previews, the citation).
+and what is not (`data-pagefind-ignore`: code, data previews, the citation). No Pagefind filters:
+Pagefind writes them in a different order on every run, and the site must be the same bytes
+whenever its pages are.
 
 Pagefind runs only when a page it indexed changed, or a post came or went: a stamp beside
 the bundle records what it indexed. The binary comes with the `pagefind[bin]` package and
