@@ -48,8 +48,8 @@ def figure_size(output: Mapping[str, Any], path: Path | None) -> tuple[int, int]
     Reserving the box (`width`/`height` on the img) keeps the page from jumping while it loads.
     """
     width, height = output.get("width"), output.get("height")
-    if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
-        return width, height
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in (width, height)):
+        return round(width), round(height)
     if path is None or not path.is_file():
         return None
     if path.suffix.lower() == ".svg":
@@ -375,6 +375,8 @@ class Verification:
     seeds_date: str = ""
     platform: str = ""
     """Where it was re-run, when the check recorded it."""
+    reason: str = ""
+    """Why it is `consistent` rather than reproduced (the numbers differ on another platform)."""
 
     @property
     def css(self) -> str:
@@ -400,7 +402,7 @@ def verification_of(check: Mapping[str, Any] | None) -> Verification | None:
     return Verification(
         verdict=str(check["verdict"]), date=str(check.get("date", "")),
         seeds=int(seeds.get("n", 0) or 0), seeds_date=str(seeds.get("date", "") or ""),
-        platform=str(platform or ""),
+        platform=str(platform or ""), reason=str(check.get("reason") or ""),
     )
 
 

@@ -172,12 +172,27 @@ class _CellRenderer:
             "number": self.figures,
             "id": anchor,
             "src": asset_url(self.config, self.post.slug, name),
-            "caption": cell.options.caption or "",
+            "caption": caption_html(cell.options.caption or ""),
             "alt": cell.options.caption or f"Figure {self.figures}",
             "width": size[0] if size else None,
             "height": size[1] if size else None,
             "wide": bool(size and size[0] >= 2 * size[1]),
         }
+
+
+_CAPTION_MATH = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$(?!\d)")
+
+
+def caption_html(caption: str) -> Any:
+    """A caption is text (markup in it is shown as written) in which `$…$` is math."""
+    from markupsafe import Markup
+
+    parts, last = [], 0
+    for match in _CAPTION_MATH.finditer(caption):
+        parts += [html.escape(caption[last:match.start()]), mathml(match.group(1), display=False)]
+        last = match.end()
+    parts.append(html.escape(caption[last:]))
+    return Markup("".join(parts))
 
 
 def _fold(cell: Cell) -> dict[str, Any]:
