@@ -119,13 +119,12 @@
       element: "#search",
       bundlePath: box.getAttribute("data-bundle"),
       showSubResults: true,
-      showImages: false,
-      autofocus: true
+      showImages: false
     });
     var input = box.querySelector("input[type=text], input[type=search]");
     if (input) input.setAttribute("aria-label", "Search the notebook");  /* its own label is a title only */
     var query = new URLSearchParams(window.location.search).get("q");
-    if (query) ui.triggerSearch(query);
+    if (query) { ui.triggerSearch(query); } else if (input) { input.focus(); }
     var header = document.querySelector(".site-search");
     if (header) header.hidden = true;  /* this page has its own, bigger box */
   }
