@@ -199,6 +199,13 @@ def test_post_page_shows_what_a_reader_needs(browser, servers):
     cite = browser.find_element("css selector", "#cite").text
     assert "@misc{author2026basics," in cite and "url = {https://example.org/blog/2026/basics/}" in cite
     assert browser.execute_script("return document.querySelectorAll('.copy-button').length") >= 2
+    browser.find_element("css selector", "a.figure-link").click()  # full size, in a dialog; Escape closes it
+    wait_for(lambda: browser.execute_script("const d = document.querySelector('dialog.figure-dialog');"
+                                            "return d.open && d.querySelector('img').naturalWidth > 100"), 10)
+    from selenium.webdriver.common.keys import Keys
+
+    browser.find_element("css selector", "dialog.figure-dialog button").send_keys(Keys.ESCAPE)
+    assert browser.execute_script("return document.querySelector('dialog.figure-dialog').open") is False
     related = browser.find_element("css selector", ".entry-links").text
     assert "Related entries" in related and "Linked from" in related and "The noise floor across sample sizes" in related
 
