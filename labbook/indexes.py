@@ -74,9 +74,11 @@ def listing_key(theme_digest: str, config: Config, summaries: Sequence[Summary])
     """What the listing files depend on: the summaries, the site settings and the templates."""
     from . import __version__
 
-    settings = [config.title, config.author, config.description, config.url, config.baseurl, __version__]
-    data = [theme_digest, settings, sorted((s.to_json() for s in summaries), key=lambda s: s["slug"])]
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    settings = [theme_digest, config.title, config.author, config.description, config.url, config.baseurl, __version__]
+    digest = hashlib.sha256(json.dumps(settings).encode())
+    for text in sorted(repr(s) for s in summaries):  # a frozen dataclass's repr holds every field, in order
+        digest.update(text.encode())
+    return digest.hexdigest()
 
 
 def _listings(theme: Theme, config: Config, posts: Sequence[Summary]) -> dict[str, bytes]:

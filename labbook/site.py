@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -149,9 +150,12 @@ def _reusable_listings(site: Path, key: str) -> dict[str, bytes | Path] | None:
     if not isinstance(names, list):
         return None
     try:
-        if not all(isinstance(n, str) and (site / journal.inside(n)).is_file() for n in names):
+        if not all(isinstance(n, str) and journal.inside(n) == n for n in names):
             return None
     except PathEscapeError:
+        return None
+    root = str(site)
+    if not all(os.path.isfile(os.path.join(root, name)) for name in names):
         return None
     return {name: site / name for name in names}
 
