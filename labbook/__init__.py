@@ -22,6 +22,9 @@ _PUBLIC = {
     "Page": "labbook.model",
     "Artifact": "labbook.model",
     "LabbookError": "labbook.errors",
+    # in a post's kernel: a sweep point reports scalars, the gather part reads the table
+    "observe": "labbook.observations",
+    "sweep_table": "labbook.observations",
 }
 __all__ = [*_PUBLIC, "__version__"]
 

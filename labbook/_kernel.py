@@ -41,29 +41,65 @@ def _limit_memory() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+GENERATED = ("__pycache__", ".ipynb_checkpoints", ".git", ".hg", ".svn", ".tox", ".nox", ".venv", "node_modules")
+"""Folders, at any depth, that hold what tools made, never the project's sources."""
+GENERATED_AT_ROOT = ("build", "dist", "site", "_site", "_html", ".labbook")
+"""Folders at the project root that hold outputs: setuptools' and pip's, labbook's and Jekyll's."""
+METADATA = (".egg-info", ".dist-info")
+
+
+def project_source(relative: str, root: str, venvs: dict[str, bool] | None = None) -> bool:
+    """True when a file, relative to the project root, can be one of the project's sources.
+
+    Never build outputs, package metadata (pip writes `<name>.egg-info` into the root, and
+    importlib.metadata reads it for any library that looks up entry points), virtual
+    environments (any folder holding pyvenv.cfg), caches, or labbook's own output. git-ignored
+    files are ruled out on labbook's side (one `git check-ignore` per run). `venvs` memoizes
+    which folders are environments, across the files of one run.
+    """
+    parts = relative.replace(os.sep, "/").split("/")
+    folders = parts[:-1]
+    if folders and folders[0] in GENERATED_AT_ROOT:
+        return False
+    if any(f in GENERATED or f.endswith(METADATA) for f in folders):
+        return False
+    venvs = {} if venvs is None else venvs
+    for depth in range(1, len(folders) + 1):
+        folder = os.path.join(root, *folders[:depth])
+        if folder not in venvs:
+            venvs[folder] = os.path.isfile(os.path.join(folder, "pyvenv.cfg"))
+        if venvs[folder]:
+            return False
+    return True
+
+
 def _outside_environment(path: str) -> bool:
-    """True for project files: not the interpreter's, not a virtualenv's, not labbook's own."""
-    excluded = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.abspath(__file__))}
+    """True for files that are not the interpreter's, a virtualenv's, or labbook's own."""
+    excluded = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.abspath(__file__))}
     if any(path.startswith(prefix + os.sep) for prefix in excluded):
         return False
     return "site-packages" not in path and "dist-packages" not in path
 
 
 def report() -> dict[str, Any]:
-    """Project files this kernel read or imported, and library versions: for run.json."""
+    """For run.json, after the post's cells ran: the project files this kernel read or imported,
+    library versions, and the numeric platform (what the post's libraries chose on this CPU)."""
     root = os.path.realpath(os.environ.get("LABBOOK_ROOT", os.getcwd()))
     cwd = os.path.realpath(os.getcwd())
     seen = set(_reads)
     seen.update(getattr(m, "__file__", None) or "" for m in list(sys.modules.values()))
-    files = []
+    files = set()
+    venvs: dict[str, bool] = {}
     for path in seen:
         real = os.path.realpath(path) if path else ""
         if not real.startswith(root + os.sep) or real.startswith(cwd + os.sep):
             continue
         if not os.path.isfile(real) or real.endswith(".pyc") or not _outside_environment(real):
             continue
-        files.append(os.path.relpath(real, root).replace(os.sep, "/"))
-    return {"inputs": sorted(set(files)), "versions": _versions()}
+        relative = os.path.relpath(real, root).replace(os.sep, "/")
+        if project_source(relative, root, venvs):
+            files.add(relative)
+    return {"inputs": sorted(files), "versions": _versions(), "platform": _platform()}
 
 
 def _versions() -> dict[str, str]:
@@ -77,6 +113,134 @@ def _versions() -> dict[str, str]:
         if version:
             versions[name] = str(version)
     return versions
+
+
+# --- the numeric platform --------------------------------------------------------------------------
+
+_ISA_FLAGS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse4_2", "SSE4.2"), ("sve", "SVE"),
+              ("asimd", "NEON"))
+"""/proc/cpuinfo flags (x86) and features (Arm), widest first."""
+
+
+def _platform() -> dict[str, Any]:
+    """CPU, ISA level, OS and libc, the BLAS libraries loaded and the kernels they chose, and
+    what numpy and torch dispatched to: only for the libraries the post imported."""
+    import platform
+
+    cpu, flags = _cpu()
+    info: dict[str, Any] = {
+        "cpu": cpu or platform.processor(),
+        "isa": next((name for flag, name in _ISA_FLAGS if flag in flags), ""),
+        "machine": platform.machine(),
+        "system": f"{platform.system()} {platform.release()}".strip(),
+        "libc": _libc(),
+        "blas": _blas(),
+    }
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        info["numpy_simd"] = _numpy_simd()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        info.update(_torch(torch))
+    info["variables"] = {name: os.environ[name] for name in NUMERIC_VARIABLES if os.environ.get(name)}
+    return info
+
+
+NUMERIC_VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "MKL_DEBUG_CPU_TYPE",
+                     "OPENBLAS_CORETYPE", "OPENBLAS_VERBOSE", "NPY_DISABLE_CPU_FEATURES", "NPY_ENABLE_CPU_FEATURES",
+                     "DNNL_MAX_CPU_ISA", "ONEDNN_MAX_CPU_ISA")
+"""Variables that make the libraries choose other numeric code paths than this CPU's best."""
+
+
+def _torch(torch: Any) -> dict[str, Any]:
+    """torch's CPU capability, its threads, and the BLAS it was built with (from its build
+    configuration: torch links MKL statically, out of threadpoolctl's sight)."""
+    import re
+
+    found: dict[str, Any] = {}
+    try:
+        found["torch"] = str(torch.backends.cpu.get_cpu_capability())
+        found["torch_threads"] = int(torch.get_num_threads())
+        config = torch.__config__.show()
+    except Exception:  # noqa: BLE001 - an old or partial torch: what it cannot say stays unknown
+        return found
+    mkl = re.search(r"Math Kernel Library Version ([\d.]+)", config)
+    blas = re.search(r"BLAS_INFO=(\w+)", config)
+    found["torch_blas"] = f"mkl {mkl[1]}" if mkl else (blas[1] if blas else "")
+    return found
+
+
+def _cpu() -> tuple[str, set[str]]:
+    """The CPU's model name and feature flags: /proc/cpuinfo on Linux, sysctl on macOS."""
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+                text = cpuinfo.read(1 << 20)
+        except OSError:
+            return "", set()
+        fields: dict[str, str] = {}
+        for line in text.split("\n\n", 1)[0].splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip().lower(), value.strip())
+        name = fields.get("model name") or fields.get("hardware") or fields.get("cpu model") or ""
+        return name, set((fields.get("flags") or fields.get("features") or "").split())
+    if sys.platform == "darwin":
+        return _sysctl("machdep.cpu.brand_string"), {
+            flag.lower().replace(".", "_") for flag in
+            (_sysctl("machdep.cpu.features") + " " + _sysctl("machdep.cpu.leaf7_features")).split()
+        } | ({"asimd"} if _sysctl("hw.optional.neon") == "1" else set())
+    return "", set()
+
+
+def _sysctl(name: str) -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["sysctl", "-n", name], capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _libc() -> str:
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (AttributeError, ValueError, OSError):  # not glibc, or not POSIX
+        import platform
+
+        name, version = platform.libc_ver()
+        return f"{name} {version}".strip()
+
+
+def _blas() -> list[dict[str, Any]]:
+    """Every BLAS loaded in this process, with the kernel it chose and its threads (threadpoolctl
+    inspects the loaded libraries; imported here, after the post, never at the kernel's start)."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return []
+    found = []
+    for library in threadpoolctl.threadpool_info():
+        if library.get("user_api") != "blas":
+            continue
+        found.append({"library": str(library.get("internal_api", "")), "version": str(library.get("version") or ""),
+                      "kernel": str(library.get("architecture") or ""), "threads": int(library.get("num_threads") or 0),
+                      "file": os.path.basename(str(library.get("filepath", "")))})
+    return sorted(found, key=lambda b: (b["library"], b["file"]))
+
+
+def _numpy_simd() -> str:
+    """The widest SIMD target numpy's own loops dispatch to on this CPU."""
+    try:
+        from numpy._core import _multiarray_umath as umath  # type: ignore[attr-defined]
+    except ImportError:
+        try:
+            from numpy.core import _multiarray_umath as umath  # numpy < 2
+        except ImportError:
+            return ""
+    features = getattr(umath, "__cpu_features__", {})
+    enabled = [t for t in getattr(umath, "__cpu_dispatch__", []) if features.get(t)]
+    baseline = list(getattr(umath, "__cpu_baseline__", []))
+    return (enabled or baseline or [""])[-1]
 
 
 def _installed(name: str) -> str | None:
@@ -104,7 +268,7 @@ def main() -> None:
 
 # --- the fork server ------------------------------------------------------------------------------
 
-PER_KERNEL = ("LABBOOK_POST", "LABBOOK_SEED", "LABBOOK_MEMORY_MB", "PYTHONPATH", "OMP_NUM_THREADS",
+PER_KERNEL = ("LABBOOK_POST", "LABBOOK_SEED", "LABBOOK_MEMORY_MB", "LABBOOK_KERNEL_ID", "PYTHONPATH", "OMP_NUM_THREADS",
               "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "JPY_PARENT_PID")
 """Environment variables that differ between a build's kernels: each forked kernel sets its own
 before any other import. Of the modules the server preloads, only ipykernel reads one at import
@@ -228,7 +392,7 @@ def serve(folder: str) -> None:
     os.dup2(null, 0)
     os.close(null)
     _preload()
-    kernels: dict[int, tuple[str, ...]] = {}  # live kernels, and their folders (the log's, the working one)
+    kernels: dict[int, tuple[str, ...]] = {}  # live kernels: their folders (the log's, the working one), marker
     try:
         with os.fdopen(requests, "rb", buffering=0) as incoming, os.fdopen(replies, "wb", buffering=0) as outgoing:
             for line in _lines(incoming):
@@ -254,20 +418,49 @@ def _answer(request: dict[str, Any], kernels: dict[int, tuple[str, ...]]) -> dic
     pid = os.fork()
     if pid == 0:
         _run_kernel(request["fork"])
-    kernels[pid] = (os.path.dirname(request["fork"]["log"]), request["fork"]["cwd"])
+    fork = request["fork"]
+    kernels[pid] = (os.path.dirname(fork["log"]), fork["cwd"], fork["env"].get("LABBOOK_KERNEL_ID", ""))
     return {"pid": pid}
+
+
+def kill_marked(name: str, value: str) -> int:
+    """SIGKILL every process whose environment holds `name=value` (but this one); the number.
+
+    A kernel's daemons that left its process group (start_new_session=True) still carry the
+    kernel's marker variable: this is how they are found. Linux (/proc) only; elsewhere, 0.
+    """
+    needle = f"{name}={value}".encode() + b"\0"
+    killed = 0
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return 0
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as stream:
+                if needle not in stream.read() + b"\0":
+                    continue
+            os.kill(int(entry), signal.SIGKILL)
+            killed += 1
+        except OSError:
+            continue
+    return killed
 
 
 def _end(kernels: dict[int, tuple[str, ...]], own: str) -> None:
     """Labbook is done or dead: no kernel of its may outlive it, nor their folders, nor ours."""
     import shutil
 
-    for pid, folders in kernels.items():
+    for pid, (*folders, marker) in kernels.items():
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
-    for folder in [own, *(f for folders in kernels.values() for f in folders)]:
+        if marker:
+            kill_marked("LABBOOK_KERNEL_ID", marker)
+    for folder in [own, *(f for *folders, _ in kernels.values() for f in folders)]:
         if os.path.basename(folder).startswith("labbook-"):  # only ever the temporary folders labbook made
             shutil.rmtree(folder, ignore_errors=True)
 

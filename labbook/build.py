@@ -127,8 +127,9 @@ def build(config: Config, *, only: Sequence[Path] | None = None, force: bool = F
                                taken={e.slug: name for name, e in unchanged.items()})
         reporter.stage("read", time.perf_counter() - clock)
         ready, missing, skipped = _look_up(read.posts, store, chosen, reporter)
-        with _executions(missing, config, store, reporter) as arrivals:  # kernels start now
-            rendered = [_render(item, config, theme, reporter) for item in _ready_first(ready, arrivals)]
+        with _executions(_one_per_key(missing), config, store, reporter) as arrivals:  # kernels start now
+            arriving = _for_every_post(arrivals, missing)
+            rendered = [_render(item, config, theme, reporter) for item in _ready_first(ready, arriving)]
         pages = sorted((r.page for r in rendered if isinstance(r, _Rendered)), key=lambda p: p.slug)
         failures = [*(_Failure(p, e) for p, e in read.failures), *(r for r in rendered if isinstance(r, _Failure))]
         settled = [_settle(f, config, reporter) for f in failures]
@@ -220,6 +221,38 @@ def _arrivals(arriving: Iterator[executor.Done], store: cache.Store, reporter: R
         reporter.executed(done.post, done.seconds)
         done = executor.localized(done, store.new_folder)
         yield _Ready(done.post, done.run, store.put(done.run, Path(done.folder)), "executed", done.seconds)
+
+
+def _one_per_key(posts: Sequence[Post]) -> list[Post]:
+    """Posts with equal code and settings share one execution (each still gets its own page)."""
+    return list({post.key: post for post in reversed(posts)}.values())[::-1]
+
+
+def _for_every_post(arrivals: Iterator[_Ready | _Failure], posts: Sequence[Post]) -> Iterator[_Ready | _Failure]:
+    """Each arriving run (or failure) for every post that has its key."""
+    by_key: dict[str, list[Post]] = {}
+    for post in posts:
+        by_key.setdefault(post.key, []).append(post)
+    for item in arrivals:
+        key = item.post.key if isinstance(item, _Ready) else item.key
+        twins = by_key.get(key or "", [])
+        for post in twins:
+            if isinstance(item, _Ready):
+                yield _Ready(post, item.run, item.folder, item.status, item.seconds)
+            elif post.path == item.path:
+                yield item
+            else:
+                first = next(p for p in twins if p.path == item.path)
+                yield _Failure(post.path, _moved_to(item.error, first, post), post.key)
+
+
+def _moved_to(error: LabbookError, first: Post, twin: Post) -> LabbookError:
+    """The error of `first`'s execution, told of `twin`, which has the same code at other lines."""
+    line = error.line
+    cell = error.details.get("cell")
+    if isinstance(cell, int) and line is not None and cell < len(twin.cells):
+        line = twin.cells[cell].line + (line - first.cells[cell].line)
+    return type(error)(error.message, path=str(twin.path), line=line, hint=error.hint, **error.details)
 
 
 def _ready_first(ready: Sequence[_Ready], arrivals: Iterator[_Ready | _Failure]) -> Iterator[_Ready | _Failure]:

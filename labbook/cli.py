@@ -1,6 +1,7 @@
 """The command line: build, status, check, new. The only place that prints errors and exits.
 
-Exit codes: 0 all good; 1 a post failed (or a check did not reproduce); 2 bad configuration
+Exit codes: 0 all good; 1 a post failed (or a check found drift, a broken claim, a stale or new post,
+or with --strict a `consistent` one); 2 bad configuration
 or usage; 3 another build holds the project; 130 interrupted.
 """
 
@@ -372,57 +373,67 @@ def _add_check(commands: Any) -> None:
                         help="also run with LABBOOK_SEED = 0…K-1 and report the spread of every result")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report for CI")
     parser.add_argument("--report", type=Path, metavar="DIR", help="write an HTML report with figure diffs")
-    parser.add_argument("--no-record", action="store_true", help="do not keep the result in site/'s run.json")
+    parser.add_argument("--record", action="store_true",
+                        help="keep each verdict in site/'s run.json and show it on the pages (changes site/)")
+    parser.add_argument("--no-record", action="store_true", help=argparse.SUPPRESS)  # the default since --record
+    parser.add_argument("--strict", action="store_true",
+                        help="fail on `consistent` too: numbers that differ on another platform while the claims hold")
     parser.set_defaults(run=cmd_check)
 
 
-CHECK_MARKS = {"reproduced": "[green]✓[/]", "drifted": "[yellow]≠[/]", "claim broken": "[red]✗[/]",
-               "failed": "[red]✗[/]", "new": "[cyan]?[/]", "stale": "[yellow]?[/]"}
+CHECK_MARKS = {"reproduced": "[green]✓[/]", "consistent": "[green]≈[/]", "drifted": "[yellow]≠[/]",
+               "claim broken": "[red]✗[/]", "failed": "[red]✗[/]", "new": "[cyan]?[/]", "stale": "[yellow]?[/]"}
+
+
+class _CheckProgress:
+    """The check's progress on the console reporter: kernels and cells as they run."""
+
+    def __init__(self, reporter: ConsoleReporter) -> None:
+        self.reporter = reporter
+
+    def started(self, posts: Sequence[Any], runs: int) -> None:
+        if runs:
+            self.reporter.executing(posts)
+
+    def cell(self, slug: str, index: int, total: int) -> None:
+        self.reporter.cell(slug, index, total)
+
+    def executed(self, post: Any, seconds: float) -> None:
+        with self.reporter.lock:
+            self.reporter.running.pop(post.slug, None)
+
+    def checked(self, result: Any) -> None:
+        pass
 
 
 def cmd_check(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
+    """Exit 0 when every post is reproduced or consistent (reproduced only, with --strict)."""
     from . import check
 
     config = _config(args)
-
-    class Progress:
-        def started(self, posts: Sequence[Any], runs: int) -> None:
-            if runs:
-                reporter.executing(posts)
-
-        def cell(self, slug: str, index: int, total: int) -> None:
-            reporter.cell(slug, index, total)
-
-        def executed(self, post: Any, seconds: float) -> None:
-            with reporter.lock:
-                reporter.running.pop(post.slug, None)
-
-        def checked(self, result: Any) -> None:
-            pass
-
     began = time.perf_counter()
-    report = check.check(config, only=_selected(args, config), seeds=args.seeds, record=not args.no_record,
-                         diff_dir=(args.report / "work") if args.report else None, reporter=Progress())
+    report = check.check(config, only=_selected(args, config), seeds=args.seeds,
+                         diff_dir=(args.report / "work") if args.report else None, reporter=_CheckProgress(reporter))
     reporter.stop()
     for result in report.posts:
         reporter.out.print(f"{CHECK_MARKS[result.verdict]} {escape(str(result.path))} [bold]{result.verdict}[/]",
                            markup=True)
         for line in check.details(result):
-            reporter.out.print(f"    {line}", markup=False, highlight=False)
+            reporter.out.print(f"    {check.printable(line)}", markup=False, highlight=False)
     if args.junit:
-        check.write_junit(report, args.junit)
-    if args.report:
+        check.write_junit(report, args.junit, strict=args.strict)
+    if args.report:  # before recording: the pages' build clears the re-runs' folders
         reporter.err.print(f"report: {check.write_html_report(report, args.report, config)}")
-    if not args.no_record:
-        refreshed = check.refresh_pages(config, report)
-        for outcome in refreshed.outcomes if refreshed else ():
-            if outcome.error is not None:
-                reporter.done(outcome)
+    if args.record:
+        report.notes += check.record_verdicts(config, report)
+    for note in report.notes:
+        reporter.warning(note)
+    passed = report.passed(strict=args.strict)
     counts = {v: sum(p.verdict == v for p in report.posts) for v in check.VERDICTS}
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "nothing to check"
     reporter.err.print(f"checked {len(report.posts)} posts in {time.perf_counter() - began:.1f} s: {summary}"
-                       + ("" if report.ok else " — exit 1"))
-    return 0 if report.ok else 1
+                       + ("" if passed else " — exit 1"))
+    return 0 if passed else 1
 
 
 class Terminated(KeyboardInterrupt):

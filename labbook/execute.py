@@ -19,9 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._kernel import project_source
+from .compare.text import strip_ansi
 from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError
 from .kernels import Kernel, discard_kernel, log_tail, start_kernel, stop_kernel
-from .model import Artifact, Cell, CellResult, Post, Run, Verdict
+from .model import Artifact, Cell, CellResult, Platform, Post, Run, Verdict
+from .outputs import IMAGE_TYPES, TEXT_TYPES, UnsafeImage, choose_mime, image_size, sanitize_svg
 
 __all__ = ["execute", "MAX_OUTPUT_CHARS", "NOTEBOOK", "safe_name"]
 
@@ -29,7 +32,6 @@ MAX_OUTPUT_CHARS = 20_000
 """A text output longer than this is cut in run.json and on the page; the post's notebook keeps it whole."""
 _SKIPPED_DIRS = {"__pycache__", ".ipynb_checkpoints", ".git"}
 _SAFE_PART = re.compile(r"[^A-Za-z0-9._-]+")
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _FRAME_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
 _TRACE_CODE = "import json as _j, labbook._kernel as _k; print(_j.dumps(_k.report()))"
 
@@ -93,7 +95,7 @@ def _translate(exc: Exception, cell: Cell, post: Post, timeout: float) -> Execut
     preview = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
     where = dict(path=str(post.path), cell=cell.index)
     if isinstance(exc, CellExecutionError):
-        traceback = _ANSI.sub("", exc.traceback or "")
+        traceback = strip_ansi(exc.traceback or "")
         message = f"{exc.ename}: {exc.evalue}".strip(": ")
         hint = None
         if exc.ename == "MemoryError":
@@ -118,9 +120,6 @@ def _translate(exc: Exception, cell: Cell, post: Post, timeout: float) -> Execut
 
 
 # --- capture --------------------------------------------------------------------------------------
-
-_IMAGE_TYPES = {"image/png": "png", "image/svg+xml": "svg"}
-
 
 def _write_artifact(folder: Path, name: str, data: bytes, kind: str, cell: int | None) -> Artifact:
     target = folder / name
@@ -167,21 +166,21 @@ def _coalesced(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _cell_outputs(cell: Cell, outputs: list[dict[str, Any]], folder: Path, namer: _FigureNamer,
-                  artifacts: list[Artifact]) -> tuple[dict[str, Any], ...]:
+                  artifacts: list[Artifact], warnings: list[str]) -> tuple[dict[str, Any], ...]:
     kept: list[dict[str, Any]] = []
     images = 0
     budget = MAX_OUTPUT_CHARS * 2
     for output in _coalesced(outputs):
         data = output.get("data", {})
-        mime = next((m for m in _IMAGE_TYPES if m in data), None)
-        if mime is not None:
-            images += 1
-            raw = data[mime]
-            content = base64.b64decode(raw) if mime == "image/png" else (raw if isinstance(raw, str) else "".join(raw)).encode()
-            name = f"figures/{namer.name(cell, images)}.{_IMAGE_TYPES[mime]}"
-            artifacts.append(_write_artifact(folder, name, content, "figure", cell.index))
-            kept.append({"output_type": "figure", "name": name, "alt": data.get("text/plain", "")})
-            continue
+        mime = choose_mime(data)
+        if mime in IMAGE_TYPES:
+            figure = _figure_output(cell, output, mime, folder, namer, images + 1, warnings)
+            if figure is not None:
+                images += 1
+                record, artifact = figure
+                artifacts.append(artifact)
+                kept.append(record)
+                continue
         if budget <= 0:
             continue
         text = _text_output(output)
@@ -193,15 +192,47 @@ def _cell_outputs(cell: Cell, outputs: list[dict[str, Any]], folder: Path, namer
     return tuple(kept)
 
 
+def _figure_output(cell: Cell, output: dict[str, Any], mime: str, folder: Path, namer: _FigureNamer,
+                   nth: int, warnings: list[str]) -> tuple[dict[str, Any], Artifact] | None:
+    """An image output as a figure file and its record: name, MIME type and size to show it at.
+
+    An SVG is published sanitized (what was removed becomes a warning); one that is not
+    well-formed XML is not published, and the output falls back to its text.
+    """
+    raw = output["data"][mime]
+    text = raw if isinstance(raw, str) else "".join(raw)
+    content = text.encode() if mime == "image/svg+xml" else base64.b64decode(text)
+    where = f"cell {cell.index + 1} (line {cell.line})"
+    if mime == "image/svg+xml":
+        try:
+            clean = sanitize_svg(content)
+        except UnsafeImage as exc:
+            warnings.append(f"{where}: not published: {exc}")
+            return None
+        if clean.removed:
+            warnings.append(f"{where}: removed from an SVG output before publishing: {', '.join(clean.removed)}")
+        content = clean.data
+    name = f"figures/{namer.name(cell, nth)}.{IMAGE_TYPES[mime]}"
+    record: dict[str, Any] = {"output_type": "figure", "name": name, "alt": _text_of(output["data"].get("text/plain", "")),
+                              "mime": mime}
+    size = image_size(mime, content, output.get("metadata", {}).get(mime))
+    if size is not None:
+        record["width"], record["height"] = size
+    return record, _write_artifact(folder, name, content, "figure", cell.index)
+
+
+def _text_of(value: Any) -> str:
+    return value if isinstance(value, str) else "".join(value)
+
+
 def _text_output(output: dict[str, Any]) -> dict[str, Any]:
     kind = output["output_type"]
     if kind == "stream":
         return {"output_type": "stream", "name": output["name"], "text": _cut(output["text"])}
     if kind == "error":
         return {"output_type": "error", "ename": output["ename"], "evalue": output["evalue"],
-                "traceback": _cut(_ANSI.sub("", "\n".join(output["traceback"])))}
-    data = {m: _cut(v if isinstance(v, str) else "".join(v)) for m, v in output.get("data", {}).items()
-            if m in ("text/plain", "text/markdown", "text/html", "text/latex")}
+                "traceback": _cut(strip_ansi("\n".join(output["traceback"])))}
+    data = {m: _cut(_text_of(v)) for m, v in output.get("data", {}).items() if m in TEXT_TYPES}
     return {"output_type": kind, "data": data}
 
 
@@ -274,10 +305,10 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
                     verdict = _verdict(cell, nb_cell.outputs)
                 except Exception as exc:  # noqa: BLE001 - translated into labbook's own errors
                     raise _translate(exc, cell, post, timeouts[cell.index]) from exc
-                outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts)
+                outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts, warnings)
                 results.append(CellResult(cell.index, outputs, round(time.perf_counter() - began, 3), verdict))
             trace = json.loads(_run_hidden(client, _TRACE_CODE) or "{}")
-            stop_kernel(kernel.manager)  # now, rather than through jupyter_client's 0.1 s shutdown polling
+            stop_kernel(kernel)  # now, rather than through jupyter_client's 0.1 s shutdown polling
         artifacts += _collect_data(kernel.workdir, folder, warnings)
     except RuntimeError as exc:  # jupyter_client: "Kernel died before replying to kernel_info"
         raise KernelDied(f"the kernel could not start: {exc}", path=str(post.path),
@@ -301,6 +332,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
         started=started,
         seconds=round(time.perf_counter() - clock, 3),
         seed=post.settings.seed,
+        platform=Platform.from_json(trace["platform"]) if trace.get("platform") else None,
     )
     return run, [f"{post.path}: {w}" for w in warnings]
 
@@ -341,12 +373,36 @@ def _notebook_bytes(notebook: Any) -> bytes:
 
 
 def _hash_inputs(root: Path, names: list[str]) -> dict[str, str]:
-    hashes = {}
-    for name in names:
-        path = root / name
-        if path.is_file():
-            hashes[name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return hashes
+    """The files a run was seen to read that are the project's own sources, with their hashes.
+
+    The kernel already left out build outputs, package metadata and environments; this side
+    applies the same rule again (a remote kernel may be an older labbook) and leaves out what
+    git ignores, asking git once.
+    """
+    venvs: dict[str, bool] = {}
+    candidates = [n for n in names if project_source(n, str(root), venvs) and (root / n).is_file()]
+    ignored = _git_ignored(root, candidates)
+    return {name: hashlib.sha256((root / name).read_bytes()).hexdigest() for name in candidates if name not in ignored}
+
+
+def _git_ignored(root: Path, names: list[str]) -> set[str]:
+    """Which of these root-relative files git ignores: one `git check-ignore --stdin` call.
+
+    Files git tracks are never reported (a tracked file is a source whatever .gitignore says).
+    Nothing when the project is not a git repository or git is not installed.
+    """
+    import subprocess
+
+    if not names:
+        return set()
+    try:
+        done = subprocess.run(["git", "-C", str(root), "check-ignore", "-z", "--stdin"], input="\0".join(names) + "\0",
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    if done.returncode not in (0, 1):  # 128: not a repository
+        return set()
+    return {name for name in done.stdout.split("\0") if name}
 
 
 def _labbook_version() -> str:

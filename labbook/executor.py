@@ -125,15 +125,15 @@ class Dispatcher:
         """Start every job now (the caller can do other work meanwhile); yield each as it finishes."""
         return self._guarded(self._start(jobs, progress))
 
-    @staticmethod
-    def _guarded(arriving: Iterator[Done]) -> Iterator[Done]:
+    def _guarded(self, arriving: Iterator[Done]) -> Iterator[Done]:
         try:
             yield from arriving
         except BaseException:
-            from .kernels import kill_all_kernels
-
-            kill_all_kernels()
+            self.stop()
             raise
+
+    def stop(self) -> None:
+        """Stop every execution of this dispatcher still under way (an interrupt)."""
 
     def _start(self, jobs: Sequence[Job], progress: Progress | None) -> Iterator[Done]:
         raise NotImplementedError
@@ -179,11 +179,12 @@ class LocalDispatcher(Dispatcher):
                              daemon=True, name=f"labbook-kernel-{number}").start()
         return _collect(finished, len(jobs), servers)
 
+    def stop(self) -> None:
+        for servers in self._servers:
+            servers.kill_all()
+
     def close(self) -> None:
         """Stop the kernel servers, and any kernel still running (the caller gave up on it)."""
-        from .kernels import kill_all_kernels
-
-        kill_all_kernels()
         for servers in self._servers:
             servers.close()
 

@@ -24,6 +24,8 @@ MAX_NODES = 10_000
 """How many values a front matter may hold once its YAML aliases are expanded."""
 MAX_DEPTH = 50
 """How deeply its lists and mappings may nest."""
+MAX_CHARS = 1_000_000
+"""How long it may be (PyYAML's reader slows down badly on huge single-line values)."""
 
 
 class FrontMatterProblem(ValueError):
@@ -103,12 +105,36 @@ def parse(text: str) -> Header:
 
 
 def _compose(yaml_text: str) -> yaml.Node | None:
+    if len(yaml_text) > MAX_CHARS:
+        raise FrontMatterProblem(f"front matter is longer than {MAX_CHARS:,} characters", 2,
+                                 hint="keep data in files next to the post, not in its front matter")
+    _check_flow_depth(yaml_text)
     try:
         return yaml.compose(yaml_text, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise _yaml_problem(exc) from None
     except RecursionError:
         raise FrontMatterProblem(f"front matter nests deeper than {MAX_DEPTH} levels", 2) from None
+
+
+def _check_flow_depth(yaml_text: str) -> None:
+    """Refuse `[[[[…` nested beyond MAX_DEPTH before PyYAML sees it: its scanner takes seconds
+    on such input before failing. Brackets inside quotes do not count."""
+    depth, quote, line = 0, "", 2
+    for char in yaml_text:
+        if char == "\n":
+            line += 1
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise FrontMatterProblem(f"front matter nests deeper than {MAX_DEPTH} levels", line)
+        elif char in "]}":
+            depth = max(0, depth - 1)
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> FrontMatterProblem:
@@ -154,15 +180,22 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def _key_lines(node: yaml.Node | None, first_line: int) -> dict[str, int]:
-    """The line of every key of nested mappings; an aliased mapping is walked once, not again."""
+    """The line of every key of nested mappings, and of every list item ('labbook.sweep[2]', for a
+    sweep's listed points); an aliased node is walked once, not again."""
     lines: dict[str, int] = {}
     seen: set[int] = set()
     stack: list[tuple[yaml.Node | None, str]] = [(node, "")]
     while stack:
         current, prefix = stack.pop()
-        if not isinstance(current, yaml.MappingNode) or id(current) in seen:
+        if not isinstance(current, (yaml.MappingNode, yaml.SequenceNode)) or id(current) in seen:
             continue
         seen.add(id(current))
+        if isinstance(current, yaml.SequenceNode):
+            for number, item in enumerate(current.value):
+                name = f"{prefix.rstrip('.')}[{number}]"
+                lines.setdefault(name, first_line + item.start_mark.line)
+                stack.append((item, name + "."))
+            continue
         for key, value in current.value:
             name = f"{prefix}{key.value}"
             lines.setdefault(name, first_line + key.start_mark.line)

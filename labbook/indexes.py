@@ -119,9 +119,10 @@ class _Pages:
 
     def __init__(self, theme: Theme, config: Config) -> None:
         self.theme, self.config = theme, config
+        self.math_env = {"math_store": config.cache / "math"}  # math in descriptions: typeset once, kept (texmath)
 
     def __call__(self, title: str, template: str, **context: Any) -> bytes:
-        body = self.theme.render(template, baseurl=self.config.baseurl, **context)
+        body = self.theme.render(template, baseurl=self.config.baseurl, math_env=self.math_env, **context)
         return _with_front_matter({"layout": "default", "title": title}, body)
 
 

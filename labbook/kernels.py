@@ -13,7 +13,6 @@ import contextlib
 import functools
 import json
 import os
-import re
 import select
 import shutil
 import signal
@@ -22,19 +21,22 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .compare.text import strip_ansi
 from .errors import KernelDied
 from .model import Post
 
-__all__ = ["Kernel", "KernelServers", "start_kernel", "discard_kernel", "kernel_environment", "kernel_arguments",
-           "kill_all_kernels", "log_tail"]
+__all__ = ["Kernel", "KernelServers", "start_kernel", "stop_kernel", "discard_kernel", "kernel_environment",
+           "kernel_arguments", "log_tail", "MARKER"]
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_LIVE_KERNELS: set[Any] = set()
-"""Kernel managers of executions under way: killed at once when the build is interrupted."""
+MARKER = "LABBOOK_KERNEL_ID"
+"""An environment variable unique to each kernel: a process that left the kernel's process
+group (a daemon started with start_new_session=True) still carries it, and is found by it."""
+
 _KERNEL_MODULE = ["-m", "labbook._kernel"]
 
 
@@ -85,6 +87,10 @@ class Kernel:
     """Owner-only folder: IPC sockets, connection file, the kernel's own log."""
     workdir: Path
     """The post's fresh, empty working directory."""
+    marker: str = ""
+    """The value of MARKER in its environment (and in that of everything it starts)."""
+    owner: KernelServers | None = None
+    """The build's kernels it is tracked in, to be killed with them on an interrupt."""
 
     @property
     def log(self) -> Path:
@@ -110,12 +116,14 @@ def start_kernel(post: Post, root: Path, servers: KernelServers | None = None) -
     from jupyter_core.utils import run_sync
 
     env = kernel_environment(post, root)
+    env[MARKER] = marker = uuid.uuid4().hex
     server = servers.server_for(env) if servers is not None else None
     private = Path(tempfile.mkdtemp(prefix="labbook-kernel-"))  # mode 0700, near the top: IPC paths are short
     workdir = Path(tempfile.mkdtemp(prefix=f"labbook-run-{post.slug}-"))
     manager = _kernel_manager(private, server)
-    kernel = Kernel(manager, private, workdir)
-    _LIVE_KERNELS.add(manager)
+    kernel = Kernel(manager, private, workdir, marker, servers)
+    if servers is not None:
+        servers.track(kernel)
     try:
         with kernel.log.open("wb") as output:
             run_sync(manager.start_kernel)(env=env, cwd=str(workdir), stdout=output, stderr=output,
@@ -128,33 +136,34 @@ def start_kernel(post: Post, root: Path, servers: KernelServers | None = None) -
 
 def discard_kernel(kernel: Kernel) -> None:
     """Kill a kernel and remove its folders: the end of every kernel, used or not."""
-    stop_kernel(kernel.manager)
-    _LIVE_KERNELS.discard(kernel.manager)
+    stop_kernel(kernel)
+    if kernel.owner is not None:
+        kernel.owner.untrack(kernel)
     shutil.rmtree(kernel.private, ignore_errors=True)
     shutil.rmtree(kernel.workdir, ignore_errors=True)
 
 
-def stop_kernel(manager: Any) -> bool:
-    """Kill a kernel's whole process group (it may have started workers); True if it was alive."""
-    process = getattr(getattr(manager, "provisioner", None), "process", None)
-    if process is None or process.poll() is not None:
-        return False
-    with contextlib.suppress(OSError):
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(Exception):
-        process.wait(timeout=10)
-    return True
+def stop_kernel(kernel: Kernel) -> bool:
+    """Kill a kernel, its process group (workers it started) and every process that carries its
+    marker (daemons that left the group); True if the kernel was alive."""
+    from ._kernel import kill_marked
 
-
-def kill_all_kernels() -> int:
-    """Kill every kernel this process started (and what they started); the number killed."""
-    return sum(stop_kernel(manager) for manager in list(_LIVE_KERNELS))
+    process = getattr(getattr(kernel.manager, "provisioner", None), "process", None)
+    alive = process is not None and process.poll() is None
+    if alive:
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            process.wait(timeout=10)
+    if kernel.marker:
+        kill_marked(MARKER, kernel.marker)
+    return alive
 
 
 def log_tail(log: Path, lines: int = 12) -> str:
     """The end of a kernel's own output: why it would not start, or how it died."""
     with contextlib.suppress(OSError):
-        text = _ANSI.sub("", log.read_text(errors="replace"))
+        text = strip_ansi(log.read_text(errors="replace"))
         return "\n".join(text.strip().splitlines()[-lines:])
     return ""
 
@@ -342,6 +351,22 @@ class KernelServers:
     def __init__(self) -> None:
         self._servers: dict[tuple[tuple[str, str], ...], KernelServer] = {}
         self._lock = threading.Lock()
+        self._live: dict[int, Kernel] = {}
+        """Kernels started for this build and not yet discarded."""
+
+    def track(self, kernel: Kernel) -> None:
+        with self._lock:
+            self._live[id(kernel)] = kernel
+
+    def untrack(self, kernel: Kernel) -> None:
+        with self._lock:
+            self._live.pop(id(kernel), None)
+
+    def kill_all(self) -> int:
+        """Kill every kernel of this build still running (an interrupt); the number that were."""
+        with self._lock:
+            live = list(self._live.values())
+        return sum(stop_kernel(kernel) for kernel in live)
 
     def server_for(self, kernel_env: dict[str, str]) -> KernelServer | None:
         """The server for a kernel with this environment, started now if needed; None (exec
@@ -357,6 +382,8 @@ class KernelServers:
             return self._servers[key]
 
     def close(self) -> None:
+        """Kill the kernels still running, then end the servers."""
+        self.kill_all()
         with self._lock:
             servers, self._servers = list(self._servers.values()), {}
         for server in servers:

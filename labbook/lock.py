@@ -24,7 +24,7 @@ def held(config: Config, *, wait: bool = True, on_wait: Callable[[str], None] | 
     Raises:
         LockError: another process holds it and `wait` is False.
     """
-    config.cache.mkdir(parents=True, exist_ok=True)
+    _make_cache(config)
     path = config.cache / "lock"
     with path.open("a+") as handle:
         try:
@@ -50,3 +50,13 @@ def held(config: Config, *, wait: bool = True, on_wait: Callable[[str], None] | 
             handle.seek(0)
             handle.truncate()
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _make_cache(config: Config) -> None:
+    """.labbook/, with a `.gitignore` holding `*` as pytest writes in its cache: builds' and checks'
+    scratch files never show in `git status`, whatever the project's own .gitignore says."""
+    config.cache.mkdir(parents=True, exist_ok=True)
+    marker = config.cache / ".gitignore"
+    if not marker.exists():
+        with contextlib.suppress(OSError):
+            marker.write_text("# written by labbook: this folder is a cache, never committed\n*\n", encoding="utf-8")

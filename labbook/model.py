@@ -19,7 +19,13 @@ __all__ = [
     "Cell",
     "Prose",
     "FrontMatter",
+    "SUMMARY_STATISTICS",
+    "SummaryTolerance",
+    "ColumnTolerance",
+    "FileTolerance",
     "Tolerance",
+    "BlasLibrary",
+    "Platform",
     "RunSettings",
     "Post",
     "Artifact",
@@ -55,6 +61,9 @@ class CellOptions:
     """Seconds for this cell; overrides `labbook.timeout`."""
     claim: str | None = None
     """The observation, in words, that this cell's assertions test."""
+    gather: bool | None = None
+    """`#| gather: true`: in a sweep post, this cell and every one after it run once, after all
+    the points (sweep.py); None when the cell does not say."""
     code_fold: bool | None = None
     """`#| code-fold:` true folds the code, false keeps it open; None folds it past a few lines."""
 
@@ -104,6 +113,54 @@ class FrontMatter:
     """Keys labbook does not know, passed to the Jekyll front matter as they are."""
 
 
+SUMMARY_STATISTICS = ("mean", "std", "min", "max", "median")
+"""Statistics a summary tolerance may compare, besides quantiles written q0 … q100 (q10, q50, q90)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryTolerance:
+    """Compare statistics of a column instead of its values row by row: for what is chaotic.
+
+    Two runs of a chaotic trajectory on two CPUs part ways after a few hundred steps, yet their
+    mean and quantiles agree: that is what a reader can reproduce.
+    """
+
+    statistics: tuple[str, ...] = ("mean",)
+    """"mean", "std", "min", "max", "median", or a quantile "q10" (percent)."""
+    rtol: float | None = None
+    """None: the column's rtol."""
+    atol: float | None = None
+    """None: the column's atol."""
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnTolerance:
+    """How one column of a table (or one array of an .npz) is compared; None: as its file says."""
+
+    rtol: float | None = None
+    atol: float | None = None
+    rows: tuple[int, int | None] | None = None
+    """Only rows [start, stop) are compared value by value (Python slice rules; stop None: to the
+    end); `rows: 1000` in the front matter is (0, 1000). None: every row."""
+    summary: SummaryTolerance | None = None
+    """The rows that `rows` leaves out (every row when `rows` is None) compared by statistics."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileTolerance:
+    """The tolerance of one artifact, overriding the post's; None: as the post says."""
+
+    rtol: float | None = None
+    atol: float | None = None
+    figure_rms: float | None = None
+    rows: tuple[int, int | None] | None = None
+    """For every column of the file (see ColumnTolerance.rows)."""
+    summary: SummaryTolerance | None = None
+    """For every column of the file (see ColumnTolerance.summary)."""
+    columns: Mapping[str, ColumnTolerance] = field(default_factory=dict)
+    """Per column of a CSV/TSV (by header name) or per array of an .npz (by key)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Tolerance:
     """How far a re-run may drift from the published run and still reproduce it."""
@@ -112,12 +169,25 @@ class Tolerance:
     atol: float = 1e-8
     figure_rms: float = 2.0
     """Root-mean-square pixel difference (0-255 scale) allowed between figures."""
-    files: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    """Per-artifact overrides: {"curves.csv": {"rtol": 1e-3}}."""
+    files: Mapping[str, FileTolerance] = field(default_factory=dict)
+    """Per-artifact overrides, by file name ("eos_loss.csv"), path ("data/eos_loss.csv") or glob."""
+
+    def file(self, name: str) -> FileTolerance:
+        """The override for one artifact ("data/x.csv"): by its path, its name in data/ or
+        figures/, then the first glob that matches; an empty one when none does."""
+        import fnmatch
+
+        short = name.split("/", 1)[1] if name.startswith(("data/", "figures/")) else name
+        for key in (name, short):
+            if key in self.files:
+                return self.files[key]
+        return next((rule for pattern, rule in self.files.items()
+                     if fnmatch.fnmatchcase(name, pattern) or fnmatch.fnmatchcase(short, pattern)), FileTolerance())
 
     def for_file(self, name: str) -> Tolerance:
-        """The tolerance that applies to one artifact."""
-        override = self.files.get(name)
+        """The post's tolerance with the artifact's rtol, atol and figure_rms applied."""
+        rule = self.file(name)
+        override = {k: v for k in ("rtol", "atol", "figure_rms") if (v := getattr(rule, k)) is not None}
         return replace(self, files={}, **override) if override else self
 
 
@@ -225,6 +295,79 @@ class CellResult:
 
 
 @dataclass(frozen=True, slots=True)
+class BlasLibrary:
+    """A BLAS the kernel had loaded, as threadpoolctl reports it."""
+
+    library: str
+    """"openblas", "mkl", "blis", "flexiblas"."""
+    version: str = ""
+    kernel: str = ""
+    """The code path it chose for this CPU ("SkylakeX", "Haswell"); "" when it does not say."""
+    threads: int = 0
+    file: str = ""
+    """The shared library's file name: which package's copy it is (numpy's, scipy's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """The numeric platform a run executed on: what decides the last digits of its floats.
+
+    Collected inside the kernel after the post's cells ran, so it describes the libraries the
+    post really loaded. Fields a run could not know are "" (or 0).
+    """
+
+    cpu: str = ""
+    """"Intel(R) Xeon(R) Processor", "AMD EPYC 7B13"."""
+    isa: str = ""
+    """The widest vector instructions the CPU offers: "AVX-512", "AVX2", "AVX", "SSE4.2", "NEON", "SVE"."""
+    machine: str = ""
+    system: str = ""
+    """"Linux 6.1.0", "Darwin 24.1.0"."""
+    libc: str = ""
+    """"glibc 2.36": its libm computes exp, sin, … for the code that calls it."""
+    blas: tuple[BlasLibrary, ...] = ()
+    numpy_simd: str = ""
+    """The widest SIMD target numpy dispatched to ("AVX512_SKX"), when the post imported numpy."""
+    torch: str = ""
+    """torch's CPU capability ("AVX512", "AVX2", "DEFAULT"), when the post imported torch."""
+    torch_threads: int = 0
+    torch_blas: str = ""
+    """The BLAS torch was built with ("mkl 2024.2"): linked into torch, so threadpoolctl cannot see it."""
+    variables: Mapping[str, str] = field(default_factory=dict)
+    """Environment variables that choose numeric code paths (MKL_CBWR, OPENBLAS_CORETYPE,
+    ATEN_CPU_CAPABILITY, NPY_DISABLE_CPU_FEATURES, …), when set: how one machine imitates another."""
+
+    @property
+    def description(self) -> str:
+        """One line for a page or a message: "Intel Xeon (AVX-512); openblas 0.3.31 (SkylakeX kernel, 1 thread); …"."""
+        parts = [f"{self.cpu or self.machine or 'an unknown CPU'}" + (f" ({self.isa})" if self.isa else "")]
+        for blas in self.blas:
+            how = [p for p in (blas.kernel and f"{blas.kernel} kernel",
+                               blas.threads and f"{blas.threads} thread{'s' * (blas.threads != 1)}") if p]
+            name = " ".join(p for p in (blas.library, blas.version) if p)
+            parts.append(name + (f" ({', '.join(how)})" if how else ""))
+        if self.numpy_simd:
+            parts.append(f"numpy SIMD {self.numpy_simd}")
+        if self.torch:
+            threads = f", {self.torch_threads} thread{'s' * (self.torch_threads != 1)}" if self.torch_threads else ""
+            parts.append(f"torch CPU capability {self.torch}" + (f" with {self.torch_blas}" if self.torch_blas else "")
+                         + threads)
+        parts += [p for p in (self.system, self.libc) if p]
+        parts += [f"{name}={value}" for name, value in sorted(self.variables.items())]
+        return "; ".join(parts)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Platform:
+        """Keys it does not know are dropped: a newer labbook may record more."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known and k != "blas"}
+        blas_known = {f.name for f in fields(BlasLibrary)}
+        blas = tuple(BlasLibrary(**{k: v for k, v in b.items() if k in blas_known}) for b in data.get("blas", ())
+                     if isinstance(b, Mapping) and "library" in b)
+        return cls(**values, blas=blas)
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     """The record of one execution of a post (run.json)."""
 
@@ -241,6 +384,8 @@ class Run:
     seed: int = 0
     check: Mapping[str, Any] | None = None
     """The last `labbook check` of this run: date, verdict, seeds summary."""
+    platform: Platform | None = None
+    """Where it ran (CPU, BLAS, torch's kernels); None in a run.json older than the record."""
     schema: int = RUN_SCHEMA
 
     def artifact(self, name: str) -> Artifact | None:
@@ -266,6 +411,7 @@ class Run:
             for c in data["cells"]
         )
         values["artifacts"] = tuple(Artifact(**a) for a in data["artifacts"])
+        values["platform"] = Platform.from_json(data["platform"]) if data.get("platform") else None
         return cls(**values)
 
 

@@ -15,13 +15,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import pageparts
+from . import outputs as rich
+from . import pageparts, texmath
 from .config import Config
 from .errors import RenderError
 from .model import Artifact, Cell, Notice, Page, Post, Prose, Run, Summary
 from .theme import STATUS_TEXT, Theme, liquid_inert
 
-__all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html"]
+__all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html", "inline_html", "mathml"]
 
 # --- URLs ------------------------------------------------------------------------------------------
 
@@ -42,41 +43,27 @@ def asset_url(config: Config, slug: str, name: str) -> str:
 def _markdown() -> Any:
     from markdown_it import MarkdownIt
     from mdit_py_plugins.anchors import anchors_plugin
-    from mdit_py_plugins.dollarmath import dollarmath_plugin
     from mdit_py_plugins.footnote import footnote_plugin
 
     md = (
         MarkdownIt("commonmark", {"html": True, "typographer": False})
         .enable(["table", "strikethrough"])
-        .use(dollarmath_plugin, allow_space=True, allow_digits=False, double_inline=True)
+        .use(texmath.math_plugin)  # $…$, $$…$$, \(…\), \[…\], equation numbers: see texmath
         .use(footnote_plugin)
         .use(anchors_plugin, min_level=2, max_level=3)
     )
-    for rule in ("math_inline", "math_inline_double", "math_block", "math_block_label"):
-        md.add_render_rule(rule, _render_math)
     md.add_render_rule("fence", _render_fence)
     return md
 
 
-def _render_math(self: Any, tokens: Sequence[Any], idx: int, options: Any, env: dict[str, Any]) -> str:
-    token = tokens[idx]
-    display = token.type.startswith("math_block") or token.type == "math_inline_double"
-    return mathml(token.content, display=display, env=env, line=token.map[0] + 1 if token.map else None)
-
-
 def mathml(tex: str, *, display: bool, env: dict[str, Any] | None = None, line: int | None = None) -> str:
-    """TeX -> MathML, rendered here so a page needs no script and no network to show math."""
-    from latex2mathml.converter import convert
+    """TeX -> MathML, typeset here so a page needs no script and no network to show math."""
+    return texmath.typeset_formula(tex, display=display, env=env, line=line)
 
-    try:
-        markup = convert(tex.strip(), display="block" if display else "inline")
-    except Exception as exc:  # noqa: BLE001 - latex2mathml raises many kinds; the TeX is shown instead
-        if env is not None:
-            env.setdefault("warnings", []).append(f"math could not be rendered ({exc}): {tex.strip()[:60]}")
-        return f'<code class="math-error" title="could not render">{html.escape(tex)}</code>'
-    if display:
-        return f'<div class="math display">{markup}</div>\n'
-    return f'<span class="math inline">{markup}</span>'
+
+def inline_html(text: str, env: dict[str, Any] | None = None, *, line: int | None = None) -> str:
+    """A caption, claim, question or description: inline markdown with math, raw HTML as text."""
+    return texmath.inline_html(text, env, line=line)
 
 
 @functools.cache
@@ -139,29 +126,39 @@ def markdown_html(text: str, env: dict[str, Any] | None = None) -> str:
 class _CellRenderer:
     """Renders one cell with its outputs; numbers the figures of the page."""
 
-    def __init__(self, post: Post, run: Run, config: Config, theme: Theme, run_dir: Path | None = None) -> None:
+    def __init__(self, post: Post, run: Run, config: Config, theme: Theme, env: dict[str, Any],
+                 run_dir: Path | None = None) -> None:
         self.post, self.run, self.config, self.theme = post, run, config, theme
-        self.run_dir = run_dir
+        self.env = env  # the page's markdown env: its math (macros, equation labels) and warnings
+        self.run_dir = run_dir  # the run's files: figure sizes when the output record has none
         self.results = {r.index: r for r in run.cells}
         self.figures = 0
+        self.warnings: list[str] = []
+        """Met while rendering outputs (math that would not render); render() reports them."""
 
     def __call__(self, cell: Cell) -> str:
         result = self.results.get(cell.index)
         outputs = result.outputs if result and cell.options.output else ()
-        figures = [self._figure(o, cell) for o in outputs if o.get("output_type") == "figure"]
-        texts = [_text_output_html(o) for o in outputs if o.get("output_type") != "figure"]
+        shown = [self._output(o, cell) for o in outputs]
         return self.theme.render(
             "cell.html",
             cell=cell,
             code=highlight_python(cell.source) if cell.options.echo and cell.source.strip() else "",
-            texts=[t for t in texts if t],
-            figures=figures,
+            outputs=[s for s in shown if s],
             verdict=result.claim if result else None,
             seconds=result.seconds if result else None,
             line=cell.line,
             source_path=str(self.post.path),
+            math_env=self.env,
             **_fold(cell),
         )
+
+    def _output(self, output: Mapping[str, Any], cell: Cell) -> dict[str, Any] | None:
+        """One output for cell.html, in display order: {"figure": …} or {"html": …}."""
+        if output.get("output_type") == "figure":
+            return {"figure": self._figure(output, cell)}
+        markup = _text_output_html(output, self.warnings)
+        return {"html": markup} if markup else None
 
     def _figure(self, output: Mapping[str, Any], cell: Cell) -> dict[str, Any]:
         self.figures += 1
@@ -172,27 +169,12 @@ class _CellRenderer:
             "number": self.figures,
             "id": anchor,
             "src": asset_url(self.config, self.post.slug, name),
-            "caption": caption_html(cell.options.caption or ""),
+            "caption": cell.options.caption or "",
             "alt": cell.options.caption or f"Figure {self.figures}",
             "width": size[0] if size else None,
             "height": size[1] if size else None,
             "wide": bool(size and size[0] >= 2 * size[1]),
         }
-
-
-_CAPTION_MATH = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$(?!\d)")
-
-
-def caption_html(caption: str) -> Any:
-    """A caption is text (markup in it is shown as written) in which `$…$` is math."""
-    from markupsafe import Markup
-
-    parts, last = [], 0
-    for match in _CAPTION_MATH.finditer(caption):
-        parts += [html.escape(caption[last:match.start()]), mathml(match.group(1), display=False)]
-        last = match.end()
-    parts.append(html.escape(caption[last:]))
-    return Markup("".join(parts))
 
 
 def _fold(cell: Cell) -> dict[str, Any]:
@@ -202,19 +184,9 @@ def _fold(cell: Cell) -> dict[str, Any]:
     return {"fold": fold, "code_lines": lines}
 
 
-def _text_output_html(output: Mapping[str, Any]) -> str:
-    kind = output.get("output_type")
-    if kind == "stream":
-        css = "stderr" if output.get("name") == "stderr" else "stdout"
-        return f'<pre class="output {css}">{html.escape(output.get("text", ""))}</pre>'
-    if kind == "error":
-        return f'<pre class="output error">{html.escape(output.get("traceback", ""))}</pre>'
-    data = output.get("data", {})
-    if "text/markdown" in data:
-        return f'<div class="output markdown">{markdown_html(data["text/markdown"])}</div>'
-    if "text/plain" in data:
-        return f'<pre class="output result">{html.escape(data["text/plain"])}</pre>'
-    return ""
+def _text_output_html(output: Mapping[str, Any], warnings: list[str] | None = None) -> str:
+    """Any output but a figure file: the richest safe MIME type, sanitized (outputs.py)."""
+    return rich.output_html(output, markdown=_markdown(), mathml=mathml, warnings=warnings)
 
 
 # --- the page ----------------------------------------------------------------------------------------
@@ -266,8 +238,9 @@ def _download(artifact: Artifact, config: Config, slug: str, run_dir: Path | Non
 
 
 def _body_html(post: Post, run: Run, config: Config, theme: Theme,
-               run_dir: Path | None = None) -> tuple[str, list[Notice]]:
-    """The post's Markdown as written, each code cell followed by its outputs.
+               run_dir: Path | None = None) -> tuple[str, dict[str, Any]]:
+    """The post's Markdown as written, each code cell followed by its outputs; and the page's env
+    (its math: macros and equation labels that captions and claims share; its warnings).
 
     Raises:
         RenderError: a cell the read stage found has no fence here (the two parsers disagree).
@@ -275,16 +248,32 @@ def _body_html(post: Post, run: Run, config: Config, theme: Theme,
     env: dict[str, Any] = {
         "cells_by_line": {cell.line: cell for cell in post.cells},
         "first_line": post.body_line,
-        "render_cell": _CellRenderer(post, run, config, theme, run_dir),
         "warnings": [],
+        "line_of": lambda line: post.body_line + line,  # math warnings name the post's line (texmath)
+        "math_store": config.cache / "math",  # typeset formulas kept between builds (texmath)
     }
+    env["render_cell"] = _CellRenderer(post, run, config, theme, env, run_dir)
     body = _markdown().render(post.body, env)
     lost = [cell for cell in post.cells if cell.index not in env.get("placed", set())]
     if lost:
         raise RenderError(f"code cell {lost[0].index + 1} could not be placed on the page", line=lost[0].line,
                           hint="is its ``` fence inside a $$ math block or an HTML block?")
-    notices = [w if isinstance(w, Notice) else Notice(str(w), str(post.path)) for w in env["warnings"]]
-    return body, notices
+    return body, env
+
+
+def _notices(post: Post, env: dict[str, Any]) -> list[Notice]:
+    """The page's warnings. Math's come as (line, message); those from math in outputs keep only
+    the path (their lines count in the output, not in the post)."""
+    path = str(post.path)
+
+    def notice(warning: Any, in_post: bool) -> Notice:
+        if isinstance(warning, Notice):
+            return warning
+        if isinstance(warning, tuple):
+            return Notice(warning[1], path, warning[0] if in_post else None)
+        return Notice(str(warning), path)
+
+    return [notice(w, True) for w in env["warnings"]] + [notice(w, False) for w in env["render_cell"].warnings]
 
 
 def notebook_of(post: Post, run: Run, run_dir: Path | None) -> bytes | None:
@@ -324,14 +313,13 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
         RenderError: a template failed, or a cell could not be placed.
     """
     url = post_url(config, post)
-    body, notices = _body_html(post, run, config, theme, run_dir)
+    body, env = _body_html(post, run, config, theme, run_dir)
     claims = [r.claim for r in run.cells if r.claim is not None]
     links = pageparts.internal_links(body, config.baseurl, config.url, url)
     summary = summary_of(post, run, url, config, links)
     notebook = notebook_of(post, run, run_dir)
     notebook_name = f"{post.slug}.ipynb" if notebook is not None else None
     references, problems = pageparts.references_of(post.meta.extra.get("references"))
-    notices += [Notice(problem, str(post.path)) for problem in problems]
     article = theme.render(
         "post.html",
         post=summary,
@@ -344,6 +332,7 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
         seed_tallies=dict((run.check or {}).get("seeds", {}).get("claims", {})),
         status_text=STATUS_TEXT.get(post.meta.status or "", ""),
         baseurl=config.baseurl,
+        math_env=env,
         verification=pageparts.verification_of(run.check) if post.cells else None,
         toc=pageparts.headings(body),
         references=references,
@@ -351,6 +340,7 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
                                        url=config.url.rstrip("/") + url if config.url else url,
                                        site_title=config.title, slug=post.slug),
     )
+    notices = _notices(post, env) + [Notice(problem, str(post.path)) for problem in problems]
     front_matter = {"layout": "post", **summary.to_front_matter(),
                     **{k: v for k, v in post.meta.extra.items() if _plain(v)}}
     front_matter["labbook"] = {**front_matter["labbook"], "links": pageparts.links_include(post.slug)}

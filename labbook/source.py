@@ -25,8 +25,8 @@ from .config import Config, did_you_mean
 from .files import sha_file
 from .errors import (CellOptionError, DuplicateSlugError, FrontMatterError, LabbookError, PathEscapeError,
                      PostError, per_post)
-from .model import (KERNEL_START_MB, STATUSES, Cell, CellOptions, FrontMatter, Notice, Post, Prose, RunSettings,
-                    Tolerance)
+from .model import (KERNEL_START_MB, STATUSES, SUMMARY_STATISTICS, Cell, CellOptions, ColumnTolerance, FileTolerance,
+                    FrontMatter, Notice, Post, Prose, RunSettings, SummaryTolerance, Tolerance)
 
 __all__ = ["parse", "read", "read_all", "discover", "compute_key", "key_basis", "ReadResult"]
 
@@ -88,8 +88,17 @@ def _as_strings(name: str, value: Any, path: str, line: int | None) -> tuple[str
         return (str(value).strip(),) if str(value).strip() else ()
     if isinstance(value, list) and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
         return tuple(str(v).strip() for v in value if str(v).strip())
-    shown = reprlib.repr(value)
+    shown = _shown(value)
     raise FrontMatterError(f"'{name}' must be a list of strings, not {shown}", path=path, line=line)
+
+
+def _shown(value: Any) -> str:
+    """A value in an error message: short, whatever the value (an aliased list may hold millions)."""
+    return _SHORT.repr(value)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxstring, _SHORT.maxother = 2, 4, 4, 40, 40
 
 
 _JEKYLL_OWNED = {
@@ -108,11 +117,11 @@ def _front_matter(header: frontmatter.Header, path: str) -> tuple[FrontMatter, l
                                    hint="title: … and date: YYYY-MM-DD go between the two '---' lines")
     title = values["title"]
     if not isinstance(title, (str, int, float)) or isinstance(title, bool) or not str(title).strip():
-        raise FrontMatterError(f"title must be text, not {reprlib.repr(title)}", path=path, line=lines.get("title"))
+        raise FrontMatterError(f"title must be text, not {_shown(title)}", path=path, line=lines.get("title"))
     status = values.get("status")
     if status is not None and status not in STATUSES:
         raise FrontMatterError(
-            f"unknown status {reprlib.repr(status)}: use one of {', '.join(STATUSES)}"
+            f"unknown status {_shown(status)}: use one of {', '.join(STATUSES)}"
             f"{did_you_mean(str(status), STATUSES)}",
             path=path, line=lines.get("status"),
         )
@@ -157,7 +166,6 @@ _SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "timeout": (int, float), "inputs": (list, str), "figure_format": (str,), "seed": (int,),
     "threads": (int,), "memory_mb": (int,), "tolerance": (dict,), "sanitize": (list,),
 }
-_TOLERANCE_KEYS = ("rtol", "atol", "figure_rms", "files")
 
 
 def _settings(block: Any, path: str, lines: Mapping[str, int], config: Config | None) -> RunSettings:
@@ -195,24 +203,138 @@ def _settings(block: Any, path: str, lines: Mapping[str, int], config: Config | 
     return RunSettings(**{f.name: getattr(defaults, f.name) for f in fields(RunSettings)} | values)
 
 
+# --- labbook.tolerance ------------------------------------------------------------------------------
+
+_TOLERANCE_KEYS = ("rtol", "atol", "figure_rms", "files")
+_FILE_KEYS = ("rtol", "atol", "figure_rms", "rows", "summary", "columns")
+_COLUMN_KEYS = ("rtol", "atol", "rows", "summary")
+_SUMMARY_KEYS = ("of", "rtol", "atol")
+_TABLES = (".csv", ".tsv", ".npy", ".npz")
+_FIGURES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".svg", ".pdf")
+_QUANTILE = re.compile(r"^q(100|[1-9]?[0-9])$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """A place in the `labbook.tolerance` block: its dotted name, and the file and line of it."""
+
+    name: str
+    path: str
+    lines: Mapping[str, int]
+
+    def at(self, key: str) -> _Where:
+        return _Where(f"{self.name}.{key}", self.path, self.lines)
+
+    def error(self, message: str, hint: str | None = None) -> FrontMatterError:
+        line = self.lines.get(self.name)
+        parent = self.name
+        while line is None and "." in parent:  # flow-style values have no line of their own
+            parent = parent.rsplit(".", 1)[0]
+            line = self.lines.get(parent)
+        return FrontMatterError(message, path=self.path, line=line, hint=hint)
+
+
 def _tolerance(block: dict[str, Any], path: str, lines: Mapping[str, int]) -> Tolerance:
-    for key, value in block.items():
-        line = lines.get(f"labbook.tolerance.{key}")
-        if key not in _TOLERANCE_KEYS:
-            raise FrontMatterError(
-                f"unknown tolerance 'labbook.tolerance.{key}'{did_you_mean(key, _TOLERANCE_KEYS)}", path=path, line=line
-            )
-        if key != "files" and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
-            raise FrontMatterError(f"labbook.tolerance.{key} must be a non-negative number", path=path, line=line)
+    """labbook.tolerance: rtol, atol, figure_rms, and per file (by name, path or glob) rtol,
+    atol, figure_rms, a window of `rows`, a `summary`, and per column the same.
+
+    Raises:
+        FrontMatterError: an unknown key (with a did-you-mean), a wrong type, a negative number,
+            or a table setting on a file that has no rows and columns; with its line.
+    """
+    where = _Where("labbook.tolerance", path, lines)
+    _known_keys(block, _TOLERANCE_KEYS, where, "tolerance")
+    numbers = {key: _non_negative(block[key], where.at(key)) for key in ("rtol", "atol", "figure_rms") if key in block}
     files = block.get("files", {})
-    if not isinstance(files, dict) or not all(
-        isinstance(v, dict) and set(v) <= {"rtol", "atol", "figure_rms"} for v in files.values()
-    ):
-        raise FrontMatterError(
-            "labbook.tolerance.files maps a file name to {rtol, atol, figure_rms}",
-            path=path, line=lines.get("labbook.tolerance.files"),
-        )
-    return Tolerance(**{k: float(v) for k, v in block.items() if k != "files"}, files=files)
+    if not isinstance(files, dict):
+        raise where.at("files").error("labbook.tolerance.files maps a data or figure file name to its tolerance",
+                                      hint="files: {eos_loss.csv: {rtol: 1.0e-4}}")
+    rules = {str(name): _file_tolerance(str(name), value, where.at("files").at(str(name)))
+             for name, value in files.items()}
+    return Tolerance(**numbers, files=rules)
+
+
+def _file_tolerance(name: str, block: Any, where: _Where) -> FileTolerance:
+    if not isinstance(block, dict):
+        raise where.error(f"{where.name} must be a mapping, like {{rtol: 1.0e-4}}")
+    _known_keys(block, _FILE_KEYS, where, "setting")
+    kind = Path(name).suffix.lower()
+    table_only = [key for key in ("rows", "summary", "columns") if key in block]
+    if table_only and kind and kind not in _TABLES and "*" not in kind:
+        raise where.at(table_only[0]).error(
+            f"{where.name}.{table_only[0]}: only tables have rows and columns ({', '.join(_TABLES)}), not {kind} files",
+            hint="a JSON file is compared number by number: give it rtol and atol" if kind == ".json" else None)
+    if "figure_rms" in block and kind and kind not in _FIGURES and "*" not in kind:
+        raise where.at("figure_rms").error(f"{where.name}.figure_rms: {name} is not a figure")
+    columns = block.get("columns", {})
+    if not isinstance(columns, dict):
+        raise where.at("columns").error(f"{where.name}.columns maps a column name to its tolerance",
+                                        hint="columns: {loss: {rows: 1000}}")
+    return FileTolerance(
+        **{key: _non_negative(block[key], where.at(key)) for key in ("rtol", "atol", "figure_rms") if key in block},
+        rows=_rows(block["rows"], where.at("rows")) if "rows" in block else None,
+        summary=_summary(block["summary"], where.at("summary")) if "summary" in block else None,
+        columns={str(column): _column_tolerance(value, where.at("columns").at(str(column)))
+                 for column, value in columns.items()},
+    )
+
+
+def _column_tolerance(block: Any, where: _Where) -> ColumnTolerance:
+    if not isinstance(block, dict):
+        raise where.error(f"{where.name} must be a mapping, like {{rtol: 1.0e-4, rows: 1000}}")
+    _known_keys(block, _COLUMN_KEYS, where, "setting")
+    return ColumnTolerance(
+        **{key: _non_negative(block[key], where.at(key)) for key in ("rtol", "atol") if key in block},
+        rows=_rows(block["rows"], where.at("rows")) if "rows" in block else None,
+        summary=_summary(block["summary"], where.at("summary")) if "summary" in block else None,
+    )
+
+
+def _rows(value: Any, where: _Where) -> tuple[int, int | None]:
+    """`rows: 1000` (the first 1000) or `rows: [start, stop]` (Python slice; stop may be null)."""
+    if _is_int(value) and value >= 0:
+        return (0, value)
+    if (isinstance(value, list) and len(value) == 2 and _is_int(value[0])
+            and (value[1] is None or _is_int(value[1]))):
+        return (value[0], value[1])
+    raise where.error(f"{where.name} must be a row count (rows: 1000, the first 1000 rows) or a slice "
+                      f"[start, stop] (rows: [0, 1000]; stop may be null), not {value!r}")
+
+
+def _summary(value: Any, where: _Where) -> SummaryTolerance:
+    """`summary: [mean, q10, q50, q90]` (the column's rtol/atol) or `summary: {of: [...], rtol: …}`."""
+    block = {"of": value} if isinstance(value, (list, str)) else value
+    if not isinstance(block, dict):
+        raise where.error(f"{where.name} must be a list of statistics, or {{of: [mean, q50], rtol: 0.05}}")
+    _known_keys(block, _SUMMARY_KEYS, where, "setting")
+    statistics = block.get("of", ["mean"])
+    statistics = [statistics] if isinstance(statistics, str) else statistics
+    if not isinstance(statistics, list) or not statistics:
+        raise where.at("of").error(f"{where.name}.of must be a list of statistics, like [mean, q10, q50, q90]")
+    for statistic in statistics:
+        if not isinstance(statistic, str) or not (statistic in SUMMARY_STATISTICS or _QUANTILE.match(statistic)):
+            raise where.error(
+                f"{where.name}: unknown statistic {statistic!r}{did_you_mean(str(statistic), SUMMARY_STATISTICS)}",
+                hint=f"use {', '.join(SUMMARY_STATISTICS)}, or a quantile q0 … q100 (q10, q50, q90)")
+    numbers = {key: _non_negative(block[key], where.at(key)) for key in ("rtol", "atol") if key in block}
+    return SummaryTolerance(statistics=tuple(statistics), **numbers)
+
+
+def _known_keys(block: Mapping[Any, Any], known: tuple[str, ...], where: _Where, noun: str) -> None:
+    for key in block:
+        if key not in known:
+            raise where.at(str(key)).error(f"unknown {noun} '{where.name}.{key}'{did_you_mean(str(key), known)}",
+                                           hint=f"{where.name} takes {', '.join(known)}")
+
+
+def _non_negative(value: Any, where: _Where) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0 or value == float("inf"):
+        raise where.error(f"{where.name} must be a non-negative number, not {value!r}")
+    return float(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _sanitizers(items: list[Any], path: str, line: int | None) -> tuple[tuple[str, str], ...]:
@@ -236,7 +358,7 @@ def _sanitizers(items: list[Any], path: str, line: int | None) -> tuple[tuple[st
 
 _OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "label": (str,), "caption": (str,), "echo": (bool,), "output": (bool,),
-    "timeout": (int, float), "claim": (str,), "code-fold": (bool,),
+    "timeout": (int, float), "claim": (str,), "gather": (bool,), "code-fold": (bool,),
 }
 
 

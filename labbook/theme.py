@@ -39,6 +39,7 @@ class Theme:
         )
         self.env.filters["human_size"] = human_size
         self.env.filters["tag_slug"] = tag_slug
+        self.env.filters["typeset"] = jinja2.pass_context(_typeset)  # math in captions, claims: {{ x | typeset }}
         self.env.globals["status_text"] = STATUS_TEXT
 
     def render(self, name: str, **context: Any) -> str:
@@ -60,6 +61,19 @@ class Theme:
                 digest.update(path.relative_to(self.folder).as_posix().encode())
                 digest.update(path.read_bytes())
         return digest.hexdigest()
+
+
+def _typeset(context: Any, text: object) -> Any:
+    """Inline markdown and math, typeset at build time; the page's macros and labels when rendering a post.
+
+    render puts the page's markdown env in the template context as `math_env`; index pages have none.
+    """
+    from markupsafe import Markup
+
+    from .texmath import inline_html
+
+    env = context.get("math_env")
+    return Markup(inline_html(str(text), env if isinstance(env, dict) else None))
 
 
 def human_size(size: int) -> str:

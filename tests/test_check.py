@@ -181,7 +181,7 @@ def test_a_data_file_that_no_longer_parses_drifts_with_a_reason(project):
 def test_cli_writes_junit_and_an_html_report_and_records_the_check(project, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OFFSET", "0.3")
     junit, report = tmp_path / "junit.xml", tmp_path / "report"
-    code = main(["--root", str(project), "check", "--junit", str(junit), "--report", str(report)])
+    code = main(["--root", str(project), "check", "--record", "--junit", str(junit), "--report", str(report)])
     assert code == 1
     out = capsys.readouterr().out
     assert "posts/drawing.md drifted" in out and "posts/steady.md reproduced" in out
@@ -198,8 +198,8 @@ def test_cli_writes_junit_and_an_html_report_and_records_the_check(project, tmp_
 
 def test_a_check_without_seeds_keeps_the_last_seed_spread_on_the_page(project, capsys):
     post = str(project / "posts" / "seeded.md")
-    main(["--root", str(project), "check", "--seeds", "2", post])
-    main(["--root", str(project), "check", post])
+    main(["--root", str(project), "check", "--record", "--seeds", "2", post])
+    main(["--root", str(project), "check", "--record", post])
     capsys.readouterr()
     record = json.loads((project / "site/assets/posts/seeded/run.json").read_text())["check"]
     assert record["seeds"]["n"] == 2 and record["seeds"]["date"] == record["date"]

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from labbook.compare import (
     normalize_output,
     sanitize_text,
 )
-from labbook.model import Tolerance
+from labbook.model import ColumnTolerance, FileTolerance, SummaryTolerance, Tolerance
 
 TOL = Tolerance()
 
@@ -118,15 +119,15 @@ def test_per_file_override_lets_a_1e_3_change_pass(tmp_path: Path) -> None:
     changed = [list(row) for row in rows]
     changed[17][1] = repr(float(rows[17][1]) * (1 + 1e-3))
     write_csv(new, changed)
-    loose = Tolerance(files={"curves.csv": {"rtol": 1e-2}})
+    loose = Tolerance(files={"curves.csv": FileTolerance(rtol=1e-2)})
 
     assert compare_data(published, new, "curves.csv", loose) is None
     assert (
-        compare_data(published, new, "other.csv", Tolerance(files={"other.csv": {"rtol": 1e-2}}))
+        compare_data(published, new, "other.csv", Tolerance(files={"other.csv": FileTolerance(rtol=1e-2)}))
         is None
     )
     assert (
-        compare_data(published, new, "curves.csv", Tolerance(files={"other.csv": {"rtol": 1e-2}}))
+        compare_data(published, new, "curves.csv", Tolerance(files={"other.csv": FileTolerance(rtol=1e-2)}))
         is not None
     )
 
@@ -485,6 +486,28 @@ def test_figure_that_no_longer_opens_is_a_difference(tmp_path: Path) -> None:
     assert difference.reason.startswith("no longer opens as PNG: ")
 
 
+def test_a_figure_over_pillows_bomb_limit_is_still_compared_and_never_blamed_on_the_published_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+
+    import labbook.compare.figures as figures
+
+    published, new = pair(tmp_path, "fig-loss.png")
+    draw(published)
+    draw(new, shift_px=2)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # both figures are far over the guard now
+    difference = compare_figure(published, new, "fig-loss.png", TOL)
+    assert difference is not None and difference.reason.startswith("RMS ")
+    assert Image.MAX_IMAGE_PIXELS == 1000  # the guard is raised for labbook's own figures only, then restored
+    monkeypatch.setattr(figures, "MAX_PIXELS", 5000)  # beyond what labbook decodes: compared by bytes, saying so
+    difference = compare_figure(published, new, "fig-loss.png", TOL)
+    assert difference is not None and "640x480 figure is beyond the 5,000 pixels" in difference.reason
+    assert "published figure does not open" not in difference.reason
+    draw(new)
+    assert compare_figure(published, new, "fig-loss.png", TOL) is None
+
+
 def test_svg_compared_without_metadata_and_hashed_ids(tmp_path: Path) -> None:
     import matplotlib
 
@@ -815,3 +838,79 @@ def test_compare_outputs_applies_extra_patterns() -> None:
     new = [stream("seed 9876: loss 0.5\n")]
     assert compare_outputs(published, new, 0) is not None
     assert compare_outputs(published, new, 0, extra=[(r"seed \d+", "seed N")]) is None
+
+
+# --------------------------------------------------------------------------- tolerances an author can reason about
+
+
+def trajectory(path: Path, tail_shift: float = 0.0, head_shift: float = 0.0) -> Path:
+    """A stable head (rows 0-99) and a chaotic-looking tail whose values move row by row but
+    whose distribution does not."""
+    rows = [[step, repr(0.5 + 0.001 * step + head_shift), "gd"] for step in range(100)]
+    values = np.sin(np.arange(100, 400) * 1.7 + tail_shift) * 0.1 + 0.6
+    rows += [[step, repr(float(v)), "gd"] for step, v in zip(range(100, 400), values)]
+    return write_csv(path, rows)
+
+
+def test_a_column_window_passes_what_the_whole_file_tolerance_fails(tmp_path: Path) -> None:
+    published, new = pair(tmp_path, "eos_loss.csv")
+    trajectory(published)
+    trajectory(new, tail_shift=0.4)
+    whole = compare_data(published, new, "data/eos_loss.csv", TOL)
+    assert whole is not None and "column 'loss'" in whole.reason
+    window = ColumnTolerance(rows=(0, 100))
+    assert compare_data(published, new, "data/eos_loss.csv",
+                        Tolerance(files={"eos_loss.csv": FileTolerance(columns={"loss": window})})) is None
+    assert compare_data(published, new, "data/eos_loss.csv",
+                        Tolerance(files={"eos_loss.csv": FileTolerance(rows=(0, 100))})) is None
+
+
+def test_a_slice_window_reports_rows_by_their_place_in_the_file(tmp_path: Path) -> None:
+    published, new = pair(tmp_path, "eos_loss.csv")
+    trajectory(published)
+    trajectory(new, tail_shift=0.4)
+    loose = Tolerance(files={"eos_loss.csv": FileTolerance(columns={"loss": ColumnTolerance(rows=(50, 150))})})
+    difference = compare_data(published, new, "eos_loss.csv", loose)
+    assert difference is not None and "at row 120" in difference.reason and "50 of 100 values differ" in difference.reason
+    assert difference.tolerance == "rtol=1e-05 atol=1e-08 rows=50:150"
+
+
+def test_a_summary_compares_the_rest_of_the_column_by_its_statistics(tmp_path: Path) -> None:
+    published, new = pair(tmp_path, "eos_loss.csv")
+    trajectory(published)
+    trajectory(new, tail_shift=0.4)
+    summary = SummaryTolerance(("mean", "q10", "q50", "q90"), rtol=0.05)
+    rule = ColumnTolerance(rows=(0, 100), summary=summary)
+    tolerance = Tolerance(files={"eos_loss.csv": FileTolerance(columns={"loss": rule})})
+    assert compare_data(published, new, "eos_loss.csv", tolerance) is None
+    trajectory(new, tail_shift=0.4, head_shift=1e-3)  # the stable head moved: still caught row by row
+    difference = compare_data(published, new, "eos_loss.csv", tolerance)
+    assert difference is not None and "at row 0" in difference.reason
+    tight = replace(rule, summary=SummaryTolerance(("mean", "q90"), rtol=1e-9))
+    trajectory(new, tail_shift=0.4)
+    difference = compare_data(published, new, "eos_loss.csv",
+                              Tolerance(files={"eos_loss.csv": FileTolerance(columns={"loss": tight})}))
+    assert difference is not None
+    assert difference.reason.startswith("column 'loss' (rows 100-399, by summary): ")
+    assert "exceeds atol 1e-08 + rtol 1e-09·|x|" in difference.reason
+    assert "summary=mean,q90 (rtol=1e-09 atol=1e-08)" in difference.tolerance
+
+
+def test_a_summary_without_a_window_replaces_the_row_by_row_comparison(tmp_path: Path) -> None:
+    published, new = pair(tmp_path, "x.csv")
+    write_csv(published, [[i, repr(float(v))] for i, v in enumerate(np.linspace(0, 1, 101))], header=["i", "x"])
+    write_csv(new, [[i, repr(float(v))] for i, v in enumerate(np.linspace(0, 1, 101)[::-1])], header=["i", "x"])
+    summary = FileTolerance(columns={"x": ColumnTolerance(summary=SummaryTolerance(("mean", "median", "min", "max")))})
+    assert compare_data(published, new, "x.csv", Tolerance(files={"x.csv": summary})) is None
+    assert compare_data(published, new, "x.csv", TOL) is not None
+
+
+def test_npz_arrays_take_the_tolerance_of_their_own_name(tmp_path: Path) -> None:
+    published, new = pair(tmp_path, "weights.npz")
+    np.savez(published, W=np.ones((3, 2)), b=np.zeros(2))
+    np.savez(new, W=np.ones((3, 2)) + 1e-5, b=np.zeros(2) + 1e-5)
+    per_array = FileTolerance(columns={"W": ColumnTolerance(rtol=1e-3)})
+    difference = compare_data(published, new, "weights.npz", Tolerance(files={"weights.npz": per_array}))
+    assert difference is not None and difference.reason.startswith("array 'b'")
+    both = FileTolerance(atol=1e-4)
+    assert compare_data(published, new, "weights.npz", Tolerance(files={"weights.npz": both})) is None

@@ -9,7 +9,7 @@ import pytest
 
 import labbook
 from labbook import errors
-from labbook.model import Artifact, CellResult, Run, Tolerance, Verdict
+from labbook.model import Artifact, BlasLibrary, CellResult, FileTolerance, Platform, Run, Tolerance, Verdict
 
 
 def a_run(**changes) -> Run:
@@ -40,9 +40,31 @@ def test_run_from_json_refuses_another_schema():
 
 
 def test_tolerance_per_file_override():
-    tolerance = Tolerance(rtol=1e-5, files={"a.csv": {"rtol": 1e-2}})
+    tolerance = Tolerance(rtol=1e-5, files={"a.csv": FileTolerance(rtol=1e-2)})
     assert tolerance.for_file("a.csv").rtol == 1e-2
     assert tolerance.for_file("b.csv") is tolerance
+
+
+def test_a_file_tolerance_matches_the_artifact_by_path_name_or_glob():
+    exact, glob = FileTolerance(rtol=1e-1), FileTolerance(rtol=1e-2)
+    tolerance = Tolerance(files={"a.csv": exact, "*.npz": glob})
+    assert tolerance.file("data/a.csv") is exact and tolerance.file("a.csv") is exact
+    assert tolerance.file("data/sub/w.npz") is glob
+    assert tolerance.file("figures/a.csv.png") == FileTolerance()
+
+
+def test_the_platform_round_trips_and_an_old_run_json_has_none():
+    platform = Platform(cpu="AMD EPYC 7B13", isa="AVX2", machine="x86_64", system="Linux 6.1", libc="glibc 2.36",
+                        blas=(BlasLibrary("openblas", "0.3.27", "Zen", 1, "libscipy_openblas64_.so"),),
+                        numpy_simd="X86_V3", torch="AVX2", torch_threads=1)
+    run = a_run(platform=platform)
+    assert Run.from_json(json.loads(json.dumps(run.to_json()))) == run
+    old = a_run().to_json()
+    del old["platform"]
+    assert Run.from_json(old).platform is None
+    newer = run.to_json() | {"platform": {**run.to_json()["platform"], "gpu": "none"}}
+    assert Run.from_json(newer).platform == platform  # keys a newer labbook adds are dropped
+    assert "AMD EPYC 7B13 (AVX2)" in platform.description and "openblas 0.3.27 (Zen kernel, 1 thread)" in platform.description
 
 
 @pytest.mark.parametrize("kind", [errors.CellError, errors.FrontMatterError, errors.KernelDied, errors.LockError])

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from labbook import pageparts
-from labbook.render import caption_html
 from labbook.source import parse
 
 
@@ -110,8 +109,6 @@ def test_verification_badge_from_the_last_check(check, expected):
     assert (badge.verdict, badge.date, badge.seeds, badge.good) == expected if badge else expected is None
 
 
-def test_code_fold_option_and_captions_with_math():
+def test_code_fold_option():
     post, _ = parse("---\ntitle: T\ndate: 2026-01-01\n---\n\n```python\n#| code-fold: false\nx = 1\n```\n", "posts/t.md")
     assert post.cells[0].options.code_fold is False and post.cells[0].source == "x = 1"
-    caption = str(caption_html("Loss for <em>x</em> at $\\eta = 0.1$, cost $5 and $10"))
-    assert "&lt;em&gt;x&lt;/em&gt;" in caption and "<math" in caption and "cost $5 and $10" in caption

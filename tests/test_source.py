@@ -262,3 +262,59 @@ def test_an_unclosed_fence_names_its_line():
     with pytest.raises(PostError, match="never closed") as caught:
         source.parse(text, "posts/t.md")
     assert caught.value.line == 8
+
+
+TOLERANCE_POST = """---
+title: Tolerances
+date: 2026-01-10
+labbook:
+  tolerance:
+    rtol: 1.0e-5
+    files:
+      eos_loss.csv:
+        atol: 1.0e-6
+        columns:
+          loss: {rows: 1000, summary: {of: [mean, q10, q90], rtol: 0.05}}
+          step: {rows: [10, null]}
+      weights.npz:
+        columns:
+          W: {summary: [mean, std]}
+      fig-loss.png: {figure_rms: 5}
+---
+
+```python
+x = 1
+```
+"""
+
+
+def test_tolerances_per_file_and_column_with_windows_and_summaries():
+    tolerance = parse(TOLERANCE_POST).settings.tolerance
+    loss = tolerance.file("data/eos_loss.csv")
+    assert loss.atol == 1e-6 and loss.columns["loss"].rows == (0, 1000)
+    assert loss.columns["loss"].summary.statistics == ("mean", "q10", "q90")
+    assert loss.columns["loss"].summary.rtol == 0.05 and loss.columns["step"].rows == (10, None)
+    assert tolerance.file("weights.npz").columns["W"].summary.statistics == ("mean", "std")
+    assert tolerance.file("weights.npz").columns["W"].summary.rtol is None  # the column's own rtol then
+    assert tolerance.for_file("figures/fig-loss.png").figure_rms == 5
+
+
+@pytest.mark.parametrize("before, after, line, message", [
+    ("loss: {rows: 1000,", "loss: {row: 1000,", 11, "unknown setting 'labbook.tolerance.files.eos_loss.csv.columns.loss.row' (did you mean 'rows'?)"),
+    ("        atol: 1.0e-6", "        atl: 1.0e-6", 9, "unknown setting 'labbook.tolerance.files.eos_loss.csv.atl' (did you mean 'atol'?)"),
+    ("of: [mean, q10, q90]", "of: [mean, q10, avg]", 11, "unknown statistic 'avg'"),
+    ("of: [mean, q10, q90]", "of: [mean, q101]", 11, "unknown statistic 'q101'"),
+    ("rows: [10, null]", "rows: [10, ten]", 12, "must be a row count (rows: 1000, the first 1000 rows) or a slice"),
+    ("rows: 1000,", "rows: -3,", 11, "must be a row count"),
+    ("rtol: 0.05}", "rtol: -1}", 11, "labbook.tolerance.files.eos_loss.csv.columns.loss.summary.rtol must be a non-negative"),
+    ("fig-loss.png: {figure_rms: 5}", "fig-loss.png: {rows: 5}", 16, "only tables have rows and columns"),
+    ("fig-loss.png: {figure_rms: 5}", "fig-loss.png: 5", 16, "must be a mapping"),
+    ("    rtol: 1.0e-5\n", "    rtl: 1.0e-5\n", 6, "unknown tolerance 'labbook.tolerance.rtl' (did you mean 'rtol'?)"),
+    ("W: {summary: [mean, std]}", "W: {summary: 3}", 15, "must be a list of statistics"),
+])
+def test_a_wrong_tolerance_names_its_line(before, after, line, message):
+    assert before in TOLERANCE_POST
+    with pytest.raises(FrontMatterError) as caught:
+        source.parse(TOLERANCE_POST.replace(before, after), "posts/x.md")
+    assert caught.value.location == f"posts/x.md:{line}"
+    assert message in caught.value.message

@@ -18,7 +18,7 @@ import pytest
 
 from labbook.cache import read_run, verify
 
-from ..helpers import make_project, normalized_site, wait_for, write_post
+from ..helpers import make_project, normalized_site, proc_stat, wait_for, write_post
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
@@ -198,3 +198,28 @@ def test_a_flood_of_output_is_cut_on_the_page(tmp_path):
     assert len(page) < 100_000
     notebook = (root / "site" / "assets" / "posts" / "flood" / "flood.ipynb").read_text()
     assert "199999" in notebook
+
+
+DAEMON = """---
+title: Daemon
+date: 2026-01-03
+---
+
+```python
+import subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
+open({pid_file!r}, "w").write(str(child.pid))
+print("left a daemon behind")
+```
+"""
+
+
+@pytest.mark.parametrize("kernels", ["fork", "exec"])
+def test_a_daemon_a_post_detaches_does_not_outlive_the_build(tmp_path, kernels):
+    pid_file = tmp_path / "daemon.pid"
+    root = make_project(tmp_path / "p", {"daemon.md": DAEMON.format(pid_file=str(pid_file))})
+    env = {"LABBOOK_KERNELS": "exec"} if kernels == "exec" else {}
+    result = run_labbook(root, "build", env=env)
+    assert result.returncode == 0, result.stderr
+    pid = int(pid_file.read_text())
+    wait_for(lambda: not Path(f"/proc/{pid}").exists() or proc_stat(pid)[0] == "Z", timeout=10)
