@@ -43,7 +43,7 @@ BUILDERS = ("html", "jekyll")
 def reader_project(built_project, tmp_path_factory) -> Path:
     """The fixture project, built, with basics checked across 2 seeds (its verification badge)."""
     root = Path(shutil.copytree(built_project, tmp_path_factory.mktemp("reader") / "project", symlinks=True))
-    assert main(["--root", str(root), "-q", "check", "--seeds", "2", "posts/basics.md"]) == 0
+    assert main(["--root", str(root), "-q", "check", "--record", "--seeds", "2", "posts/basics.md"]) == 0
     return root
 
 
