@@ -27,7 +27,9 @@ from labbook.preview import render_html
 
 from ..helpers import require_tool, wait_for
 from .conftest import jekyll_build
-from .screenshots import PHONE, DESKTOP, chromium, served, set_size, set_theme, take
+from .screenshots import PHONE, DESKTOP, QuietHandler, chromium, served, set_size, set_theme, take
+
+_QuietHandler = QuietHandler  # other browser tests import these three from here
 
 pytestmark = [pytest.mark.browser, pytest.mark.jekyll, pytest.mark.kernel, pytest.mark.slow]
 
@@ -78,6 +80,15 @@ def origin(request, servers) -> str:
 
 def screenshots_folder(tmp_path: Path) -> Path:
     return Path(os.environ.get("LABBOOK_SCREENSHOTS") or tmp_path / "screenshots")
+
+
+def screenshot(browser, name: str, tmp_path: Path) -> Path:
+    """The current page's viewport as `name`.png in $LABBOOK_SCREENSHOTS (else under tmp_path)."""
+    folder = screenshots_folder(tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    browser.save_screenshot(str(path))
+    return path
 
 
 # --- loading a page and what it asked for ------------------------------------------------------------
