@@ -100,6 +100,8 @@ class _Failure:
     error: LabbookError
     key: str | None = None
     """The key of the post that failed, when it was read: status says 'failing' while it holds."""
+    slug: str | None = None
+    """Its slug, when it was read (a `slug:` may differ from the file's name)."""
 
 
 def build(config: Config, *, only: Sequence[Path] | None = None, force: bool = False, prune: bool = False,
@@ -139,7 +141,7 @@ def build(config: Config, *, only: Sequence[Path] | None = None, force: bool = F
         outcomes = _outcomes(unchanged, skipped, read.drafts, rendered, settled, reporter)
         _remember(state, pages, failures, outcomes, files, config)
         reporter.stage("build", time.perf_counter() - clock)
-    notices = (*read.notices, *(n for p in pages for n in p.notices))
+    notices = (*read.notices, *(n for p in pages for n in p.notices), *change.notices)
     for notice in notices:
         reporter.warning(str(notice))
     claims = _broken_claims(pages, unchanged)
@@ -216,7 +218,7 @@ def _arrivals(arriving: Iterator[executor.Done], store: cache.Store, reporter: R
         for warning in done.warnings:
             reporter.warning(warning)
         if done.run is None:
-            yield _Failure(done.post.path, done.error or LabbookError("execution failed"), done.post.key)
+            yield _Failure(done.post.path, done.error or LabbookError("execution failed"), done.post.key, done.post.slug)
             continue
         reporter.executed(done.post, done.seconds)
         done = executor.localized(done, store.new_folder)
@@ -243,7 +245,7 @@ def _for_every_post(arrivals: Iterator[_Ready | _Failure], posts: Sequence[Post]
                 yield item
             else:
                 first = next(p for p in twins if p.path == item.path)
-                yield _Failure(post.path, _moved_to(item.error, first, post), post.key)
+                yield _Failure(post.path, _moved_to(item.error, first, post), post.key, post.slug)
 
 
 def _moved_to(error: LabbookError, first: Post, twin: Post) -> LabbookError:
@@ -269,13 +271,14 @@ def _render(item: _Ready | _Failure, config: Config, theme: Theme, reporter: Rep
         with per_post(item.post.path):
             page = render.render(item.post, item.run, item.folder, config, theme)
     except LabbookError as error:
-        return _Failure(item.post.path, error, item.post.key)
+        return _Failure(item.post.path, error, item.post.key, item.post.slug)
     return _Rendered(page, item.status, item.seconds)
 
 
 def _settle(failure: _Failure, config: Config, reporter: Reporter) -> tuple[Outcome, Summary | None]:
     """A failed post keeps its last good published version, if it has one of its own."""
-    summary = site.published_summary(config, _slug_or_none(failure.path), source=str(failure.path))
+    slug = failure.slug or source.slug_hint(config.root / failure.path, failure.path)  # read or not
+    summary = site.published_summary(config, slug, source=str(failure.path))
     outcome = Outcome(failure.path, "kept-last-good" if summary else "failed", failure.error)
     reporter.done(outcome)
     return outcome, summary
@@ -327,9 +330,3 @@ def _broken_claims(pages: Sequence[Page], unchanged: dict[str, Entry]) -> tuple[
     claims = [BrokenClaim(page.path, claim, message) for page in pages for claim, message in _claims_broken(page.run)]
     claims += [BrokenClaim(PurePosixPath(name), claim, "") for name, e in unchanged.items() for claim in e.broken]
     return tuple(sorted(claims, key=lambda c: str(c.path)))
-
-
-def _slug_or_none(path: PurePosixPath) -> str | None:
-    with contextlib.suppress(LabbookError):
-        return source.slug_of(path)
-    return None

@@ -345,7 +345,54 @@ def _parser() -> argparse.ArgumentParser:
     new.set_defaults(run=cmd_new)
 
     _add_check(commands)
+    _add_blog_commands(commands)
     return parser
+
+
+def _add_blog_commands(commands: Any) -> None:
+    export = commands.add_parser("export", help="write the built posts into an existing Jekyll blog (al-folio)")
+    export.add_argument("post", nargs="*", help="export only these posts (the others stay as exported)")
+    export.add_argument("--jekyll", type=Path, required=True, metavar="DIR", help="the blog: the folder of its _config.yml")
+    export.add_argument("--theme", default="al-folio", help="the blog's theme: al-folio (default) or plain")
+    export.add_argument("--assets-dir", metavar="FOLDER", help="where figures go in the blog (al-folio: assets/img/blogs)")
+    export.add_argument("--force", action="store_true", help="take over files labbook did not write (overwriting them)")
+    export.set_defaults(run=cmd_export)
+    imported = commands.add_parser("import", help="bring an existing Jekyll blog's posts into posts/")
+    imported.add_argument("--jekyll", type=Path, required=True, metavar="DIR", help="the blog: the folder of its _config.yml")
+    imported.add_argument("--force", action="store_true", help="overwrite posts and assets that already exist")
+    imported.set_defaults(run=cmd_import_jekyll)
+
+
+def cmd_export(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
+    from .export import export
+
+    config = _config(args)
+    report = export(config, args.jekyll, args.theme, figures=args.assets_dir, force=args.force,
+                    only=_selected(args, config))
+    for path, why in report.skipped:
+        reporter.err.print(f"[yellow]not exported:[/] {escape(path)}: {escape(why)}", markup=True)
+    for warning in report.warnings:
+        reporter.warning(warning)
+    reporter.err.print(f"exported {_count(len(report.posts), 'post')} into {args.jekyll}: "
+                       f"{_count(len(report.written), 'file')} written, {len(report.deleted)} removed, "
+                       f"{report.unchanged} unchanged" + (" — exit 1" if report.skipped else ""))
+    return 1 if report.skipped else 0
+
+
+def cmd_import_jekyll(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
+    """`labbook import --jekyll DIR` (a handler cannot be called `import`)."""
+    from .importer import import_jekyll
+
+    config = _config(args)
+    report = import_jekyll(config, args.jekyll, force=args.force)
+    for item in report.imported:
+        reporter.out.print(f"[green]imported[/] {escape(item.source)} → {escape(item.post)}"
+                           + (f" (+{_count(len(item.assets), 'image')})" if item.assets else ""), markup=True)
+    for note in report.attention:
+        reporter.warning(note)
+    reporter.err.print(f"imported {_count(len(report.imported), 'post')}; {_count(len(report.attention), 'note')} "
+                       "to look at; run `labbook build` next")
+    return 0
 
 
 def _add_execution_options(parser: argparse.ArgumentParser) -> None:

@@ -31,6 +31,8 @@ class Config:
     cache: Path
     """The local run store and build state (git-ignored)."""
     templates: Path
+    assets: Path = Path("assets")
+    """The author's own files (images for `{% include figure.liquid %}`), published as site/assets/…"""
     title: str = "labbook"
     author: str = ""
     description: str = "Partial results from toy models: code, figures, raw data and an honest status."
@@ -59,7 +61,7 @@ class Config:
             return str(path)
 
 
-_PATH_KEYS = ("posts", "site", "cache", "templates")
+_PATH_KEYS = ("posts", "site", "cache", "templates", "assets")
 _SETTABLE = {f.name for f in fields(Config)} - {"root"}
 
 
@@ -131,6 +133,7 @@ def load_config(root: Path | str | None = None, **overrides: Any) -> Config:
         site=root / "site",
         cache=root / ".labbook",
         templates=templates if templates.is_dir() else PACKAGE_TEMPLATES,
+        assets=root / "assets",
     )
     paths = {k: (root / Path(values.pop(k))).resolve() for k in _PATH_KEYS if k in values}
     return replace(config, **paths, **values)

@@ -109,6 +109,8 @@ class FrontMatter:
     questions: tuple[str, ...] = ()
     published: bool = True
     """`published: false`: a draft, built by neither builder."""
+    redirect_from: tuple[str, ...] = ()
+    """Old URL paths of the post (/blog/2019/old-name/): each gets a page that sends readers on."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Keys labbook does not know, passed to the Jekyll front matter as they are."""
 
@@ -452,6 +454,8 @@ class Summary:
     """ISO date its results were last produced (its run), when later than `date`; '' otherwise."""
     links: tuple[str, ...] = ()
     """URLs of the other posts its body links to: the backlinks of those posts."""
+    redirect_from: tuple[str, ...] = ()
+    """Old URL paths that lead to the post: site/ holds a redirect page at each."""
 
     FACETS = ("tags", "models", "data", "phenomena", "observables", "questions")
 
@@ -468,6 +472,8 @@ class Summary:
         values["labbook"] = {"url": self.url, "source": self.source, "figure": self.figure,
                              "verdict": self.verdict, "checked": self.checked, "authors": list(self.authors),
                              "updated": self.updated, "links": list(self.links)}
+        if self.redirect_from:
+            values["labbook"]["redirect_from"] = list(self.redirect_from)
         return values
 
     @classmethod
@@ -489,6 +495,7 @@ class Summary:
             authors=_texts(own.get("authors")),
             updated=_text(own.get("updated"))[:10],
             links=_texts(own.get("links")),
+            redirect_from=_texts(own.get("redirect_from")),
             **{name: _texts(front.get(name)) for name in cls.FACETS},
         )
 

@@ -18,6 +18,7 @@ import yaml
 from . import frontmatter, journal
 from .config import Config
 from .errors import ConfigError, LabbookError
+from .liquid import render_live_figures
 from .theme import Theme
 
 __all__ = ["render_html", "page_files", "serve", "MARKER"]
@@ -26,7 +27,7 @@ MARKER = ".labbook-html.json"
 """In an output folder: the files labbook wrote there, the only ones it may delete. A folder
 holding it is labbook's output, never read back as content."""
 _POST = re.compile(r"^(?P<year>\d{4})-\d{2}-\d{2}-(?P<slug>.+)\.html$")
-_SKIPPED = ("_layouts", "_includes", "_config.yml")
+_SKIPPED = ("_layouts", "_includes", "_plugins", "_config.yml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,11 @@ def render_html(config: Config, output: Path, *, force: bool = False) -> int:
     wanted: dict[str, bytes | Path] = {}
     for source in page_files(config.site):
         page = _as_page(source)
-        wanted[source.url_path] = source.path if page is None else _page(theme, config, *page).encode()
+        if page is None:
+            wanted[source.url_path] = source.path
+        else:  # an author's figure tags, as Jekyll renders them with site/_includes/figure.liquid
+            front, body = page
+            wanted[source.url_path] = _page(theme, config, front, render_live_figures(body, config.baseurl)).encode()
     previous = journal.read_manifest(output / MARKER) or set()
     deletions = sorted(name for name in previous - set(wanted) if (output / name).is_file())
     wanted[MARKER] = journal.manifest_bytes(wanted, note="files labbook wrote here; it deletes no other")

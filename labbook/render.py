@@ -12,6 +12,7 @@ import functools
 import html
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,12 @@ from . import outputs as rich
 from . import pageparts, texmath
 from .config import Config
 from .errors import RenderError
+from .liquid import FigureTag, Live, Marks, replace_tags
 from .model import Artifact, Cell, Notice, Page, Post, Prose, Run, Summary
 from .theme import STATUS_TEXT, Theme, liquid_inert
 
-__all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html", "inline_html", "mathml"]
+__all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html", "inline_html", "mathml", "Flavour",
+           "site_flavour"]
 
 # --- URLs ------------------------------------------------------------------------------------------
 
@@ -34,6 +37,33 @@ def post_url(config: Config, post: Post) -> str:
 
 def asset_url(config: Config, slug: str, name: str) -> str:
     return f"{config.baseurl}/assets/posts/{slug}/{name}"
+
+
+# --- flavours: where the page is published ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Flavour:
+    """What depends on where a page is published: labbook's own site, or an existing Jekyll blog.
+
+    A hook returns plain HTML, or `Live` Liquid that must run under Jekyll: render keeps that
+    live through `liquid_inert` with a mark, everything else on the page stays inert.
+    """
+
+    asset_href: Callable[[str, str], str | Live]
+    """(slug, name under the post's asset folder) -> the link to a data file, notebook or run.json."""
+    prose_figure: Callable[[FigureTag], Live]
+    """An author's `{% include figure.liquid … %}` in prose, as the live tag to write."""
+    cell_figure: Callable[[Mapping[str, Any]], Live] | None = None
+    """A cell's figure (number, id, name, caption, alt) as markup; None: the theme's <figure>."""
+    body_only: bool = False
+    """Leave out the title, date, tags and description (the blog's own post layout prints them)."""
+
+
+def site_flavour(config: Config) -> Flavour:
+    """labbook's own Jekyll tree: links with the site's baseurl, an author's figure tags kept live."""
+    return Flavour(asset_href=lambda slug, name: asset_url(config, slug, name),
+                   prose_figure=lambda tag: Live(tag.liquid()))
 
 
 # --- markdown ------------------------------------------------------------------------------------
@@ -127,8 +157,9 @@ class _CellRenderer:
     """Renders one cell with its outputs; numbers the figures of the page."""
 
     def __init__(self, post: Post, run: Run, config: Config, theme: Theme, env: dict[str, Any],
-                 run_dir: Path | None = None) -> None:
+                 flavour: Flavour, marks: Marks, run_dir: Path | None = None) -> None:
         self.post, self.run, self.config, self.theme = post, run, config, theme
+        self.flavour, self.marks = flavour, marks
         self.env = env  # the page's markdown env: its math (macros, equation labels) and warnings
         self.run_dir = run_dir  # the run's files: figure sizes when the output record has none
         self.results = {r.index: r for r in run.cells}
@@ -165,16 +196,20 @@ class _CellRenderer:
         name = output["name"]
         anchor = Path(name).stem
         size = pageparts.figure_size(output, self.run_dir / name if self.run_dir else None)
-        return {
+        figure = {
             "number": self.figures,
             "id": anchor,
-            "src": asset_url(self.config, self.post.slug, name),
+            "name": name,
             "caption": cell.options.caption or "",
             "alt": cell.options.caption or f"Figure {self.figures}",
             "width": size[0] if size else None,
             "height": size[1] if size else None,
             "wide": bool(size and size[0] >= 2 * size[1]),
         }
+        hook = self.flavour.cell_figure
+        if hook is not None:  # the flavour writes the whole figure (a blog theme's include)
+            return {**figure, "src": "", "html": self.marks.mark(hook(figure))}
+        return {**figure, "src": self.marks.text(self.flavour.asset_href(self.post.slug, name)), "html": None}
 
 
 def _fold(cell: Cell) -> dict[str, Any]:
@@ -203,6 +238,7 @@ def summary_of(post: Post, run: Run, url: str, config: Config, links: tuple[str,
         phenomena=meta.phenomena, observables=meta.observables, questions=meta.questions,
         figure=asset_url(config, post.slug, figure) if figure else "",
         verdict=str(check.get("verdict", "")), checked=str(check.get("date", "")),
+        redirect_from=meta.redirect_from,
         authors=pageparts.authors_of(meta.extra, config.author), updated=_updated(post, run), links=links,
     )
 
@@ -218,27 +254,42 @@ def _updated(post: Post, run: Run) -> str:
     return ran if ran > post.meta.date.isoformat() else ""
 
 
-def _downloads(run: Run, config: Config, slug: str, notebook: str | None,
+def _downloads(run: Run, slug: str, notebook: str | None, href: Callable[[str, str], str],
                run_dir: Path | None = None) -> list[dict[str, Any]]:
     files = sorted((a for a in run.artifacts if a.kind == "data"), key=lambda a: a.name)
-    rows = [_download(a, config, slug, run_dir) for a in files]
+    rows = [_download(a, slug, href, run_dir) for a in files]
     if notebook is not None:
-        rows.append({"name": notebook, "href": asset_url(config, slug, notebook), "size": None, "kind": "notebook",
-                     "preview": None})
-    rows.append({"name": "run.json", "href": asset_url(config, slug, "run.json"), "size": None, "kind": "record",
-                 "preview": None})
+        rows.append({"name": notebook, "href": href(slug, notebook), "size": None, "kind": "notebook", "preview": None})
+    rows.append({"name": "run.json", "href": href(slug, "run.json"), "size": None, "kind": "record", "preview": None})
     return rows
 
 
-def _download(artifact: Artifact, config: Config, slug: str, run_dir: Path | None = None) -> dict[str, Any]:
+def _download(artifact: Artifact, slug: str, href: Callable[[str, str], str],
+              run_dir: Path | None = None) -> dict[str, Any]:
     label = artifact.name.removeprefix("data/")
     preview = pageparts.data_preview(run_dir / artifact.name) if run_dir is not None else None
-    return {"name": label, "href": asset_url(config, slug, artifact.name), "size": artifact.size, "kind": artifact.kind,
+    return {"name": label, "href": href(slug, artifact.name), "size": artifact.size, "kind": artifact.kind,
             "preview": preview}
 
 
-def _body_html(post: Post, run: Run, config: Config, theme: Theme,
-               run_dir: Path | None = None) -> tuple[str, dict[str, Any]]:
+def _live_figures(post: Post, flavour: Flavour, marks: Marks, assets: Path) -> tuple[str, list[Notice]]:
+    """The post's Markdown with each author's figure tag replaced by a mark of its live Liquid (lines kept),
+    and a notice for every other Liquid tag in its prose and for a figure whose file is missing."""
+    notices: list[Notice] = []
+
+    def figure(tag: FigureTag) -> str:
+        name = tag.path.lstrip("/")
+        if name.startswith("assets/") and not (assets / name.removeprefix("assets/")).is_file():
+            notices.append(Notice(f"figure {tag.path}: no such file in the project's {assets.name}/ folder",
+                                  str(post.path), tag.line))
+        return marks.mark(flavour.prose_figure(tag))
+
+    body, found = replace_tags(post.body, post.body_line, figure, filler=lambda: marks.mark(""))
+    return body, notices + [Notice(message, str(post.path), line) for line, message in found]
+
+
+def _body_html(post: Post, run: Run, config: Config, theme: Theme, flavour: Flavour,
+               marks: Marks, run_dir: Path | None = None) -> tuple[str, dict[str, Any]]:
     """The post's Markdown as written, each code cell followed by its outputs; and the page's env
     (its math: macros and equation labels that captions and claims share; its warnings).
 
@@ -252,8 +303,10 @@ def _body_html(post: Post, run: Run, config: Config, theme: Theme,
         "line_of": lambda line: post.body_line + line,  # math warnings name the post's line (texmath)
         "math_store": config.cache / "math",  # typeset formulas kept between builds (texmath)
     }
-    env["render_cell"] = _CellRenderer(post, run, config, theme, env, run_dir)
-    body = _markdown().render(post.body, env)
+    env["render_cell"] = _CellRenderer(post, run, config, theme, env, flavour, marks, run_dir)
+    text, liquid_notices = _live_figures(post, flavour, marks, config.assets)
+    env["warnings"].extend(liquid_notices)
+    body = _markdown().render(text, env)
     lost = [cell for cell in post.cells if cell.index not in env.get("placed", set())]
     if lost:
         raise RenderError(f"code cell {lost[0].index + 1} could not be placed on the page", line=lost[0].line,
@@ -306,14 +359,19 @@ def _nb_cell(kind: str, text: str, cell_id: str) -> dict[str, Any]:
     return {"cell_type": kind, "id": cell_id, "metadata": {}, "source": text}
 
 
-def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Theme) -> Page:
-    """The page of one post, with the notices met (math that would not render, …).
+def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Theme,
+           flavour: Flavour | None = None) -> Page:
+    """The page of one post, with the notices met (math that would not render, Liquid in prose, …).
+
+    `flavour` says where the page goes (default: labbook's own site).
 
     Raises:
         RenderError: a template failed, or a cell could not be placed.
     """
+    flavour = flavour or site_flavour(config)
+    marks = Marks()
     url = post_url(config, post)
-    body, env = _body_html(post, run, config, theme, run_dir)
+    body, env = _body_html(post, run, config, theme, flavour, marks, run_dir)
     claims = [r.claim for r in run.cells if r.claim is not None]
     links = pageparts.internal_links(body, config.baseurl, config.url, url)
     summary = summary_of(post, run, url, config, links)
@@ -325,7 +383,8 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
         post=summary,
         body=body,
         claims=claims,
-        downloads=_downloads(run, config, post.slug, notebook_name, run_dir) if post.cells else [],
+        downloads=_downloads(run, post.slug, notebook_name, lambda slug, name: marks.text(flavour.asset_href(slug, name)),
+                             run_dir) if post.cells else [],
         run=run if post.cells else None,
         ran_on=run.started[:10],
         check=run.check or {},
@@ -333,6 +392,7 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
         status_text=STATUS_TEXT.get(post.meta.status or "", ""),
         baseurl=config.baseurl,
         math_env=env,
+        body_only=flavour.body_only,
         verification=pageparts.verification_of(run.check) if post.cells else None,
         toc=pageparts.headings(body),
         references=references,
@@ -350,12 +410,20 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
         url=url,
         filename=f"_posts/{post.date_slug}.html",
         front_matter=front_matter,
-        html=liquid_inert(article),
+        html=_inert_but_marks(article, marks),
         run_dir=str(run_dir) if run_dir is not None and post.cells else None,
         summary=summary,
         files={notebook_name: notebook} if notebook_name and notebook else {},
         notices=tuple(notices),
     )
+
+
+def _inert_but_marks(article: str, marks: Marks) -> str:
+    """The page Liquid-inert, then the marked snippets put back live: the only Liquid Jekyll runs."""
+    try:
+        return marks.restore(liquid_inert(article))
+    except ValueError as exc:
+        raise RenderError(f"bug in labbook: {exc}") from exc
 
 
 def _plain(value: Any) -> bool:

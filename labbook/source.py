@@ -32,7 +32,7 @@ __all__ = ["parse", "read", "read_all", "discover", "compute_key", "key_basis", 
 
 KEY_VERSION = 1
 _LIST_FIELDS = ("tags", "models", "data", "phenomena", "observables", "questions")
-_KNOWN = ("title", "date", "description", "status", "published", "labbook", *_LIST_FIELDS)
+_KNOWN = ("title", "date", "description", "status", "published", "labbook", "slug", "redirect_from", *_LIST_FIELDS)
 _OPTION_LINE = re.compile(r"^#\|\s*([A-Za-z_][\w-]*)\s*:\s*(.*?)\s*$")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
 _SLUG_BAD = re.compile(r"[^a-z0-9_-]+")
@@ -111,6 +111,8 @@ _JEKYLL_OWNED = {
 def _front_matter(header: frontmatter.Header, path: str) -> tuple[FrontMatter, list[Notice]]:
     values, lines = header.values, header.lines
     notices: list[Notice] = []
+    if values.get("date") in (None, "") and _dated_name(path) is not None:
+        values = {**values, "date": _dated_name(path)[0]}  # Jekyll's rule: the file name's date
     for required in ("title", "date"):
         if values.get(required) in (None, ""):
             raise FrontMatterError(f"'{required}' is required in the front matter", path=path, line=1,
@@ -144,6 +146,7 @@ def _front_matter(header: frontmatter.Header, path: str) -> tuple[FrontMatter, l
         description=description.strip(),
         status=status,
         published=published,
+        redirect_from=_redirects(values.get("redirect_from"), path, lines.get("redirect_from")),
         extra=extra,
         **{name: _as_strings(name, values.get(name), path, lines.get(name)) for name in _LIST_FIELDS},
     )
@@ -449,18 +452,88 @@ def _add_prose(blocks: list[Prose | Cell], lines: list[str], first_line: int) ->
 # --- slug, inputs, key ------------------------------------------------------------------------
 
 
+_DATED_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})-(.+)$")
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]*$")
+_SLUG_LINE = re.compile(r"^slug:[ \t]*(['\"]?)([A-Za-z0-9][A-Za-z0-9._~-]*)\1[ \t]*$", re.M)
+_REDIRECT = re.compile(r"^/[A-Za-z0-9._~/-]*$")
+
+
+def _dated_name(path: str | PurePosixPath) -> tuple[dt.date, str] | None:
+    """The date and the rest of a Jekyll-style name (2026-01-02-physics-of-ai.md), or None."""
+    match = _DATED_NAME.match(PurePosixPath(path).stem)
+    if not match:
+        return None
+    try:
+        return dt.date.fromisoformat(match.group(1)), match.group(2)
+    except ValueError:
+        return None
+
+
 def slug_of(path: PurePosixPath) -> str:
-    """The file name as a URL segment and folder name: accents dropped, the rest lower-case ASCII.
+    """The file name as a URL segment and folder name: a Jekyll date prefix dropped, accents
+    dropped, the rest lower-case ASCII.
 
     Raises:
         PathEscapeError: nothing URL-safe is left of the name (a name in a non-Latin script).
     """
-    ascii_name = unicodedata.normalize("NFKD", path.stem).encode("ascii", "ignore").decode()
+    dated = _dated_name(path)
+    ascii_name = unicodedata.normalize("NFKD", dated[1] if dated else path.stem).encode("ascii", "ignore").decode()
     slug = _SLUG_BAD.sub("-", ascii_name.lower()).strip("-_")
     if not slug:
         raise PathEscapeError(f"cannot make a URL from the file name {path.name!r}", path=str(path), line=1,
                               hint="name the file with Latin letters, digits and '-', e.g. posts/my-result.md")
     return slug
+
+
+def _post_slug(values: Mapping[str, Any], path: PurePosixPath, lines: Mapping[str, int]) -> str:
+    """`slug:` when the post sets one (to keep an old URL), else the file's slug."""
+    slug = values.get("slug")
+    if slug is None:
+        return slug_of(path)
+    if not isinstance(slug, str) or not _SLUG.match(slug) or ".." in slug:
+        raise PathEscapeError(
+            f"slug {_shown(slug)} must be letters, digits, '-', '_', '.' or '~' (no '/' or '..')",
+            path=str(path), line=lines.get("slug"), hint="the slug is the last part of the post's URL",
+        )
+    return slug
+
+
+def slug_hint(path: Path, shown: PurePosixPath) -> str | None:
+    """The slug of a post that may not even read (its front matter broken): a `slug:` line, else the name's.
+
+    A failing post keeps its last good page only if its slug is found: this reads no YAML.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError:
+        text = ""
+    front = text.split("\n---", 1)[0] if text.startswith("---") else ""
+    match = _SLUG_LINE.search(front)
+    if match and ".." not in match.group(2):
+        return match.group(2)
+    try:
+        return slug_of(shown)
+    except LabbookError:
+        return None
+
+
+def _redirects(value: Any, path: str, line: int | None) -> tuple[str, ...]:
+    """`redirect_from:` as jekyll-redirect-from writes it: old URL paths, site-relative."""
+    if value is None:
+        return ()
+    urls = [value] if isinstance(value, str) else value if isinstance(value, list) else None
+    if urls is None or not all(isinstance(u, str) for u in urls):
+        raise FrontMatterError("redirect_from must be a list of old URLs like /blog/2019/old-name/",
+                               path=path, line=line)
+    for url in urls:
+        parts = url.split("/")
+        if not _REDIRECT.match(url) or "//" in url or url == "/" or parts[1] in ("assets", "tags") \
+                or any(part.startswith((".", "_")) for part in parts):  # Jekyll skips such folders
+            raise FrontMatterError(
+                f"redirect_from {_shown(url)} must be a path of this site like /blog/2019/old-name/ (letters, "
+                "digits, '._~-/', no part starting with '.' or '_'; not '/', /assets/ or /tags/)", path=path, line=line,
+            )
+    return tuple(dict.fromkeys(urls))
 
 
 def _declared_inputs(settings: RunSettings, post_path: Path, root: Path, shown: str,
@@ -542,7 +615,8 @@ def _parse(text: str, path: PurePosixPath, config: Config | None, inputs: dict[s
     cells = [b for b in blocks if isinstance(b, Cell)]
     basis = key_basis(cells, settings, inputs)
     post = Post(
-        path=path, slug=slug_of(path), meta=meta, blocks=blocks, settings=settings, inputs=inputs,
+        path=path, slug=_post_slug(header.values, path, header.lines), meta=meta, blocks=blocks, settings=settings,
+        inputs=inputs,
         basis=basis, key=compute_key(basis),
         source_sha=source_sha or hashlib.sha256(text.encode()).hexdigest(),
         text=text, body_line=header.body_line,

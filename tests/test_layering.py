@@ -8,16 +8,17 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parent.parent / "labbook"
-FOUNDATION = {"model", "errors", "config", "files", "theme", "frontmatter", "journal", "texmath"}
+FOUNDATION = {"model", "errors", "config", "files", "theme", "frontmatter", "journal", "texmath", "liquid", "jekyll"}
 STAGES = {"source", "execute", "kernels", "executor", "cache", "render", "site", "check", "compare"}
 ALLOWED = {
     "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors", "texmath"}, "texmath": {"errors"},
-    "frontmatter": set(), "journal": {"errors", "files"},
+    "frontmatter": set(), "journal": {"errors", "files"}, "liquid": set(), "jekyll": set(),
+    "export": FOUNDATION | {"source", "cache", "render"}, "importer": FOUNDATION | {"source"},
     "compare": {"model"},
     "lock": {"config", "errors"}, "state": FOUNDATION, "jobs": FOUNDATION | {"cache", "executor"},
     "status": FOUNDATION | {"cache", "lock", "site", "source", "state"},
     "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site", "lock", "state", "jobs"},
-    "cli": FOUNDATION | {"build", "check", "source", "config", "preview", "status"},
+    "cli": FOUNDATION | {"build", "check", "source", "config", "preview", "status", "export", "importer"},
     "outputs": set(),  # rich-output policy shared by capture (execute) and page (render)
     "render": FOUNDATION | {"outputs", "pageparts"},
     "preview": FOUNDATION,

@@ -75,7 +75,7 @@ def page(tmp_path):
     )
     config = load_config(tmp_path)
     result = render.render(post, run, tmp_path, config, Theme(config.templates))
-    assert result.notices == ()
+    assert [(n.path, n.line) for n in result.notices] == [("posts/render.md", 23)]  # {% tag %}: shown, warned of
     return result
 
 

@@ -1,0 +1,359 @@
+"""Liquid in a post's prose: the one tag labbook understands, and how it stays live under Jekyll.
+
+In -> out: prose text -> the `{% include figure.liquid … %}` tags it holds (al-folio's figure
+convention) and a warning, with its line, for every other Liquid tag; a labbook page holding live
+figure tags -> the same page with each tag rendered as HTML (what `labbook html` shows).
+Owns the figure include's grammar (Jekyll's include syntax, narrowed to what both builders render
+alike), the figure's HTML, which is byte for byte what FIGURE_INCLUDE gives under Jekyll, and the
+marks that carry live Liquid through `theme.liquid_inert`. Never reads or writes files.
+
+Everything else on a page stays Liquid-inert: code, outputs, titles and any other tag in prose.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+__all__ = [
+    "FigureTag",
+    "Live",
+    "Marks",
+    "FIGURE_INCLUDE",
+    "scan_prose",
+    "replace_tags",
+    "figure_html",
+    "render_live_figures",
+    "parse_figure_tag",
+    "relative_url",
+    "code_mask",
+]
+
+Value = str | bool | int | float
+
+_TAG = re.compile(r"\{%.*?%\}", re.S)
+"""A Liquid tag as Liquid's own tokenizer cuts it: from `{%` to the first `%}`."""
+_INCLUDE = re.compile(r"\A\{%-?\s*include\s+(?P<file>\S+)(?P<params>.*?)\s*-?%\}\Z", re.S)
+_PARAM = re.compile(
+    r"""\s*(?P<key>[A-Za-z0-9_-]+)\s*=\s*(?:"(?P<dq>[^"\\]*)"|'(?P<sq>[^'\\]*)'|(?P<bare>[A-Za-z0-9_.-]+))(?=\s|\Z)"""
+)
+_NUMBER = re.compile(r"\A-?\d+(?:\.\d+)?\Z")
+_SEGMENT = re.compile(r"\A[A-Za-z0-9_~-][A-Za-z0-9._~-]*\Z")
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
+_BAD_VALUE = re.compile(r"[\x00-\x1f\x7f]|\{%|%\}")
+FIGURE_FILE = "figure.liquid"
+
+
+@dataclass(frozen=True, slots=True)
+class FigureTag:
+    """One `{% include figure.liquid key=value … %}`, its parameters in the order written."""
+
+    params: tuple[tuple[str, Value], ...]
+    line: int = 0
+    """1-based line in the post file (0 when not known)."""
+
+    def get(self, key: str) -> Value | None:
+        """The value Jekyll's `include.<key>` sees: the last one written wins, as in a Ruby hash."""
+        found: Value | None = None
+        for name, value in self.params:
+            if name == key:
+                found = value
+        return found
+
+    @property
+    def path(self) -> str:
+        return str(self.get("path"))
+
+    def liquid(self, path: str | None = None) -> str:
+        """The tag as live Liquid, rebuilt from the parsed values (optionally with another path)."""
+        parts = []
+        for key, value in self.params:
+            if key == "path" and path is not None:
+                value = path
+            parts.append(f"{key}={_literal(value)}")
+        return "{% include " + FIGURE_FILE + " " + " ".join(parts) + " %}"
+
+
+def _literal(value: Value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return f"'{value}'" if '"' in value else f'"{value}"'
+
+
+# --- parsing ---------------------------------------------------------------------------------------
+
+
+def parse_figure_tag(tag: str, line: int = 0) -> FigureTag:
+    """A figure include's parameters.
+
+    Raises:
+        ValueError: the tag is not a figure include both builders render alike; the message says why.
+    """
+    match = _INCLUDE.match(tag)
+    if not match:
+        raise ValueError("not an include tag")
+    if match["file"] != FIGURE_FILE:
+        raise ValueError(f"labbook renders only {{% include {FIGURE_FILE} … %}}, not {match['file']!r}")
+    params = _parse_params(match["params"])
+    path = dict(params).get("path")
+    if not isinstance(path, str):
+        raise ValueError('a figure needs path="assets/…" (a quoted path of a project file)')
+    _check_path(path)
+    return FigureTag(params, line)
+
+
+def _parse_params(text: str) -> tuple[tuple[str, Value], ...]:
+    params: list[tuple[str, Value]] = []
+    position = 0
+    while text[position:].strip():
+        match = _PARAM.match(text, position)
+        if not match:
+            rest = text[position:].strip()
+            if "\\" in rest:
+                raise ValueError(f"backslash escapes in values are not supported: {rest[:40]!r}")
+            raise ValueError(f"cannot read the parameters from {rest[:40]!r}: write key=\"value\"")
+        params.append((match["key"], _value(match)))
+        position = match.end()
+    return tuple(params)
+
+
+def _value(match: re.Match[str]) -> Value:
+    quoted = match["dq"] if match["dq"] is not None else match["sq"]
+    if quoted is not None:
+        if _BAD_VALUE.search(quoted):
+            raise ValueError(f"{match['key']}: a value cannot hold a line break, '{{%' or '%}}'")
+        return quoted
+    bare = match["bare"]
+    if bare in ("true", "false"):
+        return bare == "true"
+    if _NUMBER.match(bare):
+        return float(bare) if "." in bare else int(bare)
+    raise ValueError(f"{match['key']}={bare}: a Liquid variable; labbook needs a quoted value here")
+
+
+def _check_path(path: str) -> None:
+    if "://" in path or path.startswith("//"):
+        raise ValueError(f"figure path {path!r} is on another host: a post shows files of its own project")
+    segments = path.removeprefix("/").split("/")
+    if not all(_SEGMENT.match(s) for s in segments):
+        raise ValueError(f"figure path {path!r} must be a file under the site, in letters, digits, '._~-'")
+
+
+# --- prose -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    start: int
+    end: int
+    line: int
+    figure: FigureTag | None
+    problem: str = ""
+
+
+def code_mask(text: str) -> str:
+    """The text with its code (fences, indented blocks, code spans) blanked, positions kept."""
+    from markdown_it import MarkdownIt
+
+    lines = text.split("\n")
+    for token in MarkdownIt("commonmark").parse(text):
+        if token.type in ("fence", "code_block") and token.map:
+            for number in range(token.map[0], min(token.map[1], len(lines))):
+                lines[number] = " " * len(lines[number])
+    masked = "\n".join(lines)
+    return _CODE_SPAN.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), masked)
+
+
+def _tags(text: str, first_line: int) -> Iterator[_Found]:
+    masked = code_mask(text)
+    for match in _TAG.finditer(masked):
+        start, end = match.span()
+        raw = text[start:end]
+        line = first_line + text.count("\n", 0, start)
+        try:
+            yield _Found(start, end, line, parse_figure_tag(raw, line))
+        except ValueError as exc:
+            yield _Found(start, end, line, None, str(exc))
+
+
+TagWarning = tuple[int, str]
+"""(file line, message): what the caller reports as `path:line: message`."""
+
+
+def scan_prose(text: str, first_line: int) -> tuple[list[FigureTag], list[TagWarning]]:
+    """The figure tags of a Markdown text whose first line is `first_line`, and a warning for each other tag."""
+    figures, warnings = [], []
+    for found in _tags(text, first_line):
+        if found.figure is not None:
+            figures.append(found.figure)
+        else:
+            warnings.append(_warning(text[found.start:found.end], found))
+    return figures, warnings
+
+
+def replace_tags(text: str, first_line: int, render: Callable[[FigureTag], str],
+                 filler: Callable[[], str] = lambda: "") -> tuple[str, list[TagWarning]]:
+    """The text with each figure tag replaced by `render(tag)`, and warnings for the other tags.
+
+    A tag over several lines leaves `filler()` on each of its other lines, so every line after
+    it keeps its number (code cells are found by line) and no blank line splits its block.
+    """
+    parts, warnings, position = [], [], 0
+    for found in _tags(text, first_line):
+        if found.figure is None:
+            warnings.append(_warning(text[found.start:found.end], found))
+            continue
+        extra_lines = text.count("\n", found.start, found.end)
+        parts += [text[position:found.start], render(found.figure), *("\n" + filler() for _ in range(extra_lines))]
+        position = found.end
+    parts.append(text[position:])
+    return "".join(parts), warnings
+
+
+def _warning(raw: str, found: _Found) -> TagWarning:
+    shown = " ".join(raw.split())
+    shown = shown if len(shown) <= 60 else shown[:57] + "…"
+    why = f" ({found.problem})" if found.problem and found.problem != "not an include tag" else ""
+    return found.line, (f"Liquid tag {shown} is shown as written{why}; "
+                        f"labbook runs only {{% include {FIGURE_FILE} path=\"…\" … %}} in prose")
+
+
+# --- the figure's HTML, in both builders ------------------------------------------------------------
+
+FIGURE_INCLUDE = (
+    "{%- comment -%} Written by labbook: an author's figure, the same markup as labbook's own HTML."
+    " {%- endcomment -%}\n"
+    '<figure class="figure"><img src="{{ include.path | relative_url }}"'
+    '{% if include.class %} class="{{ include.class | escape }}"{% endif %}'
+    '{% if include.width %} width="{{ include.width | escape }}"{% endif %}'
+    '{% if include.height %} height="{{ include.height | escape }}"{% endif %}'
+    ' alt="{{ include.alt | escape }}"'
+    '{% if include.title %} title="{{ include.title | escape }}"{% endif %}'
+    " loading=\"{{ include.loading | default: 'lazy' | escape }}\""
+    "{% if include.zoomable %} data-zoomable{% endif %}>"
+    '{% if include.caption %}<figcaption class="caption">{{ include.caption }}</figcaption>{% endif %}'
+    "</figure>"
+)
+"""site/_includes/figure.liquid: labbook's Jekyll tree renders an author's figure tag with it."""
+
+
+def _truthy(value: Value | None) -> bool:
+    """Liquid's truth: only nil and false are false (an empty string is true)."""
+    return value is not None and value is not False
+
+
+def _text(value: Value | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _escape(value: Value | None) -> str:
+    """Liquid's `escape` (Ruby's CGI.escapeHTML), to the byte."""
+    text = _text(value)
+    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#39;")):
+        text = text.replace(char, entity)
+    return text
+
+
+def relative_url(path: str, baseurl: str) -> str:
+    """Jekyll's `relative_url` for a checked path: the baseurl, then the path with one leading '/'."""
+    base = "/" + baseurl.strip("/") if baseurl.strip("/") else ""
+    return f"{base}/{path.lstrip('/')}"
+
+
+def figure_html(tag: FigureTag, baseurl: str) -> str:
+    """What FIGURE_INCLUDE renders for this tag under Jekyll, byte for byte."""
+    get = tag.get
+    out = [f'<figure class="figure"><img src="{relative_url(tag.path, baseurl)}"']  # a checked path: no escaping
+    for key in ("class", "width", "height"):
+        if _truthy(get(key)):
+            out.append(f' {key}="{_escape(get(key))}"')
+    out.append(f' alt="{_escape(get("alt"))}"')
+    if _truthy(get("title")):
+        out.append(f' title="{_escape(get("title"))}"')
+    loading = get("loading")
+    out.append(f' loading="{_escape(loading if loading not in (None, False, "") else "lazy")}"')
+    if _truthy(get("zoomable")):
+        out.append(" data-zoomable")
+    out.append(">")
+    if _truthy(get("caption")):
+        out.append(f'<figcaption class="caption">{_text(get("caption"))}</figcaption>')
+    out.append("</figure>")
+    return "".join(out)
+
+
+def render_live_figures(html: str, baseurl: str) -> str:
+    """A labbook page with every live figure tag rendered: Jekyll's work, for `labbook html`.
+
+    Only labbook writes `{%` into its pages (all other braces are character references), so each
+    tag found is one render placed there; anything else is left as it is.
+    """
+
+    def render(match: re.Match[str]) -> str:
+        try:
+            return figure_html(parse_figure_tag(match.group(0)), baseurl)
+        except ValueError:
+            return match.group(0)
+
+    return _TAG.sub(render, html)
+
+
+# --- marks: live Liquid through liquid_inert -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """A snippet of Liquid that must stay live on the page (a figure include, a relative_url)."""
+
+    liquid: str
+
+
+@dataclass(slots=True)
+class Marks:
+    """Stand-ins for live Liquid while a page is rendered and made inert, then swapped back.
+
+    A mark holds a random nonce drawn when the page is rendered, after the post was written and
+    its code ran, so no prose, output or title can contain one; each must come back exactly once.
+    Marks use no brace, so `liquid_inert` leaves them alone, and no character that HTML escaping,
+    markdown or an attribute would change.
+    """
+
+    nonce: str = field(default_factory=lambda: secrets.token_hex(12))
+    snippets: list[str] = field(default_factory=list)
+
+    def mark(self, snippet: str | Live) -> str:
+        self.snippets.append(snippet.liquid if isinstance(snippet, Live) else snippet)
+        return f"\ue000lb{self.nonce}x{len(self.snippets) - 1}\ue001"
+
+    def text(self, value: str | Live) -> str:
+        """A plain value as it is; a live one as a mark."""
+        return self.mark(value) if isinstance(value, Live) else value
+
+    def restore(self, html: str) -> str:
+        """The page with every mark replaced by its live Liquid (a mark alone in a paragraph unwrapped).
+
+        Raises:
+            ValueError: a mark went missing or came back twice (a bug in labbook, never the author's).
+        """
+        if not self.snippets:
+            return html
+        mark = rf"\ue000lb{self.nonce}x(\d+)\ue001"
+        alone = re.compile(rf"<p>((?:{mark}\s*)+)</p>\n?")
+        html = alone.sub(lambda m: m.group(1).rstrip() + "\n", html)  # a figure is no paragraph's child
+        seen: list[int] = []
+
+        def swap(match: re.Match[str]) -> str:
+            seen.append(int(match.group(1)))
+            return self.snippets[int(match.group(1))]
+
+        restored = re.sub(mark, swap, html)
+        if sorted(seen) != list(range(len(self.snippets))):
+            raise ValueError(f"live Liquid marks came back {sorted(seen)}, expected 0…{len(self.snippets) - 1}")
+        return restored

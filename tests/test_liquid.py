@@ -1,0 +1,131 @@
+"""Liquid in prose: al-folio's figure include understood, every other tag warned of and left inert."""
+
+from __future__ import annotations
+
+import pytest
+
+from labbook import liquid
+from labbook.liquid import FigureTag, Live, Marks, figure_html, parse_figure_tag, replace_tags, scan_prose
+from labbook.theme import liquid_inert
+
+ALFOLIO = """This is an example post with images.
+
+<div class="row mt-3">
+    <div class="col-sm mt-3 mt-md-0">
+        {% include figure.liquid path="assets/img/9.jpg" class="img-fluid rounded z-depth-1" zoomable=true %}
+    </div>
+    <div class="col-sm mt-3 mt-md-0">
+        {% include figure.liquid loading="eager" path='assets/img/7.jpg' title="example image" class="img-fluid" %}
+    </div>
+</div>
+<div class="caption">
+    A simple, elegant caption.
+</div>
+"""
+
+
+def test_alfolio_figure_includes_are_found_with_their_lines():
+    figures, warnings = scan_prose(ALFOLIO, 10)
+    assert warnings == []
+    assert [(f.path, f.line) for f in figures] == [("assets/img/9.jpg", 14), ("assets/img/7.jpg", 17)]
+    assert figures[0].get("zoomable") is True and figures[0].get("class") == "img-fluid rounded z-depth-1"
+    assert figures[1].get("loading") == "eager" and figures[1].get("title") == "example image"
+
+
+@pytest.mark.parametrize("text", [
+    "```liquid\n{% include figure.liquid path=\"a.png\" %}\n```",
+    "    {% include figure.liquid path=\"a.png\" %}",
+    "Inline `{% include figure.liquid path=\"a.png\" %}` code.",
+    "Spans ``two `{% if x %}` ticks`` too.",
+])
+def test_code_is_never_live_and_never_warned_of(text):
+    assert scan_prose(text, 1) == ([], [])
+
+
+@pytest.mark.parametrize(("tag", "why"), [
+    ("{% raw %}", ""),
+    ("{% include figure.html path=\"a.png\" %}", "not 'figure.html'"),
+    ("{% include figure.liquid path=page.image %}", "a Liquid variable"),
+    ("{% include figure.liquid class=\"x\" %}", "a figure needs path"),
+    ("{% include figure.liquid path=\"https://example.org/a.png\" %}", "another host"),
+    ("{% include figure.liquid path=\"assets/../secret.png\" %}", "letters, digits"),
+    ("{% include figure.liquid path=\"a b.png\" %}", "letters, digits"),
+    ("{% include figure.liquid path=\"a.png\" caption=\"a \\\"q\\\"\" %}", "backslash"),
+    ("{% include figure.liquid path=\"a.png\" caption=\"x {% y\" %}", "cannot hold"),
+])
+def test_other_tags_are_warned_of_with_file_and_line(tag, why):
+    figures, warnings = scan_prose(f"Line one.\n\nSee {tag} here.", 7)
+    assert figures == []
+    assert len(warnings) == 1 and warnings[0][0] == 9 and warnings[0][1].startswith("Liquid tag {%")
+    assert why in warnings[0][1]
+
+
+def test_variables_in_prose_are_left_alone_quietly():
+    assert scan_prose("Text with {{ x }} and $\\frac{{a}}{b}$.", 1) == ([], [])
+
+
+def test_a_tag_spanning_lines_ends_at_the_first_close_as_liquid_cuts_it():
+    figures, _ = scan_prose('{% include figure.liquid\n   path="a.png"\n   caption="two lines" %}', 3)
+    assert figures[0].line == 3 and figures[0].get("caption") == "two lines"
+
+
+def test_the_tag_is_rebuilt_from_its_values_not_copied():
+    tag = parse_figure_tag("{%- include figure.liquid path='a.png' alt='say \"hi\"' width=600 zoomable=false -%}")
+    assert tag.liquid() == "{% include figure.liquid path=\"a.png\" alt='say \"hi\"' width=600 zoomable=false %}"
+    assert tag.liquid(path="assets/img/blogs/x/a.png").startswith('{% include figure.liquid path="assets/img/blogs/')
+
+
+def test_figure_html_follows_liquid_truth_and_escaping():
+    tag = FigureTag((("path", "/assets/a.png"), ("alt", "a & 'b' <c>"), ("caption", ""), ("class", False),
+                     ("loading", ""), ("width", 1.5)))
+    assert figure_html(tag, "/base/") == (
+        '<figure class="figure"><img src="/base/assets/a.png" width="1.5" alt="a &amp; &#39;b&#39; &lt;c&gt;"'
+        ' loading="lazy"><figcaption class="caption"></figcaption></figure>')
+
+
+def test_the_last_value_of_a_repeated_key_wins():
+    assert parse_figure_tag('{% include figure.liquid path="a.png" alt="one" alt="two" %}').get("alt") == "two"
+
+
+def test_live_figures_in_a_page_are_rendered_and_the_rest_left_alone():
+    page = ('<p>&#123;% raw %&#125;</p>\n{% include figure.liquid path="a.png" %}\n'
+            '{% include figure.html path="b.png" %}')
+    out = liquid.render_live_figures(page, "")
+    assert out.startswith('<p>&#123;% raw %&#125;</p>\n<figure class="figure"><img src="/a.png"')
+    assert out.endswith('{% include figure.html path="b.png" %}')
+
+
+def test_marks_carry_live_liquid_through_the_inert_step():
+    marks = Marks()
+    text, warnings = replace_tags(ALFOLIO + "\n{% include figure.liquid path=\"c.png\" %}\n", 1,
+                                  lambda tag: marks.mark(Live(tag.liquid())))
+    page = f"<p>{{{{ forged }}}} {marks.text(Live('{{ x | relative_url }}'))}</p>\n" + text
+    restored = marks.restore(liquid_inert(page))
+    assert restored.count("{% include figure.liquid") == 3 and "{{ x | relative_url }}" in restored
+    assert "&#123;&#123; forged &#125;&#125;" in restored
+    assert "\ue000" not in restored
+
+
+def test_a_mark_written_by_an_author_is_not_a_mark():
+    marks = Marks()
+    real = marks.mark("{% include figure.liquid path=\"a.png\" %}")
+    forged = real.replace(marks.nonce, "0" * len(marks.nonce))
+    assert marks.restore(f"{forged} {real}").startswith(forged)
+    with pytest.raises(ValueError):
+        marks.restore(f"{real} {real}")  # a mark twice: refused, never silently
+    assert Marks().nonce != marks.nonce
+
+
+def test_a_mark_alone_in_a_paragraph_leaves_its_paragraph():
+    marks = Marks()
+    mark = marks.mark("{% include figure.liquid path=\"a.png\" %}")
+    assert marks.restore(f"<p>{mark}</p>\n<p>after</p>") == '{% include figure.liquid path="a.png" %}\n<p>after</p>'
+
+
+def test_a_tag_over_lines_keeps_every_later_line_where_it_was():
+    marks = Marks()
+    text = 'Before {% include figure.liquid\n  path="a.png" %} after.\n\n```python\nx = 1\n```\n'
+    replaced, _ = replace_tags(text, 1, lambda tag: marks.mark(tag.liquid()), filler=lambda: marks.mark(""))
+    assert replaced.count("\n") == text.count("\n") and "\n\n```python" in replaced
+    assert marks.restore(f"<p>{replaced.split(chr(10) + chr(10))[0]}</p>") == (
+        '<p>Before {% include figure.liquid path="a.png" %}\n after.</p>')
