@@ -209,7 +209,9 @@ class _CellRenderer:
         hook = self.flavour.cell_figure
         if hook is not None:  # the flavour writes the whole figure (a blog theme's include)
             return {**figure, "src": "", "html": self.marks.mark(hook(figure))}
-        return {**figure, "src": self.marks.text(self.flavour.asset_href(self.post.slug, name)), "html": None}
+        href = self.flavour.asset_href
+        return {**figure, "src": self.marks.text(href(self.post.slug, name)),
+                "href": self.marks.text(href(self.post.slug, name)), "html": None}  # a mark is used once
 
 
 def _fold(cell: Cell) -> dict[str, Any]:
