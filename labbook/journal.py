@@ -75,6 +75,8 @@ def _differs(target: Path, data: Content) -> bool:
     except OSError:
         return True
     if isinstance(data, Path):
+        if data == target:  # a file kept as it is (reused listings, search bundle): never read twice
+            return False
         return data.stat().st_size != size or data.read_bytes() != target.read_bytes()
     return len(data) != size or target.read_bytes() != data
 

@@ -65,6 +65,8 @@ class CellOptions:
     gather: bool | None = None
     """`#| gather: true`: in a sweep post, this cell and every one after it run once, after all
     the points (sweep.py); None when the cell does not say."""
+    code_fold: bool | None = None
+    """`#| code-fold:` true folds the code, false keeps it open; None folds it past a few lines."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,6 +473,12 @@ class Summary:
     """The last `labbook check` verdict of its run ('' when never checked)."""
     checked: str = ""
     """The date of that check."""
+    authors: tuple[str, ...] = ()
+    """The post's `author(s):`, or the site's author."""
+    updated: str = ""
+    """ISO date its results were last produced (its run), when later than `date`; '' otherwise."""
+    links: tuple[str, ...] = ()
+    """URLs of the other posts its body links to: the backlinks of those posts."""
     redirect_from: tuple[str, ...] = ()
     """Old URL paths that lead to the post: site/ holds a redirect page at each."""
 
@@ -487,7 +495,8 @@ class Summary:
             values["status"] = self.status
         values.update({name: list(getattr(self, name)) for name in self.FACETS})
         values["labbook"] = {"url": self.url, "source": self.source, "figure": self.figure,
-                             "verdict": self.verdict, "checked": self.checked}
+                             "verdict": self.verdict, "checked": self.checked, "authors": list(self.authors),
+                             "updated": self.updated, "links": list(self.links)}
         if self.redirect_from:
             values["labbook"]["redirect_from"] = list(self.redirect_from)
         return values
@@ -508,6 +517,9 @@ class Summary:
             figure=_text(own.get("figure")),
             verdict=_text(own.get("verdict")),
             checked=_text(own.get("checked")),
+            authors=_texts(own.get("authors")),
+            updated=_text(own.get("updated"))[:10],
+            links=_texts(own.get("links")),
             redirect_from=_texts(own.get("redirect_from")),
             **{name: _texts(front.get(name)) for name in cls.FACETS},
         )

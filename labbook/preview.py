@@ -17,7 +17,7 @@ import yaml
 
 from . import frontmatter, journal
 from .config import Config
-from .errors import ConfigError
+from .errors import ConfigError, LabbookError
 from .liquid import render_live_figures
 from .theme import Theme
 
@@ -78,8 +78,21 @@ def _page(theme: Theme, config: Config, front: dict[str, Any], body: str) -> str
     page_title = f"{title} · {config.title}" if title else config.title
     return theme.render(
         "base.html", page_title=page_title, description=front.get("description") or config.description,
-        site_title=config.title, baseurl=config.baseurl, content=_safe(body),
+        site_title=config.title, baseurl=config.baseurl, content=_safe(body + _included(config, front)),
     )
+
+
+def _included(config: Config, front: dict[str, Any]) -> str:
+    """What the post layout's `{% include {{ page.labbook.links }} %}` adds under a post: its links to
+    other posts (previous, next, related, backlinks), written by the index stage."""
+    own = front.get("labbook")
+    name = own.get("links") if isinstance(own, dict) else None
+    if not isinstance(name, str) or not name:
+        return ""
+    try:
+        return (config.site / "_includes" / journal.inside(name)).read_text(encoding="utf-8")
+    except (OSError, LabbookError):
+        return ""
 
 
 def _safe(body: str) -> Any:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import html
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import outputs as rich
-from . import texmath
+from . import pageparts, texmath
 from ._inline import expression_of
 from .config import Config
 from .errors import RenderError
@@ -175,10 +176,11 @@ class _CellRenderer:
     """Renders one cell with its outputs; numbers the figures of the page."""
 
     def __init__(self, post: Post, run: Run, config: Config, theme: Theme, env: dict[str, Any],
-                 flavour: Flavour, marks: Marks) -> None:
+                 flavour: Flavour, marks: Marks, run_dir: Path | None = None) -> None:
         self.post, self.run, self.config, self.theme = post, run, config, theme
         self.flavour, self.marks = flavour, marks
         self.env = env  # the page's markdown env: its math (macros, equation labels) and warnings
+        self.run_dir = run_dir  # the run's files: figure sizes when the output record has none
         self.results = {r.index: r for r in run.cells}
         self.figures = 0
         self.warnings: list[str] = []
@@ -198,6 +200,7 @@ class _CellRenderer:
             line=cell.line,
             source_path=str(self.post.path),
             math_env=self.env,
+            **_fold(cell),
         )
 
     def _output(self, output: Mapping[str, Any], cell: Cell) -> dict[str, Any] | None:
@@ -211,19 +214,30 @@ class _CellRenderer:
         self.figures += 1
         name = output["name"]
         anchor = Path(name).stem
+        size = pageparts.figure_size(output, self.run_dir / name if self.run_dir else None)
         figure = {
             "number": self.figures,
             "id": anchor,
             "name": name,
             "caption": cell.options.caption or "",
             "alt": cell.options.caption or f"Figure {self.figures}",
-            "width": output.get("width"),
-            "height": output.get("height"),
+            "width": size[0] if size else None,
+            "height": size[1] if size else None,
+            "wide": bool(size and size[0] >= 2 * size[1]),
         }
         hook = self.flavour.cell_figure
         if hook is not None:  # the flavour writes the whole figure (a blog theme's include)
             return {**figure, "src": "", "html": self.marks.mark(hook(figure))}
-        return {**figure, "src": self.marks.text(self.flavour.asset_href(self.post.slug, name)), "html": None}
+        href = self.flavour.asset_href
+        return {**figure, "src": self.marks.text(href(self.post.slug, name)),
+                "href": self.marks.text(href(self.post.slug, name)), "html": None}  # a mark is used once
+
+
+def _fold(cell: Cell) -> dict[str, Any]:
+    """Long code is folded (`<details>`) so the prose and figures lead; `#| code-fold:` decides."""
+    lines = cell.source.count("\n") + 1 if cell.source.strip() else 0
+    fold = cell.options.code_fold if cell.options.code_fold is not None else lines > pageparts.FOLD_LINES
+    return {"fold": fold, "code_lines": lines}
 
 
 def _text_output_html(output: Mapping[str, Any], warnings: list[str] | None = None) -> str:
@@ -234,7 +248,7 @@ def _text_output_html(output: Mapping[str, Any], warnings: list[str] | None = No
 # --- the page ----------------------------------------------------------------------------------------
 
 
-def summary_of(post: Post, run: Run, url: str, config: Config) -> Summary:
+def summary_of(post: Post, run: Run, url: str, config: Config, links: tuple[str, ...] = ()) -> Summary:
     """What the indexes, the feed and the next build need of a post."""
     meta = post.meta
     figure = next((a.name for a in run.artifacts if a.kind == "figure"), None)
@@ -246,21 +260,37 @@ def summary_of(post: Post, run: Run, url: str, config: Config) -> Summary:
         figure=asset_url(config, post.slug, figure) if figure else "",
         verdict=str(check.get("verdict", "")), checked=str(check.get("date", "")),
         redirect_from=meta.redirect_from,
+        authors=pageparts.authors_of(meta.extra, config.author), updated=_updated(post, run), links=links,
     )
 
 
-def _downloads(run: Run, slug: str, notebook: str | None, href: Callable[[str, str], str]) -> list[dict[str, Any]]:
+def _updated(post: Post, run: Run) -> str:
+    """The post's `updated:` date, else the day its results were last produced, when after its date."""
+    given = post.meta.extra.get("updated", post.meta.extra.get("last_modified_at"))
+    if isinstance(given, (dt.date, dt.datetime)):
+        return given.isoformat()[:10]
+    if isinstance(given, str) and re.match(r"^\d{4}-\d{2}-\d{2}", given):
+        return given[:10]
+    ran = run.started[:10] if post.cells else ""
+    return ran if ran > post.meta.date.isoformat() else ""
+
+
+def _downloads(run: Run, slug: str, notebook: str | None, href: Callable[[str, str], str],
+               run_dir: Path | None = None) -> list[dict[str, Any]]:
     files = sorted((a for a in run.artifacts if a.kind == "data"), key=lambda a: a.name)
-    rows = [_download(a, slug, href) for a in files]
+    rows = [_download(a, slug, href, run_dir) for a in files]
     if notebook is not None:
-        rows.append({"name": notebook, "href": href(slug, notebook), "size": None, "kind": "notebook"})
-    rows.append({"name": "run.json", "href": href(slug, "run.json"), "size": None, "kind": "record"})
+        rows.append({"name": notebook, "href": href(slug, notebook), "size": None, "kind": "notebook", "preview": None})
+    rows.append({"name": "run.json", "href": href(slug, "run.json"), "size": None, "kind": "record", "preview": None})
     return rows
 
 
-def _download(artifact: Artifact, slug: str, href: Callable[[str, str], str]) -> dict[str, Any]:
+def _download(artifact: Artifact, slug: str, href: Callable[[str, str], str],
+              run_dir: Path | None = None) -> dict[str, Any]:
     label = artifact.name.removeprefix("data/")
-    return {"name": label, "href": href(slug, artifact.name), "size": artifact.size, "kind": artifact.kind}
+    preview = pageparts.data_preview(run_dir / artifact.name) if run_dir is not None else None
+    return {"name": label, "href": href(slug, artifact.name), "size": artifact.size, "kind": artifact.kind,
+            "preview": preview}
 
 
 def _live_figures(post: Post, flavour: Flavour, marks: Marks, assets: Path) -> tuple[str, list[Notice]]:
@@ -280,7 +310,7 @@ def _live_figures(post: Post, flavour: Flavour, marks: Marks, assets: Path) -> t
 
 
 def _body_html(post: Post, run: Run, config: Config, theme: Theme, flavour: Flavour,
-               marks: Marks) -> tuple[str, dict[str, Any]]:
+               marks: Marks, run_dir: Path | None = None) -> tuple[str, dict[str, Any]]:
     """The post's Markdown as written, each code cell followed by its outputs; and the page's env
     (its math: macros and equation labels that captions and claims share; its warnings).
 
@@ -297,7 +327,7 @@ def _body_html(post: Post, run: Run, config: Config, theme: Theme, flavour: Flav
         "inline_lines": {i.expression: i.line for i in post.inline},
         "path": str(post.path),
     }
-    env["render_cell"] = _CellRenderer(post, run, config, theme, env, flavour, marks)
+    env["render_cell"] = _CellRenderer(post, run, config, theme, env, flavour, marks, run_dir)
     text, liquid_notices = _live_figures(post, flavour, marks, config.assets)
     env["warnings"].extend(liquid_notices)
     body = _markdown().render(text, env)
@@ -365,18 +395,20 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
     flavour = flavour or site_flavour(config)
     marks = Marks()
     url = post_url(config, post)
-    body, env = _body_html(post, run, config, theme, flavour, marks)
+    body, env = _body_html(post, run, config, theme, flavour, marks, run_dir)
     claims = [r.claim for r in run.cells if r.claim is not None]
-    summary = summary_of(post, run, url, config)
+    links = pageparts.internal_links(body, config.baseurl, config.url, url)
+    summary = summary_of(post, run, url, config, links)
     notebook = notebook_of(post, run, run_dir)
     notebook_name = f"{post.slug}.ipynb" if notebook is not None else None
+    references, problems = pageparts.references_of(post.meta.extra.get("references"))
     article = theme.render(
         "post.html",
         post=summary,
         body=body,
         claims=claims,
-        downloads=_downloads(run, post.slug, notebook_name, lambda slug, name: marks.text(flavour.asset_href(slug, name)))
-        if post.cells else [],
+        downloads=_downloads(run, post.slug, notebook_name, lambda slug, name: marks.text(flavour.asset_href(slug, name)),
+                             run_dir) if post.cells else [],
         run=run if post.cells else None,
         ran_on=run.started[:10],
         check=run.check or {},
@@ -385,10 +417,17 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
         baseurl=config.baseurl,
         math_env=env,
         body_only=flavour.body_only,
+        verification=pageparts.verification_of(run.check) if post.cells else None,
+        toc=pageparts.headings(body),
+        references=references,
+        citation=pageparts.citation_of(title=post.meta.title, authors=summary.authors, date=summary.date,
+                                       url=config.url.rstrip("/") + url if config.url else url,
+                                       site_title=config.title, slug=post.slug),
     )
-    notices = _notices(post, env)
+    notices = _notices(post, env) + [Notice(problem, str(post.path)) for problem in problems]
     front_matter = {"layout": "post", **summary.to_front_matter(),
                     **{k: v for k, v in post.meta.extra.items() if _plain(v)}}
+    front_matter["labbook"] = {**front_matter["labbook"], "links": pageparts.links_include(post.slug)}
     return Page(
         post=post,
         run=run,

@@ -10,10 +10,10 @@ Never executes or renders posts.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
+import json
+import os
 import re
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,15 +21,18 @@ from typing import Any
 
 import yaml
 
-from . import frontmatter, jekyll, journal
+from . import frontmatter, indexes, jekyll, journal, search
 from .config import Config
-from .errors import SiteError
+from .errors import PathEscapeError, SiteError
+from .files import dump_json
 from .liquid import FIGURE_INCLUDE
 from .model import Notice, Page, Summary
-from .theme import Theme, liquid_inert, tag_slug, xml_safe
+from .theme import Theme
 
 __all__ = ["Publication", "Change", "write", "recover", "plan", "post_files", "published_summary", "MANIFEST"]
 
+LISTINGS = ".labbook-listings.json"
+"""What the listing files were made from (a hash) and their names: unchanged summaries, no re-rendering."""
 MANIFEST = ".labbook-manifest.json"
 """Every file labbook wrote into site/: the only files it may ever delete there."""
 _POST_FILE = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>.+)\.html$")
@@ -95,7 +98,8 @@ def _layouts(theme: Theme, config: Config) -> dict[str, bytes]:
     )
     return {
         "_layouts/default.html": default.encode(),
-        "_layouts/post.html": b"---\nlayout: default\n---\n{{ content }}\n",
+        "_layouts/post.html": b"---\nlayout: default\n---\n{{ content }}\n"
+                              b"{% if page.labbook.links %}{% include {{ page.labbook.links }} %}{% endif %}\n",
     }
 
 
@@ -117,69 +121,65 @@ def _config_yml(config: Config, raw: jekyll.RawRules = jekyll.RawRules()) -> byt
     return (header + yaml.safe_dump(values, sort_keys=False, allow_unicode=True)).encode()
 
 
-def _listing_page(theme: Theme, config: Config, title: str, body: str) -> bytes:
-    return frontmatter.dump({"layout": "default", "title": title}).encode() + liquid_inert(body).encode()
+def _index_files(theme: Theme, config: Config, publication: Publication) -> dict[str, bytes | Path]:
+    """Listings, feed, sitemap, cross-links (indexes.py) and the search bundle (search.py)."""
+    fresh = {page.url: page for page in publication.pages}
+    summaries = [p.summary for p in publication.pages] + list(publication.kept.values())
 
+    def body_of(summary: Summary) -> str | None:
+        page = fresh.get(summary.url)
+        return page.html if page is not None else _published_body(config.site, summary)
 
-def _newest_first(summaries: Iterable[Summary]) -> list[Summary]:
-    return sorted(summaries, key=lambda s: (s.date, s.slug), reverse=True)
-
-
-def _index_files(theme: Theme, config: Config, summaries: list[Summary]) -> dict[str, bytes]:
-    posts = _newest_first(summaries)
-    math_env = {"math_store": config.cache / "math"}  # math in descriptions: typeset once, kept (texmath)
-    files = {
-        "index.html": _listing_page(theme, config, "Entries", theme.render(
-            "index.html", heading=config.title, intro=config.description, posts=posts, math_env=math_env)),
-    }
-    by_tag: dict[str, list[Summary]] = defaultdict(list)
-    names: dict[str, str] = {}
-    for post in posts:
-        for tag in post.tags:
-            slug = tag_slug(tag)
-            names.setdefault(slug, tag)
-            tagged = by_tag[slug]
-            if not tagged or tagged[-1] is not post:  # two of a post's tags may share a slug
-                tagged.append(post)
-    for slug, tagged in sorted(by_tag.items()):
-        tag = names[slug]
-        files[f"tags/{slug}/index.html"] = _listing_page(theme, config, f"Tag: {tag}", theme.render(
-            "index.html", heading=f"Tagged “{tag}”", intro="", posts=tagged, math_env=math_env))
-    counts = [(names[slug], len(tagged)) for slug, tagged in sorted(by_tag.items())]
-    files["tags/index.html"] = _listing_page(theme, config, "Tags", theme.render(
-        "tags.html", tags=counts, baseurl=config.baseurl))
-    files["phenomena/index.html"] = _listing_page(theme, config, "Models × data × phenomena", theme.render(
-        "phenomena.html", rows=_matrix(posts), facets=_facets(posts)))
-    updated = posts[0].date if posts else dt.date(2000, 1, 1).isoformat()
-    files["feed.xml"] = xml_safe(theme.render(
-        "feed.xml", posts=posts[:50], site_title=config.title, site_url=config.url, baseurl=config.baseurl,
-        updated=updated)).encode()
+    key = indexes.listing_key(theme.digest(), config, summaries)
+    listings = _reusable_listings(config.site, key)
+    files = indexes.index_files(theme, config, summaries, body_of, listings)
+    if listings is None:
+        files[LISTINGS] = dump_json({"key": key, "files": sorted(n for n in files if n != "feed.xml")})
+    else:
+        files[LISTINGS] = config.site / LISTINGS
+    kept = {s.url: functools.partial(_search_document, config.site, s) for s in publication.kept.values()}
+    files.update(search.bundle_files(
+        config.site, {p.url: search.document(p.summary.title, p.html) for p in publication.pages}, kept))
     return files
 
 
-def _matrix(posts: list[Summary]) -> list[dict[str, Any]]:
-    """One row per phenomenon and entry: what models, on what data, show it."""
-    rows = []
-    for post in posts:
-        for phenomenon in post.phenomena or ("—",):
-            rows.append({"phenomenon": phenomenon, "model": ", ".join(post.models) or "—",
-                         "data": ", ".join(post.data) or "—", "posts": [post]})
-    return sorted(rows, key=lambda r: (r["phenomenon"].lower(), r["posts"][0].title.lower()))
+def _reusable_listings(site: Path, key: str) -> dict[str, bytes | Path] | None:
+    """The listing files in site/ when they were made from the same summaries, settings and
+    templates (their stamp says so): a build that changed no summary renders no listing."""
+    try:
+        stamp = json.loads((site / LISTINGS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    names = stamp.get("files") if isinstance(stamp, dict) and stamp.get("key") == key else None
+    if not isinstance(names, list):
+        return None
+    try:
+        if not all(isinstance(n, str) and journal.inside(n) == n for n in names):
+            return None
+    except PathEscapeError:
+        return None
+    root = str(site)
+    if not all(os.path.isfile(os.path.join(root, name)) for name in names):
+        return None
+    return {name: site / name for name in names}
 
 
-def _facets(posts: list[Summary]) -> list[tuple[str, str, list[tuple[str, list[Summary]]]]]:
-    facets = []
-    for facet, label in (("phenomena", "phenomenon"), ("models", "model"), ("data", "data set")):
-        groups: dict[str, list[Summary]] = defaultdict(list)
-        for post in posts:
-            for value in getattr(post, facet):
-                groups[value].append(post)
-        facets.append((facet, label, sorted(groups.items())))
-    return facets
+def _published_body(site: Path, summary: Summary) -> str | None:
+    """The body of a post's page as published (for a post not rendered in this build)."""
+    try:
+        parts = frontmatter.split((site / "_posts" / f"{summary.date}-{summary.slug}.html").read_text(encoding="utf-8"))
+    except (OSError, ValueError, frontmatter.FrontMatterProblem):
+        return None
+    return parts[1] if parts else None
+
+
+def _search_document(site: Path, summary: Summary) -> str:
+    return search.document(summary.title, _published_body(site, summary) or "")
 
 
 def _theme_files(theme: Theme, config: Config) -> dict[str, bytes]:
-    css = "\n".join((theme.folder / name).read_text(encoding="utf-8") for name in ("labbook.css", "pygments.css"))
+    css = "\n".join((theme.folder / name).read_text(encoding="utf-8")
+                    for name in ("labbook.css", "pygments.css", "pygments-dark.css"))
     static = theme.folder / "assets"  # templates/assets/** as is: the math font and its CSS (texmath)
     assets = {f"assets/{p.relative_to(static).as_posix()}": p.read_bytes() for p in sorted(static.rglob("*")) if p.is_file()}
     return {"_config.yml": _config_yml(config), **_layouts(theme, config), "assets/css/labbook.css": css.encode(), **assets,
@@ -264,7 +264,7 @@ def plan(publication: Publication, config: Config, theme: Theme,
     for page in publication.pages:
         desired.update({journal.inside(k): v for k, v in post_files(page).items()})
     summaries = [p.summary for p in publication.pages] + list(publication.kept.values())
-    desired.update(_index_files(theme, config, summaries))
+    desired.update(_index_files(theme, config, publication))
     desired.update(_theme_files(theme, config))
     owned = _owned(site)
     extras, notices = _author_files(config, summaries, desired, owned)

@@ -463,7 +463,7 @@ def _inline_values(body: str, body_line: int) -> tuple[Inline, ...]:
 
 _OPTION_TYPES: dict[str, tuple[type, ...]] = {
     "label": (str,), "caption": (str,), "echo": (bool,), "output": (bool,),
-    "timeout": (int, float), "claim": (str,), "gather": (bool,),
+    "timeout": (int, float), "claim": (str,), "gather": (bool,), "code-fold": (bool,),
 }
 
 
@@ -490,7 +490,7 @@ def _split_options(text: str, first_line: int, path: str) -> tuple[CellOptions, 
             )
         if key == "timeout" and value <= 0:
             raise CellOptionError("cell option 'timeout' must be positive", path=path, line=where)
-        values[key] = value
+        values[key.replace("-", "_")] = value
     return CellOptions(**values), "\n".join(lines[taken:]).strip("\n")
 
 

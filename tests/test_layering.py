@@ -26,8 +26,10 @@ ALLOWED = {
     "kernelspec": FOUNDATION | {"kernels", "source"},
     "api": set(), "_inline": set(), "terminal": set(),
     "outputs": set(),  # rich-output policy shared by capture (execute) and page (render)
-    "render": FOUNDATION | {"outputs"},
+    "render": FOUNDATION | {"outputs", "pageparts"},
     "preview": FOUNDATION,
+    "pageparts": FOUNDATION, "indexes": FOUNDATION | {"pageparts"}, "search": FOUNDATION,
+    "site": FOUNDATION | {"indexes", "search"},
     "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute", "site", "jobs", "lock"},
     "_kernel": {"_kernel"},
     "executor": FOUNDATION | {"execute", "kernels"},

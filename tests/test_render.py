@@ -92,7 +92,7 @@ def test_math_becomes_mathml(page):
 def test_code_is_highlighted_and_followed_by_its_outputs(page):
     body = page.html
     code = body.index('<div class="highlight">')
-    figure = body.index('<figure class="figure" id="fig-one">')
+    figure = body.index('<figure class="figure" id="fig-one"')
     result = body.index('class="output result"')
     assert code < figure and code < result
     assert "Figure 1.</span> First &lt;figure&gt;." in body

@@ -52,7 +52,7 @@ def test_the_jekyll_tree(built_project):
 
 def test_post_page_has_figures_math_outputs_and_claims(built_project):
     body = page(built_project, "basics")
-    assert '<figure class="figure" id="fig-fit">' in body
+    assert '<figure class="figure" id="fig-fit"' in body
     assert 'src="/assets/posts/basics/figures/fig-fit.png"' in body
     assert "Figure 1.</span> The data and the fitted line &lt;em&gt;(escaped)&lt;/em&gt;." in body
     assert body.count("<math") >= 2 and 'display="block"' in body
@@ -94,7 +94,7 @@ def test_a_fresh_clone_builds_with_zero_executions(fresh_project, capsys):
     before = mtimes(fresh_project)
     assert build(fresh_project) == 0
     err = capsys.readouterr().err
-    assert "0 executed, 3 cached" in err and "0 files written" in err
+    assert "0 executed, 4 cached" in err and "0 files written" in err
     assert mtimes(fresh_project) == before
 
 

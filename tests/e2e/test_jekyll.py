@@ -10,7 +10,7 @@ pytestmark = [pytest.mark.jekyll, pytest.mark.kernel, pytest.mark.slow]
 
 
 def visible_text(markup: str) -> str:
-    body = markup.split("<main>", 1)[1].split("</main>", 1)[0]
+    body = re.split(r"<main[^>]*>", markup, maxsplit=1)[1].split("</main>", 1)[0]
     return html.unescape(re.sub(r"<[^>]+>", "", body))
 
 

@@ -27,7 +27,7 @@ def files(folder: Path) -> set[str]:
 def shown(markup: str) -> tuple[str, str]:
     """The title and the text of <main>, as a reader sees them."""
     title = html.unescape(re.search(r"<title>(.*?)</title>", markup, re.S).group(1)).strip()
-    main = markup.split("<main>", 1)[1].split("</main>", 1)[0]
+    main = re.split(r"<main[^>]*>", markup, maxsplit=1)[1].split("</main>", 1)[0]
     return title, " ".join(html.unescape(re.sub(r"<[^>]+>", " ", main)).split())
 
 

@@ -142,7 +142,7 @@ def built(tmp_path_factory) -> Path:
 def outputs_region(page: str) -> str:
     """The outputs of the page's cells: from the first cell to the prose after the last, less the code."""
     cells = page[page.index('id="cell-1"'):page.index("Prose after the outputs")]
-    return re.sub(r'<div class="cell-code">.*?</code></pre></div>\s*</div>', "", cells, flags=re.S)
+    return re.sub(r'<(div|details) class="cell-code"[^>]*>.*?</code></pre></div>\s*</\1>', "", cells, flags=re.S)
 
 
 def shown(markup: str) -> str:
