@@ -37,12 +37,18 @@ _TAG = re.compile(r"\{%.*?%\}", re.S)
 """A Liquid tag as Liquid's own tokenizer cuts it: from `{%` to the first `%}`."""
 _INCLUDE = re.compile(r"\A\{%-?\s*include\s+(?P<file>\S+)(?P<params>.*?)\s*-?%\}\Z", re.S)
 _PARAM = re.compile(
-    r"""\s*(?P<key>[A-Za-z0-9_-]+)\s*=\s*(?:"(?P<dq>[^"\\]*)"|'(?P<sq>[^'\\]*)'|(?P<bare>[A-Za-z0-9_.-]+))(?=\s|\Z)"""
+    r"""\s*(?P<key>[A-Za-z0-9_-]+)\s*=\s*(?:"(?P<dq>[^"\\]*(?:\\.[^"\\]*)*)"|'(?P<sq>[^'\\]*(?:\\.[^'\\]*)*)'"""
+    r"""|(?P<bare>[A-Za-z0-9_.-]+))(?=\s|\Z)""", re.S
 )
+"""A parameter as Jekyll's include tag reads it (its VALID_SYNTAX): a backslash keeps the next
+character inside the quotes, and only an escaped quote loses its backslash, so TeX such as
+caption="$W^\\top x$" is the text it looks like."""
 _NUMBER = re.compile(r"\A-?\d+(?:\.\d+)?\Z")
 _SEGMENT = re.compile(r"\A[A-Za-z0-9_~-][A-Za-z0-9._~-]*\Z")
 _CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
 _BAD_VALUE = re.compile(r"[\x00-\x1f\x7f]|\{%|%\}")
+_STRAY_BACKSLASH = re.compile(r"\\(?=[\"']|\Z)")
+"""A backslash that Jekyll would read as escaping the quote after it: such a value cannot be written back."""
 FIGURE_FILE = "figure.liquid"
 
 
@@ -81,7 +87,9 @@ def _literal(value: Value) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
-    return f"'{value}'" if '"' in value else f'"{value}"'
+    if '"' not in value:
+        return f'"{value}"'
+    return f"'{value}'" if "'" not in value else '"' + value.replace('"', '\\"') + '"'
 
 
 # --- parsing ---------------------------------------------------------------------------------------
@@ -113,8 +121,6 @@ def _parse_params(text: str) -> tuple[tuple[str, Value], ...]:
         match = _PARAM.match(text, position)
         if not match:
             rest = text[position:].strip()
-            if "\\" in rest:
-                raise ValueError(f"backslash escapes in values are not supported: {rest[:40]!r}")
             raise ValueError(f"cannot read the parameters from {rest[:40]!r}: write key=\"value\"")
         params.append((match["key"], _value(match)))
         position = match.end()
@@ -122,10 +128,14 @@ def _parse_params(text: str) -> tuple[tuple[str, Value], ...]:
 
 
 def _value(match: re.Match[str]) -> Value:
-    quoted = match["dq"] if match["dq"] is not None else match["sq"]
+    quoted = match["dq"].replace('\\"', '"') if match["dq"] is not None else None
+    if match["sq"] is not None:
+        quoted = match["sq"].replace("\\'", "'")
     if quoted is not None:
         if _BAD_VALUE.search(quoted):
             raise ValueError(f"{match['key']}: a value cannot hold a line break, '{{%' or '%}}'")
+        if _STRAY_BACKSLASH.search(quoted):
+            raise ValueError(f"{match['key']}: a value cannot end with a backslash or hold one before a quote")
         return quoted
     bare = match["bare"]
     if bare in ("true", "false"):

@@ -50,7 +50,7 @@ def test_code_is_never_live_and_never_warned_of(text):
     ("{% include figure.liquid path=\"https://example.org/a.png\" %}", "another host"),
     ("{% include figure.liquid path=\"assets/../secret.png\" %}", "letters, digits"),
     ("{% include figure.liquid path=\"a b.png\" %}", "letters, digits"),
-    ("{% include figure.liquid path=\"a.png\" caption=\"a \\\"q\\\"\" %}", "backslash"),
+    ("{% include figure.liquid path=\"a.png\" caption='ends in \\\\' %}", "backslash"),
     ("{% include figure.liquid path=\"a.png\" caption=\"x {% y\" %}", "cannot hold"),
 ])
 def test_other_tags_are_warned_of_with_file_and_line(tag, why):
@@ -67,6 +67,18 @@ def test_variables_in_prose_are_left_alone_quietly():
 def test_a_tag_spanning_lines_ends_at_the_first_close_as_liquid_cuts_it():
     figures, _ = scan_prose('{% include figure.liquid\n   path="a.png"\n   caption="two lines" %}', 3)
     assert figures[0].line == 3 and figures[0].get("caption") == "two lines"
+
+
+@pytest.mark.parametrize(("written", "value"), [
+    ('caption="$W_i^\\top x$ and \\alpha"', "$W_i^\\top x$ and \\alpha"),  # TeX: backslashes are text
+    ('caption="a \\"q\\" b"', 'a "q" b'),  # only an escaped quote loses its backslash, as in Jekyll
+    ("caption='it\\'s'", "it's"),
+    ("caption='it\\'s \"q\"'", "it's \"q\""),
+])
+def test_values_are_read_as_jekylls_include_reads_them_and_written_back_the_same(written, value):
+    tag = parse_figure_tag(f"{{% include figure.liquid path=\"a.png\" {written} %}}")
+    assert tag.get("caption") == value
+    assert parse_figure_tag(tag.liquid()).get("caption") == value
 
 
 def test_the_tag_is_rebuilt_from_its_values_not_copied():

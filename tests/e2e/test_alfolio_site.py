@@ -37,7 +37,7 @@ The energy is $$ E = mc^2 $$ in the middle of a sentence.
         {% include figure.liquid path="assets/img/1.png" class="img-fluid rounded z-depth-1" zoomable=true %}
     </div>
     <div class="col-sm mt-3 mt-md-0">
-        {% include figure.liquid loading="eager" path="assets/img/2.png" title="a red disc" class="img-fluid rounded z-depth-1" alt="A red disc" caption="A <em>red</em> disc & more" %}
+        {% include figure.liquid loading="eager" path="assets/img/2.png" title="a red disc" class="img-fluid rounded z-depth-1" alt="A red disc" caption="A <em>red</em> disc & more: $r = \\sqrt{x^2}$" %}
     </div>
 </div>
 <div class="caption">
@@ -118,7 +118,7 @@ def test_an_alfolio_post_shows_the_same_figures_in_both_builders(project, url):
 def test_the_rest_of_an_alfolio_post_comes_through(project):
     for output in (project.jekyll, project.html):
         page = (output / "blog/2026/physics-of-ai-recipe/index.html").read_text(encoding="utf-8")
-        assert '<figcaption class="caption">A <em>red</em> disc & more</figcaption>' in page
+        assert '<figcaption class="caption">A <em>red</em> disc & more: $r = \\sqrt{x^2}$</figcaption>' in page
         assert '<div class="row mt-3">' in page and "<math" in page
         assert 'class="code-block language-bibtex"' in page and "researcher2026recipe" in page
         assert "&#123;% include video.liquid" in page  # shown as written, never run
