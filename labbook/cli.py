@@ -807,7 +807,9 @@ def cmd_check(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     passed = report.passed(strict=args.strict)
     counts = {v: sum(p.verdict == v for p in report.posts) for v in check.VERDICTS}
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n) or "nothing to check"
-    reporter.err.print(f"checked {len(report.posts)} posts in {time.perf_counter() - began:.1f} s: {summary}"
+    if report.without_code:
+        summary += f" ({_count(report.without_code, 'post')} without code: nothing to run)"
+    reporter.err.print(f"checked {_count(len(report.posts), 'post')} in {time.perf_counter() - began:.1f} s: {summary}"
                        + ("" if passed else " — exit 1"))
     return 0 if passed else 1
 

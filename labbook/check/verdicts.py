@@ -76,9 +76,11 @@ class CheckReport:
     posts: list[PostCheck] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     """What the check did not do and why: a verdict not recorded, a page not refreshed."""
+    without_code: int = 0
+    """Posts with no code cell: no run to execute or compare, so never a failure."""
 
     def passed(self, strict: bool = False) -> bool:
-        return bool(self.posts) and all(p.passed(strict) for p in self.posts)
+        return bool(self.posts or self.without_code) and all(p.passed(strict) for p in self.posts)
 
     @property
     def ok(self) -> bool:
