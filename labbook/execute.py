@@ -253,8 +253,11 @@ def _text_output(output: dict[str, Any]) -> dict[str, Any]:
 
 
 def _collect_data(workdir: Path, folder: Path, warnings: list[str]) -> list[Artifact]:
-    """Every regular file the code left in its working directory; symlinks are never followed."""
-    artifacts = []
+    """Every regular file the code left in its working directory; symlinks are never followed.
+
+    A file keeps its name when it is already safe; one renamed by safe_name never takes another's.
+    """
+    found = []
     for current, dirs, files in os.walk(workdir, followlinks=False):
         dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS and not Path(current, d).is_symlink())
         for filename in sorted(files):
@@ -263,9 +266,28 @@ def _collect_data(workdir: Path, folder: Path, warnings: list[str]) -> list[Arti
             if path.is_symlink() or not path.is_file():
                 warnings.append(f"not published: {relative} is a symlink or not a regular file")
                 continue
-            name = "data/" + safe_name(relative)
-            artifacts.append(_write_artifact(folder, name, path.read_bytes(), "data", None))
+            found.append((relative, path))
+    taken = {r.lower() for r, _ in found if safe_name(r) == r}
+    artifacts = []
+    for relative, path in found:
+        name = "data/" + relative
+        if safe_name(relative) != relative:
+            name = _unique("data/" + safe_name(relative), taken)
+            warnings.append(f"{relative} is published as {name}: published names keep to letters, digits and "
+                            "'._-', never start with a dot, and are unique")
+        artifacts.append(_write_artifact(folder, name, path.read_bytes(), "data", None))
     return artifacts
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """`name`, or `stem-2.ext`, `stem-3.ext`…: two files whose safe names agree ('a b.csv', 'a?b.csv') both publish."""
+    stem, dot, suffix = name.rpartition(".") if "." in name.rsplit("/", 1)[-1] else (name, "", "")
+    candidate, number = name, 1
+    while candidate.lower().removeprefix("data/") in taken:
+        number += 1
+        candidate = f"{stem}-{number}{dot}{suffix}"
+    taken.add(candidate.lower().removeprefix("data/"))
+    return candidate
 
 
 # --- the entry point --------------------------------------------------------------------------------
@@ -301,7 +323,9 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
         record_timing=False,
         shutdown_kernel="immediate",
         startup_timeout=120,
+        on_cell_executed=lambda **hook: replies.__setitem__(hook["cell_index"], hook["execute_reply"]),
     )
+    replies: dict[int, Any] = {}
     results: list[CellResult] = []
     artifacts: list[Artifact] = []
     namer = _FigureNamer()
@@ -318,7 +342,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
                 client.allow_errors = cell.options.claim is not None
                 try:
                     client.execute_cell(nb_cell, position)
-                    verdict = _verdict(cell, nb_cell.outputs)
+                    verdict = _verdict(cell, nb_cell.outputs, (replies.get(position) or {}).get("content", {}))
                 except Exception as exc:  # noqa: BLE001 - translated into labbook's own errors
                     raise _with_partial(_translate(exc, cell, post, timeouts[cell.index]), results, nb_cell) from exc
                 outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts, warnings)
@@ -356,11 +380,18 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
     return run, [f"{post.path}: {w}" for w in warnings]
 
 
-def _verdict(cell: Cell, outputs: list[dict[str, Any]]) -> Verdict | None:
-    """A claim holds when its cell raised nothing; an AssertionError breaks it."""
+def _verdict(cell: Cell, outputs: list[dict[str, Any]], reply: dict[str, Any]) -> Verdict | None:
+    """A claim holds when its cell raised nothing; an AssertionError breaks it.
+
+    The kernel's reply says whether the cell raised even when the error output never came (an
+    error message the kernel could not send, such as one holding a lone surrogate).
+    """
     if cell.options.claim is None:
         return None
     error = next((o for o in outputs if o.get("output_type") == "error"), None)
+    if error is None and reply.get("status") == "error":
+        error = {"ename": reply.get("ename", "Error"), "evalue": reply.get("evalue", ""),
+                 "traceback": reply.get("traceback", [])}
     if error is None:
         return Verdict(claim=cell.options.claim, holds=True)
     if error.get("ename") != "AssertionError":

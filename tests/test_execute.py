@@ -178,6 +178,26 @@ def test_a_claim_that_raises_something_else_is_an_error(tmp_path):
         run_post(tmp_path, post_text("#| claim: undefined\nassert nothing_here"))
 
 
+def test_a_claim_whose_error_the_kernel_cannot_send_does_not_hold(tmp_path):
+    # A lone surrogate in the message: ipykernel cannot encode the error output, only its reply says "error".
+    with pytest.raises(CellError, match="UnicodeEncodeError"):
+        run_post(tmp_path, post_text("#| claim: never holds\nassert False, 'bad \\ud800'"))
+
+
+def test_files_whose_published_names_agree_are_all_published_and_named_in_a_warning(tmp_path):
+    text = post_text("""
+        for name, text in [("a b.csv", "space"), ("a_b.csv", "underscore"), ("a?b.csv", "question"),
+                           (".x.csv", "dot"), ("x.csv", "plain"), ("A_B.csv", "upper")]:
+            open(name, "w").write(text)
+        """)
+    _, run, folder, warnings = run_post(tmp_path, text)
+    published = {a.name: (folder / a.name).read_text() for a in run.artifacts if a.kind == "data"}
+    assert sorted(published.values()) == ["dot", "plain", "question", "space", "underscore", "upper"]
+    assert published["data/a_b.csv"] == "underscore" and published["data/x.csv"] == "plain"  # safe names kept
+    assert any("a?b.csv is published as data/a_b-" in w for w in warnings)
+    assert not any(w.startswith("a_b.csv") or " x.csv is" in w for w in warnings)
+
+
 def test_a_flood_of_output_is_cut_in_the_record_and_whole_in_the_notebook(tmp_path):
     _, run, folder, _ = run_post(tmp_path, post_text("print('x' * 200_000)"))
     text = stdout(run, 0)
