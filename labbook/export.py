@@ -117,6 +117,11 @@ def _read_blog(folder: Path, theme: BlogTheme, owned: Iterable[str]) -> _Blog:
         raise ConfigError(f"cannot read the blog's _config.yml: {exc}", path=str(settings)) from None
     if not isinstance(values, dict):
         raise ConfigError("the blog's _config.yml is not a mapping of settings", path=str(settings))
+    if theme.figure_include and not (folder / "_includes" / theme.figure_include).is_file() and not (
+            values.get("theme") or values.get("remote_theme")):  # a gem theme brings its own _includes
+        raise ConfigError(f"{folder} has no _includes/{theme.figure_include}: it is not an {theme.name} blog, and "
+                          f"its build would stop at the first figure", path=str(settings),
+                          hint="for another theme, export with --theme plain (labbook then ships its own figure include)")
     plugins = values.get("plugins") or values.get("gems") or []
     return _Blog(folder, theme, "jekyll-redirect-from" in plugins, str(values.get("permalink") or "date"),
                  str(values.get("baseurl") or ""), str(values.get("url") or ""), frozenset(owned))
@@ -135,6 +140,9 @@ def plan_export(config: Config, blog: Path, theme_name: str = "al-folio", *, fig
     theme = THEMES[theme_name]
     if figures is not None:
         theme = dataclasses.replace(theme, figures=figures.strip("/"))
+    if blog.resolve() == config.site.resolve():
+        raise ConfigError(f"{blog} is labbook's own site/: export writes into another blog",
+                          hint="give the folder of the blog, the one holding its _config.yml and _posts/")
     site = _read_blog(blog, theme, owned)
     report = ExportReport()
     templates = Theme(config.templates)
