@@ -271,5 +271,7 @@ def import_jekyll(config: Config, blog: Path, *, force: bool = False) -> ImportR
 
 
 def _taken_slugs(config: Config) -> Mapping[str, Path]:
+    if not config.posts.is_dir():
+        return {}  # a new project: importing a blog is how its posts/ begins
     read = source.read_all(config)
     return {post.slug: config.root / post.path for post in read.posts}
