@@ -114,7 +114,7 @@ def convert(text: str, filename: str, permalink: str = "date") -> Converted:
     split = _split(text)
     if split is None:
         raise ValueError("no front matter between '---' lines")
-    header, body, body_line = split
+    header, body, _ = split
     front = yaml.load(header, Loader=_Loader) or {}  # noqa: S506 - a SafeLoader subclass
     if not isinstance(front, dict):
         raise ValueError("its front matter is not a mapping")
@@ -147,6 +147,8 @@ def convert(text: str, filename: str, permalink: str = "date") -> Converted:
             notes.append(f"its old address {old_url} cannot be kept (labbook writes redirects only at plain paths)")
     if redirects:
         values["redirect_from"] = list(dict.fromkeys(redirects))
+    head = yaml.safe_dump(values, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+    body_line = head.count("\n") + 3  # notes name lines of the post as written, under its new front matter
     body = _OLD_FIGURE.sub(r"\1figure.liquid\2", body)
     figures, warnings = liquid.scan_prose(body, body_line)
     notes += [f"{line}: {message}" for line, message in warnings]
@@ -155,7 +157,6 @@ def convert(text: str, filename: str, permalink: str = "date") -> Converted:
     for path in assets:
         if not path.startswith("assets/") or not _SAFE_PATH.match(path):
             notes.append(f"image {path} is not a file under assets/: not copied")
-    head = yaml.safe_dump(values, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
     return Converted(name, f"---\n{head}---\n{body}", url, old_url,
                      tuple(dict.fromkeys(a for a in assets if a.startswith("assets/") and _SAFE_PATH.match(a))),
                      tuple(notes))

@@ -58,8 +58,8 @@ def test_figures_images_and_liquid_are_listed_or_noted():
     assert post.assets == ("assets/img/5.png", "assets/img/3.png", "assets/img/4.png")
     assert '{% include figure.liquid path="assets/img/5.png" %}' in post.text  # al-folio's older include renamed
     notes = "\n".join(post.notes)
-    assert "layout 'distill' dropped" in notes and "9: Liquid tag {% raw %}" in notes
-    assert "9: {{ page.title }} is shown as written" in notes and "video.liquid" not in notes
+    assert "layout 'distill' dropped" in notes and "10: Liquid tag {% raw %}" in notes  # its line in the post written
+    assert "10: {{ page.title }} is shown as written" in notes and "video.liquid" not in notes
     assert "image images/y.png is not a file under assets/" in notes
 
 

@@ -67,3 +67,37 @@ def test_exporting_into_labbooks_own_site_is_refused_and_writes_nothing(project,
     assert main(["--root", str(project), "export", "--jekyll", str(site)]) == 2
     assert "labbook's own site/" in capsys.readouterr().err
     assert tree(site) == tree(tmp_path / "before")
+
+
+BLOG_POST = """---
+layout: post
+title: a post with code
+date: 2015-07-15 15:09:00
+tags: formatting code
+categories: sample-posts
+---
+
+Some C++:
+
+{% highlight c++ linenos %}
+int main() { return 0; }
+{% endhighlight %}
+"""
+
+
+def test_a_blog_imports_into_a_new_project_and_the_notes_name_lines_of_the_posts_written(tmp_path, capsys):
+    blog = plain_blog(tmp_path / "blog")
+    (blog / "_posts").mkdir()
+    (blog / "_posts/2015-07-15-code.md").write_text(BLOG_POST, encoding="utf-8")
+    root = tmp_path / "new"  # no posts/ yet: importing is how a project begins
+    root.mkdir()
+    (root / "pyproject.toml").write_text('[tool.labbook]\ntitle = "Imported"\n', encoding="utf-8")
+    assert main(["--root", str(root), "import", "--jekyll", str(blog)]) == 0
+    err = capsys.readouterr().err
+    post = root / "posts/2015-07-15-code.md"
+    lines = post.read_text(encoding="utf-8").splitlines()
+    noted = [int(n) for n in __import__("re").findall(r"posts/2015-07-15-code\.md:(\d+): Liquid tag", err)]
+    assert noted and all("{%" in lines[n - 1] for n in noted), (noted, lines)
+    assert main(["--root", str(root), "-q", "build"]) == 0
+    page = (root / "site/_posts/2015-07-15-code.html").read_text(encoding="utf-8")
+    assert 'href="/tags/formatting/"' in page and 'href="/tags/code/"' in page  # Jekyll's space-separated tags
