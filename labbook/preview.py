@@ -114,6 +114,12 @@ def _refuse_foreign(config: Config, output: Path, force: bool) -> None:
         if output == folder or folder.is_relative_to(output):
             raise ConfigError(f"refusing to write HTML into {config.relative(output) or '.'}: it is (or holds) {what}",
                               hint="name a new folder, e.g. labbook html _html")
+    assets = config.assets
+    if output.is_relative_to(assets) and not config.root.is_relative_to(assets):
+        raise ConfigError(f"refusing to write HTML into {config.relative(output)}: it is inside "
+                          f"{config.relative(assets)}/, which every build publishes as site/assets/ (the pages "
+                          "would come back inside themselves, one level deeper each time)",
+                          hint="name a folder outside it, e.g. labbook html _html")
     if output.is_dir() and not (output / MARKER).exists() and any(output.iterdir()):
         raise ConfigError(
             f"refusing to write HTML into {config.relative(output)}/: it holds files labbook did not write",
