@@ -367,7 +367,9 @@ def _print_trial(trial: Any, reporter: ConsoleReporter) -> None:
     from rich.text import Text
 
     out, post, run = reporter.out, trial.post, trial.run
-    if trial.status == "executed":
+    if not (post.cells or post.inline):
+        head = "no code cell: nothing to run"
+    elif trial.status == "executed":
         head = f"executed in {trial.seconds:.1f} s" + (f" ({trial.reason})" if trial.reason else "")
     elif trial.status == "cached":
         head = f"cached run from {run.started[:10]} ({trial.reason}); labbook run --force runs it again"

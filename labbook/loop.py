@@ -73,6 +73,8 @@ def run_post(config: Config, path: Path, *, params: Mapping[str, Any] | None = N
     post, notices = source.read(path, config)
     post = source.with_params(post, params or {})
     warnings = [str(notice) for notice in notices]
+    if not (post.cells or post.inline):  # no code: no kernel to start, nothing to keep
+        return Trial(post, "cached", cache.nothing_ran(post), None, warnings=tuple(warnings), reason="no code")
     with lock.held(config, on_wait=reporter.warning):  # a build's clean-up must not take the folder this run writes
         store = cache.Store(config)
         found = store.lookup(post) if not force else cache.Lookup(None, None, "--force")
