@@ -120,7 +120,7 @@ class Store:
 
         A post without code has nothing to execute: its run is empty, and needs no folder.
         """
-        if not post.cells:
+        if not (post.cells or post.inline):  # inline values run in a kernel too
             return Lookup(nothing_ran(post), None, "no code")
         notes: list[str] = []
         reason = "never executed"

@@ -196,7 +196,7 @@ def _why(error: LabbookError) -> str:
 
 def _published_run(config: Config, post: Post) -> tuple[Run | None, Path | None, str]:
     """The run site/ publishes for the post (its folder; None for a post without code), or why there is none."""
-    if not post.cells:
+    if not (post.cells or post.inline):
         return cache.nothing_ran(post), None, ""
     folder = config.site / "assets" / "posts" / post.slug
     try:

@@ -435,7 +435,7 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
         filename=f"_posts/{post.date_slug}.html",
         front_matter=front_matter,
         html=_inert_but_marks(article, marks),
-        run_dir=str(run_dir) if run_dir is not None and post.cells else None,
+        run_dir=str(run_dir) if run_dir is not None and (post.cells or post.inline) else None,
         summary=summary,
         files={notebook_name: notebook} if notebook_name and notebook else {},
         notices=tuple(notices),

@@ -64,7 +64,7 @@ def check(config: Config, *, only: Sequence[Path] | None = None, seeds: int = 0,
     report = CheckReport([PostCheck(path, path.stem, "failed", error=error) for path, error in read.failures])
     published: dict[str, tuple[Run, Path]] = {}
     for post in read.posts:
-        if not post.cells:  # no run: nothing to re-execute, nothing to compare
+        if not (post.cells or post.inline):  # no run: nothing to re-execute, nothing to compare
             report.without_code += 1
             continue
         found = _published(post, store, config)

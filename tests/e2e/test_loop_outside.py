@@ -21,3 +21,19 @@ def test_run_of_a_post_without_code_starts_no_kernel_and_says_so(tmp_path, capsy
     out, err = capsys.readouterr()
     assert "nothing to run" in out and "executing" not in err and "executed" not in out
     assert not (root / ".labbook/runs").exists() or not any((root / ".labbook/runs").iterdir())
+
+
+@pytest.mark.kernel
+def test_a_value_in_the_prose_of_a_post_without_cells_is_evaluated_published_and_checked(tmp_path, capsys):
+    root = make_project(tmp_path / "p", posts={"value.md": INLINE})
+    assert main(["--root", str(root), "-q", "build"]) == 0
+    page = next((root / "site/_posts").glob("*-value.html")).read_text(encoding="utf-8")
+    assert '<span class="inline-value" title="1 + 1">2</span>' in page
+    shutil.rmtree(root / ".labbook")  # a fresh clone: the published run is the cache
+    capsys.readouterr()
+    assert main(["--root", str(root), "build"]) == 0
+    assert "0 executed" in capsys.readouterr().err
+    assert main(["--root", str(root), "check"]) == 0
+    assert "reproduced" in capsys.readouterr().out
+    assert main(["--root", str(root), "run", "posts/value.md"]) == 0
+    assert "1 + 1 → 2" in capsys.readouterr().out
