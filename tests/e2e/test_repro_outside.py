@@ -1,7 +1,7 @@
 """labbook check tried from outside, as a stranger's project would meet it (issue 13).
 
 Each test is a case the issue's own fixtures did not cover: a project whose posts have no code,
-a claim whose failure the kernel cannot even send.
+a post checked out again with Windows line ends.
 """
 
 from __future__ import annotations
