@@ -22,9 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
-
-from . import cache, jekyll, render, source
+from . import cache, frontmatter, jekyll, render, source
 from .config import Config
 from .errors import CacheError, ConfigError, LabbookError, SiteError, about
 from .files import dump_json, write_atomic
@@ -112,8 +110,8 @@ def _read_blog(folder: Path, theme: BlogTheme, owned: Iterable[str]) -> _Blog:
         raise ConfigError(f"{folder} is not a Jekyll site: it has no _config.yml",
                           hint="give the folder of the blog, the one holding _config.yml and _posts/")
     try:
-        values = yaml.safe_load(settings.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        values = frontmatter.load_yaml(settings.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, frontmatter.FrontMatterProblem) as exc:
         raise ConfigError(f"cannot read the blog's _config.yml: {exc}", path=str(settings)) from None
     if not isinstance(values, dict):
         raise ConfigError("the blog's _config.yml is not a mapping of settings", path=str(settings))
@@ -333,8 +331,7 @@ def _front_matter(post: Post, run: Run, theme: BlogTheme, redirect_plugin: bool)
 
 
 def _with_front_matter(values: Mapping[str, Any], body: str) -> bytes:
-    text = yaml.safe_dump(dict(values), sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
-    return f"---\n{text}---\n{body}".encode()
+    return (frontmatter.dump(values, width=1000) + body).encode()
 
 
 def _labbook_css(templates: Theme) -> str:

@@ -15,9 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
+import functools
+from typing import TYPE_CHECKING
 
-__all__ = ["Header", "FrontMatterProblem", "split", "parse", "dump", "MAX_NODES", "MAX_DEPTH"]
+if TYPE_CHECKING:
+    import yaml
+
+__all__ = ["Header", "FrontMatterProblem", "split", "parse", "values_of", "load_yaml", "dump", "dump_yaml",
+           "MAX_NODES", "MAX_DEPTH"]
 
 FENCE = "---"
 MAX_NODES = 10_000
@@ -51,28 +56,73 @@ class Header:
 def split(text: str) -> tuple[str, str, int] | None:
     """(YAML text, body, 1-based line of the body), or None when the text has no front matter.
 
-    Jekyll's rule: the first line is `---`, and the next line that is exactly `---` closes it.
+    Jekyll's rule: the first line is `---` (trailing blanks allowed), and the next line that is
+    `---` or `...` (trailing blanks allowed) closes it.
 
     Raises:
         FrontMatterProblem: it opens but never closes.
     """
     lines = text.splitlines(keepends=True)
-    if not lines or lines[0].rstrip("\r\n") != FENCE:
+    if not lines or not _OPEN.match(lines[0]):
         return None
     for number, line in enumerate(lines[1:], start=2):
-        if line.rstrip("\r\n") == FENCE:
+        if _CLOSE.match(line):
             return "".join(lines[1 : number - 1]), "".join(lines[number:]), number + 1
     raise FrontMatterProblem("front matter is not closed by a '---' line", 1)
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that leaves dates as text: labbook checks them itself, with the line."""
+_OPEN = re.compile(r"^---[ \t]*\r?\n?$")
+_CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?\n?$")
 
 
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+@functools.cache
+def _loader() -> type:
+    """SafeLoader that leaves dates as text: labbook checks them itself, with the line.
+
+    Made on first use: a build with nothing to read never imports PyYAML.
+    """
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return Loader
+
+
+def load_yaml(yaml_text: str) -> Any:
+    """The values of a YAML text, dates as text, hostile YAML refused (as in a post's header).
+
+    Raises:
+        FrontMatterProblem: invalid or hostile YAML (its `line` counts from the text's first line
+            as line 2, as in a header).
+    """
+    import yaml
+
+    node = _compose(yaml_text)
+    if node is None:
+        return None
+    _check_size(node)
+    try:
+        return _loader()(yaml_text).construct_document(node)
+    except yaml.YAMLError as exc:
+        raise _yaml_problem(exc) from None
+    except RecursionError:
+        raise FrontMatterProblem(f"front matter nests deeper than {MAX_DEPTH} levels", 2) from None
+
+
+def values_of(text: str) -> dict[str, Any] | None:
+    """The front matter of a file labbook (or Jekyll) reads back, as a mapping; None when the
+    text has none, or none that parses: the caller falls back, never crashes."""
+    try:
+        parts = split(text)
+        values = load_yaml(parts[0]) if parts else None
+    except FrontMatterProblem:
+        return None
+    return values if isinstance(values, dict) else None
 
 
 def parse(text: str) -> Header:
@@ -89,28 +139,21 @@ def parse(text: str) -> Header:
                                  hint="start the post with '---', then title: and date:, then '---'")
     yaml_text, body, body_line = parts
     node = _compose(yaml_text)
-    if node is None:
-        values: Any = None
-    else:
-        _check_size(node)
-        try:
-            values = _Loader(yaml_text).construct_document(node)
-        except yaml.YAMLError as exc:
-            raise _yaml_problem(exc) from None
-        except RecursionError:
-            raise FrontMatterProblem(f"front matter nests deeper than {MAX_DEPTH} levels", 2) from None
+    values = load_yaml(yaml_text) if node is not None else None
     if not isinstance(values, dict):
         raise FrontMatterProblem("front matter must be a mapping of keys to values", 2)
     return Header({str(k): v for k, v in values.items()}, _key_lines(node, 2), body, body_line)
 
 
 def _compose(yaml_text: str) -> yaml.Node | None:
+    import yaml
+
     if len(yaml_text) > MAX_CHARS:
         raise FrontMatterProblem(f"front matter is longer than {MAX_CHARS:,} characters", 2,
                                  hint="keep data in files next to the post, not in its front matter")
     _check_flow_depth(yaml_text)
     try:
-        return yaml.compose(yaml_text, Loader=_Loader)
+        return yaml.compose(yaml_text, Loader=_loader())
     except yaml.YAMLError as exc:
         raise _yaml_problem(exc) from None
     except RecursionError:
@@ -144,6 +187,8 @@ def _yaml_problem(exc: yaml.YAMLError) -> FrontMatterProblem:
 
 
 def _check_size(root: yaml.Node) -> None:
+    import yaml
+
     """Refuse alias bombs and absurd nesting before anything walks or prints the values.
 
     Sizes are counted with aliases expanded (an alias is the same node object again), memoized
@@ -172,6 +217,8 @@ def _check_size(root: yaml.Node) -> None:
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
+    import yaml
+
     if isinstance(node, yaml.MappingNode):
         return [part for pair in node.value for part in pair]
     if isinstance(node, yaml.SequenceNode):
@@ -180,6 +227,8 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 
 
 def _key_lines(node: yaml.Node | None, first_line: int) -> dict[str, int]:
+    import yaml
+
     """The line of every key of nested mappings, and of every list item ('labbook.sweep[2]', for a
     sweep's listed points); an aliased node is walked once, not again."""
     lines: dict[str, int] = {}
@@ -206,22 +255,34 @@ def _key_lines(node: yaml.Node | None, first_line: int) -> dict[str, int]:
 # --- writing ----------------------------------------------------------------------------------------
 
 
-class _Dumper(yaml.SafeDumper):
-    """Strings with a line break are written double-quoted, breaks as `\\n`: no value can ever
-    put a line `---` (which ends a Jekyll header) into the file."""
+@functools.cache
+def _dumper() -> type:
+    """SafeDumper writing strings with a line break double-quoted, breaks as `\\n`: no value can
+    ever put a line `---` (which ends a Jekyll header) into the file."""
+    import yaml
 
+    class Dumper(yaml.SafeDumper):
+        pass
 
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    if "\n" in value or "\r" in value or _CONTROL.search(value):
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+    def represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+        if "\n" in value or "\r" in value or _CONTROL.search(value):
+            return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+    Dumper.add_representer(str, represent_str)
+    return Dumper
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029\ufeff]")
-_Dumper.add_representer(str, _represent_str)
 
 
-def dump(values: Mapping[str, Any]) -> str:
+def dump(values: Mapping[str, Any], *, width: int = 10_000) -> str:
     """`---\\n<yaml>---\\n`: a header Jekyll and `parse` both read back to `values`."""
-    text = yaml.dump(dict(values), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10_000)
-    return f"{FENCE}\n{text}{FENCE}\n"
+    return f"{FENCE}\n{dump_yaml(values, width=width)}{FENCE}\n"
+
+
+def dump_yaml(values: Mapping[str, Any], *, width: int = 10_000) -> str:
+    """The YAML of a mapping, in key order, as `dump` writes it (for _config.yml and the like)."""
+    import yaml
+
+    return yaml.dump(dict(values), Dumper=_dumper(), sort_keys=False, allow_unicode=True, width=width)

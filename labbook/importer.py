@@ -18,9 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
-
-from . import jekyll, liquid, source
+from . import frontmatter, jekyll, liquid, source
 from .config import Config
 from .errors import ConfigError, LabbookError, SiteError
 from .files import write_atomic
@@ -35,16 +33,6 @@ _HTML_IMAGE = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*[\"'](?P<src>[^\"']+)[\"']", 
 _VARIABLE = re.compile(r"\{\{.*?\}\}", re.S)
 _DROPPED = ("layout", "permalink")
 """Keys labbook sets itself: the layout is `post`, the address is /blog/:year/:slug/ (plus redirects)."""
-
-
-class _Loader(yaml.SafeLoader):
-    """Dates stay text, as the author wrote them (with their time and zone), for Jekyll to read again."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,16 +65,6 @@ class ImportReport:
     attention: list[str] = field(default_factory=list)
 
 
-def _split(text: str) -> tuple[str, str, int] | None:
-    lines = text.splitlines(keepends=True)
-    if not lines or not re.match(r"^---\s*$", lines[0]):
-        return None
-    for number, line in enumerate(lines[1:], start=1):
-        if re.match(r"^(---|\.\.\.)\s*$", line):
-            return "".join(lines[1:number]), "".join(lines[number + 1:]), number + 2
-    return None
-
-
 def _titleize(slug: str) -> str:
     """Jekyll's `Utils.titleize_slug`: the title of a post that gives none."""
     return " ".join(word.capitalize() for word in slug.split("-"))
@@ -111,11 +89,14 @@ def convert(text: str, filename: str, permalink: str = "date") -> Converted:
     match = _POST_NAME.match(PurePosixPath(filename).name)
     if not match:
         raise ValueError("not a post file name (YYYY-MM-DD-title.md)")
-    split = _split(text)
-    if split is None:
-        raise ValueError("no front matter between '---' lines")
-    header, body, _ = split
-    front = yaml.load(header, Loader=_Loader) or {}  # noqa: S506 - a SafeLoader subclass
+    try:
+        split = frontmatter.split(text)
+        if split is None:
+            raise ValueError("no front matter between '---' lines")
+        header, body, _ = split
+        front = frontmatter.load_yaml(header) or {}
+    except frontmatter.FrontMatterProblem as problem:
+        raise ValueError(f"line {problem.line}: {problem.message}") from None
     if not isinstance(front, dict):
         raise ValueError("its front matter is not a mapping")
     if match["ext"] == "html" and any(line.strip() and not line.lstrip().startswith("<") for line in body.splitlines()):
@@ -147,8 +128,8 @@ def convert(text: str, filename: str, permalink: str = "date") -> Converted:
             notes.append(f"its old address {old_url} cannot be kept (labbook writes redirects only at plain paths)")
     if redirects:
         values["redirect_from"] = list(dict.fromkeys(redirects))
-    head = yaml.safe_dump(values, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
-    body_line = head.count("\n") + 3  # notes name lines of the post as written, under its new front matter
+    head = frontmatter.dump(values, width=1000)
+    body_line = head.count("\n") + 1  # notes name lines of the post as written, under its new front matter
     body = _OLD_FIGURE.sub(r"\1figure.liquid\2", body)
     figures, warnings = liquid.scan_prose(body, body_line)
     notes += [f"{line}: {message}" for line, message in warnings]
@@ -157,7 +138,7 @@ def convert(text: str, filename: str, permalink: str = "date") -> Converted:
     for path in assets:
         if not path.startswith("assets/") or not _SAFE_PATH.match(path):
             notes.append(f"image {path} is not a file under assets/: not copied")
-    return Converted(name, f"---\n{head}---\n{body}", url, old_url,
+    return Converted(name, head + body, url, old_url,
                      tuple(dict.fromkeys(a for a in assets if a.startswith("assets/") and _SAFE_PATH.match(a))),
                      tuple(notes))
 
@@ -208,8 +189,8 @@ def _blog_permalink(blog: Path) -> str:
         raise ConfigError(f"{blog} is not a Jekyll site: it has no _config.yml",
                           hint="give the folder of the blog, the one holding _config.yml and _posts/")
     try:
-        values = yaml.safe_load(settings.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        values = frontmatter.load_yaml(settings.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, frontmatter.FrontMatterProblem) as exc:
         raise ConfigError(f"cannot read the blog's _config.yml: {exc}", path=str(settings)) from None
     return str(values.get("permalink") or "date") if isinstance(values, dict) else "date"
 
@@ -232,7 +213,7 @@ def import_jekyll(config: Config, blog: Path, *, force: bool = False) -> ImportR
         try:
             converted = convert(path.read_text(encoding="utf-8-sig"), path.name, permalink)
             post, _ = source.parse(converted.text, f"posts/{converted.name}", config=config)
-        except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        except (ValueError, UnicodeDecodeError) as exc:
             report.attention.append(f"{shown}: not imported: {exc}")
             continue
         except LabbookError as error:

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import frontmatter, journal
 from .config import Config
 from .errors import ConfigError, LabbookError
@@ -66,11 +64,11 @@ def _as_page(source: _Source) -> tuple[dict[str, Any], str] | None:
     if not data.startswith(b"---"):
         return None
     try:
-        parts = frontmatter.split(data.decode("utf-8"))
-        front = yaml.load(parts[0], Loader=frontmatter._Loader) if parts else None  # noqa: S506 - safe loader
-    except (UnicodeDecodeError, ValueError, yaml.YAMLError):
+        text = data.decode("utf-8")
+        parts = frontmatter.split(text)
+    except (UnicodeDecodeError, frontmatter.FrontMatterProblem):
         return None
-    return (front if isinstance(front, dict) else {}, parts[1]) if parts else None
+    return (frontmatter.values_of(text) or {}, parts[1]) if parts else None
 
 
 def _page(theme: Theme, config: Config, front: dict[str, Any], body: str) -> str:

@@ -20,8 +20,6 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import yaml
-
 from . import frontmatter
 from ._inline import expression_of
 from .config import Config, did_you_mean
@@ -495,6 +493,8 @@ def _split_options(text: str, first_line: int, path: str) -> tuple[CellOptions, 
 
 
 def _yaml_scalar(raw: str, path: str, line: int) -> Any:
+    import yaml
+
     try:
         return yaml.safe_load(raw)
     except yaml.YAMLError:
