@@ -18,7 +18,7 @@ def jobs(tmp_path: Path, count: int) -> list[executor.Job]:
 
 
 def test_a_worker_reports_every_job_even_when_starting_kernels_breaks(tmp_path, monkeypatch):
-    def broken_start(post, root, servers=None):
+    def broken_start(post, root, servers=None, preload=()):
         raise RuntimeError("simulated: cannot import a partially initialized module")
 
     monkeypatch.setattr(kernels, "start_kernel", broken_start)

@@ -37,6 +37,7 @@ ALLOWED = {
     "kernels": FOUNDATION | {"_kernel", "compare"},
     "observations": set(),  # runs in the post's kernel: nothing of labbook
     "sweep": FOUNDATION | {"observations"},  # the file formats' one home
+    "source": FOUNDATION | {"sweep"},
 }
 
 
