@@ -17,8 +17,9 @@ ALLOWED = {
     "export": FOUNDATION | {"source", "cache", "render"}, "importer": FOUNDATION | {"source"},
     "compare": {"model"},
     "lock": {"config", "errors"}, "state": FOUNDATION, "jobs": FOUNDATION | {"cache", "executor"},
-    "status": FOUNDATION | {"cache", "lock", "site", "source", "state"},
-    "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site", "lock", "state", "jobs"},
+    "status": FOUNDATION | {"cache", "lock", "site", "source", "state", "gather"},
+    "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site", "lock", "state", "jobs", "gather",
+                           "sweep"},
     "cli": FOUNDATION | {"build", "check", "source", "config", "preview", "status", "export", "importer", "loop", "serve",
                          "kernelspec"},
     "loop": FOUNDATION | {"build", "cache", "executor", "source", "lock", "jobs"},
@@ -38,6 +39,7 @@ ALLOWED = {
     "observations": set(),  # runs in the post's kernel: nothing of labbook
     "sweep": FOUNDATION | {"observations"},  # the file formats' one home
     "source": FOUNDATION | {"sweep"},
+    "gather": FOUNDATION | {"cache", "executor", "jobs", "sweep", "observations", "_inline"},
 }
 
 
