@@ -769,7 +769,11 @@ def _add_check(commands: Any) -> None:
     parser.add_argument("post", nargs="*", help="check only these posts")
     _add_execution_options(parser)
     parser.add_argument("--seeds", type=int, default=0, metavar="K",
-                        help="also run with LABBOOK_SEED = 0…K-1 and report the spread of every result")
+                        help="also run with LABBOOK_SEED = 0…K-1 and report the spread of every result "
+                             "(a sweep post: every point with each seed)")
+    parser.add_argument("--points", type=int, default=0, metavar="K",
+                        help="a sweep post: re-run K of its points, chosen with a fixed seed (the same on every "
+                             "machine), then its gather; default: every point")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report for CI")
     parser.add_argument("--report", type=Path, metavar="DIR", help="write an HTML report with figure diffs")
     parser.add_argument("--record", action="store_true",
@@ -812,7 +816,9 @@ def cmd_check(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
 
     config = _variant(args, _config(args), reporter)
     began = time.perf_counter()
-    report = check.check(config, only=_selected(args, config), seeds=args.seeds,
+    if args.points < 0:
+        raise ConfigError(f"--points takes a positive number, not {args.points}")
+    report = check.check(config, only=_selected(args, config), seeds=args.seeds, points=args.points,
                          diff_dir=(args.report / "work") if args.report else None, reporter=_CheckProgress(reporter))
     reporter.stop()
     for result in report.posts:

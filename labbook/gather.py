@@ -388,9 +388,10 @@ def plan(posts: Iterable[Post], config: Config, store: cache.Store, *, forced: C
             for post in posts]
 
 
-def stale_points(post: Post, store: cache.Store) -> tuple[int, int, str]:
+def stale_points(post: Post, store: cache.Store, *, published_only: bool = False) -> tuple[int, int, str]:
     """(points that would run, points, why): for `labbook status`. When every point is cached,
-    (0, points, why the gather would run) — '' when it would not."""
+    (0, points, why the gather would run) — '' when it would not. `published_only`: what site/
+    publishes counts, the cache does not (`labbook check`)."""
     assert post.sweep is not None
     split = sweep.split_cells(post.cells, swept=True, path=str(post.path))
     missing, reason = 0, ""
@@ -399,10 +400,19 @@ def stale_points(post: Post, store: cache.Store) -> tuple[int, int, str]:
         point_post = sweep.point_post(post, split, point, post.settings.params)
         found = store.lookup(point_post, published=store.published_point(post.slug, point.folder))
         keyed.append((point, point_post.key, True))
-        if found.run is None:
+        if found.run is None or (published_only and found.reason != "published"):
             missing += 1
-            reason = reason or f"point {point.id}: {found.reason}"
-    if missing or not split.gather_cells:
+            reason = reason or f"point {point.id}: {found.reason if found.run is None else 'not published'}"
+    if missing:
         return missing, len(post.sweep.points), reason
-    found = store.lookup(sweep.gather_post(post, split, keyed))
-    return 0, len(post.sweep.points), "" if found.run is not None else f"the gather: {found.reason}"
+    gathered = sweep.gather_post(post, split, keyed)
+    if not gathered.cells:
+        published = store.published_folder(post.slug)
+        with contextlib.suppress(LabbookError):
+            if cache.read_run(published).key == gathered.key or not published_only:
+                return 0, len(post.sweep.points), ""
+        return 0, len(post.sweep.points), "the table is not published"
+    found = store.lookup(gathered)
+    if found.run is None or (published_only and found.reason != "published"):
+        return 0, len(post.sweep.points), f"the gather: {found.reason if found.run is None else 'not published'}"
+    return 0, len(post.sweep.points), ""
