@@ -214,9 +214,9 @@ def cmd_build(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     if report.sweeps:  # sweep posts read this build: what their points did
         points = [sum(getattr(s, n) for s in report.sweeps) for n in ("points", "executed", "cached")]
         gathers = sum(s.gathered for s in report.sweeps)
-        summary += (f"; points: {points[1]} executed, {points[2]} cached"
-                    + (f", {len(report.failed_points)} failed" if report.failed_points else "")
-                    + f" of {points[0]}; {_count(gathers, 'gather')} executed")
+        failures = f" ({len(report.failed_points)} failed)" if report.failed_points else ""
+        summary += (f"; points: {points[1]} executed{failures}, {points[2]} cached of {points[0]}; "
+                    f"{_count(gathers, 'gather')} executed")
     if failed:
         summary += f", {failed} failed"
     if report.broken_claims:

@@ -66,6 +66,7 @@ class SweepCounts:
     path: PurePosixPath
     points: int
     executed: int = 0
+    """Points run in this build, failed ones included."""
     cached: int = 0
     failed: tuple[LabbookError, ...] = ()
     """Each failed point's error, its message ending with `(point wd=0.1,seed=2)`."""
@@ -272,7 +273,7 @@ class SweepPlan:
         outcomes = list(self.outcomes.values())
         return SweepCounts(
             self.post.path, len(self.sweep.points),
-            executed=sum(o.status == "executed" for o in outcomes), cached=sum(o.status == "cached" for o in outcomes),
+            executed=sum(o.status != "cached" for o in outcomes), cached=sum(o.status == "cached" for o in outcomes),
             failed=tuple(point_error(o.error, o.point) for o in self._ordered() if o.error is not None),
             gathered=self._gather_executed,
         )
