@@ -43,7 +43,8 @@ __all__ = [
     "Scalar",
     "Point",
     "Sweep",
-    "PointRun",
+    "SEED",
+    "show_value",
 ]
 
 STATUSES = ("partial", "open", "supported", "refuted")

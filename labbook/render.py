@@ -22,7 +22,7 @@ from ._inline import expression_of
 from .config import Config
 from .errors import RenderError
 from .liquid import FigureTag, Live, Marks, replace_tags
-from .model import Artifact, Cell, CellResult, Notice, Page, Post, Prose, Run, Summary
+from .model import Artifact, Cell, CellResult, Notice, Page, Post, Prose, Run, Summary, show_value
 from .theme import STATUS_TEXT, Theme, liquid_inert
 
 __all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html", "inline_html", "mathml", "Flavour",
@@ -535,7 +535,7 @@ def _sweep_view(post: Post, table: sweep.Table, records: list[dict[str, Any]], s
         folder = str(record["point"])
         rows.append({
             "failed": record["status"] != "ok",
-            "cells": [{"text": _shown_value(record[c.name]), "sort": _sort_value(record[c.name]),
+            "cells": [{"text": _shown_value(record[c.name], exact=c.role == "axis"), "sort": _sort_value(record[c.name]),
                        "numeric": c.name in numeric} for c in columns],
             "notebook": href(post.slug, f"points/{folder}/outputs.ipynb") if record["status"] == "ok" else None,
             "record": href(post.slug, f"points/{folder}/run.json") if record["status"] == "ok" else None,
@@ -552,15 +552,18 @@ def _sweep_view(post: Post, table: sweep.Table, records: list[dict[str, Any]], s
     note = (f"These cells run once per point ({len(records)} points, each its own cached run); the outputs shown "
             f"are those of point {shown}." if shown else
             f"These cells run once per point ({len(records)} points); none of them ran to the end.")
-    return {"describe": describe, "grid": [(axis, [_shown_value(v) for v in values]) for axis, values in post.sweep.grid],
+    return {"describe": describe, "grid": [(axis, [show_value(v) for v in values]) for axis, values in post.sweep.grid],
             "columns": [{"name": c.name, "numeric": c.name in numeric, "role": c.role} for c in columns],
             "rows": rows, "total": len(records), "ok": len(records) - len(failures), "failures": failures,
             "downloads": downloads, "note": note, "more_rows": max(0, len(records) - MAX_TABLE_ROWS)}
 
 
-def _shown_value(value: Any) -> str:
+def _shown_value(value: Any, *, exact: bool = False) -> str:
+    """A table cell: an axis value as its point's id writes it (2.0), an observable to 6 digits."""
     if value is None:
         return "–"
+    if exact and isinstance(value, (bool, int, float, str)):
+        return show_value(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
