@@ -268,11 +268,38 @@ def main() -> None:
 
 # --- the fork server ------------------------------------------------------------------------------
 
-PER_KERNEL = ("LABBOOK_POST", "LABBOOK_SEED", "LABBOOK_PARAMS", "LABBOOK_MEMORY_MB", "LABBOOK_KERNEL_ID", "PYTHONPATH", "OMP_NUM_THREADS",
-              "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS", "JPY_PARENT_PID")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+PER_KERNEL = ("LABBOOK_ROOT", "LABBOOK_POST", "LABBOOK_SEED", "LABBOOK_PARAMS", "LABBOOK_MEMORY_MB", "LABBOOK_KERNEL_ID",
+              "PYTHONPATH", *THREAD_VARIABLES, "JPY_PARENT_PID")
 """Environment variables that differ between a build's kernels: each forked kernel sets its own
 before any other import. Of the modules the server preloads, only ipykernel reads one at import
-time (JPY_PARENT_PID, as a class default); a forked kernel gets that one on its command line."""
+time (JPY_PARENT_PID, as a class default); a forked kernel gets that one on its command line.
+LABBOOK_ROOT differs between the jobs of a Dask worker (each gets a fresh root), so it is one of them."""
+
+
+def _preload_modules(names: list[str]) -> None:
+    """A sweep's server: the modules its points import, once (numpy, torch, pandas). A module
+    that fails to import is left for the post's own cell to report; one that starts a thread
+    makes the server refuse to fork, and labbook falls back to the plain server."""
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except BaseException as exc:  # noqa: BLE001 - any failure: the kernel imports it itself
+            print(f"labbook: not preloaded: {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def _fresh_random_state() -> None:
+    """What a fresh process would have: numpy's global generator seeded from the OS (the stdlib's
+    `random` reseeds itself after a fork; numpy's does not, and every kernel forked from a
+    server that imported numpy would otherwise draw the same unseeded numbers)."""
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:
+        try:
+            numpy_random.seed()
+        except Exception:  # noqa: BLE001 - an odd numpy: the post seeds its own generators anyway
+            pass
 
 
 def _preload() -> None:
@@ -345,6 +372,7 @@ def _become_kernel(request: dict[str, Any]) -> None:
     import importlib
 
     importlib.invalidate_caches()
+    _fresh_random_state()
 
 
 def _close_inherited(keep: int) -> None:
@@ -378,7 +406,7 @@ def _status(pid: int) -> int | None:
     return os.waitstatus_to_exitcode(status) if done else None
 
 
-def serve(folder: str) -> None:
+def serve(folder: str, preload: list[str] | None = None) -> None:
     """Answer one JSON line per request line on stdin, until EOF; then kill every kernel forked,
     and remove their folders and its own `folder` (labbook made them all for this build).
 
@@ -392,6 +420,7 @@ def serve(folder: str) -> None:
     os.dup2(null, 0)
     os.close(null)
     _preload()
+    _preload_modules(preload or [])
     kernels: dict[int, tuple[str, ...]] = {}  # live kernels: their folders (the log's, the working one), marker
     try:
         with os.fdopen(requests, "rb", buffering=0) as incoming, os.fdopen(replies, "wb", buffering=0) as outgoing:
@@ -480,4 +509,7 @@ def _lines(stream: Any) -> Any:
 if __name__ == "__main__":
     from labbook import _kernel
 
-    _kernel.serve(sys.argv[2]) if sys.argv[1:2] == ["--serve"] else _kernel.main()
+    if sys.argv[1:2] == ["--serve"]:
+        _kernel.serve(sys.argv[2], sys.argv[4].split(",") if sys.argv[3:4] == ["--preload"] else [])
+    else:
+        _kernel.main()

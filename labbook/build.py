@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-from . import cache, executor, lock, render, site, source
+from . import cache, executor, gather, lock, render, site, source
 from .config import Config
 from .errors import LabbookError, per_post
 from .jobs import job_for
 from .model import Notice, Outcome, Page, Post, Run, Summary
+from .sweep import Progress
 from .state import Entry, State, fingerprint, published_stat
 from .theme import Theme
 
@@ -31,6 +32,7 @@ class Reporter(Protocol):
     def executing(self, posts: Sequence[Post]) -> None: ...
     def cell(self, slug: str, index: int, total: int) -> None: ...
     def executed(self, post: Post, seconds: float) -> None: ...
+    def points(self, post: Post, progress: Progress, finished: str = "") -> None: ...
     def done(self, outcome: Outcome) -> None: ...
     def warning(self, message: str) -> None: ...
 
@@ -40,6 +42,7 @@ class NullReporter:
     def executing(self, posts: Sequence[Post]) -> None: ...
     def cell(self, slug: str, index: int, total: int) -> None: ...
     def executed(self, post: Post, seconds: float) -> None: ...
+    def points(self, post: Post, progress: Progress, finished: str = "") -> None: ...
     def done(self, outcome: Outcome) -> None: ...
     def warning(self, message: str) -> None: ...
 
@@ -59,6 +62,8 @@ class BuildReport:
     notices: tuple[Notice, ...] = ()
     change: site.Change = field(default_factory=site.Change)
     broken_claims: tuple[BrokenClaim, ...] = ()
+    sweeps: tuple[gather.SweepCounts, ...] = ()
+    """What happened to the points of each sweep post this build read."""
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -70,6 +75,10 @@ class BuildReport:
     @property
     def executed(self) -> int:
         return self.count("executed")
+
+    @property
+    def failed_points(self) -> list[LabbookError]:
+        return [error for counts in self.sweeps for error in counts.failed]
 
 
 # --- the pipeline ----------------------------------------------------------------------------------
@@ -84,6 +93,7 @@ class _Ready:
     folder: Path | None
     status: str
     seconds: float = 0.0
+    sweep: gather.SweepCounts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +102,7 @@ class _Rendered:
     status: str
     """executed | cached"""
     seconds: float
+    sweep: gather.SweepCounts | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +113,7 @@ class _Failure:
     """The key of the post that failed, when it was read: status says 'failing' while it holds."""
     slug: str | None = None
     """Its slug, when it was read (a `slug:` may differ from the file's name)."""
+    sweep: gather.SweepCounts | None = None
 
 
 def build(config: Config, *, only: Sequence[Path] | None = None, force: bool = False, prune: bool = False,
@@ -129,8 +141,7 @@ def build(config: Config, *, only: Sequence[Path] | None = None, force: bool = F
                                taken={e.slug: name for name, e in unchanged.items()})
         reporter.stage("read", time.perf_counter() - clock)
         ready, missing, skipped = _look_up(read.posts, store, chosen, reporter)
-        with _executions(_one_per_key(missing), config, store, reporter) as arrivals:  # kernels start now
-            arriving = _for_every_post(arrivals, missing)
+        with _executions(missing, config, store, reporter) as arriving:  # kernels start now
             rendered = [_render(item, config, theme, reporter) for item in _ready_first(ready, arriving)]
         pages = sorted((r.page for r in rendered if isinstance(r, _Rendered)), key=lambda p: p.slug)
         failures = [*(_Failure(p, e) for p, e in read.failures), *(r for r in rendered if isinstance(r, _Failure))]
@@ -144,13 +155,14 @@ def build(config: Config, *, only: Sequence[Path] | None = None, force: bool = F
         else:  # a no-op: every listing, theme and author file as the last write left it (no jinja2, no YAML)
             change = site.Change()
         outcomes = _outcomes(unchanged, skipped, read.drafts, rendered, settled, reporter)
-        _remember(state, pages, failures, outcomes, files, config)
+        sweeps = tuple(r.sweep for r in rendered if r.sweep is not None)
+        _remember(state, pages, failures, outcomes, files, config, sweeps)
         reporter.stage("build", time.perf_counter() - clock)
     notices = (*read.notices, *(n for p in pages for n in p.notices), *change.notices)
     for notice in notices:
         reporter.warning(str(notice))
     claims = _broken_claims(pages, unchanged)
-    return BuildReport(tuple(outcomes), notices, change, claims)
+    return BuildReport(tuple(outcomes), notices, change, claims, sweeps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,12 +193,18 @@ def _unchanged(files: Iterable[Path], state: State, chosen: _Chosen, reporter: R
 
 
 def _look_up(posts: Sequence[Post], store: cache.Store, chosen: _Chosen,
-             reporter: Reporter) -> tuple[list[_Ready], list[Post], list[Post]]:
-    """(posts with a usable run, posts to execute, posts left as published: not chosen); the
-    corrupt cache entries met on the way are reported, and executed again."""
-    ready, missing, skipped = [], [], []
+             reporter: Reporter) -> tuple[list[_Ready], list[Post | gather.SweepPlan], list[Post]]:
+    """(posts with a usable run, posts and sweeps to execute, posts left as published: not
+    chosen); the corrupt cache entries met on the way are reported, and executed again."""
+    ready: list[_Ready] = []
+    missing: list[Post | gather.SweepPlan] = []
+    skipped: list[Post] = []
     for post in posts:
         path = store.config.root / post.path
+        if post.sweep is not None and path in chosen:
+            plan = _look_up_sweep(post, store, chosen, reporter)
+            ready.append(plan) if isinstance(plan, _Ready) else missing.append(plan)
+            continue
         forced = chosen.forced(path) and bool(post.cells)  # a post without code never runs
         found = cache.Lookup(None, None, "--force") if forced else store.lookup(post)
         for note in found.notes:
@@ -201,6 +219,17 @@ def _look_up(posts: Sequence[Post], store: cache.Store, chosen: _Chosen,
     return ready, missing, skipped
 
 
+def _look_up_sweep(post: Post, store: cache.Store, chosen: _Chosen, reporter: Reporter) -> gather.SweepPlan | _Ready:
+    """A sweep post's points (and gather) looked up: ready when all are, else the plan that runs the rest."""
+    plan = gather.SweepPlan(post, store.config, store, force=chosen.forced(store.config.root / post.path),
+                            inline_added=inline_added, workers=store.config.workers)
+    for note in plan.notes:
+        reporter.warning(note)
+    if isinstance(plan.result, gather.Gathered):
+        return _Ready(post, plan.result.run, plan.result.folder, "cached", sweep=plan.result.counts)
+    return plan
+
+
 def inline_added(post: Post, found: cache.Lookup, store: cache.Store) -> cache.Lookup:
     """A prose edit added inline expressions: evaluate them over the run's snapshot (no cells
     run) and store the run with their values; the lookup already said the snapshot suffices."""
@@ -213,33 +242,61 @@ def inline_added(post: Post, found: cache.Lookup, store: cache.Store) -> cache.L
 
 
 @contextlib.contextmanager
-def _executions(posts: Sequence[Post], config: Config, store: cache.Store,
+def _executions(missing: Sequence[Post | gather.SweepPlan], config: Config, store: cache.Store,
                 reporter: Reporter) -> Iterator[Iterator[_Ready | _Failure]]:
-    """Start every post's execution at once; the runs then come as they finish.
+    """Start every post's and every sweep point's execution at once; the runs then come as they
+    finish (a sweep's gather starts when its last point arrives), one per post.
 
     Leaving the block early (an interrupt, an error) stops every kernel still running.
     """
-    if not posts:
+    posts = [m for m in missing if isinstance(m, Post)]
+    sweeps = [m for m in missing if isinstance(m, gather.SweepPlan)]
+    if not missing:
         yield iter(())
         return
-    reporter.executing(posts)
+    reporter.executing([*posts, *(plan.post for plan in sweeps)])
     clock = time.perf_counter()
-    with executor.open_dispatcher(config.workers, config.scheduler) as dispatcher:
-        jobs = [job_for(post, config, store) for post in posts]
-        yield _arrivals(dispatcher.run(jobs, progress=reporter.cell), store, reporter)
+    with executor.open_dispatcher(config.workers, config.scheduler) as dispatcher, \
+            dispatcher.session(progress=reporter.cell) as session:
+        for job in [*(job_for(post, config, store) for post in _one_per_key(posts)), *(j for s in sweeps for j in s.jobs)]:
+            session.submit(job)
+        for plan in sweeps:
+            reporter.points(plan.post, plan.progress)
+        yield _for_every_post(_arrivals(session, sweeps, store, reporter), posts)
     reporter.stage("execute", time.perf_counter() - clock)
 
 
-def _arrivals(arriving: Iterator[executor.Done], store: cache.Store, reporter: Reporter) -> Iterator[_Ready | _Failure]:
-    for done in arriving:
+def _arrivals(session: executor.Session, sweeps: Sequence[gather.SweepPlan], store: cache.Store,
+              reporter: Reporter) -> Iterator[_Ready | _Failure]:
+    for done in session:
         for warning in done.warnings:
             reporter.warning(warning)
-        if done.run is None:
+        plan = next((s for s in sweeps if s.owns(done)), None)
+        if plan is not None:
+            yield from _sweep_arrival(plan, done, session, reporter)
+        elif done.run is None:
             yield _Failure(done.post.path, done.error or LabbookError("execution failed"), done.post.key, done.post.slug)
-            continue
-        reporter.executed(done.post, done.seconds)
-        done = executor.localized(done, store.new_folder)
-        yield _Ready(done.post, done.run, store.put(done.run, Path(done.folder)), "executed", done.seconds)
+        else:
+            reporter.executed(done.post, done.seconds)
+            done = executor.localized(done, store.new_folder)
+            yield _Ready(done.post, done.run, store.put(done.run, Path(done.folder)), "executed", done.seconds)
+
+
+def _sweep_arrival(plan: gather.SweepPlan, done: executor.Done, session: executor.Session,
+                   reporter: Reporter) -> Iterator[_Ready | _Failure]:
+    """A point or a gather arrived: the gather's job after the last point; the post once gathered."""
+    following = plan.take(done)
+    reporter.points(plan.post, plan.progress, plan.label(done))
+    if following is not None:
+        session.submit(following)
+    for warning in plan.warnings if following is not None or plan.result is not None else ():
+        reporter.warning(f"{plan.post.path}: {warning}")
+    result = plan.result
+    if isinstance(result, gather.Gathered):
+        reporter.executed(plan.post, result.seconds)
+        yield _Ready(plan.post, result.run, result.folder, result.status, result.seconds, sweep=result.counts)
+    elif isinstance(result, LabbookError):
+        yield _Failure(plan.post.path, result, plan.post.key, plan.post.slug, sweep=plan.counts)
 
 
 def _one_per_key(posts: Sequence[Post]) -> list[Post]:
@@ -255,6 +312,9 @@ def _for_every_post(arrivals: Iterator[_Ready | _Failure], posts: Sequence[Post]
     for item in arrivals:
         key = item.post.key if isinstance(item, _Ready) else item.key
         twins = by_key.get(key or "", [])
+        if item.sweep is not None:  # a sweep post runs its own points: it has no twin
+            yield item
+            continue
         for post in twins:
             if isinstance(item, _Ready):
                 yield _Ready(post, item.run, item.folder, item.status, item.seconds)
@@ -288,8 +348,8 @@ def _render(item: _Ready | _Failure, config: Config, theme: Theme, reporter: Rep
         with per_post(item.post.path):
             page = render.render(item.post, item.run, item.folder, config, theme)
     except LabbookError as error:
-        return _Failure(item.post.path, error, item.post.key, item.post.slug)
-    return _Rendered(page, item.status, item.seconds)
+        return _Failure(item.post.path, error, item.post.key, item.post.slug, item.sweep)
+    return _Rendered(page, item.status, item.seconds, item.sweep)
 
 
 def _settle(failure: _Failure, config: Config, reporter: Reporter) -> tuple[Outcome, Summary | None]:
@@ -326,8 +386,15 @@ def _outcomes(unchanged: dict[str, Entry], skipped: Sequence[Post], drafts: Sequ
 
 
 def _remember(state: State, pages: Sequence[Page], failures: Sequence[_Failure], outcomes: Sequence[Outcome],
-              files: Sequence[Path], config: Config) -> None:
+              files: Sequence[Path], config: Config, sweeps: Sequence[gather.SweepCounts] = ()) -> None:
+    """What the next build needs to skip what did not change. A sweep post with failed points is
+    not skipped: they run again next time, as a failed post does."""
+    failing = {str(counts.path): counts.failed for counts in sweeps if counts.failed}
     for page in pages:
+        if str(page.path) in failing:
+            state.entries.pop(str(page.path), None)
+            state.record_failure(str(page.path), page.post.key, str(failing[str(page.path)][0]))
+            continue
         state.record(str(page.path), Entry(
             sha=page.post.source_sha, slug=page.slug, key=page.post.key, summary=page.summary,
             inputs=dict(page.run.inputs), files=published_stat(config.site, site.post_files(page)),

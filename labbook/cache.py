@@ -115,16 +115,22 @@ class Store:
     def published_folder(self, slug: str) -> Path:
         return self.config.site / "assets" / "posts" / slug
 
-    def lookup(self, post: Post, *, verify_artifacts: bool = True) -> Lookup:
+    def published_point(self, slug: str, folder: str) -> Path:
+        """Where site/ publishes one point of a sweep post: assets/posts/<slug>/points/<folder>/."""
+        return self.published_folder(slug) / "points" / folder
+
+    def lookup(self, post: Post, *, verify_artifacts: bool = True, published: Path | None = None) -> Lookup:
         """The published run if it still holds, else a stored one, else why the post must execute.
 
         A post without code has nothing to execute: its run is empty, and needs no folder.
+        `published` is where site/ publishes this run, when not the post's own folder (a point
+        of a sweep: `published_point`).
         """
         if not (post.cells or post.inline):  # inline values run in a kernel too
             return Lookup(nothing_ran(post), None, "no code")
         notes: list[str] = []
         reason = "never executed"
-        candidates = [(self.published_folder(post.slug), "published")]
+        candidates = [(published or self.published_folder(post.slug), "published")]
         candidates += [(folder, "stored") for folder in sorted(self.runs.glob(f"{post.key}-*"))]
         for folder, origin in candidates:
             if not (folder / RUN_FILE).exists():

@@ -37,6 +37,8 @@ class ConsoleReporter:
         self.quiet, self.verbose = quiet, verbose
         self.live_ok = sys.stderr.isatty() and not quiet and not os.environ.get("CI")
         self.running: dict[str, tuple[float, int, int]] = {}
+        self.sweeps: dict[str, str] = {}
+        """Sweep posts under way: slug -> 'points 12/64 · 1 failed · ETA 1:05'."""
         self.lock = threading.Lock()
         self.live: Any = None
         self._consoles: dict[bool, Any] = {}
@@ -93,6 +95,17 @@ class ConsoleReporter:
         if not self.quiet:
             self.err.print(f"✓ {escape(str(post.path))} executed ({seconds:.1f} s)", markup=True)
 
+    def points(self, post: Any, progress: Any, finished: str = "") -> None:
+        """A sweep's progress: a live row per sweep post; without a live display, a line per point."""
+        with self.lock:
+            self.running.pop(finished, None)
+            self.sweeps[post.slug] = progress.line()
+            if not progress.remaining:
+                self.sweeps.pop(post.slug, None)
+        if finished and not self.live_ok and not self.quiet:
+            self.err.print(f"· {escape(str(post.path))} {escape(finished.split(' ', 1)[-1])}: {progress.line()}",
+                           markup=True)
+
     def done(self, outcome: Any) -> None:
         slug = Path(str(outcome.path)).stem
         with self.lock:
@@ -117,8 +130,11 @@ class ConsoleReporter:
         now = time.monotonic()
         with self.lock:
             rows = sorted(self.running.items())
+            sweeps = sorted(self.sweeps.items())
+        for slug, line in sweeps:
+            table.add_row(f"[cyan]⠿[/] {escape(slug)}", escape(line), "")
         for slug, (started, index, total) in rows:
-            table.add_row(f"[cyan]⠿[/] {slug}", f"cell {index + 1}/{total}", f"{now - started:5.1f} s")
+            table.add_row(f"[cyan]⠿[/] {escape(slug)}", f"cell {index + 1}/{total}", f"{now - started:5.1f} s")
         return table
 
     def _print_error(self, outcome: Any) -> None:
@@ -183,6 +199,8 @@ def cmd_build(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     report = build(config, only=_selected(args, config), force=args.force, prune=args.prune, wait=not args.no_wait,
                    reporter=reporter)
     reporter.stop()
+    for error in report.failed_points:
+        reporter.err.print(f"[red]✗[/] {escape(str(error).splitlines()[0])}", markup=True)
     for claim in report.broken_claims:
         detail = f" ({claim.message})" if claim.message else ""
         reporter.err.print(f"[red]✗[/] {escape(f'{claim.path}: claim broken: {claim.claim}{detail}')}", markup=True)
@@ -193,6 +211,12 @@ def cmd_build(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     summary += f", {counts['skipped']} left as published" if counts["skipped"] else ""
     summary += f", {counts['unpublished']} drafts" if counts["unpublished"] else ""
     summary += ")"
+    if report.sweeps:  # sweep posts read this build: what their points did
+        points = [sum(getattr(s, n) for s in report.sweeps) for n in ("points", "executed", "cached")]
+        gathers = sum(s.gathered for s in report.sweeps)
+        failures = f" ({len(report.failed_points)} failed)" if report.failed_points else ""
+        summary += (f"; points: {points[1]} executed{failures}, {points[2]} cached of {points[0]}; "
+                    f"{_count(gathers, 'gather')} executed")
     if failed:
         summary += f", {failed} failed"
     if report.broken_claims:
@@ -200,7 +224,7 @@ def cmd_build(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     summary += (f"; {_count(len(report.change.written), 'file')} written, {len(report.change.deleted)} deleted"
                 f" → {config.relative(config.site)}/")
     strict_failure = args.strict and bool(report.broken_claims or report.notices)
-    code = 1 if failed or strict_failure else 0
+    code = 1 if failed or report.failed_points or strict_failure else 0
     reporter.say(summary + (" — exit 1" if code else ""))
     if strict_failure and not failed:
         reporter.err.print("--strict: broken claims and warnings fail the build")
@@ -747,7 +771,11 @@ def _add_check(commands: Any) -> None:
     parser.add_argument("post", nargs="*", help="check only these posts")
     _add_execution_options(parser)
     parser.add_argument("--seeds", type=int, default=0, metavar="K",
-                        help="also run with LABBOOK_SEED = 0…K-1 and report the spread of every result")
+                        help="also run with LABBOOK_SEED = 0…K-1 and report the spread of every result "
+                             "(a sweep post: every point with each seed)")
+    parser.add_argument("--points", type=int, default=0, metavar="K",
+                        help="a sweep post: re-run K of its points, chosen with a fixed seed (the same on every "
+                             "machine), then its gather; default: every point")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report for CI")
     parser.add_argument("--report", type=Path, metavar="DIR", help="write an HTML report with figure diffs")
     parser.add_argument("--record", action="store_true",
@@ -790,7 +818,9 @@ def cmd_check(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
 
     config = _variant(args, _config(args), reporter)
     began = time.perf_counter()
-    report = check.check(config, only=_selected(args, config), seeds=args.seeds,
+    if args.points < 0:
+        raise ConfigError(f"--points takes a positive number, not {args.points}")
+    report = check.check(config, only=_selected(args, config), seeds=args.seeds, points=args.points,
                          diff_dir=(args.report / "work") if args.report else None, reporter=_CheckProgress(reporter))
     reporter.stop()
     for result in report.posts:

@@ -14,8 +14,9 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from . import _inline
 from ._kernel import project_source
 from .compare.text import strip_ansi
 from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError
+from .files import sha_file
 from .kernels import Kernel, discard_kernel, kernel_environment, log_tail, start_kernel, stop_kernel
 from .model import Artifact, Cell, CellResult, Platform, Post, Run, Verdict, replace
 from .outputs import IMAGE_TYPES, TEXT_TYPES, UnsafeImage, choose_mime, image_size, sanitize_svg
@@ -252,11 +254,32 @@ def _text_output(output: dict[str, Any]) -> dict[str, Any]:
     return {"output_type": kind, "data": data}
 
 
-def _collect_data(workdir: Path, folder: Path, warnings: list[str]) -> list[Artifact]:
-    """Every regular file the code left in its working directory; symlinks are never followed.
+def _place(workdir: Path, placed: Mapping[str, bytes | str]) -> dict[str, str]:
+    """Put files into the kernel's working directory (a sweep's gather: the table and the points'
+    files), each a copy (never a link: the code may change it); their hashes, to leave them out
+    of the run's data unless the code changed them. A name that would leave the folder is refused.
 
-    A file keeps its name when it is already safe; one renamed by safe_name never takes another's.
+    Raises:
+        PathEscapeError: a name with '..' or an absolute path.
     """
+    hashes = {}
+    for name, content in sorted(placed.items()):
+        relative = safe_name(name)
+        target = workdir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            shutil.copyfile(content, target)
+        hashes[relative] = sha_file(target)
+    return hashes
+
+
+def _collect_data(workdir: Path, folder: Path, warnings: list[str],
+                  placed: Mapping[str, str] | None = None) -> list[Artifact]:
+    """Every regular file the code left in its working directory; symlinks are never followed.
+    Files labbook placed there (`placed`: name -> sha256) are not the run's unless it changed them."""
+    placed = placed or {}
     found = []
     for current, dirs, files in os.walk(workdir, followlinks=False):
         dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS and not Path(current, d).is_symlink())
@@ -265,6 +288,8 @@ def _collect_data(workdir: Path, folder: Path, warnings: list[str]) -> list[Arti
             relative = path.relative_to(workdir).as_posix()
             if path.is_symlink() or not path.is_file():
                 warnings.append(f"not published: {relative} is a symlink or not a regular file")
+                continue
+            if relative in placed and sha_file(path) == placed[relative]:
                 continue
             found.append((relative, path))
     taken = {r.lower() for r, _ in found if safe_name(r) == r}
@@ -294,11 +319,13 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None = None,
-            kernel: Kernel | None = None) -> tuple[Run, list[str]]:
+            kernel: Kernel | None = None, placed: Mapping[str, bytes | str] | None = None) -> tuple[Run, list[str]]:
     """Run the post in a fresh kernel and working directory; write its artifacts into `folder`.
 
     `kernel`, when given, was started for this post by `start_kernel` (it booted while the
-    previous post ran). Returns the run record and warnings (files that were not published).
+    previous post ran). `placed` files are put into the working directory before the first
+    cell (name -> content, or a file to copy). Returns the run record and warnings (files that
+    were not published).
 
     Raises:
         CellError, CellTimeout, KernelDied: with the post path, the cell and its line.
@@ -314,6 +341,11 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
     timeouts = {c.index: c.options.timeout or post.settings.timeout for c in cells}
     folder.mkdir(parents=True, exist_ok=True)
     kernel = kernel or start_kernel(post, root)
+    try:
+        placed_hashes = _place(kernel.workdir, placed or {})
+    except (OSError, PathEscapeError):
+        discard_kernel(kernel)
+        raise
     client = NotebookClient(
         notebook,
         km=kernel.manager,
@@ -350,7 +382,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
             inline = _inline_in_kernel(client, post, folder)
             trace = json.loads(_run_hidden(client, _TRACE_CODE) or "{}")
             stop_kernel(kernel)  # now, rather than through jupyter_client's 0.1 s shutdown polling
-        artifacts += _collect_data(kernel.workdir, folder, warnings)
+        artifacts += _collect_data(kernel.workdir, folder, warnings, placed_hashes)
     except RuntimeError as exc:  # jupyter_client: "Kernel died before replying to kernel_info"
         raise KernelDied(f"the kernel could not start: {exc}", path=str(post.path),
                          traceback=log_tail(kernel.log)) from exc

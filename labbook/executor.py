@@ -22,7 +22,7 @@ from typing import Any
 from .errors import ExecutionError, LabbookError
 from .model import Post, Run
 
-__all__ = ["Job", "Done", "Dispatcher", "LocalDispatcher", "DaskDispatcher", "open_dispatcher", "run_job", "ship_files", "unpack", "localized"]
+__all__ = ["Job", "Done", "Session", "Dispatcher", "LocalDispatcher", "DaskDispatcher", "open_dispatcher", "run_job", "ship_files", "unpack", "localized"]
 
 Progress = Callable[[str, int, int], None]
 """Called with (slug, cell index, number of cells) as a cell starts, on this machine only."""
@@ -39,6 +39,13 @@ class Job:
     """Where a local job writes its artifacts: a folder of the cache, same file system."""
     files: Mapping[str, bytes] = field(default_factory=dict)
     """Remote jobs: the project files the post needs, root-relative path -> content."""
+    placed: Mapping[str, bytes | str] = field(default_factory=dict)
+    """Files put into the kernel's working directory before the first cell (a sweep's gather:
+    the table and the points' files): name -> content, or the path of a file here to copy."""
+    preload: tuple[str, ...] = ()
+    """Installed modules the kernel's server imports once for many kernels (a sweep's points)."""
+    label: str = ""
+    """What progress calls this execution (a point: 'slug wd=0.5,seed=0'); the slug when empty."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,18 +71,24 @@ def run_job(job: Job, progress: Progress | None = None, kernel: Any = None) -> D
     from . import execute
 
     began = time.perf_counter()
-    on_cell = (lambda i, n: progress(job.post.slug, i, n)) if progress else None
+    label = job.label or job.post.slug
+    on_cell = (lambda i, n: progress(label, i, n)) if progress else None
     try:
         if isinstance(kernel, LabbookError):
             raise kernel
-        run, warnings = execute.execute(job.post, Path(job.root), Path(job.folder), on_cell=on_cell, kernel=kernel)
+        run, warnings = execute.execute(job.post, Path(job.root), Path(job.folder), on_cell=on_cell, kernel=kernel,
+                                        placed=job.placed)
     except LabbookError as error:
         return Done(job.post, None, job.folder, error=error, seconds=time.perf_counter() - began)
     return Done(job.post, run, job.folder, warnings=tuple(warnings), seconds=time.perf_counter() - began)
 
 
 def run_remote_job(job: Job) -> Done:
-    """On a Dask worker: rebuild the project's needed files in a fresh root, run, send back."""
+    """On a Dask worker: rebuild the project's needed files in a fresh root, run, send back.
+
+    The kernel is forked from this worker process's own kernel servers (started with its
+    first job, ended with it), as a local build's are.
+    """
     root = Path(tempfile.mkdtemp(prefix="labbook-root-"))
     folder = Path(tempfile.mkdtemp(prefix="labbook-out-"))
     try:
@@ -83,7 +96,8 @@ def run_remote_job(job: Job) -> Done:
             target = root / PurePosixPath(name)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
-        done = run_job(Job(job.post, str(root), str(folder)))
+        here = replace(job, root=str(root), folder=str(folder), files={})
+        done = run_job(here, kernel=_start_ahead(here, _worker_servers()))
         artifacts = {}
         if done.run is not None:
             artifacts = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
@@ -91,6 +105,26 @@ def run_remote_job(job: Job) -> Done:
     finally:
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+_WORKER_SERVERS: list[Any] = []
+_WORKER_LOCK = threading.Lock()
+
+
+def _worker_servers() -> Any:
+    """The kernel servers of this (Dask worker) process: made on its first job, closed at its exit
+    (and if the worker is killed, its servers see their pipe close and end with their kernels)."""
+    import atexit
+
+    from .kernels import KernelServers
+
+    with _WORKER_LOCK:
+        if not _WORKER_SERVERS:
+            _import_kernel_machinery()
+            servers = KernelServers()
+            _WORKER_SERVERS.append(servers)
+            atexit.register(servers.close)
+        return _WORKER_SERVERS[0]
 
 
 def unpack(artifacts: Mapping[str, bytes], folder: Path) -> Path:
@@ -118,25 +152,73 @@ def ship_files(post: Post, root: Path, known_inputs: Sequence[str]) -> dict[str,
     return {name: (root / name).read_bytes() for name in sorted(names) if (root / name).is_file()}
 
 
+class Session:
+    """One run of a dispatcher: jobs submitted at any time while it is open (a sweep's gather
+    after its last point), each reported once, in the order they finish.
+
+    Iterating yields every job's Done until all the jobs submitted so far have come back; a job
+    submitted by the loop's body (between two arrivals) is waited for too. Leaving the `with`
+    block early (an interrupt, an error) kills every kernel still running.
+    """
+
+    def __init__(self, progress: Progress | None = None) -> None:
+        self.progress = progress
+        self._finished: queue.SimpleQueue[Done] = queue.SimpleQueue()
+        self._submitted = 0
+        self._reported = 0
+
+    def submit(self, job: Job) -> None:
+        """Start `job` as soon as a worker is free; its Done comes out of the iteration."""
+        self._submitted += 1
+        self._start(job)
+
+    def __iter__(self) -> Iterator[Done]:
+        while self._reported < self._submitted:
+            done = self._finished.get()
+            self._reported += 1
+            yield done
+
+    @property
+    def pending(self) -> int:
+        """Jobs submitted and not yet reported."""
+        return self._submitted - self._reported
+
+    def _start(self, job: Job) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Kill every execution still under way (an interrupt)."""
+
+    def close(self) -> None:
+        """Release what the session holds (kernel servers); nothing runs after this."""
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is not None:
+            self.stop()
+        self.close()
+
+
 class Dispatcher:
-    """Runs jobs and yields them as they finish; an interrupt kills every kernel under way."""
+    """Where jobs run: `session()` for jobs that come as others finish, `run(jobs)` for a fixed list."""
+
+    def session(self, progress: Progress | None = None) -> Session:
+        """A new session; use it as a context manager."""
+        raise NotImplementedError
 
     def run(self, jobs: Sequence[Job], progress: Progress | None = None) -> Iterator[Done]:
         """Start every job now (the caller can do other work meanwhile); yield each as it finishes."""
-        return self._guarded(self._start(jobs, progress))
+        session = self.session(progress)
+        for job in jobs:
+            session.submit(job)
+        return self._drained(session)
 
-    def _guarded(self, arriving: Iterator[Done]) -> Iterator[Done]:
-        try:
-            yield from arriving
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        """Stop every execution of this dispatcher still under way (an interrupt)."""
-
-    def _start(self, jobs: Sequence[Job], progress: Progress | None) -> Iterator[Done]:
-        raise NotImplementedError
+    @staticmethod
+    def _drained(session: Session) -> Iterator[Done]:
+        with session:
+            yield from session
 
     def close(self) -> None:
         pass
@@ -160,52 +242,74 @@ class LocalDispatcher(Dispatcher):
 
     def __init__(self, workers: int) -> None:
         self.workers = max(1, workers)
-        self._servers: list[Any] = []
+        self._sessions: list[LocalSession] = []
 
-    def _start(self, jobs: Sequence[Job], progress: Progress | None) -> Iterator[Done]:
-        from .kernels import KernelServers, kernel_environment
-
-        pending: queue.SimpleQueue[Job] = queue.SimpleQueue()
-        for job in jobs:
-            pending.put(job)
-        finished: queue.SimpleQueue[Done] = queue.SimpleQueue()
-        servers = KernelServers()
-        self._servers.append(servers)
-        if jobs:  # the server imports ipykernel while this process imports the client side
-            servers.server_for(kernel_environment(jobs[0].post, Path(jobs[0].root)))
-        _import_kernel_machinery()
-        for number in range(min(self.workers, len(jobs))):
-            threading.Thread(target=_work, args=(pending, finished, progress, self.workers, servers),
-                             daemon=True, name=f"labbook-kernel-{number}").start()
-        return _collect(finished, len(jobs), servers)
-
-    def stop(self) -> None:
-        for servers in self._servers:
-            servers.kill_all()
+    def session(self, progress: Progress | None = None) -> LocalSession:
+        session = LocalSession(self.workers, progress)
+        self._sessions.append(session)
+        return session
 
     def close(self) -> None:
         """Stop the kernel servers, and any kernel still running (the caller gave up on it)."""
-        for servers in self._servers:
-            servers.close()
+        for session in self._sessions:
+            session.close()
 
 
-def _collect(finished: queue.SimpleQueue[Done], count: int, servers: Any) -> Iterator[Done]:
-    """Every job's Done as it comes; the kernel servers end with the last one."""
-    try:
-        for _ in range(count):
-            yield finished.get()
-    finally:
-        servers.close()
+class LocalSession(Session):
+    """Jobs queued for `workers` threads, started on the first submit; the kernel servers and
+    the threads end with the session."""
+
+    def __init__(self, workers: int, progress: Progress | None = None) -> None:
+        from .kernels import KernelServers
+
+        super().__init__(progress)
+        self.workers = workers
+        self._pending: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._servers = KernelServers()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+
+    def _start(self, job: Job) -> None:
+        if self._closed:
+            raise RuntimeError("the dispatch session is closed")
+        if not self._threads:
+            self._warm_up(job)
+        self._pending.put(job)
+        if len(self._threads) < self.workers and len(self._threads) < self._submitted:
+            number = len(self._threads)
+            thread = threading.Thread(target=_work, args=(self._pending, self._finished, self.progress, self.workers,
+                                                          self._servers), daemon=True, name=f"labbook-kernel-{number}")
+            self._threads.append(thread)
+            thread.start()
+
+    def _warm_up(self, job: Job) -> None:
+        """The first job's kernel server imports ipykernel while this process imports the client side."""
+        from .kernels import kernel_environment
+
+        self._servers.server_for(kernel_environment(job.post, Path(job.root)), job.preload)
+        _import_kernel_machinery()
+
+    def stop(self) -> None:
+        self._servers.kill_all()
+
+    def close(self) -> None:
+        """End the worker threads (each takes one None) and the kernel servers with their kernels."""
+        if self._closed:
+            return
+        self._closed = True
+        for _ in self._threads:
+            self._pending.put(None)
+        self._servers.close()
 
 
-def _work(pending: queue.SimpleQueue[Job], finished: queue.SimpleQueue[Done], progress: Progress | None,
+def _work(pending: queue.SimpleQueue[Job | None], finished: queue.SimpleQueue[Done], progress: Progress | None,
           workers: int, servers: Any) -> None:
-    """Run jobs until none is left; every job taken is reported, whatever goes wrong.
+    """Run jobs until the session ends (a None); every job taken is reported, whatever goes wrong.
 
     A job is taken ahead only while the queue holds one for every worker: near the end,
     a job waiting behind a busy worker would keep an idle one idle.
     """
-    job = _take(pending)
+    job = pending.get()
     kernel = _start_ahead(job, servers) if job is not None else None
     while job is not None:
         following = _take(pending) if pending.qsize() >= workers else None
@@ -213,7 +317,7 @@ def _work(pending: queue.SimpleQueue[Job], finished: queue.SimpleQueue[Done], pr
         finished.put(_run_reporting(job, progress, kernel))
         job, kernel = following, following_kernel
         if job is None:
-            job = _take(pending)
+            job = pending.get()
             kernel = _start_ahead(job, servers) if job is not None else None
 
 
@@ -225,11 +329,15 @@ def _run_reporting(job: Job, progress: Progress | None, kernel: Any) -> Done:
             f"labbook failed running this post: {type(exc).__name__}: {exc}", path=str(job.post.path)))
 
 
-def _take(pending: queue.SimpleQueue[Job]) -> Job | None:
+def _take(pending: queue.SimpleQueue[Job | None]) -> Job | None:
+    """The next job if one is waiting; a None (the session's end) is put back for the loop to meet."""
     try:
-        return pending.get_nowait()
+        job = pending.get_nowait()
     except queue.Empty:
         return None
+    if job is None:
+        pending.put(None)
+    return job
 
 
 def _start_ahead(job: Job, servers: Any) -> Any:
@@ -237,7 +345,7 @@ def _start_ahead(job: Job, servers: Any) -> Any:
     from .kernels import start_kernel
 
     try:
-        return start_kernel(job.post, Path(job.root), servers)
+        return start_kernel(job.post, Path(job.root), servers, preload=job.preload)
     except LabbookError as error:
         return error
     except Exception as exc:  # noqa: BLE001 - reported with the job, never lost with the thread
@@ -262,25 +370,41 @@ class DaskDispatcher(Dispatcher):
         self.client = client
         self.executor: cf.Executor = client.get_executor(pure=False)
 
-    def _start(self, jobs: Sequence[Job], progress: Progress | None) -> Iterator[Done]:
-        return self._arrivals({self.executor.submit(run_remote_job, job): job for job in jobs})
-
-    @staticmethod
-    def _arrivals(futures: dict[cf.Future[Done], Job]) -> Iterator[Done]:
-        for future in cf.as_completed(futures):
-            job = futures[future]
-            try:
-                yield future.result()
-            except LabbookError as error:
-                yield Done(job.post, None, job.folder, error=error)
-            except Exception as exc:  # noqa: BLE001 - a lost worker: this post failed, not the build
-                yield Done(job.post, None, job.folder, error=ExecutionError(
-                    f"the executor lost this run: {type(exc).__name__}: {exc}", path=str(job.post.path),
-                    hint="the worker running it died (killed, out of memory); run the build again to retry",
-                ))
+    def session(self, progress: Progress | None = None) -> DaskSession:
+        return DaskSession(self.executor, progress)
 
     def close(self) -> None:
         self.client.close()
+
+
+class DaskSession(Session):
+    """Each job a task of the cluster, submitted at once; a lost worker fails its job, not the build."""
+
+    def __init__(self, executor: cf.Executor, progress: Progress | None = None) -> None:
+        super().__init__(progress)
+        self.executor = executor
+        self._futures: list[cf.Future[Done]] = []
+
+    def _start(self, job: Job) -> None:
+        future = self.executor.submit(run_remote_job, job)
+        self._futures.append(future)
+        future.add_done_callback(lambda f: self._finished.put(_remote_done(f, job)))
+
+    def stop(self) -> None:
+        for future in self._futures:
+            future.cancel()
+
+
+def _remote_done(future: cf.Future[Done], job: Job) -> Done:
+    try:
+        return future.result()
+    except LabbookError as error:
+        return Done(job.post, None, job.folder, error=error)
+    except BaseException as exc:  # noqa: BLE001 - a lost worker or a cancelled task: this job failed, not the build
+        return Done(job.post, None, job.folder, error=ExecutionError(
+            f"the executor lost this run: {type(exc).__name__}: {exc}", path=str(job.post.path),
+            hint="the worker running it died (killed, out of memory); run the build again to retry",
+        ))
 
 
 def open_dispatcher(jobs: int, scheduler: str | None = None) -> Dispatcher:

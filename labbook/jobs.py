@@ -8,6 +8,7 @@ the files its last run was seen to read), so workers need no shared file system.
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
 from . import cache, executor
 from .config import Config
@@ -17,16 +18,19 @@ from .model import Post
 __all__ = ["job_for"]
 
 
-def job_for(post: Post, config: Config, store: cache.Store) -> executor.Job:
-    """Local: run in place, artifacts into a cache folder. Remote: ship the files the post needs."""
+def job_for(post: Post, config: Config, store: cache.Store, *, published: Path | None = None) -> executor.Job:
+    """Local: run in place, artifacts into a cache folder. Remote: ship the files the post needs.
+
+    `published`: where site/ publishes this run, when not the post's own folder (a sweep's point).
+    """
     if not config.scheduler:
         return executor.Job(post, str(config.root), str(store.new_folder()))
-    previous = store.lookup(post, verify_artifacts=False)
-    known = list(previous.run.inputs) if previous.run else _published_inputs(store, post)
+    previous = store.lookup(post, verify_artifacts=False, published=published)
+    known = list(previous.run.inputs) if previous.run else _published_inputs(published or store.published_folder(post.slug))
     return executor.Job(post, str(config.root), files=executor.ship_files(post, config.root, known))
 
 
-def _published_inputs(store: cache.Store, post: Post) -> list[str]:
+def _published_inputs(folder: Path) -> list[str]:
     with contextlib.suppress(LabbookError):
-        return list(cache.read_run(store.published_folder(post.slug)).inputs)
+        return list(cache.read_run(folder).inputs)
     return []

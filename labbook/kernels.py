@@ -104,12 +104,14 @@ class Kernel:
         return isinstance(getattr(self.manager.provisioner, "process", None), ForkedProcess)
 
 
-def start_kernel(post: Post, root: Path, servers: KernelServers | None = None) -> Kernel:
+def start_kernel(post: Post, root: Path, servers: KernelServers | None = None,
+                 preload: tuple[str, ...] = ()) -> Kernel:
     """Start the post's kernel process and return at once; executing it later finds it booted.
 
     Forked from one of `servers` when it can; exec'd otherwise (no servers, or the server
-    cannot fork). Call it from the thread that will execute the post: the kernel's client
-    lives on that thread's event loop.
+    cannot fork). With `preload` (a sweep's points: the installed modules their cells import
+    at top level), forked from a server that imported those modules too. Call it from the
+    thread that will execute the post: the kernel's client lives on that thread's event loop.
 
     Raises:
         KernelDied: the kernel process could not be started.
@@ -118,7 +120,7 @@ def start_kernel(post: Post, root: Path, servers: KernelServers | None = None) -
 
     env = kernel_environment(post, root)
     env[MARKER] = marker = uuid.uuid4().hex
-    server = servers.server_for(env) if servers is not None else None
+    server = servers.server_for(env, preload) if servers is not None else None
     private = Path(tempfile.mkdtemp(prefix="labbook-kernel-"))  # mode 0700, near the top: IPC paths are short
     workdir = Path(tempfile.mkdtemp(prefix=f"labbook-run-{post.slug}-"))
     manager = _kernel_manager(private, server)
@@ -265,15 +267,17 @@ def _ready_client_class() -> type:
 # --- the fork server ------------------------------------------------------------------------------
 
 
-def _server_environment(kernel_env: dict[str, str]) -> dict[str, str]:
+def _server_environment(kernel_env: dict[str, str], preload: tuple[str, ...] = ()) -> dict[str, str]:
     """A kernel's environment without what differs between posts: what the server starts with.
 
     PYTHONPATH keeps only labbook's own (the server must import the same labbook); each kernel
-    puts its post's folder and the project root in front after the fork.
+    puts its post's folder and the project root in front after the fork. A server that
+    preloads modules keeps the thread counts: numpy's BLAS reads them as it loads.
     """
-    from ._kernel import PER_KERNEL
+    from ._kernel import PER_KERNEL, THREAD_VARIABLES
 
-    env = {k: v for k, v in kernel_env.items() if k not in PER_KERNEL}
+    dropped = [k for k in PER_KERNEL if not (preload and k in THREAD_VARIABLES)]
+    env = {k: v for k, v in kernel_env.items() if k not in dropped}
     if os.environ.get("PYTHONPATH"):
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     return env
@@ -290,22 +294,34 @@ class KernelServer:
     PATIENCE = 60.0
     """Seconds to wait for an answer (the first one waits for the imports); then exec instead."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], preload: tuple[str, ...] = (),
+                 fallback: KernelServer | None = None) -> None:
         self.private = Path(tempfile.mkdtemp(prefix="labbook-server-"))
         self._lock = threading.Lock()
         self._broken = False
+        self.preload = preload
+        self.fallback = fallback
+        """The plain server, for when this one cannot fork (a preloaded module started a thread)."""
+        command = [sys.executable, *_KERNEL_MODULE, "--serve", str(self.private)]
+        if preload:
+            command += ["--preload", ",".join(preload)]
         with (self.private / "server.log").open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, *_KERNEL_MODULE, "--serve", str(self.private)], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.private, start_new_session=True,
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.private,
+                start_new_session=True,
             )
 
     def fork(self, cmd: list[str], env: dict[str, str], cwd: str, log: Path) -> ForkedProcess | None:
-        """A kernel for `cmd` (exec'd it would be `python -m labbook._kernel -f FILE`), or None."""
+        """A kernel for `cmd` (exec'd it would be `python -m labbook._kernel -f FILE`), or None.
+
+        A preloading server that cannot fork hands the request to its plain fallback.
+        """
         if cmd[1:3] != _KERNEL_MODULE:
             return None
         reply = self.request({"fork": {"argv": cmd[3:], "env": env, "cwd": cwd, "log": str(log)}})
-        return ForkedProcess(self, reply["pid"]) if reply and "pid" in reply else None
+        if reply and "pid" in reply:
+            return ForkedProcess(self, reply["pid"])
+        return self.fallback.fork(cmd, env, cwd, log) if self.fallback is not None else None
 
     def request(self, message: dict[str, Any]) -> dict[str, Any] | None:
         """The server's answer, or None once it is gone or stuck (then it is killed)."""
@@ -350,7 +366,7 @@ class KernelServers:
     """
 
     def __init__(self) -> None:
-        self._servers: dict[tuple[tuple[str, str], ...], KernelServer] = {}
+        self._servers: dict[tuple[tuple[tuple[str, str], ...], tuple[str, ...]], KernelServer] = {}
         self._lock = threading.Lock()
         self._live: dict[int, Kernel] = {}
         """Kernels started for this build and not yet discarded."""
@@ -369,17 +385,25 @@ class KernelServers:
             live = list(self._live.values())
         return sum(stop_kernel(kernel) for kernel in live)
 
-    def server_for(self, kernel_env: dict[str, str]) -> KernelServer | None:
+    def server_for(self, kernel_env: dict[str, str], preload: tuple[str, ...] = ()) -> KernelServer | None:
         """The server for a kernel with this environment, started now if needed; None (exec
         each kernel) off Linux, where fork without exec is not safe for every library, or
-        with LABBOOK_KERNELS=exec."""
+        with LABBOOK_KERNELS=exec.
+
+        With `preload`, a server that also imported those modules (a sweep's points import
+        them in every kernel: numpy costs 0.13 s, torch 2 s); it never runs a post's code, and
+        forks only for kernels that would import the same modules. LABBOOK_PRELOAD=0 turns it off.
+        """
         if not sys.platform.startswith("linux") or os.environ.get("LABBOOK_KERNELS") == "exec":
             return None
-        env = _server_environment(kernel_env)
-        key = tuple(sorted(env.items()))
+        if os.environ.get("LABBOOK_PRELOAD") == "0":
+            preload = ()
+        fallback = self.server_for(kernel_env) if preload else None
+        env = _server_environment(kernel_env, preload)
+        key = (tuple(sorted(env.items())), preload)
         with self._lock:
             if key not in self._servers:
-                self._servers[key] = KernelServer(env)
+                self._servers[key] = KernelServer(env, preload, fallback)
             return self._servers[key]
 
     def close(self) -> None:

@@ -7,6 +7,8 @@ cached `Run` by `Cell.index`, which is why a prose edit never re-executes.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import PurePosixPath
@@ -38,6 +40,11 @@ __all__ = [
     "Summary",
     "Notice",
     "replace",
+    "Scalar",
+    "Point",
+    "Sweep",
+    "SEED",
+    "show_value",
 ]
 
 STATUSES = ("partial", "open", "supported", "refuted")
@@ -203,6 +210,98 @@ class Tolerance:
         return replace(self, files={}, **override) if override else self
 
 
+# --- sweeps: the points of a post's configuration -> observable map (sweep.py parses them) -------
+
+Scalar = bool | int | float | str
+SEED = "seed"
+_PLAIN_TEXT = re.compile(r'^[^\s,="]+$')
+
+
+def show_value(value: Scalar) -> str:
+    """A value as it appears in a point id: `0.1`, `3`, `true`, `relu`, `"a b"`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    return value if _PLAIN_TEXT.match(value) else json.dumps(value, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One configuration of a sweep."""
+
+    index: int
+    """Position in the sweep's order."""
+    values: tuple[tuple[str, Scalar], ...]
+    """(axis, value) in the sweep's axis order; `seed` among them when the seed is swept."""
+    folder: str
+    """Its folder under the post's assets (points/<folder>/): `wd-0.5_seed-2` for `wd=0.5,seed=2`
+    (letters, digits, '.', '_', '-': safe in every file system and URL, and what
+    execute.safe_name keeps), a cleaned id with a short hash for odd values; unique even where
+    case is not."""
+
+    @property
+    def id(self) -> str:
+        """`wd=0.1,seed=2`: what messages, the table and the page call the point."""
+        return ",".join(f"{name}={show_value(value)}" for name, value in self.values)
+
+    @property
+    def params(self) -> dict[str, Scalar]:
+        """The parameters this point sets (the seed is not a parameter)."""
+        return {name: value for name, value in self.values if name != SEED}
+
+    @property
+    def seed(self) -> int | None:
+        """The seed this point sets, or None when the sweep does not vary it."""
+        return next((int(v) for n, v in self.values if n == SEED), None)
+
+    def value(self, name: str) -> Scalar:
+        return dict(self.values)[name]
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """The points of a post's sweep, in a fixed order."""
+
+    axes: tuple[str, ...]
+    """Every name the sweep varies, in the order written."""
+    groups: tuple[tuple[str, ...], ...]
+    """Axes that vary together (a zip group), in product order; for the page's 'lr × wd'."""
+    points: tuple[Point, ...]
+    form: Literal["product", "points"] = "product"
+    """'product' (lists and zip groups) or 'points' (an explicit list)."""
+
+    @property
+    def grid(self) -> tuple[tuple[str, tuple[Scalar, ...]], ...]:
+        """Each axis and the distinct values it takes, in first-seen order: the page's grid."""
+        grid = []
+        for axis in self.axes:
+            seen: dict[Any, Scalar] = {}
+            for point in self.points:
+                value = point.value(axis)
+                seen.setdefault((type(value).__name__, value), value)
+            grid.append((axis, tuple(seen.values())))
+        return tuple(grid)
+
+    def describe(self) -> str:
+        """`wd (3) × seed (3) = 9 points`, `lr+wd (2, zipped) × seed (2) = 4 points`, `5 points`."""
+        if self.form == "points":
+            return f"{len(self.points)} listed points over {', '.join(self.axes)}"
+        sizes = dict(self.grid)
+        parts = []
+        for group in self.groups:
+            count = len({tuple(p.value(a) for a in group) for p in self.points}) if len(group) > 1 else len(sizes[group[0]])
+            parts.append(f"{'+'.join(group)} ({count}{', zipped' if len(group) > 1 else ''})")
+        noun = "point" if len(self.points) == 1 else "points"
+        return f"{' × '.join(parts)} = {len(self.points)} {noun}"
+
+    def point(self, point_id: str) -> Point | None:
+        return next((p for p in self.points if p.id == point_id), None)
+
+
+
 KERNEL_START_MB = 512
 """Address space a kernel needs just to start (ipykernel's threads reserve their stacks): the
 smallest memory limit a post may ask for."""
@@ -265,6 +364,9 @@ class Post:
     """1-based line of the file where the body (after the front matter) starts."""
     inline: tuple[Inline, ...] = ()
     """Computed values in the prose, evaluated after the cells; never part of the key."""
+    sweep: Sweep | None = None
+    """`labbook.sweep`: the points its cells run over (before the `#| gather: true` cell); None
+    for a post that runs once."""
 
     @property
     def cells(self) -> tuple[Cell, ...]:

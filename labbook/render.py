@@ -12,17 +12,17 @@ import functools
 import html
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from . import outputs as rich
-from . import pageparts, texmath
+from . import pageparts, sweep, texmath
 from ._inline import expression_of
 from .config import Config
 from .errors import RenderError
 from .liquid import FigureTag, Live, Marks, replace_tags
-from .model import Artifact, Cell, Notice, Page, Post, Prose, Run, Summary
+from .model import Artifact, Cell, CellResult, Notice, Page, Post, Prose, Run, Summary, show_value
 from .theme import STATUS_TEXT, Theme, liquid_inert
 
 __all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html", "inline_html", "mathml", "Flavour",
@@ -187,6 +187,9 @@ class _CellRenderer:
         """Met while rendering outputs (math that would not render); render() reports them."""
 
     def __call__(self, cell: Cell) -> str:
+        return self.env.get("before_cell", {}).get(cell.index, "") + self._cell(cell)
+
+    def _cell(self, cell: Cell) -> str:
         result = self.results.get(cell.index)
         outputs = result.outputs if result and cell.options.output else ()
         shown = [self._output(o, cell) for o in outputs]
@@ -310,7 +313,8 @@ def _live_figures(post: Post, flavour: Flavour, marks: Marks, assets: Path) -> t
 
 
 def _body_html(post: Post, run: Run, config: Config, theme: Theme, flavour: Flavour,
-               marks: Marks, run_dir: Path | None = None) -> tuple[str, dict[str, Any]]:
+               marks: Marks, run_dir: Path | None = None,
+               before_cell: Mapping[int, str] | None = None) -> tuple[str, dict[str, Any]]:
     """The post's Markdown as written, each code cell followed by its outputs; and the page's env
     (its math: macros and equation labels that captions and claims share; its warnings).
 
@@ -326,6 +330,7 @@ def _body_html(post: Post, run: Run, config: Config, theme: Theme, flavour: Flav
         "inline": run.inline,  # computed values in prose
         "inline_lines": {i.expression: i.line for i in post.inline},
         "path": str(post.path),
+        "before_cell": dict(before_cell or {}),  # a sweep's section, before its first gather cell
     }
     env["render_cell"] = _CellRenderer(post, run, config, theme, env, flavour, marks, run_dir)
     text, liquid_notices = _live_figures(post, flavour, marks, config.assets)
@@ -363,17 +368,22 @@ def notebook_of(post: Post, run: Run, run_dir: Path | None) -> bytes | None:
 
     if not post.cells or run_dir is None:
         return None
-    executed = next((a for a in run.artifacts if a.kind == "notebook"), None)
-    if executed is None or not (run_dir / executed.name).is_file():
+    executed = [a for a in run.artifacts if a.kind == "notebook" and (run_dir / a.name).is_file()]
+    if not executed:
         return None
-    ran = json.loads((run_dir / executed.name).read_text(encoding="utf-8"))
-    code = [c for c in ran.get("cells", []) if c.get("cell_type") == "code"]
+    ran = json.loads((run_dir / executed[0].name).read_text(encoding="utf-8"))
+    code: dict[int, dict[str, Any]] = {}  # by the cell's index (a sweep's page joins a point's notebook and the gather's)
+    for artifact in reversed(executed):
+        cells_ran = json.loads((run_dir / artifact.name).read_text(encoding="utf-8")).get("cells", [])
+        ran_code = [c for c in cells_ran if c.get("cell_type") == "code"]
+        for position, cell in enumerate(ran_code):
+            code[cell.get("metadata", {}).get("labbook", {}).get("index", position)] = cell
     header = post.text.splitlines(keepends=True)[: post.body_line - 1]
     cells: list[dict[str, Any]] = [_nb_cell("raw", "".join(header).rstrip("\n"), "front-matter")]
     for block in post.blocks:
         if isinstance(block, Prose):
             cells.append(_nb_cell("markdown", block.text, f"prose-{block.line}"))
-        elif block.index < len(code):
+        elif block.index in code:
             cells.append({**code[block.index], "id": f"cell-{block.index + 1}"})
     notebook = {**{k: v for k, v in ran.items() if k != "cells"}, "cells": cells}
     return (json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
@@ -395,11 +405,16 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
     flavour = flavour or site_flavour(config)
     marks = Marks()
     url = post_url(config, post)
-    body, env = _body_html(post, run, config, theme, flavour, marks, run_dir)
+    href = lambda slug, name: marks.text(flavour.asset_href(slug, name))  # noqa: E731 - a mark is used once
+    swept = _sweep_page(post, run, run_dir, theme, href) if post.sweep is not None else None
+    shown = swept.run if swept is not None else run  # a sweep: one point's cells beside the gather's
+    body, env = _body_html(post, shown, config, theme, flavour, marks, run_dir, swept.before if swept else None)
+    if swept is not None and not sweep.split_cells(post.cells, swept=True, path=str(post.path)).gather_cells:
+        body += swept.section  # no gather part: the table closes the post
     claims = [r.claim for r in run.cells if r.claim is not None]
     links = pageparts.internal_links(body, config.baseurl, config.url, url)
-    summary = summary_of(post, run, url, config, links)
-    notebook = notebook_of(post, run, run_dir)
+    summary = summary_of(post, shown, url, config, links)
+    notebook = notebook_of(post, shown, run_dir)
     notebook_name = f"{post.slug}.ipynb" if notebook is not None else None
     references, problems = pageparts.references_of(post.meta.extra.get("references"))
     article = theme.render(
@@ -407,8 +422,8 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
         post=summary,
         body=body,
         claims=claims,
-        downloads=_downloads(run, post.slug, notebook_name, lambda slug, name: marks.text(flavour.asset_href(slug, name)),
-                             run_dir) if post.cells else [],
+        downloads=_downloads(run, post.slug, notebook_name, href, run_dir) if post.cells else [],
+        sweep=swept.record if swept is not None else None,
         run=run if post.cells else None,
         ran_on=run.started[:10],
         check=run.check or {},
@@ -440,6 +455,131 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
         files={notebook_name: notebook} if notebook_name and notebook else {},
         notices=tuple(notices),
     )
+
+
+# --- a sweep's page ---------------------------------------------------------------------------------
+
+MAX_TABLE_ROWS = 100
+"""Rows of a sweep's table shown on its page; the CSV has them all."""
+
+
+@dataclass(frozen=True, slots=True)
+class _SweepPage:
+    """What a sweep post's page adds: the run its cells show, its section, and its record line."""
+
+    run: Run
+    """The gather's run, with the per-point cells' results of the point shown."""
+    before: dict[int, str]
+    """HTML placed before a cell: the note on the first per-point cell, the section on the first gather cell."""
+    section: str
+    record: dict[str, Any]
+
+
+def _sweep_page(post: Post, run: Run, run_dir: Path | None, theme: Theme,
+                href: Callable[[str, str], str]) -> _SweepPage:
+    """The sweep's grid, table, downloads and failed points, read from the folder build laid out
+    (sweep.json, points/<folder>/run.json); the per-point cells show the first point that ran.
+
+    Raises:
+        RenderError: the folder has no readable table.
+    """
+    import json
+
+    assert post.sweep is not None
+    try:
+        table = sweep.Table.from_json((run_dir / sweep.TABLE_JSON).read_bytes()) if run_dir else None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RenderError(f"the sweep's table could not be read: {exc}") from None
+    if table is None:
+        raise RenderError("the sweep's table is missing: build the post again")
+    split = sweep.split_cells(post.cells, swept=True, path=str(post.path))
+    records = table.records()
+    ok = [r for r in records if r["status"] == "ok"]
+    shown_folder = str(ok[0]["point"]) if ok else None
+    cells: list[CellResult] = []
+    artifacts: list[Artifact] = list(run.artifacts)
+    if shown_folder is not None and run_dir is not None:
+        prefix = f"points/{shown_folder}/"
+        try:
+            point = Run.from_json(json.loads((run_dir / prefix / "run.json").read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RenderError(f"the run of point {shown_folder} could not be read: {exc}") from None
+        point_cells = {c.index for c in split.point_cells}
+        cells = [_prefixed(c, prefix) for c in point.cells if c.index in point_cells]
+        artifacts += [replace(a, name=prefix + a.name) for a in point.artifacts if a.kind in ("figure", "notebook")]
+    shown_id = next((p.id for p in post.sweep.points if p.folder == shown_folder), "")
+    view = _sweep_view(post, table, records, shown_id, run_dir, href)
+    section = theme.render("sweep.html", **view)
+    before = {split.point_cells[0].index: f'<p class="sweep-note">{html.escape(view["note"])}</p>\n'}
+    if split.gather_cells:
+        before[split.gather_cells[0].index] = section
+    record = {"points": len(records), "failed": len(records) - len(ok), "describe": view["describe"]}
+    return _SweepPage(replace(run, cells=tuple(cells) + run.cells, artifacts=tuple(artifacts)), before, section, record)
+
+
+def _prefixed(result: CellResult, prefix: str) -> CellResult:
+    """A point's cell result with its figures named from the post's folder (points/<folder>/figures/…)."""
+    outputs = tuple({**o, "name": prefix + o["name"]} if o.get("output_type") == "figure" else o for o in result.outputs)
+    return replace(result, outputs=outputs)
+
+
+def _sweep_view(post: Post, table: sweep.Table, records: list[dict[str, Any]], shown: str, run_dir: Path | None,
+                href: Callable[[str, str], str]) -> dict[str, Any]:
+    """The template's values: grid, columns, rows (at most MAX_TABLE_ROWS), downloads, failures."""
+    assert post.sweep is not None
+    hidden = {"error", "point"}
+    columns = [c for c in table.columns if c.name not in hidden]
+    numeric = {c.name for c in columns if c.type in ("int", "float")}
+    rows = []
+    for record in records[:MAX_TABLE_ROWS]:
+        folder = str(record["point"])
+        rows.append({
+            "failed": record["status"] != "ok",
+            "cells": [{"text": _shown_value(record[c.name], exact=c.role == "axis"), "sort": _sort_value(record[c.name]),
+                       "numeric": c.name in numeric} for c in columns],
+            "notebook": href(post.slug, f"points/{folder}/outputs.ipynb") if record["status"] == "ok" else None,
+            "record": href(post.slug, f"points/{folder}/run.json") if record["status"] == "ok" else None,
+        })
+    downloads = []
+    for name in (sweep.TABLE_CSV, sweep.TABLE_PARQUET, sweep.TABLE_JSON):
+        path = run_dir / name if run_dir is not None else None
+        if path is not None and path.is_file():
+            downloads.append({"name": name, "href": href(post.slug, name), "size": path.stat().st_size})
+    point_ids = {p.folder: p.id for p in post.sweep.points}
+    failures = [{"point": point_ids.get(str(r["point"]), str(r["point"])), "error": str(r["error"])}
+                for r in records if r["status"] != "ok"]
+    describe = post.sweep.describe()
+    note = (f"These cells run once per point ({len(records)} points, each its own cached run); the outputs shown "
+            f"are those of point {shown}." if shown else
+            f"These cells run once per point ({len(records)} points); none of them ran to the end.")
+    return {"describe": describe, "grid": [(axis, [show_value(v) for v in values]) for axis, values in post.sweep.grid],
+            "columns": [{"name": c.name, "numeric": c.name in numeric, "role": c.role} for c in columns],
+            "rows": rows, "total": len(records), "ok": len(records) - len(failures), "failures": failures,
+            "downloads": downloads, "note": note, "more_rows": max(0, len(records) - MAX_TABLE_ROWS)}
+
+
+def _shown_value(value: Any, *, exact: bool = False) -> str:
+    """A table cell: an axis value as its point's id writes it (2.0), an observable to 6 digits."""
+    if value is None:
+        return "–"
+    if exact and isinstance(value, (bool, int, float, str)):
+        return show_value(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return format(value, ".6g")
+    return str(value)
+
+
+def _sort_value(value: Any) -> str:
+    """What the table's script sorts by: numbers as numbers, the rest as text; empty last."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
 
 
 def _inert_but_marks(article: str, marks: Marks) -> str:

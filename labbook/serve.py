@@ -548,6 +548,9 @@ class _LiveReporter:
     def executed(self, post: Any, seconds: float) -> None:
         self.console.executed(post, seconds)
 
+    def points(self, post: Any, progress: Any, finished: str = "") -> None:
+        self.console.points(post, progress, finished)
+
     def done(self, outcome: Any) -> None:
         self.console.done(outcome)
 

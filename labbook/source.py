@@ -20,14 +20,14 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import frontmatter
+from . import frontmatter, sweep
 from ._inline import expression_of
 from .config import Config, did_you_mean
 from .files import sha_file
 from .errors import (CellOptionError, ConfigError, DuplicateSlugError, FrontMatterError, LabbookError,
                      PathEscapeError, PostError, per_post)
 from .model import (KERNEL_START_MB, STATUSES, SUMMARY_STATISTICS, Cell, CellOptions, ColumnTolerance, FileTolerance,
-                    FrontMatter, Inline, Notice, Post, Prose, RunSettings, SummaryTolerance, Tolerance)
+                    FrontMatter, Inline, Notice, Post, Prose, RunSettings, SummaryTolerance, Sweep, Tolerance)
 
 __all__ = ["parse", "read", "read_all", "discover", "compute_key", "key_basis", "ReadResult", "with_params",
            "param_value_problem"]
@@ -170,7 +170,10 @@ def _refuse_owned_keys(values: Mapping[str, Any], lines: Mapping[str, int], path
 _SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "timeout": (int, float), "inputs": (list, str), "figure_format": (str,), "seed": (int,),
     "threads": (int,), "memory_mb": (int,), "tolerance": (dict,), "sanitize": (list,), "params": (dict,),
+    "sweep": (dict, list),
 }
+_NOT_RUN_SETTINGS = ("sweep",)
+"""Keys of the `labbook:` block that are not RunSettings: read into the Post itself."""
 
 
 def _settings(block: Any, path: str, lines: Mapping[str, int], config: Config | None) -> RunSettings:
@@ -207,7 +210,24 @@ def _settings(block: Any, path: str, lines: Mapping[str, int], config: Config | 
         values["sanitize"] = _sanitizers(values["sanitize"], path, lines.get("labbook.sanitize"))
     if "params" in values:
         values["params"] = _params(values["params"], path, lines)
+    values = {k: v for k, v in values.items() if k not in _NOT_RUN_SETTINGS}
     return RunSettings(**{f.name: getattr(defaults, f.name) for f in fields(RunSettings)} | values)
+
+
+def _sweep(header: frontmatter.Header, settings: RunSettings, cells: list[Cell], path: str) -> Sweep | None:
+    """`labbook.sweep` (its type already checked by `_settings`), and the cells' split into the
+    per-point part and the gather part (a gather mark in a post without a sweep is refused).
+
+    Raises:
+        FrontMatterError, CellOptionError: with the line of the offending key or cell.
+    """
+    block = header.values.get("labbook")
+    declared = block.get("sweep") if isinstance(block, dict) else None
+    found = None
+    if declared is not None:
+        found = sweep.parse_sweep(declared, settings.params, settings.seed, path=path, lines=header.lines)
+    sweep.split_cells(cells, swept=found is not None, path=path)
+    return found
 
 
 # --- labbook.tolerance ------------------------------------------------------------------------------
@@ -715,13 +735,14 @@ def _parse(text: str, path: PurePosixPath, config: Config | None, inputs: dict[s
     settings = _settings(header.values.get("labbook"), shown, header.lines, config)
     blocks = _blocks(header.body, header.body_line, shown)
     cells = [b for b in blocks if isinstance(b, Cell)]
+    swept = _sweep(header, settings, cells, shown)
     basis = key_basis(cells, settings, inputs)
     post = Post(
         path=path, slug=_post_slug(header.values, path, header.lines), meta=meta, blocks=blocks, settings=settings,
         inputs=inputs,
         basis=basis, key=compute_key(basis),
         source_sha=source_sha or hashlib.sha256(text.encode()).hexdigest(),
-        text=text, body_line=header.body_line, inline=_inline_values(header.body, header.body_line),
+        text=text, body_line=header.body_line, inline=_inline_values(header.body, header.body_line), sweep=swept,
     )
     return post, notices, header
 

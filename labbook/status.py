@@ -11,9 +11,10 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from . import cache, lock, site, source
+from . import cache, gather, lock, site, source
 from .config import Config
 from .errors import LockError
+from .model import Post
 from .state import State
 
 __all__ = ["PostStatus", "status"]
@@ -39,8 +40,11 @@ def status(config: Config) -> list[PostStatus]:
         rows.append(PostStatus(path, "invalid", str(error)))
     rows += [PostStatus(path, "draft", "published: false") for path in read.drafts]
     for post in read.posts:
-        found = store.lookup(post)
         failed = failures.get(str(post.path))
+        if post.sweep is not None:
+            rows.append(_sweep_status(post, store, failed))
+            continue
+        found = store.lookup(post)
         if found.run is not None:
             rows.append(PostStatus(post.path, "cached", f"{found.reason} run from {found.run.started[:10] or '—'}"))
         elif failed is not None and failed.get("key") == post.key:
@@ -50,3 +54,17 @@ def status(config: Config) -> list[PostStatus]:
         else:
             rows.append(PostStatus(post.path, "stale", found.reason))
     return sorted(rows, key=lambda r: str(r.path))
+
+
+def _sweep_status(post: Post, store: cache.Store, failed: dict[str, str] | None) -> PostStatus:
+    """A sweep post: cached while every point is (the gather runs again when one is not)."""
+    missing, total, reason = gather.stale_points(post, store)
+    if failed is not None and failed.get("key") == post.key:
+        return PostStatus(post.path, "failing", failed.get("error", "failed"))
+    if not missing and not reason:
+        return PostStatus(post.path, "cached", f"all {total} points of the sweep and its gather are cached")
+    if not missing:
+        return PostStatus(post.path, "stale", f"all {total} points are cached; {reason}")
+    if missing == total and not store.published_folder(post.slug).is_dir():
+        return PostStatus(post.path, "new", f"never executed ({total} points)")
+    return PostStatus(post.path, "stale", f"{missing} of {total} points to run ({reason})")

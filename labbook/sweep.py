@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from .config import did_you_mean
 from .errors import CellOptionError, FrontMatterError
-from .model import Cell, Post
+from .model import SEED, Cell, Point, Post, Scalar, Sweep, show_value as _show
 from .observations import RESERVED, TABLE_JSON, decode_value, encode_value, read_observations
 
 __all__ = [
@@ -50,11 +50,9 @@ __all__ = [
     "Progress", "TABLE_CSV", "TABLE_JSON", "TABLE_PARQUET",
 ]
 
-Scalar = bool | int | float | str
 MAX_POINTS = 4096
 """A sweep larger than this is refused at read time: it is almost always a typo (an extra axis)."""
 SWEEP_KEY_VERSION = 1
-SEED = "seed"
 ZIP = "zip"
 TABLE_CSV = "sweep.csv"
 TABLE_PARQUET = "sweep.parquet"
@@ -65,94 +63,9 @@ _YAML11_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 _SAFE_FOLDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 """What execute.safe_name keeps as it is: a point's files keep their folder wherever they go."""
 _UNSAFE_CHAR = re.compile(r"[^A-Za-z0-9._-]+")
-_PLAIN_TEXT = re.compile(r"^[^\s,=\"]+$")
 
 
 # --- points and the sweep -------------------------------------------------------------------------
-
-
-def _show(value: Scalar) -> str:
-    """A value as it appears in a point id: `0.1`, `3`, `true`, `relu`, `"a b"`."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, int):
-        return str(value)
-    return value if _PLAIN_TEXT.match(value) else json.dumps(value, ensure_ascii=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One configuration of a sweep."""
-
-    index: int
-    """Position in the sweep's order."""
-    values: tuple[tuple[str, Scalar], ...]
-    """(axis, value) in the sweep's axis order; `seed` among them when the seed is swept."""
-    folder: str
-    """Its folder under the post's assets (points/<folder>/): `wd-0.5_seed-2` for `wd=0.5,seed=2`
-    (letters, digits, '.', '_', '-': safe in every file system and URL, and what
-    execute.safe_name keeps), a cleaned id with a short hash for odd values; unique even where
-    case is not."""
-
-    @property
-    def id(self) -> str:
-        """`wd=0.1,seed=2`: what messages, the table and the page call the point."""
-        return ",".join(f"{name}={_show(value)}" for name, value in self.values)
-
-    @property
-    def params(self) -> dict[str, Scalar]:
-        """The parameters this point sets (the seed is not a parameter)."""
-        return {name: value for name, value in self.values if name != SEED}
-
-    @property
-    def seed(self) -> int | None:
-        """The seed this point sets, or None when the sweep does not vary it."""
-        return next((int(v) for n, v in self.values if n == SEED), None)
-
-    def value(self, name: str) -> Scalar:
-        return dict(self.values)[name]
-
-
-@dataclass(frozen=True, slots=True)
-class Sweep:
-    """The points of a post's sweep, in a fixed order."""
-
-    axes: tuple[str, ...]
-    """Every name the sweep varies, in the order written."""
-    groups: tuple[tuple[str, ...], ...]
-    """Axes that vary together (a zip group), in product order; for the page's 'lr × wd'."""
-    points: tuple[Point, ...]
-    form: Literal["product", "points"] = "product"
-    """'product' (lists and zip groups) or 'points' (an explicit list)."""
-
-    @property
-    def grid(self) -> tuple[tuple[str, tuple[Scalar, ...]], ...]:
-        """Each axis and the distinct values it takes, in first-seen order: the page's grid."""
-        grid = []
-        for axis in self.axes:
-            seen: dict[Any, Scalar] = {}
-            for point in self.points:
-                value = point.value(axis)
-                seen.setdefault((type(value).__name__, value), value)
-            grid.append((axis, tuple(seen.values())))
-        return tuple(grid)
-
-    def describe(self) -> str:
-        """`wd (3) × seed (3) = 9 points`, `lr+wd (2, zipped) × seed (2) = 4 points`, `5 points`."""
-        if self.form == "points":
-            return f"{len(self.points)} listed points over {', '.join(self.axes)}"
-        sizes = dict(self.grid)
-        parts = []
-        for group in self.groups:
-            count = len({tuple(p.value(a) for a in group) for p in self.points}) if len(group) > 1 else len(sizes[group[0]])
-            parts.append(f"{'+'.join(group)} ({count}{', zipped' if len(group) > 1 else ''})")
-        noun = "point" if len(self.points) == 1 else "points"
-        return f"{' × '.join(parts)} = {len(self.points)} {noun}"
-
-    def point(self, point_id: str) -> Point | None:
-        return next((p for p in self.points if p.id == point_id), None)
 
 
 class _Where:
@@ -480,32 +393,26 @@ def _cut(post: Post, split: Split) -> tuple[list[str], int, int]:
 def point_post(post: Post, split: Split, point: Point, params: Mapping[str, Any]) -> Post:
     """The post as one point runs it: its blocks and its text up to the gather fence (so the
     text, `Post.body` and a notebook composed from it hold exactly the per-point cells), the
-    point's seed, and the point's key (`point_basis`).
-    Its settings carry the point's parameters once post parameters are merged (until
-    then `point_environment` gives the kernel its LABBOOK_PARAMS)."""
+    point's seed and parameters (the kernel's LABBOOK_PARAMS), and the point's key
+    (`point_basis`). It evaluates no value in the prose (the gather does) and sweeps nothing."""
     lines, _, fence = _cut(post, split)
     basis = point_basis(post.basis, split, point, params, post.settings.seed)
     blocks = tuple(b for b in post.blocks if b.line <= fence)
-    settings = replace(post.settings, seed=basis["settings"]["seed"])
-    if hasattr(settings, "params"):  # post parameters merged: the kernel reads them from here
-        settings = replace(settings, params=basis["settings"].get("params", {}))
+    settings = replace(post.settings, seed=basis["settings"]["seed"], params=basis["settings"].get("params", {}))
     return replace(post, text="".join(lines[:fence]), blocks=blocks, basis=basis, key=digest(basis),
-                   settings=settings)
+                   settings=settings, inline=(), sweep=None)
 
 
 def gather_post(post: Post, split: Split, points: Sequence[tuple[Point, str, bool]]) -> Post:
-    """The post as the gather runs it: the front matter, then the text from the gather fence on.
-    Its cells keep their indexes and file lines, so errors and the page join the full post.
-
-    Raises:
-        ValueError: the post has no gather part.
-    """
-    if not split.gather_cells:
-        raise ValueError(f"{post.path} has no gather part")
+    """The post as the gather runs it: the front matter, then the text from the gather fence on
+    (no code cell when the post has no gather part: nothing to run). Its cells keep their
+    indexes and file lines, so errors and the page join the full post; the values in the
+    prose are evaluated after them."""
     lines, body, fence = _cut(post, split)
     basis = gather_basis(post.basis, split, points)
     blocks = tuple(b for b in post.blocks if b.line > fence + 1)
-    return replace(post, text="".join(lines[:body] + lines[fence:]), blocks=blocks, basis=basis, key=digest(basis))
+    return replace(post, text="".join(lines[:body] + lines[fence:]), blocks=blocks, basis=basis, key=digest(basis),
+                   sweep=None)
 
 
 # --- the tidy table ------------------------------------------------------------------------------------

@@ -75,6 +75,26 @@ print("hello")
 
 
 _TIMINGS = re.compile(r"Executed on \d{4}-\d{2}-\d{2} in [\d.]+ s")
+_SWEEP_SECONDS = re.compile(r'(<td class="num" data-sort=")[\d.e+-]+">[^<]*</td><td class="files">')
+"""A sweep table's `seconds` cell: the last before the files."""
+
+
+def _sweep_table_masked(path: Path) -> bytes:
+    """A sweep's table with its `seconds` column (how long each point ran) masked."""
+    from labbook import sweep
+
+    if path.name == "sweep.parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        return repr(table.drop_columns(["seconds"]).to_pylist()).encode()
+    if path.name == "sweep.csv":
+        lines = path.read_text().splitlines()
+        seconds = lines[0].split(",").index("seconds")
+        return "\n".join(",".join(c if i != seconds else "<s>" for i, c in enumerate(line.split(","))) for line in lines).encode()
+    table = sweep.Table.from_json(path.read_bytes())
+    index = table.names.index("seconds")
+    return repr([row[:index] + row[index + 1:] for row in table.rows]).encode()
 
 
 def normalized_site(site: Path) -> dict[str, bytes]:
@@ -93,6 +113,9 @@ def normalized_site(site: Path) -> dict[str, bytes]:
             data = json.dumps(record, sort_keys=True).encode()
         elif name.startswith("_posts/"):
             data = _TIMINGS.sub("Executed on <date> in <seconds> s", data.decode()).encode()
+            data = _SWEEP_SECONDS.sub(r'\1<seconds></td><td class="files">', data.decode()).encode()
+        elif path.name in ("sweep.csv", "sweep.json", "sweep.parquet"):
+            data = _sweep_table_masked(path)
         files[name] = data
     return files
 

@@ -18,7 +18,7 @@ def jobs(tmp_path: Path, count: int) -> list[executor.Job]:
 
 
 def test_a_worker_reports_every_job_even_when_starting_kernels_breaks(tmp_path, monkeypatch):
-    def broken_start(post, root, servers=None):
+    def broken_start(post, root, servers=None, preload=()):
         raise RuntimeError("simulated: cannot import a partially initialized module")
 
     monkeypatch.setattr(kernels, "start_kernel", broken_start)
@@ -52,3 +52,69 @@ def test_two_posts_on_two_workers_run_at_the_same_time(tmp_path):
     done = list(executor.LocalDispatcher(2).run([executor.Job(p, str(tmp_path), str(tmp_path / p.slug)) for p in posts]))
     assert all(d.run is not None for d in done)
     assert time.perf_counter() - began < 5.5, "the two posts ran one after the other"
+
+
+# --- sessions: jobs submitted while others run (a sweep's gather after its points) ----------------------
+
+
+@pytest.fixture
+def instant_jobs(monkeypatch):
+    """Jobs that 'run' in a blink (no kernel): the session's contract, not the kernels, is under test."""
+    import time
+
+    started: list[str] = []
+
+    def fake_run(job, progress=None, kernel=None):
+        started.append(job.post.slug)
+        time.sleep(0.05)
+        return executor.Done(job.post, None, job.folder, seconds=0.05)
+
+    monkeypatch.setenv("LABBOOK_KERNELS", "exec")  # no fork server to start either
+    monkeypatch.setattr(kernels, "start_kernel", lambda post, root, servers=None, preload=(): None)
+    monkeypatch.setattr(executor, "run_job", fake_run)
+    return started
+
+
+def test_a_job_submitted_while_others_run_is_waited_for(tmp_path, instant_jobs):
+    first, second, late = jobs(tmp_path, 3)
+    seen = []
+    with executor.LocalDispatcher(2).session() as session:
+        session.submit(first)
+        session.submit(second)
+        for done in session:
+            seen.append(done.post.slug)
+            if len(seen) == 2:  # the last of the first two: now the one that depends on them
+                session.submit(late)
+    assert sorted(seen[:2]) == ["p0", "p1"] and seen[2] == "p2"
+    assert session.pending == 0
+
+
+def test_a_session_with_nothing_submitted_yields_nothing(instant_jobs):
+    with executor.LocalDispatcher(2).session() as session:
+        assert list(session) == []
+
+
+def test_run_is_a_session_of_a_fixed_list(tmp_path, instant_jobs):
+    done = list(executor.LocalDispatcher(3).run(jobs(tmp_path, 5)))
+    assert sorted(d.post.slug for d in done) == [f"p{n}" for n in range(5)]
+
+
+def test_a_closed_session_takes_no_more_jobs(tmp_path, instant_jobs):
+    session = executor.LocalDispatcher(1).session()
+    with session:
+        session.submit(jobs(tmp_path, 1)[0])
+        list(session)
+    with pytest.raises(RuntimeError, match="closed"):
+        session.submit(jobs(tmp_path, 1)[0])
+
+
+def test_leaving_a_session_early_stops_its_workers(tmp_path, instant_jobs):
+    session = executor.LocalDispatcher(2).session()
+    with pytest.raises(KeyboardInterrupt), session:
+        for job in jobs(tmp_path, 4):
+            session.submit(job)
+        for _ in session:
+            raise KeyboardInterrupt
+    for thread in session._threads:
+        thread.join(timeout=10)
+        assert not thread.is_alive(), "a worker outlived its session"

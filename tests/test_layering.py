@@ -17,8 +17,9 @@ ALLOWED = {
     "export": FOUNDATION | {"source", "cache", "render"}, "importer": FOUNDATION | {"source"},
     "compare": {"model"},
     "lock": {"config", "errors"}, "state": FOUNDATION, "jobs": FOUNDATION | {"cache", "executor"},
-    "status": FOUNDATION | {"cache", "lock", "site", "source", "state"},
-    "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site", "lock", "state", "jobs"},
+    "status": FOUNDATION | {"cache", "lock", "site", "source", "state", "gather"},
+    "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site", "lock", "state", "jobs", "gather",
+                           "sweep"},
     "cli": FOUNDATION | {"build", "check", "source", "config", "preview", "status", "export", "importer", "loop", "serve",
                          "kernelspec"},
     "loop": FOUNDATION | {"build", "cache", "executor", "source", "lock", "jobs"},
@@ -26,17 +27,20 @@ ALLOWED = {
     "kernelspec": FOUNDATION | {"kernels", "source"},
     "api": set(), "_inline": set(), "terminal": set(),
     "outputs": set(),  # rich-output policy shared by capture (execute) and page (render)
-    "render": FOUNDATION | {"outputs", "pageparts"},
+    "render": FOUNDATION | {"outputs", "pageparts", "sweep"},
     "preview": FOUNDATION,
     "pageparts": FOUNDATION, "indexes": FOUNDATION | {"pageparts"}, "search": FOUNDATION,
     "site": FOUNDATION | {"indexes", "search"},
-    "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute", "site", "jobs", "lock"},
+    "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute", "site", "jobs", "lock", "gather",
+                           "sweep", "observations"},
     "_kernel": {"_kernel"},
     "executor": FOUNDATION | {"execute", "kernels"},
     "execute": FOUNDATION | {"kernels", "_kernel", "compare", "outputs"},
     "kernels": FOUNDATION | {"_kernel", "compare"},
     "observations": set(),  # runs in the post's kernel: nothing of labbook
     "sweep": FOUNDATION | {"observations"},  # the file formats' one home
+    "source": FOUNDATION | {"sweep"},
+    "gather": FOUNDATION | {"cache", "executor", "jobs", "sweep", "observations", "_inline"},
 }
 
 

@@ -249,7 +249,8 @@ y = 2
 def test_code_cells_are_the_ones_jupytext_reads(body):
     import jupytext
 
-    text = "---\ntitle: T\ndate: 2026-01-01\n---\n" + body
+    swept = "labbook: {params: {wd: 1.0}, sweep: {wd: [1.0]}}\n" if "#| gather: true" in body else ""  # a sweep post's
+    text = "---\ntitle: T\ndate: 2026-01-01\n" + swept + "---\n" + body
     post, _ = source.parse(text, "posts/t.md")
     expected = [c.source.rstrip("\n") for c in jupytext.reads(text, fmt="md").cells if c.cell_type == "code"]
     assert [c.text for c in post.cells] == expected

@@ -151,6 +151,8 @@ title: A sweep
 date: 2026-01-10
 labbook:
   seed: 0
+  params: {wd: 1.0}
+  sweep: {wd: [0.5, 1.0]}
 ---
 
 Prose before.
@@ -203,10 +205,11 @@ def test_gather_marks_in_the_wrong_place_are_refused_with_their_line():
     assert caught.value.line == post.cells[2].line
     with pytest.raises(CellOptionError, match="the points would run no code"):
         sweep.split_cells(post.cells[2:], swept=True, path="posts/swept.md")
-    late = swept_post(SWEPT.replace("#| claim: the gather holds", "#| gather: false"))
-    with pytest.raises(CellOptionError, match="every cell from there on gathers") as caught:
-        sweep.split_cells(late.cells, swept=True, path="posts/swept.md")
-    assert caught.value.line == late.cells[3].line
+    with pytest.raises(CellOptionError, match="every cell from there on gathers") as caught:  # refused as it is read
+        swept_post(SWEPT.replace("#| claim: the gather holds", "#| gather: false"))
+    assert caught.value.line == post.cells[3].line
+    with pytest.raises(CellOptionError, match="without labbook.sweep"):
+        swept_post(SWEPT.replace("  sweep: {wd: [0.5, 1.0]}\n", ""))
     with pytest.raises(CellOptionError, match="'gather' has the wrong type"):
         swept_post(SWEPT.replace("#| gather: true", "#| gather: yes please"))
 
@@ -222,7 +225,7 @@ def test_point_and_gather_posts_hold_their_own_cells_and_text(text):
     assert [b.text[:6] for b in point.blocks if not hasattr(b, "index")] == ["Prose ", "Middle"]
     assert [c.metadata["labbook"]["index"] for c in execute._notebook(point).cells if c.cell_type == "code"] == [0, 1]
     gather = sweep.gather_post(post, split, [(p, "k", True) for p in grid.points])
-    front = "".join(re.split(r"(?<=\n)", text)[:6])  # the six lines of front matter
+    front = "".join(re.split(r"(?<=\n)", text)[:8])  # the eight lines of front matter
     assert gather.text.startswith(front) and "import os" not in gather.text
     assert point.text + gather.text[len(front):] == text  # the gather's text starts at its fence
     assert [(c.index, c.line) for c in gather.cells] == [(c.index, c.line) for c in post.cells[2:]]

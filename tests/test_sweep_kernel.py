@@ -1,10 +1,7 @@
-"""A sweep's points and its gather, run for real in kernels through execute.py as it is.
-
-The contract assumed with post parameters (the author's-loop work, not merged here): a point's
-kernel gets `LABBOOK_PARAMS`, a JSON object of every parameter's value at that point
-(sweep.point_environment), which `labbook.param(name)` reads. Until kernels.kernel_environment
-sets it from the point's settings, this test adds it to the environment it builds; the kernel,
-execute.py and the files are real.
+"""A sweep's points and its gather, run for real in kernels through execute.py: a point's kernel
+gets its parameters in LABBOOK_PARAMS (labbook.param reads them), the gather's working directory
+gets the table and the points' files (and leaves them out of its own data), and a sweep's points
+fork from a server that imported their modules once.
 """
 
 from __future__ import annotations
@@ -14,23 +11,22 @@ from pathlib import Path
 
 import pytest
 
-from labbook import execute, kernels, source, sweep
+from labbook import execute, gather, kernels, source, sweep
 from labbook.errors import CellError
 from labbook.observations import OBSERVATIONS
 
 POST = """---
 title: A sweep in kernels
 date: 2026-01-10
+labbook: {params: {x: 1.0}, sweep: {x: [0.5, 2.0, -1.0]}}
 ---
 
 Each point squares its parameter; a negative one fails.
 
 ```python
-import json, os
 import numpy as np
 import labbook
-params = json.loads(os.environ["LABBOOK_PARAMS"])
-x = params["x"]
+x = labbook.param("x")
 if x < 0:
     raise ValueError(f"x must be positive, got {x}")
 np.savetxt("curve.csv", np.arange(3) * x, delimiter=",")
@@ -56,23 +52,19 @@ assert [r["error"] for r in rows if r["status"] == "failed"][0].startswith("post
 
 
 @pytest.mark.kernel
-def test_points_report_observations_and_the_gather_reads_the_table(tmp_path, monkeypatch):
+def test_points_report_observations_and_the_gather_reads_the_table(tmp_path):
     root = tmp_path
     (root / "posts").mkdir()
     (root / "posts" / "sq.md").write_text(POST)
     post, _ = source.parse(POST, "posts/sq.md")
-    params = {"x": 1.0}
-    grid = sweep.parse_sweep({"x": [0.5, 2.0, -1.0]}, params, 0, path="posts/sq.md")
+    params = post.settings.params
+    assert post.sweep is not None and [p.id for p in post.sweep.points] == ["x=0.5", "x=2.0", "x=-1.0"]
     split = sweep.split_cells(post.cells, swept=True, path="posts/sq.md")
-    extra: dict[str, dict[str, str]] = {}
-    plain_environment = kernels.kernel_environment
-    monkeypatch.setattr(kernels, "kernel_environment",
-                        lambda p, r: {**plain_environment(p, r), **extra.get(p.key, {})})
 
-    results, files = [], {}
-    for point in grid.points:
+    results, placed = [], {}
+    for point in post.sweep.points:
         point_post = sweep.point_post(post, split, point, params)
-        extra[point_post.key] = sweep.point_environment(point, params)
+        assert source.with_params(point_post, point.params).key == point_post.key  # one definition of a run's key
         folder = tmp_path / "runs" / point.folder
         try:
             run, _ = execute.execute(point_post, root, folder)
@@ -80,27 +72,109 @@ def test_points_report_observations_and_the_gather_reads_the_table(tmp_path, mon
             results.append(sweep.point_result(point, error=error))
             continue
         assert run.key == point_post.key and [c.index for c in run.cells] == [0]
-        files[point.folder] = (folder / "data" / "curve.csv").read_bytes()
+        assert run.params == {"x": point.value("x")}
+        placed[f"points/{point.folder}/curve.csv"] = str(folder / "data" / "curve.csv")
         results.append(sweep.point_result(point, observations=(folder / "data" / OBSERVATIONS).read_bytes(),
                                           seconds=run.seconds))
 
-    table = sweep.tidy_table(grid, results)
+    table = sweep.tidy_table(post.sweep, results)
     records = table.records()
     assert table.names[:5] == ("x", "seed", "big", "label", "ratio")
     assert [(r["x"], r["status"], r["square"], r["label"], r["big"]) for r in records] == [
         (0.5, "ok", 0.25, "x=0.5", False), (2.0, "ok", 4.0, "x=2.0", True), (-1.0, "failed", None, None, None)]
-    assert records[2]["error"] == f"posts/sq.md:{post.cells[0].line + 6}: CellError in cell 1: ValueError: " \
+    assert records[2]["error"] == f"posts/sq.md:{post.cells[0].line + 4}: CellError in cell 1: ValueError: " \
                                   "x must be positive, got -1.0"
 
     gather_post = sweep.gather_post(post, split, [(r.point, "key", r.status == "ok") for r in results])
-    kernel = kernels.start_kernel(gather_post, root)  # its working directory gets the table and the points' files
-    (kernel.workdir / sweep.TABLE_JSON).write_bytes(table.to_json())
-    for folder, content in files.items():
-        (kernel.workdir / "points" / folder).mkdir(parents=True)
-        (kernel.workdir / "points" / folder / "curve.csv").write_bytes(content)
-    run, _ = execute.execute(gather_post, root, tmp_path / "runs" / "gather", kernel=kernel)
+    placed[sweep.TABLE_JSON] = table.to_json()
+    run, _ = execute.execute(gather_post, root, tmp_path / "runs" / "gather", placed=placed)
     assert [c.index for c in run.cells] == [1, 2]
     assert run.cells[0].outputs[0]["text"] == "3 points, 2 ok: ['x-0.5', 'x-2.0']\n"
     assert run.cells[1].claim is not None and run.cells[1].claim.holds, run.cells[1].claim
-    assert json.loads((tmp_path / "runs" / "gather" / "data" / sweep.TABLE_JSON).read_text())["schema"] == 1
-    assert Path(tmp_path / "runs" / "gather" / "data" / "points" / "x-0.5" / "curve.csv").is_file()
+    assert not [a.name for a in run.artifacts if a.kind == "data"], "the placed files are not the gather's own data"
+
+
+# --- a sweep's points fork from a server that imported their modules once ------------------------------
+
+
+PRELOAD_POST = """---
+title: Preloaded
+date: 2026-01-10
+---
+
+```python
+import sys
+print("numpy was there:", "numpy" in sys.modules)
+import numpy as np
+print(np.random.rand())
+```
+"""
+
+
+def _printed(run) -> list[str]:
+    return "".join(o.get("text", "") for c in run.cells for o in c.outputs).splitlines()
+
+
+@pytest.mark.kernel
+def test_kernels_forked_from_a_preloading_server_have_the_module_and_their_own_random_state(tmp_path):
+    post, _ = source.parse(PRELOAD_POST, "posts/pre.md")
+    (tmp_path / "posts").mkdir()
+    with kernels.KernelServers() as servers:
+        runs = []
+        for number in range(2):
+            kernel = kernels.start_kernel(post, tmp_path, servers, preload=("numpy",))
+            assert kernel.forked
+            runs.append(execute.execute(post, tmp_path, tmp_path / f"run{number}", kernel=kernel)[0])
+        assert len(servers._servers) == 2  # the preloading one, and the plain one it falls back on
+    first, second = (_printed(run) for run in runs)
+    assert first[0] == second[0] == "numpy was there: True"
+    assert first[1] != second[1], "two kernels forked from one server drew the same unseeded numbers"
+
+
+@pytest.mark.kernel
+def test_a_preload_that_starts_a_thread_falls_back_to_the_plain_server(tmp_path, monkeypatch):
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "spinner.py").write_text("import threading, time\n"
+                                        "threading.Thread(target=time.sleep, args=(600,), daemon=True).start()\n")
+    monkeypatch.setenv("PYTHONPATH", str(modules))  # the server's own path: where it finds the module
+    post, _ = source.parse(PRELOAD_POST.replace('"numpy" in sys.modules', '"spinner" in sys.modules'), "posts/pre.md")
+    (tmp_path / "posts").mkdir()
+    with kernels.KernelServers() as servers:
+        kernel = kernels.start_kernel(post, tmp_path, servers, preload=("spinner",))
+        assert kernel.forked  # by the plain server: a fork with a thread running could inherit a held lock
+        run, _ = execute.execute(post, tmp_path, tmp_path / "run", kernel=kernel)
+    assert _printed(run)[0] == "numpy was there: False"
+
+
+def test_preloaded_modules_are_the_installed_ones_imported_at_the_top_of_point_cells(tmp_path):
+    text = """---
+title: P
+date: 2026-01-10
+labbook: {params: {x: 1}, sweep: {x: [1, 2]}}
+---
+
+```python
+import os, json
+import numpy as np
+import matplotlib.pyplot as plt
+from torch import nn
+import helpers
+import labbook
+if True:
+    import pandas
+try:
+    import pyarrow
+except ImportError:
+    pass
+```
+
+```python
+#| gather: true
+import pandas as pd
+```
+"""
+    post, _ = source.parse(text, "posts/p.md")
+    (tmp_path / "posts").mkdir()
+    (tmp_path / "posts" / "helpers.py").write_text("")
+    assert gather.preload_modules(post, tmp_path) == ("numpy", "torch")

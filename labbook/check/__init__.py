@@ -7,8 +7,8 @@ another CPU (`consistent`) from a changed result (`drifted`). A mismatch is a re
 exception. Writes into site/ only when asked to record (`labbook check --record`).
 
 Modules: `rerun` (the check itself), `verdicts` (the rule and the platform comparison),
-`seeds` (spreads across LABBOOK_SEED), `record` (run.json and pages), `reports` (terminal
-lines, JUnit XML, the HTML report).
+`seeds` (spreads across LABBOOK_SEED), `sweeps` (a sweep post's points and gather), `record`
+(run.json and pages), `reports` (terminal lines, JUnit XML, the HTML report).
 """
 
 from __future__ import annotations

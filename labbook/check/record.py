@@ -92,10 +92,19 @@ def _refreshable(config: Config, recorded: list[PostCheck]) -> tuple[list[PostCh
         except (LabbookError, OSError):
             notes.append(f"{result.path}: the page was not refreshed: the post no longer reads")
             continue
-        stale = cache.stale_reason(post, run, config.root, store.hashes)
+        stale = _sweep_stale(post, store, config) if post.sweep is not None else \
+            cache.stale_reason(post, run, config.root, store.hashes)
         if stale is not None:
             notes.append(f"{result.path}: recorded, but the page was not refreshed: {stale} since the check started "
                          f"(the next build executes it)")
             continue
         ready.append(result)
     return ready, notes
+
+
+def _sweep_stale(post: Any, store: cache.Store, config: Config) -> str | None:
+    """Why site/ no longer publishes this sweep post's current points and gather, or None."""
+    from .sweeps import published_sweep
+
+    found = published_sweep(post, store, config)
+    return found if isinstance(found, str) else None

@@ -20,6 +20,7 @@ from ..errors import CacheError, LabbookError
 from ..model import Post, Run
 from .record import record_verdicts
 from .seeds import seed_spread, with_seed
+from .sweeps import SweepCheck, published_sweep
 from .verdicts import CheckReport, PostCheck, compare_runs, platform_change, run_identity, verdict
 
 __all__ = ["check", "CheckReporter"]
@@ -42,8 +43,12 @@ class _Quiet:
 
 
 def check(config: Config, *, only: Sequence[Path] | None = None, seeds: int = 0, record: bool = False,
-          diff_dir: Path | None = None, reporter: CheckReporter | None = None) -> CheckReport:
+          diff_dir: Path | None = None, reporter: CheckReporter | None = None, points: int = 0) -> CheckReport:
     """Execute every post again, ignoring all caches, and compare with what site/ publishes.
+
+    A sweep post runs every point again (or `points` of them, chosen with a fixed seed), then
+    its gather on the published table with those rows fresh; `seeds` runs its points with each
+    seed (a sweep over the seed axis).
 
     With `record`, each verdict is kept in the run.json of the very run it was judged against
     (never in another one that a build published meanwhile), and the pages show it; the pages'
@@ -74,12 +79,19 @@ def check(config: Config, *, only: Sequence[Path] | None = None, seeds: int = 0,
             published[post.slug] = found
     to_run = [post for post in read.posts if post.slug in published]
     seed_list = list(range(seeds)) if seeds > 1 else []
-    jobs = _jobs(to_run, seed_list, config, store)
-    reporter.started(to_run, len(jobs))
-    results = _execute(jobs, config, store, reporter)
+    plain = [post for post in to_run if post.sweep is None]
+    sweeps = [SweepCheck(post, published[post.slug], config, store, points=points, seeds=seed_list)
+              for post in to_run if post.sweep is not None]
+    jobs = _jobs(plain, seed_list, config, store)
+    reporter.started(to_run, len(jobs) + sum(len(s.jobs) for s in sweeps))
+    results = _execute(jobs, sweeps, config, store, reporter)
     work = diff_dir or config.cache / "check"
-    for post in to_run:
+    for post in plain:
         result = _judge(post, published[post.slug], results, seed_list, work / post.slug)
+        report.posts.append(result)
+        reporter.checked(result)
+    for swept in sweeps:
+        result = swept.judge(work / swept.post.slug)
         report.posts.append(result)
         reporter.checked(result)
     report.posts.sort(key=lambda p: str(p.path))
@@ -90,6 +102,12 @@ def check(config: Config, *, only: Sequence[Path] | None = None, seeds: int = 0,
 
 def _published(post: Post, store: cache.Store, config: Config) -> tuple[Run, Path] | PostCheck:
     """The published run to compare with, or why there is none to compare with."""
+    if post.sweep is not None:
+        found = published_sweep(post, store, config)
+        if isinstance(found, str):
+            verdict_ = "new" if found == "no published run in site/" else "stale"
+            return PostCheck(post.path, post.slug, verdict_, reason=found)
+        return found
     folder = store.published_folder(post.slug)
     try:
         run = cache.read_run(folder)
@@ -112,14 +130,24 @@ def _jobs(posts: Sequence[Post], seeds: Sequence[int], config: Config, store: ca
     return [job_for(post, config, store) for post in variants]
 
 
-def _execute(jobs: Sequence[executor.Job], config: Config, store: cache.Store,
+def _execute(jobs: Sequence[executor.Job], sweeps: Sequence[SweepCheck], config: Config, store: cache.Store,
              reporter: CheckReporter) -> dict[tuple[str, int], executor.Done]:
+    """Every job's Done; a sweep's own are kept by it (and its gather submitted after its points)."""
     results: dict[tuple[str, int], executor.Done] = {}
-    if not jobs:
+    if not jobs and not any(s.jobs for s in sweeps):
         return results
-    with executor.open_dispatcher(config.workers, config.scheduler) as dispatcher:
-        for done in dispatcher.run(jobs, progress=reporter.cell):
+    with executor.open_dispatcher(config.workers, config.scheduler) as dispatcher, \
+            dispatcher.session(progress=reporter.cell) as session:
+        for job in [*jobs, *(j for s in sweeps for j in s.jobs)]:
+            session.submit(job)
+        for done in session:
             reporter.executed(done.post, done.seconds)
+            owner = next((s for s in sweeps if s.owns(done)), None)
+            if owner is not None:
+                following = owner.take(done)
+                if following is not None:
+                    session.submit(following)
+                continue
             done = executor.localized(done, store.new_folder)
             results[(done.post.slug, done.post.settings.seed)] = done
     return results

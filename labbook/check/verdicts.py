@@ -18,7 +18,7 @@ from ..errors import LabbookError
 from ..model import Platform, Post, Run
 from .seeds import SeedSpread
 
-__all__ = ["VERDICTS", "PASSING", "ClaimResult", "PostCheck", "CheckReport", "compare_runs", "verdict",
+__all__ = ["VERDICTS", "PASSING", "ClaimResult", "PointCheck", "PostCheck", "CheckReport", "compare_runs", "verdict",
            "platform_change", "run_identity"]
 
 VERDICTS = ("reproduced", "consistent", "drifted", "claim broken", "failed", "new", "stale")
@@ -37,6 +37,16 @@ class ClaimResult:
     """Whether it held in the published run; None when that run did not have this claim."""
     now: bool
     message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PointCheck:
+    """The check of one point of a sweep post."""
+
+    point: str
+    """Its id: `wd=0.5,seed=2`."""
+    verdict: str
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +72,8 @@ class PostCheck:
     run only (a build may publish another one meanwhile)."""
     platform: str = ""
     """Where the re-run executed (Platform.description)."""
+    points: tuple[PointCheck, ...] = ()
+    """A sweep post: the verdict of each point it ran again."""
 
     def passed(self, strict: bool = False) -> bool:
         return self.verdict == "reproduced" or (self.verdict == "consistent" and not strict)

@@ -3,7 +3,8 @@
    - the dark/light toggle (remembered in localStorage; theme.js applies it before paint)
    - a copy button on code and on the BibTeX entry
    - figures opened at full size in a dialog
-   - the search page: Pagefind's UI over the site's own index */
+   - the search page: Pagefind's UI over the site's own index
+   - a sweep's table sorted by a column (the table reads the same without it) */
 (function () {
   "use strict";
   var root = document.documentElement;
@@ -129,11 +130,48 @@
     if (header) header.hidden = true;  /* this page has its own, bigger box */
   }
 
+  /* a sweep's table (table[data-sortable]): each column header a button that sorts the rows by the
+     cells' data-sort values, numbers as numbers, empty cells last; the table reads the same without it */
+  function setupSortable() {
+    var tables = document.querySelectorAll("table[data-sortable]");
+    Array.prototype.forEach.call(tables, function (table) {
+      var body = table.tBodies[0];
+      var headers = table.querySelectorAll("thead th");
+      Array.prototype.forEach.call(headers, function (header, column) {
+        if (header.classList.contains("files")) return;
+        var button = document.createElement("button");
+        button.type = "button";
+        button.textContent = header.textContent;
+        button.setAttribute("aria-label", "Sort by " + header.textContent);
+        header.textContent = "";
+        header.appendChild(button);
+        header.setAttribute("data-sort-key", String(column));
+        button.addEventListener("click", function () {
+          var ascending = header.getAttribute("aria-sort") !== "ascending";
+          Array.prototype.forEach.call(headers, function (other) { other.removeAttribute("aria-sort"); });
+          header.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+          var rows = Array.prototype.filter.call(body.rows, function (row) { return !row.classList.contains("more-rows"); });
+          var tail = Array.prototype.filter.call(body.rows, function (row) { return row.classList.contains("more-rows"); });
+          var key = function (row) { var cell = row.cells[column]; return cell ? cell.getAttribute("data-sort") || "" : ""; };
+          rows.sort(function (a, b) {
+            var x = key(a), y = key(b);
+            if (x === "" || y === "") return (x === "") - (y === "");  /* empty last, either way */
+            var nx = Number(x), ny = Number(y);
+            var order = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+            return ascending ? order : -order;
+          });
+          rows.concat(tail).forEach(function (row) { body.appendChild(row); });
+        });
+      });
+    });
+  }
+
   function start() {
     setupToggle();
     setupCopy();
     setupFigures();
     setupSearch();
+    setupSortable();
   }
   /* deferred: runs before DOMContentLoaded, and before the search page's own deferred script */
   document.addEventListener("DOMContentLoaded", start);

@@ -1,0 +1,419 @@
+"""Gather: a sweep post through the build: its points (cached or run), its table, its gather.
+
+in → out: a sweep Post and the cache → the jobs of the points that must run, then (as their
+Dones arrive) the gather's job, and finally a `Gathered`: one folder laid out as site/ publishes
+the post (the gather's run.json and artifacts; sweep.json, sweep.csv, sweep.parquet; each
+point's run under points/<folder>/), which render turns into the page.
+Owns where a point's run is published (assets/posts/<slug>/points/<folder>/), the gather's key
+and what its working directory holds, the table made from the points' observations, and which
+modules a point's kernel server preloads. Executes nothing itself (the dispatcher does) and
+never renders.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import importlib.util
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from . import cache, executor, sweep
+from .config import Config
+from .errors import LabbookError
+from .jobs import job_for
+from .model import Point, Post, Run
+from .observations import OBSERVATIONS
+
+__all__ = ["SweepPlan", "Gathered", "SweepCounts", "plan", "preload_modules", "point_error", "TABLE_FILES",
+           "stale_points"]
+
+TABLE_FILES = (sweep.TABLE_JSON, sweep.TABLE_CSV, sweep.TABLE_PARQUET)
+"""The table, beside the gather's run.json: exact types (read by `labbook.sweep_table()`), CSV
+for everyone, Parquet when pyarrow is installed."""
+NOT_PRELOADED = frozenset({"matplotlib", "pylab", "seaborn", "IPython", "ipykernel", "ipywidgets", "labbook",
+                           "__future__", "__main__"})
+"""Never imported by a kernel server: pyplot (and what imports it) picks its backend as the kernel
+starts; IPython and labbook are the kernel's own."""
+
+PointStatus = Literal["cached", "executed", "failed"]
+InlineAdder = Callable[[Post, cache.Lookup, cache.Store], cache.Lookup]
+
+
+@dataclass(frozen=True, slots=True)
+class PointOutcome:
+    """One point of this build: its run and folder (cached or just executed), or its error."""
+
+    point: Point
+    post: Post
+    """The point as it runs (sweep.point_post): its key is the point's."""
+    status: PointStatus
+    run: Run | None = None
+    folder: Path | None = None
+    error: LabbookError | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SweepCounts:
+    """What the build did with one sweep post's points: for the summary line and the benchmark."""
+
+    path: PurePosixPath
+    points: int
+    executed: int = 0
+    """Points run in this build, failed ones included."""
+    cached: int = 0
+    failed: tuple[LabbookError, ...] = ()
+    """Each failed point's error, its message ending with `(point wd=0.1,seed=2)`."""
+    gathered: bool = False
+    """The gather executed in this build (False: cached, or no gather part)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Gathered:
+    """A sweep post ready to render: `folder` holds everything its page publishes."""
+
+    post: Post
+    run: Run
+    """The gather's run (run.json at the top of `folder`); its inputs include every point's."""
+    folder: Path
+    status: Literal["executed", "cached"]
+    seconds: float
+    counts: SweepCounts
+
+
+def point_error(error: LabbookError, point: Point) -> LabbookError:
+    """The error of a point, saying which point: `posts/x.md:41: … (point wd=0.1,seed=2)`."""
+    return type(error)(f"{error.message} (point {point.id})", path=error.path, line=error.line, hint=error.hint,
+                       **error.details)
+
+
+# --- which modules a point's kernel server imports once -----------------------------------------------
+
+
+def preload_modules(post: Post, root: Path) -> tuple[str, ...]:
+    """The installed, non-standard modules that the per-point cells import at their top level
+    (`import numpy as np`, `from torch import nn`): every point's kernel imports them, so its
+    kernel server imports them once (a fresh kernel pays 0.13 s for numpy, 2 s for torch).
+
+    Never the project's own modules (they are traced inputs: a point must import them itself),
+    nor pyplot and friends (see NOT_PRELOADED); an import inside an `if` or a `try` is left to
+    the kernel. A cell that does not parse as Python (IPython magics) adds nothing.
+    """
+    split = sweep.split_cells(post.cells, swept=True, path=str(post.path))
+    names: list[str] = []
+    for cell in split.point_cells:
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                names += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.append(node.module)
+    folders = [root / post.path.parent, root]
+    return tuple(name for name in dict.fromkeys(names) if _installed(name.split(".")[0], folders))
+
+
+def _installed(top: str, project_folders: Sequence[Path]) -> bool:
+    if top in NOT_PRELOADED or top in sys.stdlib_module_names or top in sys.builtin_module_names:
+        return False
+    if any((folder / f"{top}.py").exists() or (folder / top).is_dir() for folder in project_folders):
+        return False
+    try:
+        spec = importlib.util.find_spec(top)  # a top-level name: nothing is imported to find it
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and spec.origin not in (None, "built-in", "frozen")
+
+
+# --- a sweep post in one build --------------------------------------------------------------------------
+
+
+class SweepPlan:
+    """One sweep post in one build: its points looked up, then completed as their Dones arrive,
+    then its gather, then the folder to render. Not thread-safe: the build's loop drives it."""
+
+    def __init__(self, post: Post, config: Config, store: cache.Store, *, force: bool = False,
+                 inline_added: InlineAdder | None = None, workers: int = 1) -> None:
+        assert post.sweep is not None
+        self.post, self.config, self.store, self.force = post, config, store, force
+        self.inline_added = inline_added
+        self.sweep = post.sweep
+        self.split = sweep.split_cells(post.cells, swept=True, path=str(post.path))
+        self.published = store.published_folder(post.slug)
+        self.outcomes: dict[int, PointOutcome] = {}
+        self.progress = sweep.Progress(len(self.sweep.points), workers=workers)
+        self.jobs: list[executor.Job] = []
+        """The jobs to submit first: missing points (or, when every point is cached, the gather)."""
+        self.notes: list[str] = []
+        """Corrupt cache entries met while looking up: warnings."""
+        self.result: Gathered | LabbookError | None = None
+        """Set once the sweep is complete: its folder to render, or why the gather failed."""
+        self._by_key: dict[str, Point] = {}
+        self._gather_job: executor.Job | None = None
+        self._gather_post: Post | None = None
+        self._gather_executed = False
+        self._table = sweep.Table((), ())
+        self._problems: list[str] = []
+        self._look_up()
+
+    # --- points ---
+
+    def _look_up(self) -> None:
+        preload = preload_modules(self.post, self.config.root)
+        defaults = self.post.settings.params
+        cached = 0
+        for point in self.sweep.points:
+            post = sweep.point_post(self.post, self.split, point, defaults)
+            published = self.store.published_point(self.post.slug, point.folder)
+            found = (cache.Lookup(None, None, "--force") if self.force
+                     else self.store.lookup(post, published=published))
+            self.notes += found.notes
+            if found.run is not None and found.folder is not None:
+                self.outcomes[point.index] = PointOutcome(point, post, "cached", found.run, found.folder)
+                cached += 1
+                continue
+            self._by_key[post.key] = point
+            job = job_for(post, self.config, self.store, published=published)
+            self.jobs.append(replace(job, preload=preload, label=f"{self.post.slug} {point.id}"))
+        self.progress = self.progress.reused(cached)
+        if not self.jobs:
+            self._points_done()
+
+    def owns(self, done: executor.Done) -> bool:
+        """The Done is one of this sweep's points, or its gather."""
+        if done.post.path != self.post.path:
+            return False
+        return done.post.key in self._by_key or (self._gather_post is not None and done.post.key == self._gather_post.key)
+
+    def take(self, done: executor.Done) -> executor.Job | None:
+        """One of this sweep's executions finished: keep it; the gather's job when it was the last point."""
+        if self._gather_post is not None and done.post.key == self._gather_post.key and done.post.key not in self._by_key:
+            self._gathered(done)
+            return None
+        point = self._by_key[done.post.key]
+        self.progress = self.progress.finished(done.seconds, ok=done.run is not None)
+        if done.run is None:
+            error = done.error or LabbookError("the point did not run", path=str(self.post.path))
+            self.outcomes[point.index] = PointOutcome(point, done.post, "failed", error=error, seconds=done.seconds)
+        else:
+            done = executor.localized(done, self.store.new_folder)
+            folder = self.store.put(done.run, Path(done.folder))
+            self.outcomes[point.index] = PointOutcome(point, done.post, "executed", done.run, folder,
+                                                      seconds=done.seconds)
+        if len(self.outcomes) == len(self.sweep.points):
+            self._points_done()
+            return self._gather_job
+        return None
+
+    def label(self, done: executor.Done) -> str:
+        """What progress calls this execution: `slug wd=0.5,seed=0`, or `slug gather`."""
+        point = self._by_key.get(done.post.key)
+        return f"{self.post.slug} {point.id if point is not None else 'gather'}"
+
+    @property
+    def warnings(self) -> list[str]:
+        """The table's problems (unreadable observations, clashing names)."""
+        return list(self._problems)
+
+    # --- the gather ---
+
+    def _points_done(self) -> None:
+        """Every point has an outcome: the table; then the gather, from the cache or as a job."""
+        results = [self._result(o) for o in self._ordered()]
+        table = sweep.tidy_table(self.sweep, results, seed=self.post.settings.seed)
+        self._problems = [*table.problems, *(p for r in results for p in r.problems)]
+        self._table = table
+        keyed = [(o.point, o.post.key, o.status != "failed") for o in self._ordered()]
+        self._gather_post = gather = sweep.gather_post(self.post, self.split, keyed)
+        inputs = self._inputs()
+        if not gather.cells:
+            self._finish(_nothing_gathered(gather, inputs, self._ordered()), None)
+            return
+        found = cache.Lookup(None, None, "--force") if self.force else self.store.lookup(gather)
+        self.notes += found.notes
+        if found.run is not None and found.folder is not None:
+            if self.inline_added is not None:
+                found = self.inline_added(gather, found, self.store)
+            self._finish(found.run, found.folder)  # type: ignore[arg-type]
+            return
+        job = job_for(gather, self.config, self.store)
+        placed = self._placed(table, remote=bool(self.config.scheduler))
+        self._gather_job = replace(job, placed=placed, label=f"{self.post.slug} gather")
+        if not self.jobs:  # every point was cached: the gather is the first job
+            self.jobs.append(self._gather_job)
+
+    def _gathered(self, done: executor.Done) -> None:
+        if done.run is None:
+            self.result = done.error or LabbookError("the gather did not run", path=str(self.post.path))
+            return
+        self._gather_executed = True
+        done = executor.localized(done, self.store.new_folder)
+        run = replace(done.run, inputs=self._inputs(done.run.inputs))
+        self._finish(run, self.store.put(run, Path(done.folder)), seconds=done.seconds)
+
+    def _finish(self, run: Run, folder: Path | None, seconds: float = 0.0) -> None:
+        try:
+            layout = self._layout(run, folder)
+        except OSError as exc:
+            self.result = LabbookError(f"could not lay out the sweep's files: {exc}", path=str(self.post.path))
+            return
+        executed = self._gather_executed or any(o.status != "cached" for o in self.outcomes.values())
+        self.result = Gathered(self.post, run, layout, "executed" if executed else "cached", seconds, self.counts)
+
+    @property
+    def counts(self) -> SweepCounts:
+        outcomes = list(self.outcomes.values())
+        return SweepCounts(
+            self.post.path, len(self.sweep.points),
+            executed=sum(o.status != "cached" for o in outcomes), cached=sum(o.status == "cached" for o in outcomes),
+            failed=tuple(point_error(o.error, o.point) for o in self._ordered() if o.error is not None),
+            gathered=self._gather_executed,
+        )
+
+    def _ordered(self) -> list[PointOutcome]:
+        return [self.outcomes[i] for i in sorted(self.outcomes)]
+
+    def _result(self, outcome: PointOutcome) -> sweep.PointResult:
+        if outcome.run is None or outcome.folder is None:
+            return sweep.point_result(outcome.point, error=outcome.error, seconds=outcome.seconds)
+        observed = outcome.folder / "data" / OBSERVATIONS
+        text = observed.read_bytes() if observed.is_file() else b""
+        return sweep.point_result(outcome.point, observations=text, seconds=outcome.run.seconds)
+
+    def _inputs(self, own: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The gather's inputs: its own, and every point's (a point's changed input makes the gather stale)."""
+        merged: dict[str, str] = {}
+        for outcome in self._ordered():
+            if outcome.run is not None:
+                merged.update(outcome.run.inputs)
+        merged.update(own or self.post.inputs)
+        return dict(sorted(merged.items()))
+
+    def _placed(self, table: sweep.Table, *, remote: bool) -> dict[str, bytes | str]:
+        """The gather's working directory: the table, and points/<folder>/ with each successful
+        point's data files (its data/ folder). Bytes for a remote worker; paths to copy here."""
+        placed: dict[str, bytes | str] = dict(_table_files(table))
+        for outcome in self._ordered():
+            if outcome.run is None or outcome.folder is None:
+                continue
+            for artifact in outcome.run.artifacts:
+                if artifact.kind == "data":
+                    source = outcome.folder / artifact.name
+                    name = f"points/{outcome.point.folder}/{artifact.name.removeprefix('data/')}"
+                    placed[name] = source.read_bytes() if remote else str(source)
+        return placed
+
+    def _layout(self, run: Run, folder: Path | None) -> Path:
+        """The folder to render and publish: site/'s own when every part of it is already
+        there (a prose edit); else a new one, linked together from the cache."""
+        if self._all_published(run, folder):
+            return self.published
+        layout = self.store.new_folder()
+        if folder is not None:
+            _link_run(run, folder, layout)
+        (layout / cache.RUN_FILE).write_bytes(_run_json(run))
+        for name, data in _table_files(self._table).items():
+            (layout / name).write_bytes(data)
+        for outcome in self._ordered():
+            if outcome.run is not None and outcome.folder is not None:
+                _link_run(outcome.run, outcome.folder, layout / "points" / outcome.point.folder)
+        return layout
+
+    def _all_published(self, run: Run, folder: Path | None) -> bool:
+        if folder != self.published and folder is not None:
+            return False
+        if folder is None and not _same_run(self.published, run):
+            return False
+        if any(o.folder != self.store.published_point(self.post.slug, o.point.folder) for o in self.outcomes.values()):
+            return False
+        return all((self.published / name).is_file() and (self.published / name).read_bytes() == data
+                   for name, data in _table_files(self._table).items())
+
+
+def _table_files(table: sweep.Table) -> dict[str, bytes]:
+    files = {sweep.TABLE_JSON: table.to_json(), sweep.TABLE_CSV: table.to_csv()}
+    parquet = table.to_parquet()
+    if parquet is not None:
+        files[sweep.TABLE_PARQUET] = parquet
+    return files
+
+
+def _nothing_gathered(gather: Post, inputs: Mapping[str, str], outcomes: Sequence[PointOutcome]) -> Run:
+    """The run of a sweep without a gather part: no cell, dated by its last point."""
+    started = max((o.run.started for o in outcomes if o.run is not None), default="")
+    return Run(key=gather.key, cells=(), artifacts=(), inputs=dict(inputs), basis=gather.basis,
+               environment={}, started=started, seconds=0.0, seed=gather.settings.seed, params=dict(gather.settings.params))
+
+
+def _run_json(run: Run) -> bytes:
+    from .files import dump_json
+
+    return dump_json(run.to_json())
+
+
+def _same_run(folder: Path, run: Run) -> bool:
+    with contextlib.suppress(LabbookError):
+        return cache.read_run(folder) == run
+    return False
+
+
+def _link_run(run: Run, source: Path, target: Path) -> None:
+    """A run's record and files in `target`, as hard links where the file system allows."""
+    from . import _inline
+
+    target.mkdir(parents=True, exist_ok=True)
+    for name in sorted({a.name for a in run.artifacts} | {cache.RUN_FILE, _inline.SNAPSHOT}):
+        origin = source / name
+        if not origin.is_file() or origin.is_symlink():
+            continue
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(origin, destination)
+        except OSError:
+            shutil.copy2(origin, destination)
+
+
+def plan(posts: Iterable[Post], config: Config, store: cache.Store, *, forced: Callable[[Post], bool],
+         inline_added: InlineAdder | None = None) -> list[SweepPlan]:
+    """Each sweep post's plan: its points looked up in site/ and the cache."""
+    return [SweepPlan(post, config, store, force=forced(post), inline_added=inline_added, workers=config.workers)
+            for post in posts]
+
+
+def stale_points(post: Post, store: cache.Store, *, published_only: bool = False) -> tuple[int, int, str]:
+    """(points that would run, points, why): for `labbook status`. When every point is cached,
+    (0, points, why the gather would run) — '' when it would not. `published_only`: what site/
+    publishes counts, the cache does not (`labbook check`)."""
+    assert post.sweep is not None
+    split = sweep.split_cells(post.cells, swept=True, path=str(post.path))
+    missing, reason = 0, ""
+    keyed = []
+    for point in post.sweep.points:
+        point_post = sweep.point_post(post, split, point, post.settings.params)
+        found = store.lookup(point_post, published=store.published_point(post.slug, point.folder))
+        keyed.append((point, point_post.key, True))
+        if found.run is None or (published_only and found.reason != "published"):
+            missing += 1
+            reason = reason or f"point {point.id}: {found.reason if found.run is None else 'not published'}"
+    if missing:
+        return missing, len(post.sweep.points), reason
+    gathered = sweep.gather_post(post, split, keyed)
+    if not gathered.cells:
+        published = store.published_folder(post.slug)
+        with contextlib.suppress(LabbookError):
+            if cache.read_run(published).key == gathered.key or not published_only:
+                return 0, len(post.sweep.points), ""
+        return 0, len(post.sweep.points), "the table is not published"
+    found = store.lookup(gathered)
+    if found.run is None or (published_only and found.reason != "published"):
+        return 0, len(post.sweep.points), f"the gather: {found.reason if found.run is None else 'not published'}"
+    return 0, len(post.sweep.points), ""
