@@ -10,11 +10,12 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["sha_file", "sha_bytes", "FileHashes", "dump_json", "write_atomic", "write_json_atomic", "write_if_changed",
+__all__ = ["sha_file", "sha_bytes", "digest", "FileHashes", "Memo", "dump_json", "write_atomic", "write_json_atomic", "write_if_changed",
            "crash_point"]
 
 
@@ -59,6 +60,59 @@ class FileHashes:
         digest = sha_file(path)
         self.known[key] = [stat.st_mtime_ns, stat.st_size, digest]
         return digest
+
+
+def digest(*parts: str) -> str:
+    """sha256 of several texts, each length-prefixed so no two different lists of parts collide."""
+    hasher = hashlib.sha256()
+    for part in parts:
+        data = part.encode()
+        hasher.update(len(data).to_bytes(8, "little") + data)
+    return hasher.hexdigest()
+
+
+class Memo:
+    """Text made once from its inputs (typeset math, highlighted code), kept by a key in this
+    process's memory and in one small file per key under `folder`, so the next build finds it.
+
+    A key must be a digest of everything that shapes the value (`digest`). Writes are atomic;
+    a folder that cannot be written only makes builds slower.
+    """
+
+    _memory: dict[str, dict[str, str]] = {}
+    _limit = 50_000
+
+    def __init__(self, folder: Path | str | None, namespace: str) -> None:
+        self.folder = Path(folder) if folder is not None else None
+        self.memory = self._memory.setdefault(namespace, {})
+
+    def get(self, key: str) -> str | None:
+        value = self.memory.get(key)
+        if value is None and self.folder is not None:
+            try:
+                value = (self.folder / key[:2] / key[2:]).read_text(encoding="utf-8")
+            except OSError:
+                return None
+            self._remember(key, value)
+        return value
+
+    def put(self, key: str, value: str) -> None:
+        self._remember(key, value)
+        if self.folder is None:
+            return
+        path = self.folder / key[:2] / key[2:]
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+            partial.write_text(value, encoding="utf-8")
+            os.replace(partial, path)
+        except OSError:
+            pass
+
+    def _remember(self, key: str, value: str) -> None:
+        if len(self.memory) >= self._limit:
+            self.memory.clear()
+        self.memory[key] = value
 
 
 def dump_json(value: Any) -> bytes:

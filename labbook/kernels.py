@@ -380,10 +380,15 @@ class KernelServers:
             self._live.pop(id(kernel), None)
 
     def kill_all(self) -> int:
-        """Kill every kernel of this build still running (an interrupt); the number that were."""
+        """Kill every kernel of this build still running and remove its folders (an interrupt:
+        the worker thread that drove it may never get to); the number that were running."""
         with self._lock:
             live = list(self._live.values())
-        return sum(stop_kernel(kernel) for kernel in live)
+        running = 0
+        for kernel in live:
+            running += stop_kernel(kernel)
+            discard_kernel(kernel)
+        return running
 
     def server_for(self, kernel_env: dict[str, str], preload: tuple[str, ...] = ()) -> KernelServer | None:
         """The server for a kernel with this environment, started now if needed; None (exec

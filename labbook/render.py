@@ -21,6 +21,7 @@ from . import pageparts, sweep, texmath
 from ._inline import expression_of
 from .config import Config
 from .errors import RenderError
+from .files import Memo, digest
 from .liquid import FigureTag, Live, Marks, replace_tags
 from .model import Artifact, Cell, CellResult, Notice, Page, Post, Prose, Run, Summary, show_value
 from .theme import STATUS_TEXT, Theme, liquid_inert
@@ -117,16 +118,21 @@ def _lexer(language: str) -> Any:
         return TextLexer()
 
 
-def highlight(code: str, language: str = "python") -> str:
-    """Code as highlighted HTML (`<div class="highlight">`), every character escaped."""
-    from pygments import highlight as pygments_highlight
+def highlight(code: str, language: str = "python", folder: Path | None = None) -> str:
+    """Code as highlighted HTML (`<div class="highlight">`), every character escaped.
 
-    return pygments_highlight(code, _lexer(language.lower()), _formatter())
+    Kept by content (in memory, and in `folder` between builds): a prose edit re-renders cells
+    whose code did not change, and compiling pygments' lexers costs more than the rest of it.
+    """
+    import pygments
 
-
-@functools.lru_cache(maxsize=4096)  # a prose edit under `labbook serve` re-renders cells that did not change
-def highlight_python(code: str) -> str:
-    return highlight(code, "python")
+    memo = Memo(folder, "highlight")
+    key = digest(pygments.__version__, language.lower(), code)
+    found = memo.get(key)
+    if found is None:
+        found = pygments.highlight(code, _lexer(language.lower()), _formatter())
+        memo.put(key, found)
+    return found
 
 
 def _render_fence(self: Any, tokens: Sequence[Any], idx: int, options: Any, env: dict[str, Any]) -> str:
@@ -145,7 +151,7 @@ def _render_fence(self: Any, tokens: Sequence[Any], idx: int, options: Any, env:
             env.setdefault("placed", set()).add(cell.index)
             return env["render_cell"](cell)
     css = f" language-{html.escape(language)}" if language else ""
-    return f'<div class="code-block{css}">{highlight(token.content, language)}</div>\n'
+    return f'<div class="code-block{css}">{highlight(token.content, language, env.get("highlight_store"))}</div>\n'
 
 
 def _render_code_inline(self: Any, tokens: Sequence[Any], idx: int, options: Any, env: dict[str, Any]) -> str:
@@ -196,7 +202,8 @@ class _CellRenderer:
         return self.theme.render(
             "cell.html",
             cell=cell,
-            code=highlight_python(cell.source) if cell.options.echo and cell.source.strip() else "",
+            code=highlight(cell.source, "python", self.config.cache / "highlight")
+            if cell.options.echo and cell.source.strip() else "",
             outputs=[s for s in shown if s],
             verdict=result.claim if result else None,
             seconds=result.seconds if result else None,
@@ -327,6 +334,7 @@ def _body_html(post: Post, run: Run, config: Config, theme: Theme, flavour: Flav
         "warnings": [],
         "line_of": lambda line: post.body_line + line,  # math warnings name the post's line (texmath)
         "math_store": config.cache / "math",  # typeset formulas kept between builds (texmath)
+        "highlight_store": config.cache / "highlight",  # highlighted code, likewise
         "inline": run.inline,  # computed values in prose
         "inline_lines": {i.expression: i.line for i in post.inline},
         "path": str(post.path),

@@ -35,7 +35,6 @@ import functools
 import hashlib
 import html
 import json
-import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RenderError
+from .files import Memo, digest
 
 __all__ = [
     "Formula",
@@ -190,60 +190,26 @@ def typeset_formulas(formulas: Sequence[Formula], definitions: Sequence[str] = (
     return _Engine.typeset(definitions, formulas)[0]
 
 
-class TypesetStore:
+class TypesetStore(Memo):
     """Typeset formulas by content: what V8 made once is not made again.
 
     The engine's start-up (a few hundred ms) would otherwise be paid by every build that
-    re-renders a page with math, such as a prose edit. Entries live in this process's memory
-    and, given a folder (render passes `.labbook/math`), in one small file per formula there,
-    written atomically, so the next build finds them too. The key is the formula, its display
-    style, the page's macro definitions and the engine's own version: nothing else shapes the
-    MathML. Errors are not kept (they are rare and their warnings must come back).
+    re-renders a page with math, such as a prose edit. Given a folder (render passes
+    `.labbook/math`), the next build finds them too (files.Memo). The key is the formula, its
+    display style, the page's macro definitions and the engine's own version: nothing else
+    shapes the MathML. Errors are not kept (they are rare and their warnings must come back).
     """
 
-    _memory: dict[str, str] = {}
-    _memory_limit = 50_000
     _version = ""
 
     def __init__(self, folder: Path | str | None) -> None:
-        self.folder = Path(folder) if folder is not None else None
+        super().__init__(folder, "math")
 
     @classmethod
     def key(cls, kind: str, *parts: str) -> str:
         if not cls._version:  # Temml's build and labbook's glue: a new version typesets afresh
             cls._version = hashlib.sha256(TEMML_JS.read_bytes() + _GLUE.encode() + repr(MAX_SIZE).encode()).hexdigest()
-        digest = hashlib.sha256(cls._version.encode())
-        for part in (kind, *parts):
-            digest.update(len(part).to_bytes(8, "little") + part.encode())
-        return digest.hexdigest()
-
-    def get(self, key: str) -> str | None:
-        value = self._memory.get(key)
-        if value is None and self.folder is not None:
-            try:
-                value = (self.folder / key[:2] / key[2:]).read_text(encoding="utf-8")
-            except OSError:
-                return None
-            self._remember(key, value)
-        return value
-
-    def put(self, key: str, value: str) -> None:
-        self._remember(key, value)
-        if self.folder is None:
-            return
-        path = self.folder / key[:2] / key[2:]
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
-            partial.write_text(value, encoding="utf-8")
-            os.replace(partial, path)
-        except OSError:
-            pass  # a cache that cannot be written is only slower
-
-    def _remember(self, key: str, value: str) -> None:
-        if len(self._memory) >= self._memory_limit:
-            self._memory.clear()
-        self._memory[key] = value
+        return digest(cls._version, kind, *parts)
 
 
 def _typeset_stored(definitions: Sequence[str], formulas: Sequence[Formula],
