@@ -47,27 +47,47 @@ print("I am fine")
 """
 
 
+PROJECT_TAG = "FAULT_TEST_PROJECT"
+"""Set on every labbook this module starts and inherited by its kernel servers and kernels. A kernel
+forked from a server shows the server's environment in /proc (its own LABBOOK_ROOT is set after the
+fork), so kernels are found by this tag, which both carry."""
+
+
 def run_labbook(root: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 180):
     return subprocess.run([sys.executable, "-m", "labbook", "--root", str(root), *args], capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, **(env or {})})
+                          text=True, timeout=timeout, env={**os.environ, PROJECT_TAG: str(root), **(env or {})})
 
 
 def start_labbook(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "labbook", "--root", str(root), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, PROJECT_TAG: str(root), **(env or {})})
+
+
+def _process(pid: str) -> tuple[bytes, bytes, str]:
+    """A process's command line, environment and parent pid (raises OSError once it is gone)."""
+    base = Path("/proc", pid)
+    parent = (base / "stat").read_text().rsplit(")", 1)[1].split()[1]
+    return (base / "cmdline").read_bytes(), (base / "environ").read_bytes(), parent
 
 
 def kernels_of(root: Path) -> list[int]:
-    """Pids of live kernels started for this project (found by LABBOOK_ROOT in their environment)."""
-    marker = f"LABBOOK_ROOT={root}".encode()
+    """Pids of live kernels started for this project: exec'd (`labbook._kernel -f`) or forked by a
+    kernel server (the server's command line, and a server as parent); the servers themselves are not."""
+    tag = f"{PROJECT_TAG}={root}".encode()
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if b"labbook._kernel" in (entry / "cmdline").read_bytes() and marker in (entry / "environ").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
+        if not entry.name.isdigit():
+            continue
+        try:
+            command, environment, parent = _process(entry.name)
+            if b"labbook._kernel" not in command or tag not in environment:
                 continue
+            if b"--serve" in command and b"--serve" not in _process(parent)[0]:
+                continue  # a kernel server, not a kernel
+        except (OSError, IndexError):
+            continue
+        found.append(int(entry.name))
     return found
 
 
