@@ -96,7 +96,10 @@ def rebuild(root: Path, edit: tuple[str, str] | None = None, **kwargs):
         text = path.read_text()
         assert edit[0] in text, edit[0]
         path.write_text(text.replace(*edit))
-    return build(load_config(root), **kwargs)
+    report = build(load_config(root), **kwargs)
+    for outcome in report.failed:  # shown with a failing assertion: why a page kept its last good version
+        print(f"{outcome.path}: {outcome.status}: {outcome.error}")
+    return report
 
 
 def counts(report) -> tuple[int, int, int, bool] | None:
