@@ -8,6 +8,7 @@ fresh process that never ran anything but those imports.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -26,9 +27,9 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         return
     if mode is not None and any(flag in str(mode) for flag in "wax+"):
         return
-    try:
+    try:  # noqa: SIM105 - runs on every open(): a bare try costs less than contextlib.suppress
         _reads.add(os.path.abspath(os.fsdecode(path)))
-    except Exception:  # noqa: BLE001 - an audit hook must not break the post's own open()
+    except Exception:  # an audit hook must not break the post's own open()
         pass
 
 
@@ -296,10 +297,8 @@ def _fresh_random_state() -> None:
     server that imported numpy would otherwise draw the same unseeded numbers)."""
     numpy_random = sys.modules.get("numpy.random")
     if numpy_random is not None:
-        try:
+        with contextlib.suppress(Exception):  # an odd numpy: the post seeds its own generators anyway
             numpy_random.seed()
-        except Exception:  # noqa: BLE001 - an odd numpy: the post seeds its own generators anyway
-            pass
 
 
 def _preload() -> None:
@@ -346,10 +345,8 @@ def _run_kernel(request: dict[str, Any]) -> None:
 
         atexit._run_exitfuncs()
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(Exception):  # exiting anyway
                 stream.flush()
-            except Exception:  # noqa: BLE001 - exiting anyway
-                pass
         os._exit(code)  # never back into the server's loop
 
 
@@ -380,10 +377,8 @@ def _close_inherited(keep: int) -> None:
     as the server is)."""
     for name in os.listdir("/proc/self/fd"):
         if int(name) >= keep:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(int(name))
-            except OSError:
-                pass
 
 
 def _kernel_path(server: list[str], server_pythonpath: str, pythonpath: str, cwd: str) -> list[str]:
@@ -482,11 +477,9 @@ def _end(kernels: dict[int, tuple[str, ...]], own: str) -> None:
     """Labbook is done or dead: no kernel of its may outlive it, nor their folders, nor ours."""
     import shutil
 
-    for pid, (*folders, marker) in kernels.items():
-        try:
+    for pid, (*_folders, marker) in kernels.items():
+        with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
         if marker:
             kill_marked("LABBOOK_KERNEL_ID", marker)
     for folder in [own, *(f for *folders, _ in kernels.values() for f in folders)]:

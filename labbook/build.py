@@ -18,8 +18,8 @@ from .config import Config
 from .errors import LabbookError, per_post
 from .jobs import job_for
 from .model import Notice, Outcome, Page, Post, Run, Summary
-from .sweep import Progress
 from .state import Entry, State, fingerprint, published_stat
+from .sweep import Progress
 from .theme import Theme
 
 __all__ = ["build", "BuildReport", "Reporter", "NullReporter", "BrokenClaim", "inline_added"]

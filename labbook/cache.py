@@ -88,7 +88,7 @@ def stale_reason(post: Post, run: Run, root: Path, hashes: FileHashes) -> str | 
 
 def _basis_change(new: Mapping[str, Any], old: Mapping[str, Any]) -> str:
     new_cells, old_cells = list(new.get("cells", [])), list(old.get("cells", []))
-    for index, (a, b) in enumerate(zip(new_cells, old_cells)):
+    for index, (a, b) in enumerate(zip(new_cells, old_cells, strict=False)):
         if a != b:
             return f"code cell {index + 1} changed"
     if len(new_cells) != len(old_cells):

@@ -413,7 +413,7 @@ def _rules(css: str) -> Iterable[tuple[str, str | None]]:
 def _split_selectors(prelude: str) -> list[str]:
     parts, depth, current = [], 0, ""
     for char in prelude:
-        depth += char in "([" 
+        depth += char in "(["
         depth -= char in ")]"
         if char == "," and depth == 0:
             parts.append(current)

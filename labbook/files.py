@@ -11,8 +11,8 @@ import json
 import os
 import tempfile
 import threading
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 __all__ = ["sha_file", "sha_bytes", "digest", "FileHashes", "Memo", "dump_json", "write_atomic", "write_json_atomic", "write_if_changed",

@@ -10,13 +10,11 @@ Never: reads or writes files, knows what a post is.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import yaml
@@ -187,8 +185,6 @@ def _yaml_problem(exc: yaml.YAMLError) -> FrontMatterProblem:
 
 
 def _check_size(root: yaml.Node) -> None:
-    import yaml
-
     """Refuse alias bombs and absurd nesting before anything walks or prints the values.
 
     Sizes are counted with aliases expanded (an alias is the same node object again), memoized

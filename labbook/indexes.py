@@ -150,7 +150,7 @@ def _groups(posts: Sequence[Summary], field: str) -> list[_Group]:
 def _seen_with(posts: Sequence[Summary], field: str) -> list[tuple[str, str, list[tuple[str, str]]]]:
     """For a group: the other facets' values its posts share, (field, label, [(name, slug)])."""
     seen = []
-    for other, one, title in FACETS:
+    for other, _one, title in FACETS:
         if other == field:
             continue
         names: dict[str, str] = {}

@@ -14,6 +14,7 @@ Never writes outside that folder and the kernelspec's own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -85,10 +86,8 @@ def _session_folder(config: Config, slug: str) -> Path:
     sessions = config.cache / "sessions"
     sessions.mkdir(parents=True, exist_ok=True)
     for old in sessions.iterdir():
-        try:
+        with contextlib.suppress(OSError):
             old.rmdir()  # only when empty: what a session wrote stays for the author
-        except OSError:
-            pass
     return Path(tempfile.mkdtemp(prefix=f"{slug}-", dir=sessions))
 
 

@@ -98,9 +98,8 @@ class Live:
         return channel
 
     def unsubscribe(self, channel: queue.SimpleQueue[dict[str, Any] | None]) -> None:
-        with self._lock:
-            with contextlib.suppress(ValueError):
-                self._subscribers.remove(channel)
+        with self._lock, contextlib.suppress(ValueError):
+            self._subscribers.remove(channel)
 
     def publish(self, event: dict[str, Any]) -> None:
         with self._lock:

@@ -15,7 +15,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +101,10 @@ def _layouts(theme: Theme, config: Config) -> dict[str, bytes]:
     }
 
 
-def _config_yml(config: Config, raw: jekyll.RawRules = jekyll.RawRules()) -> bytes:
+_NO_RAW_FILES = jekyll.RawRules()
+
+
+def _config_yml(config: Config, raw: jekyll.RawRules = _NO_RAW_FILES) -> bytes:
     values = {
         "title": config.title,
         "author": config.author,

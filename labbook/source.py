@@ -23,11 +23,35 @@ from typing import Any
 from . import frontmatter, sweep
 from ._inline import expression_of
 from .config import Config, did_you_mean
+from .errors import (
+    CellOptionError,
+    ConfigError,
+    DuplicateSlugError,
+    FrontMatterError,
+    LabbookError,
+    PathEscapeError,
+    PostError,
+    per_post,
+)
 from .files import sha_file
-from .errors import (CellOptionError, ConfigError, DuplicateSlugError, FrontMatterError, LabbookError,
-                     PathEscapeError, PostError, per_post)
-from .model import (KERNEL_START_MB, STATUSES, SUMMARY_STATISTICS, Cell, CellOptions, ColumnTolerance, FileTolerance,
-                    FrontMatter, Inline, Notice, Post, Prose, RunSettings, SummaryTolerance, Sweep, Tolerance)
+from .model import (
+    KERNEL_START_MB,
+    STATUSES,
+    SUMMARY_STATISTICS,
+    Cell,
+    CellOptions,
+    ColumnTolerance,
+    FileTolerance,
+    FrontMatter,
+    Inline,
+    Notice,
+    Post,
+    Prose,
+    RunSettings,
+    SummaryTolerance,
+    Sweep,
+    Tolerance,
+)
 
 __all__ = ["parse", "read", "read_all", "discover", "compute_key", "key_basis", "ReadResult", "with_params",
            "param_value_problem"]

@@ -40,7 +40,8 @@ from typing import Any, Literal
 
 from .config import did_you_mean
 from .errors import CellOptionError, FrontMatterError
-from .model import SEED, Cell, Point, Post, Scalar, Sweep, show_value as _show
+from .model import SEED, Cell, Point, Post, Scalar, Sweep
+from .model import show_value as _show
 from .observations import RESERVED, TABLE_JSON, decode_value, encode_value, read_observations
 
 __all__ = [

@@ -226,7 +226,7 @@ def _typeset_stored(definitions: Sequence[str], formulas: Sequence[Formula],
     missing = [i for i, value in enumerate(found) if value is None]
     made, failures = _Engine.typeset(definitions, [formulas[i] for i in missing])
     results = [Typeset(mathml=value) if value is not None else Typeset() for value in found]
-    for index, result in zip(missing, made):
+    for index, result in zip(missing, made, strict=True):
         results[index] = result
         if result.mathml:
             store.put(keys[index], result.mathml)
@@ -667,7 +667,7 @@ def _typeset_rule(state: Any) -> None:
         formulas = [Formula(_prepared(job.tex, _display(job)), _display(job)) for job in wanted]
         store = TypesetStore(env.get("math_store"))
         results, failures = _typeset_stored([definition for definition, _ in page.definitions], formulas, store)
-        for job, result in zip(wanted, results):
+        for job, result in zip(wanted, results, strict=True):
             job.result = result
         for index, error in sorted(failures.items()):
             if index >= known:
