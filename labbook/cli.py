@@ -391,15 +391,7 @@ def _print_trial(trial: Any, reporter: ConsoleReporter) -> None:
     from rich.text import Text
 
     out, post, run = reporter.out, trial.post, trial.run
-    if not (post.cells or post.inline):
-        head = "no code cell: nothing to run"
-    elif trial.status == "executed":
-        head = f"executed in {trial.seconds:.1f} s" + (f" ({trial.reason})" if trial.reason else "")
-    elif trial.status == "cached":
-        head = f"cached run from {run.started[:10]} ({trial.reason}); labbook run --force runs it again"
-    else:
-        head = "failed" + (f" (it ran because: {trial.reason})" if trial.reason else "")
-    out.print(Text.assemble((str(post.path), "bold"), f" · {head}"))
+    out.print(Text.assemble((str(post.path), "bold"), f" · {_trial_head(trial)}"))
     if post.settings.params:
         out.print(Text(f"parameters: {terminal_text(_shown_params(post.settings.params))}", style="dim"))
     results = {r.index: r for r in run.cells} if run else _partial_results(trial.error)
@@ -420,6 +412,17 @@ def _print_trial(trial: Any, reporter: ConsoleReporter) -> None:
         _print_inline(out, post, run)
     if trial.error is not None:
         _print_failure(reporter, post, trial.error)
+
+
+def _trial_head(trial: Any) -> str:
+    """What happened to the run, and why it ran: the line under the post's name."""
+    if not (trial.post.cells or trial.post.inline):
+        return "no code cell: nothing to run"
+    if trial.status == "executed":
+        return f"executed in {trial.seconds:.1f} s" + (f" ({trial.reason})" if trial.reason else "")
+    if trial.status == "cached":
+        return f"cached run from {trial.run.started[:10]} ({trial.reason}); labbook run --force runs it again"
+    return "failed" + (f" (it ran because: {trial.reason})" if trial.reason else "")
 
 
 def _partial_results(error: Any) -> dict[int, Any]:

@@ -201,11 +201,25 @@ _NOT_RUN_SETTINGS = ("sweep",)
 
 
 def _settings(block: Any, path: str, lines: Mapping[str, int], config: Config | None) -> RunSettings:
+    """The post's `labbook:` block over the project's defaults: known keys, right types, sane ranges.
+
+    Raises:
+        FrontMatterError: with the line of the first key that is wrong.
+    """
     defaults = RunSettings(timeout=config.timeout, memory_mb=config.memory_mb) if config else RunSettings()
     if block is None:
         return defaults
     if not isinstance(block, dict):
         raise FrontMatterError("'labbook' must be a mapping of settings", path=path, line=lines.get("labbook"))
+    values = _typed_settings(block, path, lines)
+    _check_setting_ranges(values, path, lines)
+    values = _parsed_settings(values, path, lines)
+    values = {k: v for k, v in values.items() if k not in _NOT_RUN_SETTINGS}
+    return RunSettings(**{f.name: getattr(defaults, f.name) for f in fields(RunSettings)} | values)
+
+
+def _typed_settings(block: dict[str, Any], path: str, lines: Mapping[str, int]) -> dict[str, Any]:
+    """Every key known and of its type (`inputs` as a list of strings)."""
     values: dict[str, Any] = {}
     for key, value in block.items():
         line = lines.get(f"labbook.{key}")
@@ -218,6 +232,11 @@ def _settings(block: Any, path: str, lines: Mapping[str, int], config: Config | 
         values[key] = value
     if "inputs" in values:
         values["inputs"] = _as_strings("labbook.inputs", values["inputs"], path, lines.get("labbook.inputs"))
+    return values
+
+
+def _check_setting_ranges(values: Mapping[str, Any], path: str, lines: Mapping[str, int]) -> None:
+    """The scalar settings within what a kernel can use."""
     if values.get("figure_format", "png") not in ("png", "svg"):
         raise FrontMatterError("labbook.figure_format must be png or svg", path=path, line=lines.get("labbook.figure_format"))
     for key in ("timeout", "threads", "memory_mb"):
@@ -228,14 +247,18 @@ def _settings(block: Any, path: str, lines: Mapping[str, int], config: Config | 
             f"labbook.memory_mb is {values['memory_mb']} MB, less than the {KERNEL_START_MB} MB a kernel needs to start",
             path=path, line=lines.get("labbook.memory_mb"), hint=f"ask for {KERNEL_START_MB} or more",
         )
+
+
+def _parsed_settings(values: dict[str, Any], path: str, lines: Mapping[str, int]) -> dict[str, Any]:
+    """The nested blocks (tolerance, sanitize, params) read into their types."""
+    parsed = dict(values)
     if "tolerance" in values:
-        values["tolerance"] = _tolerance(values["tolerance"], path, lines)
+        parsed["tolerance"] = _tolerance(values["tolerance"], path, lines)
     if "sanitize" in values:
-        values["sanitize"] = _sanitizers(values["sanitize"], path, lines.get("labbook.sanitize"))
+        parsed["sanitize"] = _sanitizers(values["sanitize"], path, lines.get("labbook.sanitize"))
     if "params" in values:
-        values["params"] = _params(values["params"], path, lines)
-    values = {k: v for k, v in values.items() if k not in _NOT_RUN_SETTINGS}
-    return RunSettings(**{f.name: getattr(defaults, f.name) for f in fields(RunSettings)} | values)
+        parsed["params"] = _params(values["params"], path, lines)
+    return parsed
 
 
 def _sweep(header: frontmatter.Header, settings: RunSettings, cells: list[Cell], path: str) -> Sweep | None:
