@@ -359,7 +359,8 @@ def _become_kernel(request: dict[str, Any]) -> None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     _close_inherited(keep=3)
-    sys.stdin = sys.__stdin__ = open(os.devnull)  # noqa: SIM115 - the server's stdin is not the kernel's
+    # typeshed makes sys.__stdin__ Final; a forked kernel must still not read the server's stdin
+    sys.stdin = sys.__stdin__ = open(os.devnull)  # type: ignore[misc]  # noqa: SIM115 - kept open for the kernel's life
     os.chdir(request["cwd"])
     server_path = os.environ.get("PYTHONPATH", "")
     os.environ.clear()

@@ -209,8 +209,8 @@ def _look_up(posts: Sequence[Post], store: cache.Store, chosen: _Chosen,
         found = cache.Lookup(None, None, "--force") if forced else store.lookup(post)
         for note in found.notes:
             reporter.warning(note)
+        found = inline_added(post, found, store)  # a lookup without a run comes back as it is
         if found.run is not None:
-            found = inline_added(post, found, store)
             ready.append(_Ready(post, found.run, found.folder, "cached"))
         elif path in chosen:
             missing.append(post)
@@ -278,8 +278,8 @@ def _arrivals(session: executor.Session, sweeps: Sequence[gather.SweepPlan], sto
             yield _Failure(done.post.path, done.error or LabbookError("execution failed"), done.post.key, done.post.slug)
         else:
             reporter.executed(done.post, done.seconds)
-            done = executor.localized(done, store.new_folder)
-            yield _Ready(done.post, done.run, store.put(done.run, Path(done.folder)), "executed", done.seconds)
+            folder = store.put(done.run, executor.local_folder(done, store.new_folder))
+            yield _Ready(done.post, done.run, folder, "executed", done.seconds)
 
 
 def _sweep_arrival(plan: gather.SweepPlan, done: executor.Done, session: executor.Session,

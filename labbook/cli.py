@@ -365,8 +365,9 @@ def cmd_run(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     if trial.error is not None:
         return 1
     broken = trial.broken_claims
-    claims = sum(1 for c in trial.run.cells if c.claim is not None) if trial.run else 0
-    failed_inline = [i for i in trial.post.inline if "error" in trial.run.inline.get(i.expression, {"error": ""})]
+    run = trial.run
+    claims = sum(1 for c in run.cells if c.claim is not None) if run else 0
+    failed_inline = [i for i in trial.post.inline if run and "error" in run.inline.get(i.expression, {"error": ""})]
     summary = []
     if claims:
         summary.append(f"{len(broken)} of {_count(claims, 'claim')} broken" if broken else

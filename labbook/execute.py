@@ -96,7 +96,7 @@ def _translate(exc: Exception, cell: Cell, post: Post, timeout: float) -> Execut
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     preview = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
-    where = dict(path=str(post.path), cell=cell.index)
+    where: dict[str, Any] = {"path": str(post.path), "cell": cell.index}
     if isinstance(exc, CellExecutionError):
         traceback = strip_ansi(exc.traceback or "")
         message = f"{exc.ename}: {exc.evalue}".strip(": ")
@@ -191,7 +191,7 @@ def _cell_outputs(cell: Cell, outputs: list[dict[str, Any]], folder: Path, namer
     for output in _coalesced(outputs):
         data = output.get("data", {})
         mime = choose_mime(data)
-        if mime in IMAGE_TYPES:
+        if mime is not None and mime in IMAGE_TYPES:
             figure = _figure_output(cell, output, mime, folder, namer, images + 1, warnings)
             if figure is not None:
                 images += 1

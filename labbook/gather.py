@@ -204,8 +204,7 @@ class SweepPlan:
             error = done.error or LabbookError("the point did not run", path=str(self.post.path))
             self.outcomes[point.index] = PointOutcome(point, done.post, "failed", error=error, seconds=done.seconds)
         else:
-            done = executor.localized(done, self.store.new_folder)
-            folder = self.store.put(done.run, Path(done.folder))
+            folder = self.store.put(done.run, executor.local_folder(done, self.store.new_folder))
             self.outcomes[point.index] = PointOutcome(point, done.post, "executed", done.run, folder,
                                                       seconds=done.seconds)
         if len(self.outcomes) == len(self.sweep.points):
@@ -255,9 +254,8 @@ class SweepPlan:
             self.result = done.error or LabbookError("the gather did not run", path=str(self.post.path))
             return
         self._gather_executed = True
-        done = executor.localized(done, self.store.new_folder)
         run = replace(done.run, inputs=self._inputs(done.run.inputs))
-        self._finish(run, self.store.put(run, Path(done.folder)), seconds=done.seconds)
+        self._finish(run, self.store.put(run, executor.local_folder(done, self.store.new_folder)), seconds=done.seconds)
 
     def _finish(self, run: Run, folder: Path | None, seconds: float = 0.0) -> None:
         try:

@@ -285,7 +285,7 @@ def _feed(theme: Theme, config: Config, posts: Sequence[Summary], body_of: Calla
             "authors": post.authors or ((config.author,) if config.author else ()),
             "content": _absolute(_PAGE_ONLY.sub("", body), site_url) if body else "",
         })
-    updated = max((e["updated"] for e in entries), default=dt.date(2000, 1, 1).isoformat())
+    updated = max((str(e["updated"]) for e in entries), default=dt.date(2000, 1, 1).isoformat())
     return xml_safe(theme.render(
         "feed.xml", entries=entries, site_title=config.title, site_url=site_url, baseurl=config.baseurl,
         feed_id=f"{site_url}{config.baseurl}/" if site_url else f"tag:{authority},2000:{config.baseurl}/",

@@ -153,7 +153,7 @@ def stop_kernel(kernel: Kernel) -> bool:
 
     process = getattr(getattr(kernel.manager, "provisioner", None), "process", None)
     alive = process is not None and process.poll() is None
-    if alive:
+    if process is not None and alive:
         with contextlib.suppress(OSError):
             os.killpg(process.pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
@@ -196,9 +196,10 @@ def _kernel_manager(private: Path, server: KernelServer | None) -> Any:
     manager.connection_file = str(private / "kernel.json")
     if server is not None:
         manager.kernel_id = str(uuid.uuid4())
-        manager.provisioner = _fork_provisioner_class()(
+        provisioner = _fork_provisioner_class()(
             kernel_id=manager.kernel_id, kernel_spec=manager.kernel_spec, parent=manager)
-        manager.provisioner.server, manager.provisioner.kernel_log = server, _log_of(private)
+        provisioner.server, provisioner.kernel_log = server, _log_of(private)
+        manager.provisioner = provisioner
     return manager
 
 
@@ -211,7 +212,7 @@ def _fork_provisioner_class() -> type:
     """
     from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
-    class ForkProvisioner(LocalProvisioner):  # type: ignore[misc]
+    class ForkProvisioner(LocalProvisioner):
         server: KernelServer
         kernel_log: Path
 
@@ -219,7 +220,9 @@ def _fork_provisioner_class() -> type:
             process = self.server.fork(cmd, kwargs["env"], kwargs["cwd"], self.kernel_log)
             if process is None:  # the server cannot fork: exec, as without one
                 return await super().launch_kernel(cmd, **kwargs)
-            self.process, self.pid, self.pgid, self.cwd = process, process.pid, process.pid, kwargs["cwd"]
+            # a ForkedProcess stands in for the Popen: the same pid, poll, wait, kill and send_signal
+            self.process = process  # type: ignore[assignment]
+            self.pid, self.pgid, self.cwd = process.pid, process.pid, kwargs["cwd"]
             return self.connection_info
 
     return ForkProvisioner

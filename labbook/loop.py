@@ -90,7 +90,6 @@ def run_post(config: Config, path: Path, *, params: Mapping[str, Any] | None = N
         if done.run is None:  # the cells that ran wrote into done.folder: kept until the next build
             return Trial(post, "failed", folder=Path(done.folder) if done.folder else None, error=done.error,
                          warnings=tuple(warnings), reason=found.reason, seconds=time.perf_counter() - began)
-        done = executor.localized(done, store.new_folder)
-        folder = store.put(done.run, Path(done.folder))
+        folder = store.put(done.run, executor.local_folder(done, store.new_folder))
         return Trial(post, "executed", done.run, folder, warnings=tuple(warnings), reason=found.reason,
                      seconds=done.seconds)

@@ -606,7 +606,8 @@ class Summary:
     @classmethod
     def from_front_matter(cls, front: Mapping[str, Any], slug: str) -> Summary:
         """The summary a page was written with; missing or odd values fall back to empty ones."""
-        own = front.get("labbook") if isinstance(front.get("labbook"), Mapping) else {}
+        block = front.get("labbook")
+        own: Mapping[str, Any] = block if isinstance(block, Mapping) else {}
         status = front.get("status")
         return cls(
             slug=slug,
@@ -632,7 +633,7 @@ class Summary:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Summary:
         known = {f.name for f in fields(cls)}
-        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
+        values: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
         return cls(**values)
 
 

@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from .errors import SiteError
 from .files import dump_json
@@ -80,7 +81,7 @@ def bundle_files(site: Path, fresh: Mapping[str, str], kept: Mapping[str, Callab
     return files
 
 
-def _read_stamp(site: Path) -> dict[str, object] | None:
+def _read_stamp(site: Path) -> dict[str, Any] | None:
     try:
         data = json.loads((site / STAMP).read_text(encoding="utf-8"))
     except (OSError, ValueError):

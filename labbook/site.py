@@ -234,11 +234,16 @@ def _owned(site: Path) -> set[str]:
     listed = journal.read_manifest(site / MANIFEST)
     if listed is not None:
         return listed
-    owned = set()
+    owned: set[str] = set()
     for folder, pattern in (("_posts", "*.html"), ("assets/posts", "**/*"), ("tags", "**/index.html")):
         if (site / folder).is_dir():
             owned.update(p.relative_to(site).as_posix() for p in (site / folder).glob(pattern) if p.is_file())
     return {name for name in owned if not name.startswith("_posts/") or _POST_FILE.match(name[7:])}
+
+
+def _slugs_of(names: Iterable[str]) -> set[str]:
+    """The slugs whose pages or assets these site files are."""
+    return {slug for slug in map(_post_of, names) if slug is not None}
 
 
 def _post_of(name: str) -> str | None:
@@ -280,8 +285,8 @@ def plan(publication: Publication, config: Config, theme: Theme,
 
 def _refuse_mass_unpublishing(owned: set[str], publication: Publication, deletions: Sequence[str], prune: bool,
                               config: Config) -> None:
-    published = {_post_of(n) for n in owned if n.startswith("_posts/")} - {None}
-    going = sorted({_post_of(n) for n in deletions if n.startswith("_posts/")} - {None} - {p.slug for p in publication.pages})
+    published = _slugs_of(n for n in owned if n.startswith("_posts/"))
+    going = sorted(_slugs_of(n for n in deletions if n.startswith("_posts/")) - {p.slug for p in publication.pages})
     staying = published - set(going)
     if prune or not going or (len(going) <= len(staying) and staying):
         return

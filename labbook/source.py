@@ -137,8 +137,8 @@ _JEKYLL_OWNED = {
 def _front_matter(header: frontmatter.Header, path: str) -> tuple[FrontMatter, list[Notice]]:
     values, lines = header.values, header.lines
     notices: list[Notice] = []
-    if values.get("date") in (None, "") and _dated_name(path) is not None:
-        values = {**values, "date": _dated_name(path)[0]}  # Jekyll's rule: the file name's date
+    if values.get("date") in (None, "") and (dated := _dated_name(path)) is not None:
+        values = {**values, "date": dated[0]}  # Jekyll's rule: the file name's date
     for required in ("title", "date"):
         if values.get(required) in (None, ""):
             raise FrontMatterError(f"'{required}' is required in the front matter", path=path, line=1,
@@ -548,12 +548,12 @@ def _split_options(text: str, first_line: int, path: str) -> tuple[CellOptions, 
         value = raw if key in ("label", "caption", "claim") else _yaml_scalar(raw, path, where)
         if not isinstance(value, _OPTION_TYPES[key]) or (key == "timeout" and isinstance(value, bool)):
             raise CellOptionError(f"cell option '{key}' has the wrong type: {raw!r}", path=path, line=where)
-        if key == "label" and not _LABEL.match(value):
+        if key == "label" and not (isinstance(value, str) and _LABEL.match(value)):
             raise PathEscapeError(
                 f"cell label {value!r} must be letters, digits, '-' or '_'", path=path, line=where,
                 hint="labels name figure files, so they cannot hold '/', '..' or spaces",
             )
-        if key == "timeout" and value <= 0:
+        if key == "timeout" and isinstance(value, (int, float)) and value <= 0:
             raise CellOptionError("cell option 'timeout' must be positive", path=path, line=where)
         values[key.replace("-", "_")] = value
     return CellOptions(**values), "\n".join(lines[taken:]).strip("\n")

@@ -603,7 +603,10 @@ def tidy_table(sweep: Sweep, results: Iterable[PointResult], *, seed: int = 0) -
             + [result.observations.get(n) for n in observables]
             + [result.status, result.error, result.seconds, result.point.folder]
         ))
-    roles: list[ColumnRole] = ["axis"] * len(axes) + ["observable"] * len(observables) + ["status"] * 4
+    axis: ColumnRole = "axis"
+    observable: ColumnRole = "observable"
+    status: ColumnRole = "status"
+    roles = [axis] * len(axes) + [observable] * len(observables) + [status] * 4
     names_all = [*axes, *observables, "status", "error", "seconds", "point"]
     columns = tuple(Column(n, r, _column_type(row[i] for row in rows))
                     for i, (n, r) in enumerate(zip(names_all, roles, strict=True)))

@@ -136,7 +136,9 @@ class SweepCheck:
 
     def judge(self, work: Path) -> PostCheck:
         shutil.rmtree(work, ignore_errors=True)
-        checks, differences, claims, platforms, changes = [], [], [], [], []
+        checks, platforms, changes = [], [], []
+        differences: list[compare.Difference] = []
+        claims: list[ClaimResult] = []
         errors: list[LabbookError] = []
         for point in self.chosen:
             result = self._judge_point(point, work / "points" / point.folder)
@@ -257,7 +259,7 @@ def _read_run(folder: Path) -> Run | None:
         return None
 
 
-def _row(table: sweep.Table, point: Point) -> dict[str, object] | None:
+def _row(table: sweep.Table, point: Point) -> Mapping[str, object] | None:
     return next((r for r in table.records() if r.get("point") == point.folder), None)
 
 
