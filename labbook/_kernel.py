@@ -270,8 +270,8 @@ def main() -> None:
 # --- the fork server ------------------------------------------------------------------------------
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-PER_KERNEL = ("LABBOOK_ROOT", "LABBOOK_POST", "LABBOOK_SEED", "LABBOOK_PARAMS", "LABBOOK_MEMORY_MB", "LABBOOK_KERNEL_ID",
-              "PYTHONPATH", *THREAD_VARIABLES, "JPY_PARENT_PID")
+PER_KERNEL = ("LABBOOK_ROOT", "LABBOOK_POST", "LABBOOK_SEED", "LABBOOK_PARAMS", "LABBOOK_MEMORY_MB",
+              "LABBOOK_KERNEL_ID", "PYTHONPATH", *THREAD_VARIABLES, "JPY_PARENT_PID")
 """Environment variables that differ between a build's kernels: each forked kernel sets its own
 before any other import. Of the modules the server preloads, only ipykernel reads one at import
 time (JPY_PARENT_PID, as a class default); a forked kernel gets that one on its command line.

@@ -258,7 +258,8 @@ def _executions(missing: Sequence[Post | gather.SweepPlan], config: Config, stor
     clock = time.perf_counter()
     with executor.open_dispatcher(config.workers, config.scheduler) as dispatcher, \
             dispatcher.session(progress=reporter.cell) as session:
-        for job in [*(job_for(post, config, store) for post in _one_per_key(posts)), *(j for s in sweeps for j in s.jobs)]:
+        for job in [*(job_for(post, config, store) for post in _one_per_key(posts)),
+                    *(j for s in sweeps for j in s.jobs)]:
             session.submit(job)
         for plan in sweeps:
             reporter.points(plan.post, plan.progress)
@@ -275,7 +276,8 @@ def _arrivals(session: executor.Session, sweeps: Sequence[gather.SweepPlan], sto
         if plan is not None:
             yield from _sweep_arrival(plan, done, session, reporter)
         elif done.run is None:
-            yield _Failure(done.post.path, done.error or LabbookError("execution failed"), done.post.key, done.post.slug)
+            error = done.error or LabbookError("execution failed")
+            yield _Failure(done.post.path, error, done.post.key, done.post.slug)
         else:
             reporter.executed(done.post, done.seconds)
             folder = store.put(done.run, executor.local_folder(done, store.new_folder))

@@ -117,7 +117,8 @@ class ConsoleReporter:
             return
         if self.quiet:
             return
-        self.err.print(f"{self.SYMBOLS.get(outcome.status, '·')} {escape(str(outcome.path))} {outcome.status}", markup=True)
+        symbol = self.SYMBOLS.get(outcome.status, "·")
+        self.err.print(f"{symbol} {escape(str(outcome.path))} {outcome.status}", markup=True)
 
     def warning(self, message: str) -> None:
         self.err.print(f"[yellow]warning:[/] {escape(message)}", markup=True)
@@ -187,7 +188,8 @@ def _selected(args: argparse.Namespace, config: Any) -> list[Path] | None:
         candidates = [Path(name), config.root / name, config.posts / name]
         path = next((c for c in candidates if c.is_file()), None)
         if path is None:
-            raise ConfigError(f"no such post: {name}", hint=f"posts are files like {config.relative(config.posts)}/<slug>.md")
+            raise ConfigError(f"no such post: {name}",
+                              hint=f"posts are files like {config.relative(config.posts)}/<slug>.md")
         paths.append(path)
     return paths
 
@@ -207,7 +209,8 @@ def cmd_build(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     counts = {s: report.count(s) for s in ("executed", "cached", "unchanged", "skipped", "unpublished")}
     failed = len(report.failed)
     built = sum(counts[s] for s in ("executed", "cached", "unchanged")) + failed
-    summary = f"built {_count(built, 'post')} ({counts['executed']} executed, {counts['cached'] + counts['unchanged']} cached"
+    summary = (f"built {_count(built, 'post')} ({counts['executed']} executed, "
+               f"{counts['cached'] + counts['unchanged']} cached")
     summary += f", {counts['skipped']} left as published" if counts["skipped"] else ""
     summary += f", {counts['unpublished']} drafts" if counts["unpublished"] else ""
     summary += ")"
@@ -231,7 +234,8 @@ def cmd_build(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     return code
 
 
-STATUS_STYLES = {"cached": "green", "stale": "yellow", "new": "cyan", "failing": "red", "invalid": "red", "draft": "dim"}
+STATUS_STYLES = {"cached": "green", "stale": "yellow", "new": "cyan", "failing": "red", "invalid": "red",
+                 "draft": "dim"}
 
 
 def cmd_status(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
@@ -463,7 +467,8 @@ def _print_files(out: Any, run: Any, folder: Path | None) -> None:
     if data:
         out.rule(Text("data files", style="cyan"), align="left", characters="─")
         for artifact in data:
-            out.print(Text.assemble(_shown_path(Path(folder or ".") / artifact.name), (f"  {human_size(artifact.size)}", "dim")))
+            out.print(Text.assemble(_shown_path(Path(folder or ".") / artifact.name),
+                                    (f"  {human_size(artifact.size)}", "dim")))
     notebook = next((a for a in run.artifacts if a.kind == "notebook"), None)
     if notebook is not None and folder is not None:
         out.print(Text.assemble(("executed notebook ", "dim"), _shown_path(folder / notebook.name)))
@@ -595,8 +600,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"labbook {__version__}")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--root", default=argparse.SUPPRESS, help="the project folder (default: found from here upwards)")
-    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only errors and the summary")
+    common.add_argument("--root", default=argparse.SUPPRESS,
+                        help="the project folder (default: found from here upwards)")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="only errors and the summary")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="every post, cell and stage, with times")
     parser.add_argument("--root", default=None, help="the project folder (default: found from here upwards)")
@@ -676,11 +683,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Register the Jupyter kernel 'labbook (this project)': opened on a post in Jupyter or VS Code, "
                     "it runs the cells with a build's environment (LABBOOK_* variables, posts/ and the project on "
                     "sys.path, seed, one BLAS thread, no GPU) in a fresh folder under .labbook/sessions/.")
-    actions = kernel.add_subparsers(dest="action", required=True, metavar="ACTION", help="install: register the kernelspec")
+    actions = kernel.add_subparsers(dest="action", required=True, metavar="ACTION",
+                                    help="install: register the kernelspec")
     install = actions.add_parser("install", help="register the kernelspec")
     where = install.add_mutually_exclusive_group()
     where.add_argument("--user", action="store_true", help="for this user (the default outside a virtualenv)")
-    where.add_argument("--sys-prefix", action="store_true", help="in this Python environment (the default in a virtualenv)")
+    where.add_argument("--sys-prefix", action="store_true",
+                       help="in this Python environment (the default in a virtualenv)")
     where.add_argument("--prefix", help="under this prefix (share/jupyter/kernels/labbook)")
     install.set_defaults(run=cmd_kernel)
 
@@ -701,16 +710,19 @@ def _add_blog_commands(commands: Any) -> None:
                     "posts with the theme's front matter, figures as its figure.liquid includes, baseurl-aware "
                     "links. Files labbook did not write there are never overwritten without --force.")
     export.add_argument("post", nargs="*", help="export only these posts (the others stay as exported)")
-    export.add_argument("--jekyll", type=Path, required=True, metavar="DIR", help="the blog: the folder of its _config.yml")
+    export.add_argument("--jekyll", type=Path, required=True, metavar="DIR",
+                        help="the blog: the folder of its _config.yml")
     export.add_argument("--theme", default="al-folio", help="the blog's theme: al-folio (default) or plain")
-    export.add_argument("--assets-dir", metavar="FOLDER", help="where figures go in the blog (al-folio: assets/img/blogs)")
+    export.add_argument("--assets-dir", metavar="FOLDER",
+                        help="where figures go in the blog (al-folio: assets/img/blogs)")
     export.add_argument("--force", action="store_true", help="take over files labbook did not write (overwriting them)")
     export.set_defaults(run=cmd_export)
     imported = commands.add_parser(
         "import", help="bring an existing Jekyll blog's posts into posts/",
         description="Convert an existing Jekyll blog's posts into labbook posts in posts/, keeping their "
                     "addresses (slug:, redirect_from:) and copying their images into assets/.")
-    imported.add_argument("--jekyll", type=Path, required=True, metavar="DIR", help="the blog: the folder of its _config.yml")
+    imported.add_argument("--jekyll", type=Path, required=True, metavar="DIR",
+                          help="the blog: the folder of its _config.yml")
     imported.add_argument("--force", action="store_true", help="overwrite posts and assets that already exist")
     imported.set_defaults(run=cmd_import_jekyll)
 

@@ -163,7 +163,7 @@ class _FigureNamer:
     def name(self, cell: Cell, nth_in_cell: int) -> str:
         self.count += 1
         base = cell.options.label or f"fig-{self.count}"
-        name = base if nth_in_cell == 1 and cell.options.label else (f"{base}-{nth_in_cell}" if cell.options.label else base)
+        name = f"{base}-{nth_in_cell}" if cell.options.label and nth_in_cell != 1 else base
         while name in self.used:
             name += "-b"
         self.used.add(name)
@@ -231,8 +231,8 @@ def _figure_output(cell: Cell, output: dict[str, Any], mime: str, folder: Path, 
             warnings.append(f"{where}: removed from an SVG output before publishing: {', '.join(clean.removed)}")
         content = clean.data
     name = f"figures/{namer.name(cell, nth)}.{IMAGE_TYPES[mime]}"
-    record: dict[str, Any] = {"output_type": "figure", "name": name, "alt": _text_of(output["data"].get("text/plain", "")),
-                              "mime": mime}
+    record: dict[str, Any] = {"output_type": "figure", "name": name,
+                              "alt": _text_of(output["data"].get("text/plain", "")), "mime": mime}
     size = image_size(mime, content, output.get("metadata", {}).get(mime))
     if size is not None:
         record["width"], record["height"] = size
@@ -350,7 +350,8 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
         notebook,
         km=kernel.manager,
         timeout=int(post.settings.timeout),
-        timeout_func=lambda nb_cell: int(timeouts.get(nb_cell.metadata.get("labbook", {}).get("index", -1), post.settings.timeout)),
+        timeout_func=lambda nb_cell: int(timeouts.get(nb_cell.metadata.get("labbook", {}).get("index", -1),
+                                                      post.settings.timeout)),
         allow_errors=False,
         record_timing=False,
         shutdown_kernel="immediate",

@@ -22,8 +22,8 @@ from typing import Any
 from .errors import ExecutionError, LabbookError
 from .model import Post, Run
 
-__all__ = ["Job", "Done", "Session", "Dispatcher", "LocalDispatcher", "DaskDispatcher", "open_dispatcher", "run_job", "ship_files", "unpack", "localized",
-           "local_folder"]
+__all__ = ["Job", "Done", "Session", "Dispatcher", "LocalDispatcher", "DaskDispatcher", "open_dispatcher", "run_job",
+           "ship_files", "unpack", "localized", "local_folder"]
 
 Progress = Callable[[str, int, int], None]
 """Called with (slug, cell index, number of cells) as a cell starts, on this machine only."""
@@ -101,7 +101,8 @@ def run_remote_job(job: Job) -> Done:
         done = run_job(here, kernel=_start_ahead(here, _worker_servers()))
         artifacts = {}
         if done.run is not None:
-            artifacts = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+            artifacts = {p.relative_to(folder).as_posix(): p.read_bytes()
+                         for p in sorted(folder.rglob("*")) if p.is_file()}
         return Done(done.post, done.run, "", artifacts, done.error, done.warnings, done.seconds)
     finally:
         shutil.rmtree(root, ignore_errors=True)

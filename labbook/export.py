@@ -119,7 +119,8 @@ def _read_blog(folder: Path, theme: BlogTheme, owned: Iterable[str]) -> _Blog:
             values.get("theme") or values.get("remote_theme")):  # a gem theme brings its own _includes
         raise ConfigError(f"{folder} has no _includes/{theme.figure_include}: it is not an {theme.name} blog, and "
                           f"its build would stop at the first figure", path=str(settings),
-                          hint="for another theme, export with --theme plain (labbook then ships its own figure include)")
+                          hint="for another theme, export with --theme plain "
+                               "(labbook then ships its own figure include)")
     plugins = values.get("plugins") or values.get("gems") or []
     return _Blog(folder, theme, "jekyll-redirect-from" in plugins, str(values.get("permalink") or "date"),
                  str(values.get("baseurl") or ""), str(values.get("url") or ""), frozenset(owned))
@@ -485,8 +486,8 @@ def _read_manifest(blog: Path) -> dict[str, str]:
         return {str(k): str(v) for k, v in files.items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SiteError(f"cannot read labbook's record of what it exported: {exc}", path=str(path),
-                        hint="restore it from the blog's history; without it labbook cannot tell its files from yours") \
-            from None
+                        hint="restore it from the blog's history; "
+                             "without it labbook cannot tell its files from yours") from None
 
 
 def _inside(blog: Path, name: str) -> Path:

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["sha_file", "sha_bytes", "digest", "FileHashes", "Memo", "dump_json", "write_atomic", "write_json_atomic", "write_if_changed",
-           "crash_point"]
+__all__ = ["sha_file", "sha_bytes", "digest", "FileHashes", "Memo", "dump_json", "write_atomic", "write_json_atomic",
+           "write_if_changed", "crash_point"]
 
 
 def crash_point(name: str) -> None:

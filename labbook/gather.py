@@ -191,11 +191,14 @@ class SweepPlan:
         """The Done is one of this sweep's points, or its gather."""
         if done.post.path != self.post.path:
             return False
-        return done.post.key in self._by_key or (self._gather_post is not None and done.post.key == self._gather_post.key)
+        return done.post.key in self._by_key or self._is_gather(done)
+
+    def _is_gather(self, done: executor.Done) -> bool:
+        return self._gather_post is not None and done.post.key == self._gather_post.key
 
     def take(self, done: executor.Done) -> executor.Job | None:
         """One of this sweep's executions finished: keep it; the gather's job when it was the last point."""
-        if self._gather_post is not None and done.post.key == self._gather_post.key and done.post.key not in self._by_key:
+        if self._is_gather(done) and done.post.key not in self._by_key:
             self._gathered(done)
             return None
         point = self._by_key[done.post.key]
@@ -348,7 +351,8 @@ def _nothing_gathered(gather: Post, inputs: Mapping[str, str], outcomes: Sequenc
     """The run of a sweep without a gather part: no cell, dated by its last point."""
     started = max((o.run.started for o in outcomes if o.run is not None), default="")
     return Run(key=gather.key, cells=(), artifacts=(), inputs=dict(inputs), basis=gather.basis,
-               environment={}, started=started, seconds=0.0, seed=gather.settings.seed, params=dict(gather.settings.params))
+               environment={}, started=started, seconds=0.0, seed=gather.settings.seed,
+               params=dict(gather.settings.params))
 
 
 def _run_json(run: Run) -> bytes:

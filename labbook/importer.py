@@ -250,7 +250,8 @@ def import_jekyll(config: Config, blog: Path, *, force: bool = False) -> ImportR
         report.attention += images.notes
         copied = [config.relative(local) for local in images.files]
         where = config.relative(target)
-        report.attention += [f"{where}:{note}" if note[:1].isdigit() else f"{where}: {note}" for note in converted.notes]
+        report.attention += [f"{where}:{note}" if note[:1].isdigit() else f"{where}: {note}"
+                             for note in converted.notes]
         report.imported.append(Imported(shown, config.relative(target), converted.url, tuple(copied)))
     if conflicts and not force:
         raise SiteError("refusing to overwrite what the project already holds:\n    " + "\n    ".join(conflicts),

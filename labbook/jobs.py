@@ -26,7 +26,10 @@ def job_for(post: Post, config: Config, store: cache.Store, *, published: Path |
     if not config.scheduler:
         return executor.Job(post, str(config.root), str(store.new_folder()))
     previous = store.lookup(post, verify_artifacts=False, published=published)
-    known = list(previous.run.inputs) if previous.run else _published_inputs(published or store.published_folder(post.slug))
+    if previous.run:
+        known = list(previous.run.inputs)
+    else:
+        known = _published_inputs(published or store.published_folder(post.slug))
     return executor.Job(post, str(config.root), files=executor.ship_files(post, config.root, known))
 
 

@@ -292,7 +292,10 @@ class Sweep:
         sizes = dict(self.grid)
         parts = []
         for group in self.groups:
-            count = len({tuple(p.value(a) for a in group) for p in self.points}) if len(group) > 1 else len(sizes[group[0]])
+            if len(group) > 1:
+                count = len({tuple(p.value(a) for a in group) for p in self.points})
+            else:
+                count = len(sizes[group[0]])
             parts.append(f"{'+'.join(group)} ({count}{', zipped' if len(group) > 1 else ''})")
         noun = "point" if len(self.points) == 1 else "points"
         return f"{' × '.join(parts)} = {len(self.points)} {noun}"

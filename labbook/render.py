@@ -380,7 +380,8 @@ def notebook_of(post: Post, run: Run, run_dir: Path | None) -> bytes | None:
     if not executed:
         return None
     ran = json.loads((run_dir / executed[0].name).read_text(encoding="utf-8"))
-    code: dict[int, dict[str, Any]] = {}  # by the cell's index (a sweep's page joins a point's notebook and the gather's)
+    # by the cell's index: a sweep's page joins a point's notebook and the gather's
+    code: dict[int, dict[str, Any]] = {}
     for artifact in reversed(executed):
         cells_ran = json.loads((run_dir / artifact.name).read_text(encoding="utf-8")).get("cells", [])
         ran_code = [c for c in cells_ran if c.get("cell_type") == "code"]
@@ -527,7 +528,8 @@ def _sweep_page(post: Post, run: Run, run_dir: Path | None, theme: Theme,
 
 def _prefixed(result: CellResult, prefix: str) -> CellResult:
     """A point's cell result with its figures named from the post's folder (points/<folder>/figures/…)."""
-    outputs = tuple({**o, "name": prefix + o["name"]} if o.get("output_type") == "figure" else o for o in result.outputs)
+    outputs = tuple({**o, "name": prefix + o["name"]} if o.get("output_type") == "figure" else o
+                    for o in result.outputs)
     return replace(result, outputs=outputs)
 
 
@@ -543,8 +545,8 @@ def _sweep_view(post: Post, table: sweep.Table, records: list[dict[str, Any]], s
         folder = str(record["point"])
         rows.append({
             "failed": record["status"] != "ok",
-            "cells": [{"text": _shown_value(record[c.name], exact=c.role == "axis"), "sort": _sort_value(record[c.name]),
-                       "numeric": c.name in numeric} for c in columns],
+            "cells": [{"text": _shown_value(record[c.name], exact=c.role == "axis"),
+                       "sort": _sort_value(record[c.name]), "numeric": c.name in numeric} for c in columns],
             "notebook": href(post.slug, f"points/{folder}/outputs.ipynb") if record["status"] == "ok" else None,
             "record": href(post.slug, f"points/{folder}/run.json") if record["status"] == "ok" else None,
         })

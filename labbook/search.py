@@ -53,7 +53,8 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def bundle_files(site: Path, fresh: Mapping[str, str], kept: Mapping[str, Callable[[], str]]) -> dict[str, bytes | Path]:
+def bundle_files(site: Path, fresh: Mapping[str, str],
+                 kept: Mapping[str, Callable[[], str]]) -> dict[str, bytes | Path]:
     """The search bundle for every post: site-relative name -> content.
 
     `fresh` are the pages rendered in this build (url -> page document), `kept` the pages

@@ -182,8 +182,10 @@ def _theme_files(theme: Theme, config: Config) -> dict[str, bytes]:
     css = "\n".join((theme.folder / name).read_text(encoding="utf-8")
                     for name in ("labbook.css", "pygments.css", "pygments-dark.css"))
     static = theme.folder / "assets"  # templates/assets/** as is: the math font and its CSS (texmath)
-    assets = {f"assets/{p.relative_to(static).as_posix()}": p.read_bytes() for p in sorted(static.rglob("*")) if p.is_file()}
-    return {"_config.yml": _config_yml(config), **_layouts(theme, config), "assets/css/labbook.css": css.encode(), **assets,
+    assets = {f"assets/{p.relative_to(static).as_posix()}": p.read_bytes()
+              for p in sorted(static.rglob("*")) if p.is_file()}
+    return {"_config.yml": _config_yml(config), **_layouts(theme, config), "assets/css/labbook.css": css.encode(),
+            **assets,
             "_includes/figure.liquid": FIGURE_INCLUDE.encode(),
             jekyll.RAW_PLUGIN_PATH: jekyll.raw_files_plugin(["assets"])}
 

@@ -238,13 +238,15 @@ def _typed_settings(block: dict[str, Any], path: str, lines: Mapping[str, int]) 
 def _check_setting_ranges(values: Mapping[str, Any], path: str, lines: Mapping[str, int]) -> None:
     """The scalar settings within what a kernel can use."""
     if values.get("figure_format", "png") not in ("png", "svg"):
-        raise FrontMatterError("labbook.figure_format must be png or svg", path=path, line=lines.get("labbook.figure_format"))
+        raise FrontMatterError("labbook.figure_format must be png or svg", path=path,
+                               line=lines.get("labbook.figure_format"))
     for key in ("timeout", "threads", "memory_mb"):
         if key in values and values[key] <= 0:
             raise FrontMatterError(f"labbook.{key} must be positive", path=path, line=lines.get(f"labbook.{key}"))
     if values.get("memory_mb", KERNEL_START_MB) < KERNEL_START_MB:
         raise FrontMatterError(
-            f"labbook.memory_mb is {values['memory_mb']} MB, less than the {KERNEL_START_MB} MB a kernel needs to start",
+            f"labbook.memory_mb is {values['memory_mb']} MB, "
+            f"less than the {KERNEL_START_MB} MB a kernel needs to start",
             path=path, line=lines.get("labbook.memory_mb"), hint=f"ask for {KERNEL_START_MB} or more",
         )
 
@@ -544,7 +546,8 @@ def _split_options(text: str, first_line: int, path: str) -> tuple[CellOptions, 
         key, raw = match.group(1), match.group(2)
         where = first_line + offset
         if key not in _OPTION_TYPES:
-            raise CellOptionError(f"unknown cell option '{key}'{did_you_mean(key, _OPTION_TYPES)}", path=path, line=where)
+            raise CellOptionError(f"unknown cell option '{key}'{did_you_mean(key, _OPTION_TYPES)}",
+                                  path=path, line=where)
         value = raw if key in ("label", "caption", "claim") else _yaml_scalar(raw, path, where)
         if not isinstance(value, _OPTION_TYPES[key]) or (key == "timeout" and isinstance(value, bool)):
             raise CellOptionError(f"cell option '{key}' has the wrong type: {raw!r}", path=path, line=where)
@@ -731,7 +734,8 @@ def key_basis(cells: Iterable[Cell], settings: RunSettings, inputs: Mapping[str,
     """What decides a run's result: code, run settings, declared input contents. Never prose."""
     return {
         "v": KEY_VERSION,
-        "cells": [_sha_json([c.source, c.options.label, c.options.timeout, c.options.claim is not None]) for c in cells],
+        "cells": [_sha_json([c.source, c.options.label, c.options.timeout, c.options.claim is not None])
+                  for c in cells],
         "settings": settings.key_fields(),
         "inputs": dict(sorted(inputs.items())),
     }

@@ -172,7 +172,8 @@ def _check_name(name: str, known: Mapping[str, Any], where: _Where, key: str) ->
         declared = sorted(n for n in known if n != SEED)
         hint = (f"declare it first: labbook: {{params: {{{name}: …}}}}" if name not in ("", SEED)
                 else None)
-        listing = f"; the post declares {', '.join(declared)} and seed" if declared else "; the post declares no parameters"
+        listing = (f"; the post declares {', '.join(declared)} and seed" if declared
+                   else "; the post declares no parameters")
         raise where.error(f"labbook.sweep: unknown parameter '{name}'{did_you_mean(name, known)}{listing}",
                           key, hint=hint)
     if not _NAME.match(name):

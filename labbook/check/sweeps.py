@@ -165,7 +165,8 @@ class SweepCheck:
         note = (f"{len(self.chosen)} of {len(self.post.sweep.points)} points re-run (chosen with a fixed seed)"  # type: ignore[union-attr]
                 if len(self.chosen) < len(self.post.sweep.points) else "")  # type: ignore[union-attr]
         return PostCheck(
-            self.post.path, self.post.slug, judged, tuple(differences), tuple(claims), error=errors[0] if errors else None,
+            self.post.path, self.post.slug, judged, tuple(differences), tuple(claims),
+            error=errors[0] if errors else None,
             reason=reason, note=note, seeds=self._spread(), published_dir=str(self.folder),
             new_dir=str(gathered.folder) if gathered is not None and gathered.folder else "",
             published_run=run_identity(self.run), platform=platforms[0] if platforms else "",
@@ -320,7 +321,8 @@ def _observables(point: Point, row: Mapping[str, object] | None, folder: Path, p
 
 def _close(before: object, after: object, rtol: float, atol: float) -> bool:
     numbers = (int, float)
-    if isinstance(before, bool) or isinstance(after, bool) or not (isinstance(before, numbers) and isinstance(after, numbers)):
+    if isinstance(before, bool) or isinstance(after, bool) or \
+            not (isinstance(before, numbers) and isinstance(after, numbers)):
         return before == after
     if math.isnan(before) and math.isnan(after):
         return True
