@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-from . import cache, executor, gather, lock, render, site, source
+from . import cache, dispatch, gather, lock, render, site, source
 from .config import Config
 from .errors import LabbookError, per_post
 from .jobs import job_for
@@ -256,7 +256,7 @@ def _executions(missing: Sequence[Post | gather.SweepPlan], config: Config, stor
         return
     reporter.executing([*posts, *(plan.post for plan in sweeps)])
     clock = time.perf_counter()
-    with executor.open_dispatcher(config.workers, config.scheduler) as dispatcher, \
+    with dispatch.open_dispatcher(config.workers, config.scheduler) as dispatcher, \
             dispatcher.session(progress=reporter.cell) as session:
         for job in [*(job_for(post, config, store) for post in _one_per_key(posts)),
                     *(j for s in sweeps for j in s.jobs)]:
@@ -267,7 +267,7 @@ def _executions(missing: Sequence[Post | gather.SweepPlan], config: Config, stor
     reporter.stage("execute", time.perf_counter() - clock)
 
 
-def _arrivals(session: executor.Session, sweeps: Sequence[gather.SweepPlan], store: cache.Store,
+def _arrivals(session: dispatch.Session, sweeps: Sequence[gather.SweepPlan], store: cache.Store,
               reporter: Reporter) -> Iterator[_Ready | _Failure]:
     for done in session:
         for warning in done.warnings:
@@ -280,11 +280,11 @@ def _arrivals(session: executor.Session, sweeps: Sequence[gather.SweepPlan], sto
             yield _Failure(done.post.path, error, done.post.key, done.post.slug)
         else:
             reporter.executed(done.post, done.seconds)
-            folder = store.put(done.run, executor.local_folder(done, store.new_folder))
+            folder = store.put(done.run, dispatch.local_folder(done, store.new_folder))
             yield _Ready(done.post, done.run, folder, "executed", done.seconds)
 
 
-def _sweep_arrival(plan: gather.SweepPlan, done: executor.Done, session: executor.Session,
+def _sweep_arrival(plan: gather.SweepPlan, done: dispatch.Done, session: dispatch.Session,
                    reporter: Reporter) -> Iterator[_Ready | _Failure]:
     """A point or a gather arrived: the gather's job after the last point; the post once gathered."""
     following = plan.take(done)

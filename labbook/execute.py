@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from . import _inline
-from ._kernel import project_source
 from .compare.text import strip_ansi
 from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError
 from .files import sha_file
+from .kernel_side import project_source
 from .kernels import Kernel, discard_kernel, kernel_environment, log_tail, start_kernel, stop_kernel
 from .model import Artifact, Cell, CellResult, Platform, Post, Run, Verdict, replace
 from .outputs import IMAGE_TYPES, TEXT_TYPES, UnsafeImage, choose_mime, image_size, sanitize_svg
@@ -36,7 +36,7 @@ MAX_OUTPUT_CHARS = 20_000
 _SKIPPED_DIRS = {"__pycache__", ".ipynb_checkpoints", ".git"}
 _SAFE_PART = re.compile(r"[^A-Za-z0-9._-]+")
 _FRAME_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
-_TRACE_CODE = "import json as _j, labbook._kernel as _k; print(_j.dumps(_k.report()))"
+_TRACE_CODE = "import json as _j, labbook.kernel_side as _k; print(_j.dumps(_k.report()))"
 
 CellStarted = Callable[[int, int], None]
 """Called with (cell index, number of cells) as each cell starts: the progress display."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from . import cache, executor, sweep
+from . import cache, dispatch, sweep
 from .config import Config
 from .errors import LabbookError
 from .jobs import job_for
@@ -150,14 +150,14 @@ class SweepPlan:
         self.published = store.published_folder(post.slug)
         self.outcomes: dict[int, PointOutcome] = {}
         self.progress = sweep.Progress(len(self.sweep.points), workers=workers)
-        self.jobs: list[executor.Job] = []
+        self.jobs: list[dispatch.Job] = []
         """The jobs to submit first: missing points (or, when every point is cached, the gather)."""
         self.notes: list[str] = []
         """Corrupt cache entries met while looking up: warnings."""
         self.result: Gathered | LabbookError | None = None
         """Set once the sweep is complete: its folder to render, or why the gather failed."""
         self._by_key: dict[str, Point] = {}
-        self._gather_job: executor.Job | None = None
+        self._gather_job: dispatch.Job | None = None
         self._gather_post: Post | None = None
         self._gather_executed = False
         self._table = sweep.Table((), ())
@@ -187,16 +187,16 @@ class SweepPlan:
         if not self.jobs:
             self._points_done()
 
-    def owns(self, done: executor.Done) -> bool:
+    def owns(self, done: dispatch.Done) -> bool:
         """The Done is one of this sweep's points, or its gather."""
         if done.post.path != self.post.path:
             return False
         return done.post.key in self._by_key or self._is_gather(done)
 
-    def _is_gather(self, done: executor.Done) -> bool:
+    def _is_gather(self, done: dispatch.Done) -> bool:
         return self._gather_post is not None and done.post.key == self._gather_post.key
 
-    def take(self, done: executor.Done) -> executor.Job | None:
+    def take(self, done: dispatch.Done) -> dispatch.Job | None:
         """One of this sweep's executions finished: keep it; the gather's job when it was the last point."""
         if self._is_gather(done) and done.post.key not in self._by_key:
             self._gathered(done)
@@ -207,7 +207,7 @@ class SweepPlan:
             error = done.error or LabbookError("the point did not run", path=str(self.post.path))
             self.outcomes[point.index] = PointOutcome(point, done.post, "failed", error=error, seconds=done.seconds)
         else:
-            folder = self.store.put(done.run, executor.local_folder(done, self.store.new_folder))
+            folder = self.store.put(done.run, dispatch.local_folder(done, self.store.new_folder))
             self.outcomes[point.index] = PointOutcome(point, done.post, "executed", done.run, folder,
                                                       seconds=done.seconds)
         if len(self.outcomes) == len(self.sweep.points):
@@ -215,7 +215,7 @@ class SweepPlan:
             return self._gather_job
         return None
 
-    def label(self, done: executor.Done) -> str:
+    def label(self, done: dispatch.Done) -> str:
         """What progress calls this execution: `slug wd=0.5,seed=0`, or `slug gather`."""
         point = self._by_key.get(done.post.key)
         return f"{self.post.slug} {point.id if point is not None else 'gather'}"
@@ -252,13 +252,13 @@ class SweepPlan:
         if not self.jobs:  # every point was cached: the gather is the first job
             self.jobs.append(self._gather_job)
 
-    def _gathered(self, done: executor.Done) -> None:
+    def _gathered(self, done: dispatch.Done) -> None:
         if done.run is None:
             self.result = done.error or LabbookError("the gather did not run", path=str(self.post.path))
             return
         self._gather_executed = True
         run = replace(done.run, inputs=self._inputs(done.run.inputs))
-        self._finish(run, self.store.put(run, executor.local_folder(done, self.store.new_folder)), seconds=done.seconds)
+        self._finish(run, self.store.put(run, dispatch.local_folder(done, self.store.new_folder)), seconds=done.seconds)
 
     def _finish(self, run: Run, folder: Path | None, seconds: float = 0.0) -> None:
         try:

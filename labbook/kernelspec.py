@@ -112,7 +112,7 @@ def launch(argv: list[str]) -> None:
         env.pop("LABBOOK_POST", None)
     workdir = _session_folder(config, post.slug if known else "notebook")
     os.chdir(workdir)
-    os.execve(sys.executable, [sys.executable, "-m", "labbook._kernel", *argv, *kernel_arguments(post)], env)
+    os.execve(sys.executable, [sys.executable, "-m", "labbook.kernel_side", *argv, *kernel_arguments(post)], env)
 
 
 if __name__ == "__main__":

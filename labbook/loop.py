@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from . import cache, executor, lock, source
+from . import cache, dispatch, lock, source
 from .build import NullReporter, Reporter, inline_added
 from .config import Config
 from .errors import LabbookError
@@ -84,12 +84,12 @@ def run_post(config: Config, path: Path, *, params: Mapping[str, Any] | None = N
             return Trial(post, "cached", found.run, found.folder, warnings=tuple(warnings), reason=found.reason)
         reporter.executing([post])
         began = time.perf_counter()
-        with executor.open_dispatcher(1, config.scheduler) as dispatcher:
+        with dispatch.open_dispatcher(1, config.scheduler) as dispatcher:
             [done] = list(dispatcher.run([job_for(post, config, store)], progress=reporter.cell))
         warnings += list(done.warnings)
         if done.run is None:  # the cells that ran wrote into done.folder: kept until the next build
             return Trial(post, "failed", folder=Path(done.folder) if done.folder else None, error=done.error,
                          warnings=tuple(warnings), reason=found.reason, seconds=time.perf_counter() - began)
-        folder = store.put(done.run, executor.local_folder(done, store.new_folder))
+        folder = store.put(done.run, dispatch.local_folder(done, store.new_folder))
         return Trial(post, "executed", done.run, folder, warnings=tuple(warnings), reason=found.reason,
                      seconds=done.seconds)

@@ -408,7 +408,7 @@ def point_environment(point: Point, params: Mapping[str, Any]) -> dict[str, str]
     """`LABBOOK_PARAMS` for a point's kernel: every parameter's value at this point, one JSON
     object with sorted keys, which `labbook.param(name)` reads. kernels.kernel_environment
     sets it from `settings.params` once post parameters are merged; it must stay in
-    _kernel.PER_KERNEL, or every point would start its own kernel server."""
+    kernel_side.PER_KERNEL, or every point would start its own kernel server."""
     return {"LABBOOK_PARAMS": json.dumps(_sorted({**params, **point.params}), sort_keys=True)}
 
 

@@ -64,7 +64,7 @@ def kernels_of(root: Path) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if b"labbook._kernel" in (entry / "cmdline").read_bytes() and marker in (entry / "environ").read_bytes():
+                if b"labbook.kernel_side" in (entry / "cmdline").read_bytes() and marker in (entry / "environ").read_bytes():
                     found.append(int(entry.name))
             except OSError:
                 continue

@@ -1,7 +1,7 @@
 """The kernel side of an execution: limits and input tracing, then ipykernel.
 
-Runs inside the kernel process (`python -m labbook._kernel -f CONNECTION_FILE`), so it
-imports nothing heavy: it must not slow down a kernel's start. `python -m labbook._kernel
+Runs inside the kernel process (`python -m labbook.kernel_side -f CONNECTION_FILE`), so it
+imports nothing heavy: it must not slow down a kernel's start. `python -m labbook.kernel_side
 --serve` is the fork server: it imports ipykernel once and forks a kernel per post, each a
 fresh process that never ran anything but those imports.
 """
@@ -351,7 +351,7 @@ def _run_kernel(request: dict[str, Any]) -> None:
 
 
 def _become_kernel(request: dict[str, Any]) -> None:
-    """The post's process state, as a fresh `python -m labbook._kernel -f FILE` would have it."""
+    """The post's process state, as a fresh `python -m labbook.kernel_side -f FILE` would have it."""
     os.setsid()  # its own process group, as Popen(start_new_session=True) gives: killpg stops it all
     log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -501,9 +501,9 @@ def _lines(stream: Any) -> Any:
 
 
 if __name__ == "__main__":
-    from labbook import _kernel
+    from labbook import kernel_side
 
     if sys.argv[1:2] == ["--serve"]:
-        _kernel.serve(sys.argv[2], sys.argv[4].split(",") if sys.argv[3:4] == ["--preload"] else [])
+        kernel_side.serve(sys.argv[2], sys.argv[4].split(",") if sys.argv[3:4] == ["--preload"] else [])
     else:
-        _kernel.main()
+        kernel_side.main()
