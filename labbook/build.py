@@ -11,16 +11,18 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from . import cache, dispatch, gather, lock, render, site, source
+from . import cache, lock, site, source
 from .config import Config
 from .errors import LabbookError, per_post
-from .jobs import job_for
 from .model import Notice, Outcome, Page, Post, Run, Summary
 from .state import Entry, State, fingerprint, published_stat
-from .sweep import Progress
 from .theme import Theme
+
+if TYPE_CHECKING:  # imported where they are used: a build with nothing to run or render needs none of them
+    from . import dispatch, gather
+    from .sweep import Progress
 
 __all__ = ["build", "BuildReport", "Reporter", "NullReporter", "BrokenClaim", "inline_added"]
 
@@ -131,7 +133,7 @@ def build(config: Config, *, only: Sequence[Path] | None = None, force: bool = F
     with lock.held(config, wait=wait, on_wait=reporter.warning):
         site.recover(config.site)
         theme = Theme(config.templates, compiled=config.cache / "jinja2")  # compiled templates kept there
-        state = State(config, fingerprint(config, theme.digest()))
+        state = State(config, lambda hashes: fingerprint(config, theme.digest(hashes)))
         store = cache.Store(config, state.hashes)
         store.clean_tmp()
         chosen = _Chosen(config, only, force)
@@ -221,6 +223,8 @@ def _look_up(posts: Sequence[Post], store: cache.Store, chosen: _Chosen,
 
 def _look_up_sweep(post: Post, store: cache.Store, chosen: _Chosen, reporter: Reporter) -> gather.SweepPlan | _Ready:
     """A sweep post's points (and gather) looked up: ready when all are, else the plan that runs the rest."""
+    from . import gather
+
     plan = gather.SweepPlan(post, store.config, store, force=chosen.forced(store.config.root / post.path),
                             inline_added=inline_added, workers=store.config.workers)
     for note in plan.notes:
@@ -249,11 +253,14 @@ def _executions(missing: Sequence[Post | gather.SweepPlan], config: Config, stor
 
     Leaving the block early (an interrupt, an error) stops every kernel still running.
     """
-    posts = [m for m in missing if isinstance(m, Post)]
-    sweeps = [m for m in missing if isinstance(m, gather.SweepPlan)]
     if not missing:
         yield iter(())
         return
+    from . import dispatch, gather
+    from .jobs import job_for
+
+    posts = [m for m in missing if isinstance(m, Post)]
+    sweeps = [m for m in missing if isinstance(m, gather.SweepPlan)]
     reporter.executing([*posts, *(plan.post for plan in sweeps)])
     clock = time.perf_counter()
     with dispatch.open_dispatcher(config.workers, config.scheduler) as dispatcher, \
@@ -269,6 +276,8 @@ def _executions(missing: Sequence[Post | gather.SweepPlan], config: Config, stor
 
 def _arrivals(session: dispatch.Session, sweeps: Sequence[gather.SweepPlan], store: cache.Store,
               reporter: Reporter) -> Iterator[_Ready | _Failure]:
+    from . import dispatch
+
     for done in session:
         for warning in done.warnings:
             reporter.warning(warning)
@@ -287,6 +296,8 @@ def _arrivals(session: dispatch.Session, sweeps: Sequence[gather.SweepPlan], sto
 def _sweep_arrival(plan: gather.SweepPlan, done: dispatch.Done, session: dispatch.Session,
                    reporter: Reporter) -> Iterator[_Ready | _Failure]:
     """A point or a gather arrived: the gather's job after the last point; the post once gathered."""
+    from . import gather
+
     following = plan.take(done)
     reporter.points(plan.post, plan.progress, plan.label(done))
     if following is not None:
@@ -348,6 +359,8 @@ def _render(item: _Ready | _Failure, config: Config, theme: Theme, reporter: Rep
         return item
     try:
         with per_post(item.post.path):
+            from . import render  # only now: a build with nothing to render imports no markdown or math
+
             page = render.render(item.post, item.run, item.folder, config, theme)
     except LabbookError as error:
         return _Failure(item.post.path, error, item.post.key, item.post.slug, item.sweep)

@@ -594,7 +594,9 @@ exit status: 0 fine; 1 a post failed, a claim broke or a check did not reproduce
 """
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line; with `argv`, only the sub-command it names gets its options (building all
+    of them costs a no-op build ~10 ms of argparse and gettext), every other one just its name."""
     parser = argparse.ArgumentParser(
         prog="labbook", description="A lab notebook of executable posts, published as a Jekyll site.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -609,7 +611,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", default=None, help="the project folder (default: found from here upwards)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors and the summary")
     parser.add_argument("-v", "--verbose", action="store_true", help="every post, cell and stage, with times")
-    commands = _Commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"), common)
+    commands = _Commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"), common,
+                         _command_named(argv) if argv is not None else None)
 
     build = commands.add_parser(
         "build", help="execute what changed, render, and write site/",
@@ -767,13 +770,40 @@ def _add_execution_options(parser: argparse.ArgumentParser) -> None:
 
 
 class _Commands:
-    """Sub-commands that also accept the global options after their name (`labbook build -q`)."""
+    """Sub-commands that also accept the global options after their name (`labbook build -q`).
 
-    def __init__(self, subparsers: Any, common: argparse.ArgumentParser) -> None:
-        self.subparsers, self.common = subparsers, common
+    With `wanted` (the command being run), the others are registered by name and help only.
+    """
 
-    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    def __init__(self, subparsers: Any, common: argparse.ArgumentParser, wanted: str | None = None) -> None:
+        self.subparsers, self.common, self.wanted = subparsers, common, wanted
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        if self.wanted is not None and name != self.wanted:
+            self.subparsers.add_parser(name, help=kwargs.get("help"), add_help=False)
+            return _Unbuilt()
         return self.subparsers.add_parser(name, parents=[self.common], **kwargs)
+
+
+class _Unbuilt:
+    """A sub-command that is not being run: every option added to it is dropped."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
+
+
+def _command_named(argv: Sequence[str] | None) -> str | None:
+    """The sub-command `argv` runs (its first word that is not an option or --root's value); None
+    when there is none (`labbook --help`), so that every command is built."""
+    skip = False
+    for word in argv or ():
+        if skip:
+            skip = False
+        elif word == "--root":
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def _add_check(commands: Any) -> None:
@@ -871,7 +901,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser(sys.argv[1:] if argv is None else argv).parse_args(argv)
     if threading.current_thread() is threading.main_thread():
         import signal
 

@@ -17,15 +17,16 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import frontmatter, indexes, jekyll, journal, search
+from . import frontmatter, jekyll, journal
 from .config import Config
 from .errors import PathEscapeError, SiteError
 from .files import dump_json
-from .liquid import FIGURE_INCLUDE
 from .model import Notice, Page, Summary
-from .theme import Theme
+
+if TYPE_CHECKING:
+    from .theme import Theme
 
 __all__ = ["Publication", "Change", "write", "recover", "plan", "post_files", "published_summary", "MANIFEST"]
 
@@ -124,6 +125,8 @@ def _config_yml(config: Config, raw: jekyll.RawRules = _NO_RAW_FILES) -> bytes:
 
 def _index_files(theme: Theme, config: Config, publication: Publication) -> dict[str, bytes | Path]:
     """Listings, feed, sitemap, cross-links (indexes.py) and the search bundle (search.py)."""
+    from . import indexes, search  # only when the site is written: a no-op build never needs them
+
     fresh = {page.url: page for page in publication.pages}
     summaries = [p.summary for p in publication.pages] + list(publication.kept.values())
 
@@ -175,10 +178,14 @@ def _published_body(site: Path, summary: Summary) -> str | None:
 
 
 def _search_document(site: Path, summary: Summary) -> str:
+    from . import search
+
     return search.document(summary.title, _published_body(site, summary) or "")
 
 
 def _theme_files(theme: Theme, config: Config) -> dict[str, bytes]:
+    from .liquid import FIGURE_INCLUDE
+
     css = "\n".join((theme.folder / name).read_text(encoding="utf-8")
                     for name in ("labbook.css", "pygments.css", "pygments-dark.css"))
     static = theme.folder / "assets"  # templates/assets/** as is: the math font and its CSS (texmath)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import frontmatter, sweep
+from . import frontmatter
 from ._inline import expression_of
 from .config import Config, did_you_mean
 from .errors import (
@@ -272,6 +272,10 @@ def _sweep(header: frontmatter.Header, settings: RunSettings, cells: list[Cell],
     """
     block = header.values.get("labbook")
     declared = block.get("sweep") if isinstance(block, dict) else None
+    if declared is None and not any(c.options.gather is True for c in cells):
+        return None  # nothing to split or refuse: most posts never import the sweep module
+    from . import sweep
+
     found = None
     if declared is not None:
         found = sweep.parse_sweep(declared, settings.params, settings.seed, path=path, lines=header.lines)

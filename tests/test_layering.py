@@ -12,7 +12,7 @@ FOUNDATION = {"model", "errors", "config", "files", "theme", "frontmatter", "jou
               "_inline", "terminal"}
 STAGES = {"source", "execute", "kernels", "dispatch", "cache", "render", "site", "check", "compare"}
 ALLOWED = {
-    "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors", "texmath"}, "texmath": {"errors", "files"},
+    "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors", "texmath", "files"}, "texmath": {"errors", "files"},
     "frontmatter": set(), "journal": {"errors", "files"}, "liquid": set(), "jekyll": set(),
     "export": FOUNDATION | {"source", "cache", "render"}, "importer": FOUNDATION | {"source"},
     "compare": {"model"},
