@@ -14,7 +14,7 @@ import functools
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,8 +124,8 @@ def _config_yml(config: Config, raw: jekyll.RawRules = _NO_RAW_FILES) -> bytes:
 
 
 def _index_files(theme: Theme, config: Config, publication: Publication) -> dict[str, bytes | Path]:
-    """Listings, feed, sitemap, cross-links (indexes.py) and the search bundle (search.py)."""
-    from . import indexes, search  # only when the site is written: a no-op build never needs them
+    """Listings, feed, sitemap and cross-links (indexes.py)."""
+    from . import indexes  # only when the site is written: a no-op build never needs it
 
     fresh = {page.url: page for page in publication.pages}
     summaries = [p.summary for p in publication.pages] + list(publication.kept.values())
@@ -141,10 +141,51 @@ def _index_files(theme: Theme, config: Config, publication: Publication) -> dict
         files[LISTINGS] = dump_json({"key": key, "files": sorted(n for n in files if n != "feed.xml")})
     else:
         files[LISTINGS] = config.site / LISTINGS
-    kept = {s.url: functools.partial(_search_document, config.site, s) for s in publication.kept.values()}
-    files.update(search.bundle_files(
-        config.site, {p.url: search.document(p.summary.title, p.html) for p in publication.pages}, kept))
     return files
+
+
+def _search_files(config: Config, publication: Publication) -> dict[str, bytes | Path]:
+    """The search bundle (search.py): Pagefind over every post's page, or the bundle as it is."""
+    from . import search
+
+    kept = {s.url: functools.partial(_search_document, config.site, s) for s in publication.kept.values()}
+    return search.bundle_files(
+        config.site, {p.url: search.document(p.summary.title, p.html) for p in publication.pages}, kept)
+
+
+class _Background:
+    """A call run on its own thread while this one goes on: Pagefind is a child process, so the
+    listings, the feed and the theme are made meanwhile on the other core. An interrupt waits
+    for the call to end (it leaves no temporary folder behind), then goes on."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        import threading
+
+        self._call = call
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True, name="labbook-search")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._result = self._call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller as it is
+            self._error = exc
+
+    def wait(self) -> None:
+        """Until the call has ended, even through an interrupt."""
+        try:
+            self._thread.join()
+        except BaseException:
+            self._thread.join()
+            raise
+
+    def result(self) -> Any:
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result
 
 
 def _reusable_listings(site: Path, key: str) -> dict[str, bytes | Path] | None:
@@ -265,6 +306,15 @@ def _post_of(name: str) -> str | None:
     return None
 
 
+def _pages_and_listings(publication: Publication, config: Config, theme: Theme) -> dict[str, bytes | Path]:
+    desired: dict[str, bytes | Path] = {}
+    for page in publication.pages:
+        desired.update({journal.inside(k): v for k, v in post_files(page).items()})
+    desired.update(_index_files(theme, config, publication))
+    desired.update(_theme_files(theme, config))
+    return desired
+
+
 def plan(publication: Publication, config: Config, theme: Theme,
          prune: bool = False) -> tuple[dict[str, bytes | Path], list[str], list[Notice]]:
     """Every file whose content changes, every file to delete, and notices; nothing written yet.
@@ -273,12 +323,14 @@ def plan(publication: Publication, config: Config, theme: Theme,
         SiteError: the build would unpublish more posts than it keeps, and `prune` is False.
     """
     site = config.site
-    desired: dict[str, bytes | Path] = {}
-    for page in publication.pages:
-        desired.update({journal.inside(k): v for k, v in post_files(page).items()})
+    searching = _Background(functools.partial(_search_files, config, publication))
+    try:
+        desired = _pages_and_listings(publication, config, theme)
+    except BaseException:
+        searching.wait()  # its temporary folder is gone before the error goes on
+        raise
+    desired.update(searching.result())
     summaries = [p.summary for p in publication.pages] + list(publication.kept.values())
-    desired.update(_index_files(theme, config, publication))
-    desired.update(_theme_files(theme, config))
     owned = _owned(site)
     extras, notices = _author_files(config, summaries, desired, owned)
     desired.update(extras)
