@@ -80,6 +80,14 @@ class BuildReport:
     def failed_points(self) -> list[LabbookError]:
         return [error for counts in self.sweeps for error in counts.failed]
 
+    def strict_failure(self, strict: bool) -> bool:
+        """With --strict, a broken claim or a warning fails the build too."""
+        return strict and bool(self.broken_claims or self.notices)
+
+    def exit_code(self, *, strict: bool = False) -> int:
+        """1 when a post or a sweep point failed (or, strict, a claim broke or a warning was given)."""
+        return 1 if self.failed or self.failed_points or self.strict_failure(strict) else 0
+
 
 # --- the pipeline ----------------------------------------------------------------------------------
 

@@ -64,9 +64,8 @@ def cmd_build(args: argparse.Namespace, reporter: ConsoleReporter) -> int:
     report = build(config, only=_selected(args, config), force=args.force, prune=args.prune, wait=not args.no_wait,
                    reporter=reporter)
     reporter.stop()
-    strict_failure = args.strict and bool(report.broken_claims or report.notices)
-    code = 1 if report.failed or report.failed_points or strict_failure else 0
-    console.show_build(reporter, report, config, code=code, strict_failure=strict_failure)
+    code = report.exit_code(strict=args.strict)
+    console.show_build(reporter, report, config, code=code, strict_failure=report.strict_failure(args.strict))
     return code
 
 
