@@ -26,25 +26,40 @@ __all__ = ["build", "BuildReport", "Reporter", "NullReporter", "BrokenClaim", "i
 
 
 class Reporter(Protocol):
-    """Where the build says what it does, as it does it; the CLI's is a rich live display."""
+    """Where the build says what it does, as it does it; the CLI's is a rich live display.
 
-    def stage(self, name: str, seconds: float) -> None: ...
-    def executing(self, posts: Sequence[Post]) -> None: ...
-    def cell(self, slug: str, index: int, total: int) -> None: ...
-    def executed(self, post: Post, seconds: float) -> None: ...
-    def points(self, post: Post, progress: Progress, finished: str = "") -> None: ...
-    def done(self, outcome: Outcome) -> None: ...
-    def warning(self, message: str) -> None: ...
+    Every method does nothing here: a reporter says only what it cares about.
+    """
+
+    def stage(self, name: str, seconds: float) -> None:
+        """A stage (read, execute, build) finished."""
+        return None
+
+    def executing(self, posts: Sequence[Post]) -> None:
+        """Kernels start for these posts."""
+        return None
+
+    def cell(self, slug: str, index: int, total: int) -> None:
+        """A post's kernel starts its cell `index` (0-based) of `total`."""
+        return None
+
+    def executed(self, post: Post, seconds: float) -> None:
+        return None
+
+    def points(self, post: Post, progress: Progress, finished: str = "") -> None:
+        """A sweep post's points: how far; `finished` names the point that just came back."""
+        return None
+
+    def done(self, outcome: Outcome) -> None:
+        """What became of one post (executed, cached, failed, …)."""
+        return None
+
+    def warning(self, message: str) -> None:
+        return None
 
 
-class NullReporter:
-    def stage(self, name: str, seconds: float) -> None: ...
-    def executing(self, posts: Sequence[Post]) -> None: ...
-    def cell(self, slug: str, index: int, total: int) -> None: ...
-    def executed(self, post: Post, seconds: float) -> None: ...
-    def points(self, post: Post, progress: Progress, finished: str = "") -> None: ...
-    def done(self, outcome: Outcome) -> None: ...
-    def warning(self, message: str) -> None: ...
+class NullReporter(Reporter):
+    """Says nothing."""
 
 
 @dataclass(frozen=True, slots=True)
