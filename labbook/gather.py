@@ -15,8 +15,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib.util
-import os
-import shutil
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -26,6 +24,7 @@ from typing import Literal
 from . import cache, dispatch, sweep
 from .config import Config
 from .errors import LabbookError
+from .files import link_files
 from .jobs import job_for
 from .model import Point, Post, Run
 from .observations import OBSERVATIONS
@@ -372,16 +371,7 @@ def _link_run(run: Run, source: Path, target: Path) -> None:
     from . import _inline
 
     target.mkdir(parents=True, exist_ok=True)
-    for name in sorted({a.name for a in run.artifacts} | {cache.RUN_FILE, _inline.SNAPSHOT}):
-        origin = source / name
-        if not origin.is_file() or origin.is_symlink():
-            continue
-        destination = target / name
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(origin, destination)
-        except OSError:
-            shutil.copy2(origin, destination)
+    link_files(sorted({a.name for a in run.artifacts} | {cache.RUN_FILE, _inline.SNAPSHOT}), source, target)
 
 
 def plan(posts: Iterable[Post], config: Config, store: cache.Store, *, forced: Callable[[Post], bool],

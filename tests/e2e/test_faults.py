@@ -57,18 +57,31 @@ def start_labbook(root: Path, *args: str, env: dict[str, str] | None = None) -> 
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
 
 
-def kernels_of(root: Path) -> list[int]:
-    """Pids of live kernels started for this project (found by LABBOOK_ROOT in their environment)."""
+def kernels_of(root: Path, scratch: Path | None = None) -> list[int]:
+    """Pids of live kernels started for this project: found by LABBOOK_ROOT in their environment
+    (an exec'd kernel), or, for a build given TMPDIR=`scratch`, by their working folder there (a
+    kernel forked from the fork server: /proc keeps the server's environment, not the one the
+    kernel set itself)."""
     marker = f"LABBOOK_ROOT={root}".encode()
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if b"labbook.kernel_side" in (entry / "cmdline").read_bytes() and marker in (entry / "environ").read_bytes():
+                if b"labbook.kernel_side" not in (entry / "cmdline").read_bytes():
+                    continue
+                if marker in (entry / "environ").read_bytes() or _runs_in(entry, scratch):
                     found.append(int(entry.name))
             except OSError:
                 continue
     return found
+
+
+def _runs_in(process: Path, scratch: Path | None) -> bool:
+    """The process works in a post's run folder (labbook-run-*) under `scratch`."""
+    if scratch is None:
+        return False
+    cwd = Path(os.readlink(process / "cwd"))
+    return cwd.parent == scratch and cwd.name.startswith("labbook-run-")
 
 
 def published_project(tmp_path: Path) -> Path:
@@ -95,14 +108,14 @@ def test_a_build_killed_while_a_kernel_runs_leaves_everything_as_before(tmp_path
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     build = start_labbook(root, "build", env={"TMPDIR": str(scratch)})
-    wait_for(lambda: kernels_of(root))
+    wait_for(lambda: kernels_of(root, scratch))
     time.sleep(0.5)
     build.send_signal(how)
     build.wait(timeout=60)
     if how != signal.SIGKILL:
         assert build.returncode in (130, 143), build.stderr.read()
-        assert kernels_of(root) == []  # killed with the build, not left to notice
-    wait_for(lambda: not kernels_of(root), timeout=10)  # even after kill -9: the kernel follows its parent
+        assert kernels_of(root, scratch) == []  # killed with the build, not left to notice
+    wait_for(lambda: not kernels_of(root, scratch), timeout=10)  # even after kill -9: the kernel follows its parent
     wait_for(lambda: not list(scratch.iterdir()), timeout=10)  # nor are its folders left behind
     assert normalized_site(root / "site") == before
     assert not list((root / ".labbook" / "runs").glob("*")) or all(
