@@ -9,6 +9,7 @@ fresh process that never ran anything but those imports.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -171,26 +172,27 @@ def _torch(torch: Any) -> dict[str, Any]:
     return found
 
 
-def _cpu() -> tuple[str, set[str]]:
+@functools.cache
+def _cpu() -> tuple[str, frozenset[str]]:
     """The CPU's model name and feature flags: /proc/cpuinfo on Linux, sysctl on macOS."""
     if sys.platform.startswith("linux"):
         try:
             with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
                 text = cpuinfo.read(1 << 20)
         except OSError:
-            return "", set()
+            return "", frozenset()
         fields: dict[str, str] = {}
         for line in text.split("\n\n", 1)[0].splitlines():
             key, _, value = line.partition(":")
             fields.setdefault(key.strip().lower(), value.strip())
         name = fields.get("model name") or fields.get("hardware") or fields.get("cpu model") or ""
-        return name, set((fields.get("flags") or fields.get("features") or "").split())
+        return name, frozenset((fields.get("flags") or fields.get("features") or "").split())
     if sys.platform == "darwin":
-        return _sysctl("machdep.cpu.brand_string"), {
+        return _sysctl("machdep.cpu.brand_string"), frozenset({
             flag.lower().replace(".", "_") for flag in
             (_sysctl("machdep.cpu.features") + " " + _sysctl("machdep.cpu.leaf7_features")).split()
-        } | ({"asimd"} if _sysctl("hw.optional.neon") == "1" else set())
-    return "", set()
+        } | ({"asimd"} if _sysctl("hw.optional.neon") == "1" else set()))
+    return "", frozenset()
 
 
 def _sysctl(name: str) -> str:
@@ -202,6 +204,7 @@ def _sysctl(name: str) -> str:
         return ""
 
 
+@functools.cache
 def _libc() -> str:
     try:
         return os.confstr("CS_GNU_LIBC_VERSION") or ""
@@ -244,6 +247,7 @@ def _numpy_simd() -> str:
     return (enabled or baseline or [""])[-1]
 
 
+@functools.cache
 def _installed(name: str) -> str | None:
     """The installed version, read from the package's metadata folder only (a full scan is slow)."""
     import importlib.util
@@ -284,6 +288,8 @@ def _preload_modules(names: list[str]) -> None:
     makes the server refuse to fork, and labbook falls back to the plain server."""
     import importlib
 
+    if "numpy" in names:  # numpy 2 imports its random module on first use: ~17 ms in every point
+        names = [*names, "numpy.random"]
     for name in names:
         try:
             importlib.import_module(name)
@@ -318,6 +324,22 @@ def _preload() -> None:
     import IPython.extensions.storemagic  # noqa: F401
     import tornado.platform.asyncio  # noqa: F401
     from ipykernel import debugger, ipkernel, kernelapp, zmqshell  # noqa: F401
+
+    _warm_run_record()
+
+
+def _warm_run_record() -> None:
+    """The parts of the run record that are the same in every kernel of this machine, found once
+    here so each fork starts with them: `platform` runs `uname -p` in a subprocess on first use,
+    and /proc/cpuinfo and the packages' metadata are read once (~40 ms a kernel otherwise)."""
+    import platform
+
+    platform.platform(terse=True)
+    platform.processor()
+    _cpu()
+    _libc()
+    for name in ("numpy", "torch", "matplotlib"):
+        _installed(name)
 
 
 def _single_threaded() -> bool:
