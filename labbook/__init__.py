@@ -1,6 +1,6 @@
 """labbook: a lab notebook of executable posts, published as a Jekyll site.
 
-The public names are imported lazily, so `labbook` (and the kernel-side `labbook._kernel`)
+The public names are imported lazily, so `labbook` (and the kernel-side `labbook.kernel_side`)
 start fast. A post's own code calls `labbook.param(name)` (labbook/api.py) for its parameters.
 """
 

@@ -11,40 +11,57 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from . import cache, executor, gather, lock, render, site, source
+from . import cache, lock, site, source
 from .config import Config
 from .errors import LabbookError, per_post
-from .jobs import job_for
 from .model import Notice, Outcome, Page, Post, Run, Summary
-from .sweep import Progress
 from .state import Entry, State, fingerprint, published_stat
 from .theme import Theme
+
+if TYPE_CHECKING:  # imported where they are used: a build with nothing to run or render needs none of them
+    from . import dispatch, gather
+    from .sweep import Progress
 
 __all__ = ["build", "BuildReport", "Reporter", "NullReporter", "BrokenClaim", "inline_added"]
 
 
 class Reporter(Protocol):
-    """Where the build says what it does, as it does it; the CLI's is a rich live display."""
+    """Where the build says what it does, as it does it; the CLI's is a rich live display.
 
-    def stage(self, name: str, seconds: float) -> None: ...
-    def executing(self, posts: Sequence[Post]) -> None: ...
-    def cell(self, slug: str, index: int, total: int) -> None: ...
-    def executed(self, post: Post, seconds: float) -> None: ...
-    def points(self, post: Post, progress: Progress, finished: str = "") -> None: ...
-    def done(self, outcome: Outcome) -> None: ...
-    def warning(self, message: str) -> None: ...
+    Every method does nothing here: a reporter says only what it cares about.
+    """
+
+    def stage(self, name: str, seconds: float) -> None:
+        """A stage (read, execute, build) finished."""
+        return None
+
+    def executing(self, posts: Sequence[Post]) -> None:
+        """Kernels start for these posts."""
+        return None
+
+    def cell(self, slug: str, index: int, total: int) -> None:
+        """A post's kernel starts its cell `index` (0-based) of `total`."""
+        return None
+
+    def executed(self, post: Post, seconds: float) -> None:
+        return None
+
+    def points(self, post: Post, progress: Progress, finished: str = "") -> None:
+        """A sweep post's points: how far; `finished` names the point that just came back."""
+        return None
+
+    def done(self, outcome: Outcome) -> None:
+        """What became of one post (executed, cached, failed, …)."""
+        return None
+
+    def warning(self, message: str) -> None:
+        return None
 
 
-class NullReporter:
-    def stage(self, name: str, seconds: float) -> None: ...
-    def executing(self, posts: Sequence[Post]) -> None: ...
-    def cell(self, slug: str, index: int, total: int) -> None: ...
-    def executed(self, post: Post, seconds: float) -> None: ...
-    def points(self, post: Post, progress: Progress, finished: str = "") -> None: ...
-    def done(self, outcome: Outcome) -> None: ...
-    def warning(self, message: str) -> None: ...
+class NullReporter(Reporter):
+    """Says nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +96,14 @@ class BuildReport:
     @property
     def failed_points(self) -> list[LabbookError]:
         return [error for counts in self.sweeps for error in counts.failed]
+
+    def strict_failure(self, strict: bool) -> bool:
+        """With --strict, a broken claim or a warning fails the build too."""
+        return strict and bool(self.broken_claims or self.notices)
+
+    def exit_code(self, *, strict: bool = False) -> int:
+        """1 when a post or a sweep point failed (or, strict, a claim broke or a warning was given)."""
+        return 1 if self.failed or self.failed_points or self.strict_failure(strict) else 0
 
 
 # --- the pipeline ----------------------------------------------------------------------------------
@@ -129,40 +154,98 @@ def build(config: Config, *, only: Sequence[Path] | None = None, force: bool = F
     reporter = reporter or NullReporter()
     clock = time.perf_counter()
     with lock.held(config, wait=wait, on_wait=reporter.warning):
-        site.recover(config.site)
-        theme = Theme(config.templates, compiled=config.cache / "jinja2")  # compiled templates kept there
-        state = State(config, fingerprint(config, theme.digest()))
-        store = cache.Store(config, state.hashes)
-        store.clean_tmp()
-        chosen = _Chosen(config, only, force)
-        files = source.discover(config)
-        unchanged = _unchanged(files, state, chosen, reporter)
-        read = source.read_all(config, [p for p in files if config.relative(p) not in unchanged],
-                               taken={e.slug: name for name, e in unchanged.items()})
+        project = _Project.open(config, _Chosen(config, only, force))            # theme, state, run store
+        read = _read(project)                                                    # unchanged posts: not even read
         reporter.stage("read", time.perf_counter() - clock)
-        ready, missing, skipped = _look_up(read.posts, store, chosen, reporter)
-        with _executions(missing, config, store, reporter) as arriving:  # kernels start now
-            rendered = [_render(item, config, theme, reporter) for item in _ready_first(ready, arriving)]
-        pages = sorted((r.page for r in rendered if isinstance(r, _Rendered)), key=lambda p: p.slug)
-        failures = [*(_Failure(p, e) for p, e in read.failures), *(r for r in rendered if isinstance(r, _Failure))]
-        settled = [_settle(f, config, reporter) for f in failures]
-        kept = {e.slug: e.summary for e in unchanged.values()} | _published(skipped, config) | {
-            s.slug: s for _, s in settled if s is not None}
-        publication = site.Publication(pages, kept)
-        if pages or failures or not state.listing_holds(publication):
-            change = site.write(publication, config, theme, prune=prune)
-            state.wrote_listing(publication)
-        else:  # a no-op: every listing, theme and author file as the last write left it (no jinja2, no YAML)
-            change = site.Change()
-        outcomes = _outcomes(unchanged, skipped, read.drafts, rendered, settled, reporter)
-        sweeps = tuple(r.sweep for r in rendered if r.sweep is not None)
-        _remember(state, pages, failures, outcomes, files, config, sweeps)
+        ready, missing, skipped = _look_up(read.posts, project.store, project.chosen, reporter)
+        with _executions(missing, config, project.store, reporter) as arriving:  # kernels start now
+            rendered = _Results([_render(item, config, project.theme) for item in _ready_first(ready, arriving)],
+                                read.failures)
+        settled = [_settle(f, config, reporter) for f in rendered.failures]      # keep the last good pages
+        kept = _kept(read.unchanged, skipped, settled, config)
+        change = _write(project, site.Publication(rendered.pages, kept), bool(rendered.failures), prune=prune)
+        outcomes = _outcomes(read.unchanged, skipped, read.drafts, rendered.items, settled, reporter)
+        _remember(project.state, rendered, outcomes, read.files, config)
         reporter.stage("build", time.perf_counter() - clock)
-    notices = (*read.notices, *(n for p in pages for n in p.notices), *change.notices)
+    notices = (*read.notices, *(n for p in rendered.pages for n in p.notices), *change.notices)
     for notice in notices:
         reporter.warning(str(notice))
-    claims = _broken_claims(pages, unchanged)
-    return BuildReport(tuple(outcomes), notices, change, claims, sweeps)
+    claims = _broken_claims(rendered.pages, read.unchanged)
+    return BuildReport(tuple(outcomes), notices, change, claims, rendered.sweeps)
+
+
+@dataclass(frozen=True, slots=True)
+class _Project:
+    """What one build works with, opened once under the lock."""
+
+    config: Config
+    chosen: _Chosen
+    theme: Theme
+    state: State
+    store: cache.Store
+
+    @classmethod
+    def open(cls, config: Config, chosen: _Chosen) -> _Project:
+        """Finish (or undo) an interrupted write of site/; load the theme, the state of the last
+        build and the run store; clear what killed builds left in the store."""
+        site.recover(config.site)
+        theme = Theme(config.templates, compiled=config.cache / "jinja2")  # compiled templates kept there
+        state = State(config, lambda hashes: fingerprint(config, theme.digest(hashes)))
+        store = cache.Store(config, state.hashes)
+        store.clean_tmp()
+        return cls(config, chosen, theme, state, store)
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """The posts this build read, and those it did not need to."""
+
+    files: list[Path]
+    """Every post file, in order."""
+    unchanged: dict[str, Entry]
+    """Posts as the last build left them (file -> entry): not read."""
+    posts: tuple[Post, ...]
+    failures: list[_Failure]
+    """Posts that did not read."""
+    drafts: tuple[PurePosixPath, ...]
+    notices: tuple[Notice, ...]
+
+
+def _read(project: _Project) -> _Read:
+    """Every post whose file, inputs or published pages changed since the last build."""
+    config = project.config
+    files = source.discover(config)
+    unchanged = _unchanged(files, project.state, project.chosen)
+    read = source.read_all(config, [p for p in files if config.relative(p) not in unchanged],
+                           taken={e.slug: name for name, e in unchanged.items()})
+    return _Read(files, unchanged, read.posts, [_Failure(p, e) for p, e in read.failures], read.drafts,
+                 read.notices)
+
+
+class _Results:
+    """Every post that was looked up, executed or failed: its page, or why it has none."""
+
+    def __init__(self, items: list[_Rendered | _Failure], unread: Sequence[_Failure]) -> None:
+        self.items = items
+        self.pages = sorted((r.page for r in items if isinstance(r, _Rendered)), key=lambda p: p.slug)
+        self.failures = [*unread, *(r for r in items if isinstance(r, _Failure))]
+        self.sweeps = tuple(r.sweep for r in items if r.sweep is not None)
+
+
+def _kept(unchanged: dict[str, Entry], skipped: Iterable[Post], settled: Sequence[tuple[Outcome, Summary | None]],
+          config: Config) -> dict[str, Summary]:
+    """The posts left as published: unchanged, not chosen, or failed with a last good page."""
+    return {e.slug: e.summary for e in unchanged.values()} | _published(skipped, config) | {
+        s.slug: s for _, s in settled if s is not None}
+
+
+def _write(project: _Project, publication: site.Publication, failed: bool, *, prune: bool) -> site.Change:
+    """site/ brought to the publication; nothing at all when no page, failure or listing changed."""
+    if publication.pages or failed or not project.state.listing_holds(publication):
+        change = site.write(publication, project.config, project.theme, prune=prune)
+        project.state.wrote_listing(publication)
+        return change
+    return site.Change()  # a no-op: every listing, theme and author file as the last write left it (no jinja2, no YAML)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +265,7 @@ class _Chosen:
         return self.force and path in self
 
 
-def _unchanged(files: Iterable[Path], state: State, chosen: _Chosen, reporter: Reporter) -> dict[str, Entry]:
+def _unchanged(files: Iterable[Path], state: State, chosen: _Chosen) -> dict[str, Entry]:
     """Posts whose file, inputs and published pages are as the last build left them: not even read."""
     found = {}
     for path in files:
@@ -209,8 +292,8 @@ def _look_up(posts: Sequence[Post], store: cache.Store, chosen: _Chosen,
         found = cache.Lookup(None, None, "--force") if forced else store.lookup(post)
         for note in found.notes:
             reporter.warning(note)
+        found = inline_added(post, found, store)  # a lookup without a run comes back as it is
         if found.run is not None:
-            found = inline_added(post, found, store)
             ready.append(_Ready(post, found.run, found.folder, "cached"))
         elif path in chosen:
             missing.append(post)
@@ -221,6 +304,8 @@ def _look_up(posts: Sequence[Post], store: cache.Store, chosen: _Chosen,
 
 def _look_up_sweep(post: Post, store: cache.Store, chosen: _Chosen, reporter: Reporter) -> gather.SweepPlan | _Ready:
     """A sweep post's points (and gather) looked up: ready when all are, else the plan that runs the rest."""
+    from . import gather
+
     plan = gather.SweepPlan(post, store.config, store, force=chosen.forced(store.config.root / post.path),
                             inline_added=inline_added, workers=store.config.workers)
     for note in plan.notes:
@@ -249,16 +334,20 @@ def _executions(missing: Sequence[Post | gather.SweepPlan], config: Config, stor
 
     Leaving the block early (an interrupt, an error) stops every kernel still running.
     """
-    posts = [m for m in missing if isinstance(m, Post)]
-    sweeps = [m for m in missing if isinstance(m, gather.SweepPlan)]
     if not missing:
         yield iter(())
         return
+    from . import dispatch, gather
+    from .jobs import job_for
+
+    posts = [m for m in missing if isinstance(m, Post)]
+    sweeps = [m for m in missing if isinstance(m, gather.SweepPlan)]
     reporter.executing([*posts, *(plan.post for plan in sweeps)])
     clock = time.perf_counter()
-    with executor.open_dispatcher(config.workers, config.scheduler) as dispatcher, \
+    with dispatch.open_dispatcher(config.workers, config.scheduler) as dispatcher, \
             dispatcher.session(progress=reporter.cell) as session:
-        for job in [*(job_for(post, config, store) for post in _one_per_key(posts)), *(j for s in sweeps for j in s.jobs)]:
+        for job in [*(job_for(post, config, store) for post in _one_per_key(posts)),
+                    *(j for s in sweeps for j in s.jobs)]:
             session.submit(job)
         for plan in sweeps:
             reporter.points(plan.post, plan.progress)
@@ -266,8 +355,10 @@ def _executions(missing: Sequence[Post | gather.SweepPlan], config: Config, stor
     reporter.stage("execute", time.perf_counter() - clock)
 
 
-def _arrivals(session: executor.Session, sweeps: Sequence[gather.SweepPlan], store: cache.Store,
+def _arrivals(session: dispatch.Session, sweeps: Sequence[gather.SweepPlan], store: cache.Store,
               reporter: Reporter) -> Iterator[_Ready | _Failure]:
+    from . import dispatch
+
     for done in session:
         for warning in done.warnings:
             reporter.warning(warning)
@@ -275,16 +366,19 @@ def _arrivals(session: executor.Session, sweeps: Sequence[gather.SweepPlan], sto
         if plan is not None:
             yield from _sweep_arrival(plan, done, session, reporter)
         elif done.run is None:
-            yield _Failure(done.post.path, done.error or LabbookError("execution failed"), done.post.key, done.post.slug)
+            error = done.error or LabbookError("execution failed")
+            yield _Failure(done.post.path, error, done.post.key, done.post.slug)
         else:
             reporter.executed(done.post, done.seconds)
-            done = executor.localized(done, store.new_folder)
-            yield _Ready(done.post, done.run, store.put(done.run, Path(done.folder)), "executed", done.seconds)
+            folder = store.put(done.run, dispatch.local_folder(done, store.new_folder))
+            yield _Ready(done.post, done.run, folder, "executed", done.seconds)
 
 
-def _sweep_arrival(plan: gather.SweepPlan, done: executor.Done, session: executor.Session,
+def _sweep_arrival(plan: gather.SweepPlan, done: dispatch.Done, session: dispatch.Session,
                    reporter: Reporter) -> Iterator[_Ready | _Failure]:
     """A point or a gather arrived: the gather's job after the last point; the post once gathered."""
+    from . import gather
+
     following = plan.take(done)
     reporter.points(plan.post, plan.progress, plan.label(done))
     if following is not None:
@@ -340,12 +434,14 @@ def _ready_first(ready: Sequence[_Ready], arrivals: Iterator[_Ready | _Failure])
     yield from arrivals
 
 
-def _render(item: _Ready | _Failure, config: Config, theme: Theme, reporter: Reporter) -> _Rendered | _Failure:
+def _render(item: _Ready | _Failure, config: Config, theme: Theme) -> _Rendered | _Failure:
     """The post's page; or why it has none."""
     if isinstance(item, _Failure):
         return item
     try:
         with per_post(item.post.path):
+            from . import render  # only now: a build with nothing to render imports no markdown or math
+
             page = render.render(item.post, item.run, item.folder, config, theme)
     except LabbookError as error:
         return _Failure(item.post.path, error, item.post.key, item.post.slug, item.sweep)
@@ -385,12 +481,12 @@ def _outcomes(unchanged: dict[str, Entry], skipped: Sequence[Post], drafts: Sequ
     return sorted([*new, *(o for o, _ in settled)], key=lambda o: str(o.path))
 
 
-def _remember(state: State, pages: Sequence[Page], failures: Sequence[_Failure], outcomes: Sequence[Outcome],
-              files: Sequence[Path], config: Config, sweeps: Sequence[gather.SweepCounts] = ()) -> None:
+def _remember(state: State, results: _Results, outcomes: Sequence[Outcome], files: Sequence[Path],
+              config: Config) -> None:
     """What the next build needs to skip what did not change. A sweep post with failed points is
     not skipped: they run again next time, as a failed post does."""
-    failing = {str(counts.path): counts.failed for counts in sweeps if counts.failed}
-    for page in pages:
+    failing = {str(counts.path): counts.failed for counts in results.sweeps if counts.failed}
+    for page in results.pages:
         if str(page.path) in failing:
             state.entries.pop(str(page.path), None)
             state.record_failure(str(page.path), page.post.key, str(failing[str(page.path)][0]))
@@ -400,7 +496,7 @@ def _remember(state: State, pages: Sequence[Page], failures: Sequence[_Failure],
             inputs=dict(page.run.inputs), files=published_stat(config.site, site.post_files(page)),
             broken=tuple(claim for claim, _ in _claims_broken(page.run)),
         ))
-    for failure in failures:
+    for failure in results.failures:
         state.record_failure(str(failure.path), failure.key, str(failure.error))
     live = [str(o.path) for o in outcomes if o.status in ("executed", "cached", "unchanged")]
     state.save(live, [config.relative(p) for p in files])

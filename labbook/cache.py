@@ -21,7 +21,7 @@ from typing import Any
 from . import _inline
 from .config import Config
 from .errors import CacheError
-from .files import FileHashes, crash_point, sha_file, write_json_atomic
+from .files import FileHashes, crash_point, link_files, sha_file, write_json_atomic
 from .model import Post, Run
 
 __all__ = ["Store", "Lookup", "read_run", "verify", "stale_reason", "nothing_ran", "RUN_FILE"]
@@ -88,7 +88,7 @@ def stale_reason(post: Post, run: Run, root: Path, hashes: FileHashes) -> str | 
 
 def _basis_change(new: Mapping[str, Any], old: Mapping[str, Any]) -> str:
     new_cells, old_cells = list(new.get("cells", [])), list(old.get("cells", []))
-    for index, (a, b) in enumerate(zip(new_cells, old_cells)):
+    for index, (a, b) in enumerate(zip(new_cells, old_cells, strict=False)):
         if a != b:
             return f"code cell {index + 1} changed"
     if len(new_cells) != len(old_cells):
@@ -182,16 +182,7 @@ class Store:
         """Store `run` with the artifacts of `folder` (a stored or published run of the same key),
         linked rather than copied where the file system allows: a new record, the same files."""
         new = self.new_folder()
-        for name in sorted({a.name for a in run.artifacts} | {_inline.SNAPSHOT}):  # not the page's own files
-            source = folder / name
-            if not source.is_file() or source.is_symlink():
-                continue
-            target = new / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(source, target)
-            except OSError:
-                shutil.copy2(source, target)
+        link_files(sorted({a.name for a in run.artifacts} | {_inline.SNAPSHOT}), folder, new)  # not the page's own
         return self.put(run, new)
 
     def clean_tmp(self) -> None:

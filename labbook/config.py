@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import os
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -68,9 +69,9 @@ _PATH_KEYS = ("posts", "site", "cache", "templates", "assets")
 _SETTABLE = {f.name for f in fields(Config)} - {"root", "params"}
 
 
-def did_you_mean(word: str, choices: object) -> str:
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean 'phenomena'?)' or ''."""
-    close = difflib.get_close_matches(word, sorted(choices), n=1)  # type: ignore[arg-type]
+    close = difflib.get_close_matches(word, sorted(choices), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
@@ -138,5 +139,5 @@ def load_config(root: Path | str | None = None, **overrides: Any) -> Config:
         templates=templates if templates.is_dir() else PACKAGE_TEMPLATES,
         assets=root / "assets",
     )
-    paths = {k: (root / Path(values.pop(k))).resolve() for k in _PATH_KEYS if k in values}
+    paths: dict[str, Any] = {k: (root / Path(values.pop(k))).resolve() for k in _PATH_KEYS if k in values}
     return replace(config, **paths, **values)

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from . import _inline
-from ._kernel import project_source
 from .compare.text import strip_ansi
 from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError
 from .files import sha_file
+from .kernel_side import project_source
 from .kernels import Kernel, discard_kernel, kernel_environment, log_tail, start_kernel, stop_kernel
 from .model import Artifact, Cell, CellResult, Platform, Post, Run, Verdict, replace
 from .outputs import IMAGE_TYPES, TEXT_TYPES, UnsafeImage, choose_mime, image_size, sanitize_svg
@@ -36,7 +36,7 @@ MAX_OUTPUT_CHARS = 20_000
 _SKIPPED_DIRS = {"__pycache__", ".ipynb_checkpoints", ".git"}
 _SAFE_PART = re.compile(r"[^A-Za-z0-9._-]+")
 _FRAME_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
-_TRACE_CODE = "import json as _j, labbook._kernel as _k; print(_j.dumps(_k.report()))"
+_TRACE_CODE = "import json as _j, labbook.kernel_side as _k; print(_j.dumps(_k.report()))"
 
 CellStarted = Callable[[int, int], None]
 """Called with (cell index, number of cells) as each cell starts: the progress display."""
@@ -96,7 +96,7 @@ def _translate(exc: Exception, cell: Cell, post: Post, timeout: float) -> Execut
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     preview = cell.source.strip().splitlines()[0][:60] if cell.source.strip() else ""
-    where = dict(path=str(post.path), cell=cell.index)
+    where: dict[str, Any] = {"path": str(post.path), "cell": cell.index}
     if isinstance(exc, CellExecutionError):
         traceback = strip_ansi(exc.traceback or "")
         message = f"{exc.ename}: {exc.evalue}".strip(": ")
@@ -163,7 +163,7 @@ class _FigureNamer:
     def name(self, cell: Cell, nth_in_cell: int) -> str:
         self.count += 1
         base = cell.options.label or f"fig-{self.count}"
-        name = base if nth_in_cell == 1 and cell.options.label else (f"{base}-{nth_in_cell}" if cell.options.label else base)
+        name = f"{base}-{nth_in_cell}" if cell.options.label and nth_in_cell != 1 else base
         while name in self.used:
             name += "-b"
         self.used.add(name)
@@ -191,7 +191,7 @@ def _cell_outputs(cell: Cell, outputs: list[dict[str, Any]], folder: Path, namer
     for output in _coalesced(outputs):
         data = output.get("data", {})
         mime = choose_mime(data)
-        if mime in IMAGE_TYPES:
+        if mime is not None and mime in IMAGE_TYPES:
             figure = _figure_output(cell, output, mime, folder, namer, images + 1, warnings)
             if figure is not None:
                 images += 1
@@ -231,8 +231,8 @@ def _figure_output(cell: Cell, output: dict[str, Any], mime: str, folder: Path, 
             warnings.append(f"{where}: removed from an SVG output before publishing: {', '.join(clean.removed)}")
         content = clean.data
     name = f"figures/{namer.name(cell, nth)}.{IMAGE_TYPES[mime]}"
-    record: dict[str, Any] = {"output_type": "figure", "name": name, "alt": _text_of(output["data"].get("text/plain", "")),
-                              "mime": mime}
+    record: dict[str, Any] = {"output_type": "figure", "name": name,
+                              "alt": _text_of(output["data"].get("text/plain", "")), "mime": mime}
     size = image_size(mime, content, output.get("metadata", {}).get(mime))
     if size is not None:
         record["width"], record["height"] = size
@@ -350,7 +350,8 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
         notebook,
         km=kernel.manager,
         timeout=int(post.settings.timeout),
-        timeout_func=lambda nb_cell: int(timeouts.get(nb_cell.metadata.get("labbook", {}).get("index", -1), post.settings.timeout)),
+        timeout_func=lambda nb_cell: int(timeouts.get(nb_cell.metadata.get("labbook", {}).get("index", -1),
+                                                      post.settings.timeout)),
         allow_errors=False,
         record_timing=False,
         shutdown_kernel="immediate",

@@ -119,7 +119,8 @@ def _read_blog(folder: Path, theme: BlogTheme, owned: Iterable[str]) -> _Blog:
             values.get("theme") or values.get("remote_theme")):  # a gem theme brings its own _includes
         raise ConfigError(f"{folder} has no _includes/{theme.figure_include}: it is not an {theme.name} blog, and "
                           f"its build would stop at the first figure", path=str(settings),
-                          hint="for another theme, export with --theme plain (labbook then ships its own figure include)")
+                          hint="for another theme, export with --theme plain "
+                               "(labbook then ships its own figure include)")
     plugins = values.get("plugins") or values.get("gems") or []
     return _Blog(folder, theme, "jekyll-redirect-from" in plugins, str(values.get("permalink") or "date"),
                  str(values.get("baseurl") or ""), str(values.get("url") or ""), frozenset(owned))
@@ -133,11 +134,7 @@ def plan_export(config: Config, blog: Path, theme_name: str = "al-folio", *, fig
     Raises:
         ConfigError: not a Jekyll site, or an unknown theme.
     """
-    if theme_name not in THEMES:
-        raise ConfigError(f"unknown theme {theme_name!r}: labbook knows {', '.join(sorted(THEMES))}")
-    theme = THEMES[theme_name]
-    if figures is not None:
-        theme = dataclasses.replace(theme, figures=figures.strip("/"))
+    theme = _theme(theme_name, figures)
     if blog.resolve() == config.site.resolve():
         raise ConfigError(f"{blog} is labbook's own site/: export writes into another blog",
                           hint="give the folder of the blog, the one holding its _config.yml and _posts/")
@@ -149,32 +146,67 @@ def plan_export(config: Config, blog: Path, theme_name: str = "al-folio", *, fig
     report.skipped += [(str(path), _why(error)) for path, error in read.failures]
     files: dict[str, bytes | Path] = {}
     for post in read.posts:
-        clash = _blog_post_at(site, post)
-        if clash is not None:
-            report.warnings.append(f"{post.path}: not exported: the blog has this post already, as {clash} "
-                                   "(remove that file to publish labbook's version)")
-            continue
-        run, folder, why = _published_run(config, post)
-        if run is None:
-            report.skipped.append((str(post.path), why))
-            continue
-        try:
-            with about(post.path):
-                post_files, warnings = _post_files(post, run, folder, config, templates, site)
-        except LabbookError as error:
-            report.skipped.append((str(post.path), _why(error)))
-            continue
-        files.update(post_files)
-        report.warnings += warnings
-        report.posts.append(str(post.path))
+        exported = _export_post(post, config, templates, site)
+        if exported.skipped is not None:
+            report.skipped.append((str(post.path), exported.skipped))
+        if exported.files is not None:
+            files.update(exported.files)
+            report.posts.append(str(post.path))
+        report.warnings += exported.warnings
     if report.posts:
-        files[STYLESHEET] = scope_css(_labbook_css(templates), SCOPE).encode()
-        if theme.figure_include is None:
-            files["_includes/labbook-figure.liquid"] = FIGURE_INCLUDE.encode()
+        files |= _shared_files(theme, templates)
     data_files = {n: d for n, d in files.items() if n.startswith(theme.data + "/")}
     if any(jekyll.special_path(n) or jekyll.needs_plugin(n, _head(d)) for n, d in data_files.items()):
         files[jekyll.RAW_PLUGIN_PATH] = jekyll.raw_files_plugin([theme.data])
     return files, report
+
+
+def _theme(name: str, figures: str | None) -> BlogTheme:
+    """The named theme, with the figures folder the author chose.
+
+    Raises:
+        ConfigError: labbook does not know the theme.
+    """
+    if name not in THEMES:
+        raise ConfigError(f"unknown theme {name!r}: labbook knows {', '.join(sorted(THEMES))}")
+    theme = THEMES[name]
+    return dataclasses.replace(theme, figures=figures.strip("/")) if figures is not None else theme
+
+
+@dataclass(frozen=True, slots=True)
+class _PostExport:
+    """One post's share of an export."""
+
+    files: Mapping[str, bytes | Path] | None = None
+    """Its files in the blog; None when it is not exported."""
+    warnings: tuple[str, ...] = ()
+    skipped: str | None = None
+    """Why it could not be exported (a report line), when it is skipped."""
+
+
+def _export_post(post: Post, config: Config, templates: Theme, site: _Blog) -> _PostExport:
+    """The post's files for the blog; or why it is left out (the blog's own post there, no run, an error)."""
+    clash = _blog_post_at(site, post)
+    if clash is not None:
+        return _PostExport(warnings=(f"{post.path}: not exported: the blog has this post already, as {clash} "
+                                     "(remove that file to publish labbook's version)",))
+    run, folder, why = _published_run(config, post)
+    if run is None:
+        return _PostExport(skipped=why)
+    try:
+        with about(post.path):
+            post_files, warnings = _post_files(post, run, folder, config, templates, site)
+    except LabbookError as error:
+        return _PostExport(skipped=_why(error))
+    return _PostExport(post_files, tuple(warnings))
+
+
+def _shared_files(theme: BlogTheme, templates: Theme) -> dict[str, bytes | Path]:
+    """What every exported post needs once: labbook's scoped stylesheet, a figure include if the theme has none."""
+    files: dict[str, bytes | Path] = {STYLESHEET: scope_css(_labbook_css(templates), SCOPE).encode()}
+    if theme.figure_include is None:
+        files["_includes/labbook-figure.liquid"] = FIGURE_INCLUDE.encode()
+    return files
 
 
 def _blog_post_at(blog: _Blog, post: Post) -> str | None:
@@ -413,7 +445,7 @@ def _rules(css: str) -> Iterable[tuple[str, str | None]]:
 def _split_selectors(prelude: str) -> list[str]:
     parts, depth, current = [], 0, ""
     for char in prelude:
-        depth += char in "([" 
+        depth += char in "(["
         depth -= char in ")]"
         if char == "," and depth == 0:
             parts.append(current)
@@ -454,8 +486,8 @@ def _read_manifest(blog: Path) -> dict[str, str]:
         return {str(k): str(v) for k, v in files.items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SiteError(f"cannot read labbook's record of what it exported: {exc}", path=str(path),
-                        hint="restore it from the blog's history; without it labbook cannot tell its files from yours") \
-            from None
+                        hint="restore it from the blog's history; "
+                             "without it labbook cannot tell its files from yours") from None
 
 
 def _inside(blog: Path, name: str) -> Path:
@@ -482,51 +514,80 @@ def export(config: Config, blog: Path, theme: str = "al-folio", *, figures: str 
         kept = {n: sha for n, sha in manifest.items() if n not in files}
         if report.skipped and only is None:
             report.warnings.append("some posts were not exported: nothing labbook exported before was removed")
-    conflicts, changed, shas = [], {}, {}
-    for name, data in sorted(files.items()):
-        target = _inside(blog, name)
-        shas[name] = _sha(data)
-        if not target.exists():
-            changed[name] = data
-            continue
-        current = _sha(target)
-        if current == shas[name]:
-            report.unchanged += 1
-            if name not in manifest and not force:
-                conflicts.append(f"{name} (the same bytes, but labbook did not write it)")
-            continue
-        if name not in manifest:
-            conflicts.append(f"{name} (labbook did not write it)")
-        elif manifest[name] != current:
-            conflicts.append(f"{name} (edited since labbook exported it)")
-        changed[name] = data
-    if conflicts and not force:
+    plan = _plan_writes(files, blog, manifest, force)
+    report.unchanged += plan.unchanged
+    if plan.conflicts and not force:
         raise SiteError(
-            f"refusing to overwrite {len(conflicts)} file{'s' * (len(conflicts) != 1)} in {blog}:\n    "
-            + "\n    ".join(conflicts),
+            f"refusing to overwrite {len(plan.conflicts)} file{'s' * (len(plan.conflicts) != 1)} in {blog}:\n    "
+            + "\n    ".join(plan.conflicts),
             hint="move or rename them, or pass --force to let labbook take them over; nothing was written",
         )
-    stale = []
-    for name, sha in sorted(manifest.items()):
-        if name in files or name in kept:
-            continue
-        target = _inside(blog, name)
-        if target.exists() and _sha(target) != sha:
-            report.warnings.append(f"{name}: edited since labbook exported it; left in place (it is yours now)")
-        elif target.exists():
-            stale.append(name)
+    stale, edited = _stale(manifest, files.keys() | kept.keys(), blog)
+    report.warnings += [f"{name}: edited since labbook exported it; left in place (it is yours now)" for name in edited]
     try:
-        write_atomic(blog / MANIFEST, _manifest({**manifest, **shas}))  # first: whatever is written is recorded
-        for name, data in changed.items():
+        write_atomic(blog / MANIFEST, _manifest({**manifest, **plan.shas}))  # first: whatever is written is recorded
+        for name, data in plan.changed.items():
             write_atomic(blog / name, data if isinstance(data, bytes) else data.read_bytes())
         for name in stale:
             (blog / name).unlink()
             _remove_empty_parents((blog / name).parent, blog)
-        write_atomic(blog / MANIFEST, _manifest({**kept, **shas}))
+        write_atomic(blog / MANIFEST, _manifest({**kept, **plan.shas}))
     except OSError as exc:
         raise SiteError(f"could not write into the blog: {exc}", path=str(blog)) from exc
-    report.written, report.deleted = sorted(changed), stale
+    report.written, report.deleted = sorted(plan.changed), stale
     return report
+
+
+@dataclass(frozen=True, slots=True)
+class _Writes:
+    """What an export changes in the blog, decided before anything is written."""
+
+    changed: dict[str, bytes | Path]
+    """Files to write: new, or with other bytes than the blog holds."""
+    shas: dict[str, str]
+    """The sha256 of every file the export makes: the next manifest."""
+    conflicts: list[str]
+    """Files labbook did not write, or that were edited since: not overwritten without force."""
+    unchanged: int
+
+
+def _plan_writes(files: Mapping[str, bytes | Path], blog: Path, manifest: Mapping[str, str], force: bool) -> _Writes:
+    """Compare each file to make with the blog's copy and the manifest of what labbook wrote there."""
+    plan = _Writes({}, {}, [], 0)
+    unchanged = 0
+    for name, data in sorted(files.items()):
+        target = _inside(blog, name)
+        plan.shas[name] = _sha(data)
+        if not target.exists():
+            plan.changed[name] = data
+            continue
+        current = _sha(target)
+        if current == plan.shas[name]:
+            unchanged += 1
+            if name not in manifest and not force:
+                plan.conflicts.append(f"{name} (the same bytes, but labbook did not write it)")
+            continue
+        if name not in manifest:
+            plan.conflicts.append(f"{name} (labbook did not write it)")
+        elif manifest[name] != current:
+            plan.conflicts.append(f"{name} (edited since labbook exported it)")
+        plan.changed[name] = data
+    return dataclasses.replace(plan, unchanged=unchanged)
+
+
+def _stale(manifest: Mapping[str, str], made: Iterable[str], blog: Path) -> tuple[list[str], list[str]]:
+    """Files labbook exported before and no longer makes: (those to remove, those edited since: left)."""
+    stale, edited = [], []
+    made = set(made)
+    for name, sha in sorted(manifest.items()):
+        if name in made:
+            continue
+        target = _inside(blog, name)
+        if target.exists() and _sha(target) != sha:
+            edited.append(name)
+        elif target.exists():
+            stale.append(name)
+    return stale, edited
 
 
 def _manifest(shas: Mapping[str, str]) -> bytes:

@@ -9,14 +9,15 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import threading
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["sha_file", "sha_bytes", "digest", "FileHashes", "Memo", "dump_json", "write_atomic", "write_json_atomic", "write_if_changed",
-           "crash_point"]
+__all__ = ["sha_file", "sha_bytes", "digest", "FileHashes", "Memo", "dump_json", "write_atomic", "write_json_atomic",
+           "write_if_changed", "link_files", "crash_point"]
 
 
 def crash_point(name: str) -> None:
@@ -163,3 +164,18 @@ def write_if_changed(path: Path, data: bytes) -> bool:
             return False
     write_atomic(path, data)
     return True
+
+
+def link_files(names: Iterable[str], source: Path, target: Path) -> None:
+    """Each named regular file of `source` into `target` (folders made as needed), as a hard link
+    where the file system allows, else a copy. Missing names and symlinks are passed over."""
+    for name in names:
+        origin = source / name
+        if not origin.is_file() or origin.is_symlink():
+            continue
+        destination = target / name
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(origin, destination)
+        except OSError:
+            shutil.copy2(origin, destination)

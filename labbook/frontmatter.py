@@ -10,13 +10,11 @@ Never: reads or writes files, knows what a post is.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import yaml
@@ -76,14 +74,16 @@ _CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?\n?$")
 
 
 @functools.cache
+@functools.cache
 def _loader() -> type:
     """SafeLoader that leaves dates as text: labbook checks them itself, with the line.
 
-    Made on first use: a build with nothing to read never imports PyYAML.
+    Made on first use (a build with nothing to read never imports PyYAML), then kept. On
+    libyaml's C parser when PyYAML has it (the same documents, several times faster).
     """
     import yaml
 
-    class Loader(yaml.SafeLoader):
+    class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
         pass
 
     Loader.yaml_implicit_resolvers = {
@@ -100,9 +100,13 @@ def load_yaml(yaml_text: str) -> Any:
         FrontMatterProblem: invalid or hostile YAML (its `line` counts from the text's first line
             as line 2, as in a header).
     """
+    return _construct(_compose(yaml_text), yaml_text)
+
+
+def _construct(node: yaml.Node | None, yaml_text: str) -> Any:
+    """The values of a composed YAML text, once its size is known to be sane."""
     import yaml
 
-    node = _compose(yaml_text)
     if node is None:
         return None
     _check_size(node)
@@ -139,7 +143,7 @@ def parse(text: str) -> Header:
                                  hint="start the post with '---', then title: and date:, then '---'")
     yaml_text, body, body_line = parts
     node = _compose(yaml_text)
-    values = load_yaml(yaml_text) if node is not None else None
+    values = _construct(node, yaml_text)
     if not isinstance(values, dict):
         raise FrontMatterProblem("front matter must be a mapping of keys to values", 2)
     return Header({str(k): v for k, v in values.items()}, _key_lines(node, 2), body, body_line)
@@ -187,8 +191,6 @@ def _yaml_problem(exc: yaml.YAMLError) -> FrontMatterProblem:
 
 
 def _check_size(root: yaml.Node) -> None:
-    import yaml
-
     """Refuse alias bombs and absurd nesting before anything walks or prints the values.
 
     Sizes are counted with aliases expanded (an alias is the same node object again), memoized

@@ -15,17 +15,16 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib.util
-import os
-import shutil
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from . import cache, executor, sweep
+from . import cache, dispatch, sweep
 from .config import Config
 from .errors import LabbookError
+from .files import link_files
 from .jobs import job_for
 from .model import Point, Post, Run
 from .observations import OBSERVATIONS
@@ -150,19 +149,21 @@ class SweepPlan:
         self.published = store.published_folder(post.slug)
         self.outcomes: dict[int, PointOutcome] = {}
         self.progress = sweep.Progress(len(self.sweep.points), workers=workers)
-        self.jobs: list[executor.Job] = []
+        self.jobs: list[dispatch.Job] = []
         """The jobs to submit first: missing points (or, when every point is cached, the gather)."""
         self.notes: list[str] = []
         """Corrupt cache entries met while looking up: warnings."""
         self.result: Gathered | LabbookError | None = None
         """Set once the sweep is complete: its folder to render, or why the gather failed."""
         self._by_key: dict[str, Point] = {}
-        self._gather_job: executor.Job | None = None
+        self._gather_job: dispatch.Job | None = None
         self._gather_post: Post | None = None
         self._gather_executed = False
         self._table = sweep.Table((), ())
         self._problems: list[str] = []
         self._look_up()
+        if self.jobs:
+            _import_pyarrow_meanwhile()
 
     # --- points ---
 
@@ -187,15 +188,18 @@ class SweepPlan:
         if not self.jobs:
             self._points_done()
 
-    def owns(self, done: executor.Done) -> bool:
+    def owns(self, done: dispatch.Done) -> bool:
         """The Done is one of this sweep's points, or its gather."""
         if done.post.path != self.post.path:
             return False
-        return done.post.key in self._by_key or (self._gather_post is not None and done.post.key == self._gather_post.key)
+        return done.post.key in self._by_key or self._is_gather(done)
 
-    def take(self, done: executor.Done) -> executor.Job | None:
+    def _is_gather(self, done: dispatch.Done) -> bool:
+        return self._gather_post is not None and done.post.key == self._gather_post.key
+
+    def take(self, done: dispatch.Done) -> dispatch.Job | None:
         """One of this sweep's executions finished: keep it; the gather's job when it was the last point."""
-        if self._gather_post is not None and done.post.key == self._gather_post.key and done.post.key not in self._by_key:
+        if self._is_gather(done) and done.post.key not in self._by_key:
             self._gathered(done)
             return None
         point = self._by_key[done.post.key]
@@ -204,8 +208,7 @@ class SweepPlan:
             error = done.error or LabbookError("the point did not run", path=str(self.post.path))
             self.outcomes[point.index] = PointOutcome(point, done.post, "failed", error=error, seconds=done.seconds)
         else:
-            done = executor.localized(done, self.store.new_folder)
-            folder = self.store.put(done.run, Path(done.folder))
+            folder = self.store.put(done.run, dispatch.local_folder(done, self.store.new_folder))
             self.outcomes[point.index] = PointOutcome(point, done.post, "executed", done.run, folder,
                                                       seconds=done.seconds)
         if len(self.outcomes) == len(self.sweep.points):
@@ -213,7 +216,7 @@ class SweepPlan:
             return self._gather_job
         return None
 
-    def label(self, done: executor.Done) -> str:
+    def label(self, done: dispatch.Done) -> str:
         """What progress calls this execution: `slug wd=0.5,seed=0`, or `slug gather`."""
         point = self._by_key.get(done.post.key)
         return f"{self.post.slug} {point.id if point is not None else 'gather'}"
@@ -250,14 +253,13 @@ class SweepPlan:
         if not self.jobs:  # every point was cached: the gather is the first job
             self.jobs.append(self._gather_job)
 
-    def _gathered(self, done: executor.Done) -> None:
+    def _gathered(self, done: dispatch.Done) -> None:
         if done.run is None:
             self.result = done.error or LabbookError("the gather did not run", path=str(self.post.path))
             return
         self._gather_executed = True
-        done = executor.localized(done, self.store.new_folder)
         run = replace(done.run, inputs=self._inputs(done.run.inputs))
-        self._finish(run, self.store.put(run, Path(done.folder)), seconds=done.seconds)
+        self._finish(run, self.store.put(run, dispatch.local_folder(done, self.store.new_folder)), seconds=done.seconds)
 
     def _finish(self, run: Run, folder: Path | None, seconds: float = 0.0) -> None:
         try:
@@ -338,6 +340,22 @@ class SweepPlan:
                    for name, data in _table_files(self._table).items())
 
 
+def _import_pyarrow_meanwhile() -> None:
+    """Import pyarrow (for sweep.parquet) on a thread while the points run: ~0.5 s that would
+    otherwise come after the last point and before the gather starts. Nothing if it is absent."""
+    import importlib.util
+    import threading
+
+    if "pyarrow.parquet" in sys.modules or importlib.util.find_spec("pyarrow") is None:
+        return
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # the table's own import reports a broken pyarrow
+            import pyarrow.parquet  # noqa: F401
+
+    threading.Thread(target=load, daemon=True, name="labbook-pyarrow").start()
+
+
 def _table_files(table: sweep.Table) -> dict[str, bytes]:
     files = {sweep.TABLE_JSON: table.to_json(), sweep.TABLE_CSV: table.to_csv()}
     parquet = table.to_parquet()
@@ -350,7 +368,8 @@ def _nothing_gathered(gather: Post, inputs: Mapping[str, str], outcomes: Sequenc
     """The run of a sweep without a gather part: no cell, dated by its last point."""
     started = max((o.run.started for o in outcomes if o.run is not None), default="")
     return Run(key=gather.key, cells=(), artifacts=(), inputs=dict(inputs), basis=gather.basis,
-               environment={}, started=started, seconds=0.0, seed=gather.settings.seed, params=dict(gather.settings.params))
+               environment={}, started=started, seconds=0.0, seed=gather.settings.seed,
+               params=dict(gather.settings.params))
 
 
 def _run_json(run: Run) -> bytes:
@@ -370,16 +389,7 @@ def _link_run(run: Run, source: Path, target: Path) -> None:
     from . import _inline
 
     target.mkdir(parents=True, exist_ok=True)
-    for name in sorted({a.name for a in run.artifacts} | {cache.RUN_FILE, _inline.SNAPSHOT}):
-        origin = source / name
-        if not origin.is_file() or origin.is_symlink():
-            continue
-        destination = target / name
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(origin, destination)
-        except OSError:
-            shutil.copy2(origin, destination)
+    link_files(sorted({a.name for a in run.artifacts} | {cache.RUN_FILE, _inline.SNAPSHOT}), source, target)
 
 
 def plan(posts: Iterable[Post], config: Config, store: cache.Store, *, forced: Callable[[Post], bool],

@@ -89,18 +89,7 @@ def convert(text: str, filename: str, permalink: str = "date") -> Converted:
     match = _POST_NAME.match(PurePosixPath(filename).name)
     if not match:
         raise ValueError("not a post file name (YYYY-MM-DD-title.md)")
-    try:
-        split = frontmatter.split(text)
-        if split is None:
-            raise ValueError("no front matter between '---' lines")
-        header, body, _ = split
-        front = frontmatter.load_yaml(header) or {}
-    except frontmatter.FrontMatterProblem as problem:
-        raise ValueError(f"line {problem.line}: {problem.message}") from None
-    if not isinstance(front, dict):
-        raise ValueError("its front matter is not a mapping")
-    if match["ext"] == "html" and any(line.strip() and not line.lstrip().startswith("<") for line in body.splitlines()):
-        raise ValueError("an .html post with text outside HTML tags: Markdown would read it differently")
+    front, body = _front_and_body(text, html=match["ext"] == "html")
     date = dt.date.fromisoformat("-".join(f"{int(p):02d}" for p in match["date"].split("-")))
     name = f"{date.isoformat()}-{match['title']}.md"
     notes: list[str] = []
@@ -122,25 +111,55 @@ def convert(text: str, filename: str, permalink: str = "date") -> Converted:
     url = jekyll.permalink_url(LABBOOK_PERMALINK, date=front_date, title=slug or source.slug_of(PurePosixPath(name)))
     redirects = _words(front.get("redirect_from"))
     if old_url != url:
-        if _REDIRECTABLE.match(old_url) and not any(p.startswith((".", "_")) for p in old_url.split("/")):
+        if _redirectable(old_url):
             redirects.append(old_url)
         else:
             notes.append(f"its old address {old_url} cannot be kept (labbook writes redirects only at plain paths)")
     if redirects:
         values["redirect_from"] = list(dict.fromkeys(redirects))
     head = frontmatter.dump(values, width=1000)
-    body_line = head.count("\n") + 1  # notes name lines of the post as written, under its new front matter
     body = _OLD_FIGURE.sub(r"\1figure.liquid\2", body)
+    assets, body_notes = _body_assets(body, head.count("\n") + 1)
+    return Converted(name, head + body, url, old_url, assets, tuple(notes + body_notes))
+
+
+def _front_and_body(text: str, *, html: bool) -> tuple[dict[str, Any], str]:
+    """The post's front matter (a mapping) and its body.
+
+    Raises:
+        ValueError: no front matter, or not a mapping; an .html post that is not plain HTML blocks.
+    """
+    try:
+        split = frontmatter.split(text)
+        if split is None:
+            raise ValueError("no front matter between '---' lines")
+        header, body, _ = split
+        front = frontmatter.load_yaml(header) or {}
+    except frontmatter.FrontMatterProblem as problem:
+        raise ValueError(f"line {problem.line}: {problem.message}") from None
+    if not isinstance(front, dict):
+        raise ValueError("its front matter is not a mapping")
+    if html and any(line.strip() and not line.lstrip().startswith("<") for line in body.splitlines()):
+        raise ValueError("an .html post with text outside HTML tags: Markdown would read it differently")
+    return front, body
+
+
+def _redirectable(url: str) -> bool:
+    """A plain path labbook can write a redirect page at."""
+    return bool(_REDIRECTABLE.match(url)) and not any(p.startswith((".", "_")) for p in url.split("/"))
+
+
+def _body_assets(body: str, body_line: int) -> tuple[tuple[str, ...], list[str]]:
+    """The images the body shows that can be copied, and notes on what needs the author's eye; the
+    notes name lines of the post as written (its body starts at `body_line`, under the new front matter)."""
     figures, warnings = liquid.scan_prose(body, body_line)
-    notes += [f"{line}: {message}" for line, message in warnings]
+    notes = [f"{line}: {message}" for line, message in warnings]
     notes += _variable_notes(body, body_line)
     assets = [f.path.lstrip("/") for f in figures] + _images(body)
     for path in assets:
         if not path.startswith("assets/") or not _SAFE_PATH.match(path):
             notes.append(f"image {path} is not a file under assets/: not copied")
-    return Converted(name, head + body, url, old_url,
-                     tuple(dict.fromkeys(a for a in assets if a.startswith("assets/") and _SAFE_PATH.match(a))),
-                     tuple(notes))
+    return tuple(dict.fromkeys(a for a in assets if a.startswith("assets/") and _SAFE_PATH.match(a))), notes
 
 
 _REDIRECTABLE = re.compile(r"^/[A-Za-z0-9._~/-]+$")
@@ -225,31 +244,60 @@ def import_jekyll(config: Config, blog: Path, *, force: bool = False) -> ImportR
             conflicts.append(f"{config.relative(target)}" + (f" (slug '{post.slug}' is {config.relative(owner)}'s)"
                                                               if owner is not None and owner != target else ""))
         writes[target] = converted.text.encode()
-        copied = []
-        for asset in converted.assets:
-            local = config.assets / asset.removeprefix("assets/")
-            original = blog / asset
-            if not original.is_file():
-                report.attention.append(f"{config.relative(target)}: image {asset} is not in the blog: not copied")
-                continue
-            data = original.read_bytes()
-            if local.exists() and local.read_bytes() != data:
-                conflicts.append(f"{config.relative(local)} (differs from the blog's {asset})")
-            writes[local] = data
-            copied.append(config.relative(local))
+        images = _images_of(converted, target, blog, config)
+        writes |= images.files
+        conflicts += images.conflicts
+        report.attention += images.notes
+        copied = [config.relative(local) for local in images.files]
         where = config.relative(target)
-        report.attention += [f"{where}:{note}" if note[:1].isdigit() else f"{where}: {note}" for note in converted.notes]
+        report.attention += [f"{where}:{note}" if note[:1].isdigit() else f"{where}: {note}"
+                             for note in converted.notes]
         report.imported.append(Imported(shown, config.relative(target), converted.url, tuple(copied)))
     if conflicts and not force:
         raise SiteError("refusing to overwrite what the project already holds:\n    " + "\n    ".join(conflicts),
                         hint="move them away, or pass --force to overwrite them; nothing was written")
+    _write_changed(writes, config)
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class _Images:
+    files: dict[Path, bytes]
+    """Where each image goes in the project, and its bytes."""
+    conflicts: list[str]
+    """Local copies that differ from the blog's."""
+    notes: list[str]
+    """Images the post shows that the blog does not have."""
+
+
+def _images_of(converted: Converted, target: Path, blog: Path, config: Config) -> _Images:
+    """The images a converted post shows, read from the blog, with where they go in the project."""
+    images = _Images({}, [], [])
+    for asset in converted.assets:
+        local = config.assets / asset.removeprefix("assets/")
+        original = blog / asset
+        if not original.is_file():
+            images.notes.append(f"{config.relative(target)}: image {asset} is not in the blog: not copied")
+            continue
+        data = original.read_bytes()
+        if local.exists() and local.read_bytes() != data:
+            images.conflicts.append(f"{config.relative(local)} (differs from the blog's {asset})")
+        images.files[local] = data
+    return images
+
+
+def _write_changed(writes: Mapping[Path, bytes], config: Config) -> None:
+    """Each file written atomically, unless it already holds those bytes.
+
+    Raises:
+        SiteError: the disk refused.
+    """
     try:
         for target, data in writes.items():
             if not target.exists() or target.read_bytes() != data:
                 write_atomic(target, data)
     except OSError as exc:
         raise SiteError(f"could not write into the project: {exc}", path=str(config.root)) from exc
-    return report
 
 
 def _taken_slugs(config: Config) -> Mapping[str, Path]:

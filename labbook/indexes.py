@@ -150,7 +150,7 @@ def _groups(posts: Sequence[Summary], field: str) -> list[_Group]:
 def _seen_with(posts: Sequence[Summary], field: str) -> list[tuple[str, str, list[tuple[str, str]]]]:
     """For a group: the other facets' values its posts share, (field, label, [(name, slug)])."""
     seen = []
-    for other, one, title in FACETS:
+    for other, _one, title in FACETS:
         if other == field:
             continue
         names: dict[str, str] = {}
@@ -285,7 +285,7 @@ def _feed(theme: Theme, config: Config, posts: Sequence[Summary], body_of: Calla
             "authors": post.authors or ((config.author,) if config.author else ()),
             "content": _absolute(_PAGE_ONLY.sub("", body), site_url) if body else "",
         })
-    updated = max((e["updated"] for e in entries), default=dt.date(2000, 1, 1).isoformat())
+    updated = max((str(e["updated"]) for e in entries), default=dt.date(2000, 1, 1).isoformat())
     return xml_safe(theme.render(
         "feed.xml", entries=entries, site_title=config.title, site_url=site_url, baseurl=config.baseurl,
         feed_id=f"{site_url}{config.baseurl}/" if site_url else f"tag:{authority},2000:{config.baseurl}/",

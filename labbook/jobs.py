@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from . import cache, executor
+from . import cache, dispatch
 from .config import Config
 from .errors import LabbookError
 from .model import Post
@@ -18,16 +18,19 @@ from .model import Post
 __all__ = ["job_for"]
 
 
-def job_for(post: Post, config: Config, store: cache.Store, *, published: Path | None = None) -> executor.Job:
+def job_for(post: Post, config: Config, store: cache.Store, *, published: Path | None = None) -> dispatch.Job:
     """Local: run in place, artifacts into a cache folder. Remote: ship the files the post needs.
 
     `published`: where site/ publishes this run, when not the post's own folder (a sweep's point).
     """
     if not config.scheduler:
-        return executor.Job(post, str(config.root), str(store.new_folder()))
+        return dispatch.Job(post, str(config.root), str(store.new_folder()))
     previous = store.lookup(post, verify_artifacts=False, published=published)
-    known = list(previous.run.inputs) if previous.run else _published_inputs(published or store.published_folder(post.slug))
-    return executor.Job(post, str(config.root), files=executor.ship_files(post, config.root, known))
+    if previous.run:
+        known = list(previous.run.inputs)
+    else:
+        known = _published_inputs(published or store.published_folder(post.slug))
+    return dispatch.Job(post, str(config.root), files=dispatch.ship_files(post, config.root, known))
 
 
 def _published_inputs(folder: Path) -> list[str]:

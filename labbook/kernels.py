@@ -2,7 +2,7 @@
 
 Part of the execute stage: execute.py runs cells, this module owns the processes. A kernel
 talks over IPC sockets in an owner-only folder. It is either exec'd (`python -m
-labbook._kernel`) or, in a local build, forked from a `KernelServer` that imported ipykernel
+labbook.kernel_side`) or, in a local build, forked from a `KernelServer` that imported ipykernel
 once: the ~0.25 s of CPU every kernel otherwise spends on imports is paid once per build,
 which is what lets -j N use N cores for the posts' own work. Never runs a post's code.
 """
@@ -37,7 +37,7 @@ MARKER = "LABBOOK_KERNEL_ID"
 """An environment variable unique to each kernel: a process that left the kernel's process
 group (a daemon started with start_new_session=True) still carries it, and is found by it."""
 
-_KERNEL_MODULE = ["-m", "labbook._kernel"]
+_KERNEL_MODULE = ["-m", "labbook.kernel_side"]
 
 
 def kernel_environment(post: Post, root: Path) -> dict[str, str]:
@@ -149,11 +149,11 @@ def discard_kernel(kernel: Kernel) -> None:
 def stop_kernel(kernel: Kernel) -> bool:
     """Kill a kernel, its process group (workers it started) and every process that carries its
     marker (daemons that left the group); True if the kernel was alive."""
-    from ._kernel import kill_marked
+    from .kernel_side import kill_marked
 
     process = getattr(getattr(kernel.manager, "provisioner", None), "process", None)
     alive = process is not None and process.poll() is None
-    if alive:
+    if process is not None and alive:
         with contextlib.suppress(OSError):
             os.killpg(process.pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
@@ -196,9 +196,10 @@ def _kernel_manager(private: Path, server: KernelServer | None) -> Any:
     manager.connection_file = str(private / "kernel.json")
     if server is not None:
         manager.kernel_id = str(uuid.uuid4())
-        manager.provisioner = _fork_provisioner_class()(
+        provisioner = _fork_provisioner_class()(
             kernel_id=manager.kernel_id, kernel_spec=manager.kernel_spec, parent=manager)
-        manager.provisioner.server, manager.provisioner.kernel_log = server, _log_of(private)
+        provisioner.server, provisioner.kernel_log = server, _log_of(private)
+        manager.provisioner = provisioner
     return manager
 
 
@@ -211,7 +212,7 @@ def _fork_provisioner_class() -> type:
     """
     from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
-    class ForkProvisioner(LocalProvisioner):  # type: ignore[misc]
+    class ForkProvisioner(LocalProvisioner):
         server: KernelServer
         kernel_log: Path
 
@@ -219,7 +220,9 @@ def _fork_provisioner_class() -> type:
             process = self.server.fork(cmd, kwargs["env"], kwargs["cwd"], self.kernel_log)
             if process is None:  # the server cannot fork: exec, as without one
                 return await super().launch_kernel(cmd, **kwargs)
-            self.process, self.pid, self.pgid, self.cwd = process, process.pid, process.pid, kwargs["cwd"]
+            # a ForkedProcess stands in for the Popen: the same pid, poll, wait, kill and send_signal
+            self.process = process  # type: ignore[assignment]
+            self.pid, self.pgid, self.cwd = process.pid, process.pid, kwargs["cwd"]
             return self.connection_info
 
     return ForkProvisioner
@@ -274,7 +277,7 @@ def _server_environment(kernel_env: dict[str, str], preload: tuple[str, ...] = (
     puts its post's folder and the project root in front after the fork. A server that
     preloads modules keeps the thread counts: numpy's BLAS reads them as it loads.
     """
-    from ._kernel import PER_KERNEL, THREAD_VARIABLES
+    from .kernel_side import PER_KERNEL, THREAD_VARIABLES
 
     dropped = [k for k in PER_KERNEL if not (preload and k in THREAD_VARIABLES)]
     env = {k: v for k, v in kernel_env.items() if k not in dropped}
@@ -284,7 +287,7 @@ def _server_environment(kernel_env: dict[str, str], preload: tuple[str, ...] = (
 
 
 class KernelServer:
-    """One `python -m labbook._kernel --serve FOLDER` process: imports ipykernel once, forks kernels.
+    """One `python -m labbook.kernel_side --serve FOLDER` process: imports ipykernel once, forks kernels.
 
     Requests go one at a time (a lock), one JSON line each way. Closing its stdin ends it and
     every kernel it forked, and removes their folders and its own; so does labbook's own death,
@@ -312,7 +315,7 @@ class KernelServer:
             )
 
     def fork(self, cmd: list[str], env: dict[str, str], cwd: str, log: Path) -> ForkedProcess | None:
-        """A kernel for `cmd` (exec'd it would be `python -m labbook._kernel -f FILE`), or None.
+        """A kernel for `cmd` (exec'd it would be `python -m labbook.kernel_side -f FILE`), or None.
 
         A preloading server that cannot fork hands the request to its plain fallback.
         """

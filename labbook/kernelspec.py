@@ -14,6 +14,7 @@ Never writes outside that folder and the kernelspec's own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -85,10 +86,8 @@ def _session_folder(config: Config, slug: str) -> Path:
     sessions = config.cache / "sessions"
     sessions.mkdir(parents=True, exist_ok=True)
     for old in sessions.iterdir():
-        try:
+        with contextlib.suppress(OSError):
             old.rmdir()  # only when empty: what a session wrote stays for the author
-        except OSError:
-            pass
     return Path(tempfile.mkdtemp(prefix=f"{slug}-", dir=sessions))
 
 
@@ -113,7 +112,7 @@ def launch(argv: list[str]) -> None:
         env.pop("LABBOOK_POST", None)
     workdir = _session_folder(config, post.slug if known else "notebook")
     os.chdir(workdir)
-    os.execve(sys.executable, [sys.executable, "-m", "labbook._kernel", *argv, *kernel_arguments(post)], env)
+    os.execve(sys.executable, [sys.executable, "-m", "labbook.kernel_side", *argv, *kernel_arguments(post)], env)
 
 
 if __name__ == "__main__":

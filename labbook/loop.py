@@ -1,28 +1,34 @@
-"""The author's loop: one post, run now, outside the site.
+"""The author's loop: a new post, and one post run now, outside the site.
 
-`run_post` reads one post (with `-p` parameters applied), takes its run from the cache or
-executes it in a fresh kernel, stores the run in the cache and returns it with its folder:
-what `labbook run` prints cell by cell. Never writes into site/.
+`new_post_file` writes posts/<slug>.md from the starter post (labbook/starters/post.md), never
+over an existing file. `run_post` reads one post (with `-p` parameters applied), takes its run
+from the cache or executes it in a fresh kernel, stores the run in the cache and returns it
+with its folder: what `labbook run` prints cell by cell. Never writes into site/.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from . import cache, executor, lock, source
+from . import cache, dispatch, frontmatter, lock, source
 from .build import NullReporter, Reporter, inline_added
 from .config import Config
-from .errors import LabbookError
+from .errors import ConfigError, LabbookError
 from .jobs import job_for
 from .model import Post, Run
 
-__all__ = ["Trial", "run_post", "variant_config", "variant_name"]
+__all__ = ["Trial", "run_post", "variant_config", "variant_name", "new_post", "new_post_file"]
+
+STARTER = Path(__file__).parent / "starters" / "post.md"
+"""The post `labbook new` writes: every front-matter key, prose, a cell with a figure and a data
+file, and a value in the prose. It builds as it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +90,52 @@ def run_post(config: Config, path: Path, *, params: Mapping[str, Any] | None = N
             return Trial(post, "cached", found.run, found.folder, warnings=tuple(warnings), reason=found.reason)
         reporter.executing([post])
         began = time.perf_counter()
-        with executor.open_dispatcher(1, config.scheduler) as dispatcher:
+        with dispatch.open_dispatcher(1, config.scheduler) as dispatcher:
             [done] = list(dispatcher.run([job_for(post, config, store)], progress=reporter.cell))
         warnings += list(done.warnings)
         if done.run is None:  # the cells that ran wrote into done.folder: kept until the next build
             return Trial(post, "failed", folder=Path(done.folder) if done.folder else None, error=done.error,
                          warnings=tuple(warnings), reason=found.reason, seconds=time.perf_counter() - began)
-        done = executor.localized(done, store.new_folder)
-        folder = store.put(done.run, Path(done.folder))
+        folder = store.put(done.run, dispatch.local_folder(done, store.new_folder))
         return Trial(post, "executed", done.run, folder, warnings=tuple(warnings), reason=found.reason,
                      seconds=done.seconds)
+
+
+# --- labbook new ------------------------------------------------------------------------------------
+
+
+def new_post_file(config: Config, slug: str | None, title: str | None) -> Path:
+    """Write posts/<slug>.md from the starter post; the slug made from the title when not given.
+
+    Raises:
+        ConfigError: the post already exists (nothing is written).
+        PathEscapeError: the given slug cannot be a file name.
+    """
+    today = dt.date.today()
+    name = slug or title or ""
+    try:
+        made = source.slug_of(PurePosixPath(name.replace("/", "-") + ".md"))
+    except LabbookError:  # a title with nothing to make a file name of ("---", "???")
+        if slug:
+            raise
+        made = f"post-{today.isoformat()}"
+    path = config.posts / f"{made}.md"
+    if path.exists():
+        raise ConfigError(f"{config.relative(path)} already exists", hint="choose another name; nothing was written")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("x", encoding="utf-8") as stream:  # never over a file that appeared meanwhile
+        stream.write(new_post(" ".join((title or made.replace("-", " ").capitalize()).split()), today))
+    return path
+
+
+def new_post(title: str, date: dt.date) -> str:
+    """The starter post with this title and date: front matter dumped by YAML (any title is safe)."""
+    import yaml
+
+    split = frontmatter.split(STARTER.read_text(encoding="utf-8"))
+    assert split is not None, f"{STARTER} has no front matter"
+    header, body, _ = split
+    front = {**frontmatter.load_yaml(header), "title": title, "date": date}
+    dumped = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+    return f"---\n{dumped}---\n{body}"
+

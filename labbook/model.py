@@ -292,7 +292,10 @@ class Sweep:
         sizes = dict(self.grid)
         parts = []
         for group in self.groups:
-            count = len({tuple(p.value(a) for a in group) for p in self.points}) if len(group) > 1 else len(sizes[group[0]])
+            if len(group) > 1:
+                count = len({tuple(p.value(a) for a in group) for p in self.points})
+            else:
+                count = len(sizes[group[0]])
             parts.append(f"{'+'.join(group)} ({count}{', zipped' if len(group) > 1 else ''})")
         noun = "point" if len(self.points) == 1 else "points"
         return f"{' × '.join(parts)} = {len(self.points)} {noun}"
@@ -606,7 +609,8 @@ class Summary:
     @classmethod
     def from_front_matter(cls, front: Mapping[str, Any], slug: str) -> Summary:
         """The summary a page was written with; missing or odd values fall back to empty ones."""
-        own = front.get("labbook") if isinstance(front.get("labbook"), Mapping) else {}
+        block = front.get("labbook")
+        own: Mapping[str, Any] = block if isinstance(block, Mapping) else {}
         status = front.get("status")
         return cls(
             slug=slug,
@@ -632,7 +636,7 @@ class Summary:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Summary:
         known = {f.name for f in fields(cls)}
-        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
+        values: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
         return cls(**values)
 
 

@@ -42,13 +42,18 @@ def links_include(slug: str) -> str:
 # --- figures -------------------------------------------------------------------------------------
 
 
+def _css_pixels(value: Any) -> float | None:
+    """A positive number (not a bool), or None."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+
+
 def figure_size(output: Mapping[str, Any], path: Path | None) -> tuple[int, int] | None:
     """Width and height in CSS pixels: from the output record when it has them, else the file.
 
     Reserving the box (`width`/`height` on the img) keeps the page from jumping while it loads.
     """
-    width, height = output.get("width"), output.get("height")
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in (width, height)):
+    width, height = _css_pixels(output.get("width")), _css_pixels(output.get("height"))
+    if width is not None and height is not None:
         return round(width), round(height)
     if path is None or not path.is_file():
         return None
@@ -395,7 +400,8 @@ def verification_of(check: Mapping[str, Any] | None) -> Verification | None:
     """The badge of a run's `check` record; None when the run was never checked."""
     if not check or not check.get("verdict"):
         return None
-    seeds = check.get("seeds") if isinstance(check.get("seeds"), Mapping) else {}
+    found = check.get("seeds")
+    seeds: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     platform = check.get("platform")
     if isinstance(platform, Mapping):
         platform = ", ".join(str(v) for k, v in sorted(platform.items()) if k in ("cpu", "machine", "system") and v)

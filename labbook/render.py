@@ -14,10 +14,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import outputs as rich
-from . import pageparts, sweep, texmath
+from . import pageparts, texmath
 from ._inline import expression_of
 from .config import Config
 from .errors import RenderError
@@ -25,6 +25,9 @@ from .files import Memo, digest
 from .liquid import FigureTag, Live, Marks, replace_tags
 from .model import Artifact, Cell, CellResult, Notice, Page, Post, Prose, Run, Summary, show_value
 from .theme import STATUS_TEXT, Theme, liquid_inert
+
+if TYPE_CHECKING:
+    from . import sweep
 
 __all__ = ["render", "post_url", "asset_url", "summary_of", "markdown_html", "inline_html", "mathml", "Flavour",
            "site_flavour"]
@@ -380,7 +383,8 @@ def notebook_of(post: Post, run: Run, run_dir: Path | None) -> bytes | None:
     if not executed:
         return None
     ran = json.loads((run_dir / executed[0].name).read_text(encoding="utf-8"))
-    code: dict[int, dict[str, Any]] = {}  # by the cell's index (a sweep's page joins a point's notebook and the gather's)
+    # by the cell's index: a sweep's page joins a point's notebook and the gather's
+    code: dict[int, dict[str, Any]] = {}
     for artifact in reversed(executed):
         cells_ran = json.loads((run_dir / artifact.name).read_text(encoding="utf-8")).get("cells", [])
         ran_code = [c for c in cells_ran if c.get("cell_type") == "code"]
@@ -417,7 +421,7 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
     swept = _sweep_page(post, run, run_dir, theme, href) if post.sweep is not None else None
     shown = swept.run if swept is not None else run  # a sweep: one point's cells beside the gather's
     body, env = _body_html(post, shown, config, theme, flavour, marks, run_dir, swept.before if swept else None)
-    if swept is not None and not sweep.split_cells(post.cells, swept=True, path=str(post.path)).gather_cells:
+    if swept is not None and not _gather_cells(post):
         body += swept.section  # no gather part: the table closes the post
     claims = [r.claim for r in run.cells if r.claim is not None]
     links = pageparts.internal_links(body, config.baseurl, config.url, url)
@@ -483,6 +487,12 @@ class _SweepPage:
     record: dict[str, Any]
 
 
+def _gather_cells(post: Post) -> bool:
+    from . import sweep  # only for a sweep post: most pages never import it
+
+    return bool(sweep.split_cells(post.cells, swept=True, path=str(post.path)).gather_cells)
+
+
 def _sweep_page(post: Post, run: Run, run_dir: Path | None, theme: Theme,
                 href: Callable[[str, str], str]) -> _SweepPage:
     """The sweep's grid, table, downloads and failed points, read from the folder build laid out
@@ -492,6 +502,8 @@ def _sweep_page(post: Post, run: Run, run_dir: Path | None, theme: Theme,
         RenderError: the folder has no readable table.
     """
     import json
+
+    from . import sweep
 
     assert post.sweep is not None
     try:
@@ -527,13 +539,16 @@ def _sweep_page(post: Post, run: Run, run_dir: Path | None, theme: Theme,
 
 def _prefixed(result: CellResult, prefix: str) -> CellResult:
     """A point's cell result with its figures named from the post's folder (points/<folder>/figures/…)."""
-    outputs = tuple({**o, "name": prefix + o["name"]} if o.get("output_type") == "figure" else o for o in result.outputs)
+    outputs = tuple({**o, "name": prefix + o["name"]} if o.get("output_type") == "figure" else o
+                    for o in result.outputs)
     return replace(result, outputs=outputs)
 
 
 def _sweep_view(post: Post, table: sweep.Table, records: list[dict[str, Any]], shown: str, run_dir: Path | None,
                 href: Callable[[str, str], str]) -> dict[str, Any]:
     """The template's values: grid, columns, rows (at most MAX_TABLE_ROWS), downloads, failures."""
+    from . import sweep
+
     assert post.sweep is not None
     hidden = {"error", "point"}
     columns = [c for c in table.columns if c.name not in hidden]
@@ -543,8 +558,8 @@ def _sweep_view(post: Post, table: sweep.Table, records: list[dict[str, Any]], s
         folder = str(record["point"])
         rows.append({
             "failed": record["status"] != "ok",
-            "cells": [{"text": _shown_value(record[c.name], exact=c.role == "axis"), "sort": _sort_value(record[c.name]),
-                       "numeric": c.name in numeric} for c in columns],
+            "cells": [{"text": _shown_value(record[c.name], exact=c.role == "axis"),
+                       "sort": _sort_value(record[c.name]), "numeric": c.name in numeric} for c in columns],
             "notebook": href(post.slug, f"points/{folder}/outputs.ipynb") if record["status"] == "ok" else None,
             "record": href(post.slug, f"points/{folder}/run.json") if record["status"] == "ok" else None,
         })

@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from .errors import SiteError
 from .files import dump_json
@@ -52,7 +53,8 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def bundle_files(site: Path, fresh: Mapping[str, str], kept: Mapping[str, Callable[[], str]]) -> dict[str, bytes | Path]:
+def bundle_files(site: Path, fresh: Mapping[str, str],
+                 kept: Mapping[str, Callable[[], str]]) -> dict[str, bytes | Path]:
     """The search bundle for every post: site-relative name -> content.
 
     `fresh` are the pages rendered in this build (url -> page document), `kept` the pages
@@ -80,7 +82,7 @@ def bundle_files(site: Path, fresh: Mapping[str, str], kept: Mapping[str, Callab
     return files
 
 
-def _read_stamp(site: Path) -> dict[str, object] | None:
+def _read_stamp(site: Path) -> dict[str, Any] | None:
     try:
         data = json.loads((site / STAMP).read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -98,9 +98,8 @@ class Live:
         return channel
 
     def unsubscribe(self, channel: queue.SimpleQueue[dict[str, Any] | None]) -> None:
-        with self._lock:
-            with contextlib.suppress(ValueError):
-                self._subscribers.remove(channel)
+        with self._lock, contextlib.suppress(ValueError):
+            self._subscribers.remove(channel)
 
     def publish(self, event: dict[str, Any]) -> None:
         with self._lock:
@@ -128,8 +127,9 @@ class Live:
         self.builds += 1
         if changed:
             self.version += 1
-        self.publish({"type": "built", "version": self.tag, "builds": self.builds, "pages": sorted(set(changed)), "executed": executed,
-                      "failed": sorted(f.path for f in failures.values()), "seconds": round(seconds, 3)})
+        self.publish({"type": "built", "version": self.tag, "builds": self.builds, "pages": sorted(set(changed)),
+                      "executed": executed, "failed": sorted(f.path for f in failures.values()),
+                      "seconds": round(seconds, 3)})
 
 
 # --- the pages: files of the preview folder, with the live script in --------------------------------

@@ -14,18 +14,19 @@ import functools
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import frontmatter, indexes, jekyll, journal, search
+from . import frontmatter, jekyll, journal
 from .config import Config
 from .errors import PathEscapeError, SiteError
 from .files import dump_json
-from .liquid import FIGURE_INCLUDE
 from .model import Notice, Page, Summary
-from .theme import Theme
+
+if TYPE_CHECKING:
+    from .theme import Theme
 
 __all__ = ["Publication", "Change", "write", "recover", "plan", "post_files", "published_summary", "MANIFEST"]
 
@@ -101,7 +102,10 @@ def _layouts(theme: Theme, config: Config) -> dict[str, bytes]:
     }
 
 
-def _config_yml(config: Config, raw: jekyll.RawRules = jekyll.RawRules()) -> bytes:
+_NO_RAW_FILES = jekyll.RawRules()
+
+
+def _config_yml(config: Config, raw: jekyll.RawRules = _NO_RAW_FILES) -> bytes:
     values = {
         "title": config.title,
         "author": config.author,
@@ -120,7 +124,9 @@ def _config_yml(config: Config, raw: jekyll.RawRules = jekyll.RawRules()) -> byt
 
 
 def _index_files(theme: Theme, config: Config, publication: Publication) -> dict[str, bytes | Path]:
-    """Listings, feed, sitemap, cross-links (indexes.py) and the search bundle (search.py)."""
+    """Listings, feed, sitemap and cross-links (indexes.py)."""
+    from . import indexes  # only when the site is written: a no-op build never needs it
+
     fresh = {page.url: page for page in publication.pages}
     summaries = [p.summary for p in publication.pages] + list(publication.kept.values())
 
@@ -135,10 +141,51 @@ def _index_files(theme: Theme, config: Config, publication: Publication) -> dict
         files[LISTINGS] = dump_json({"key": key, "files": sorted(n for n in files if n != "feed.xml")})
     else:
         files[LISTINGS] = config.site / LISTINGS
-    kept = {s.url: functools.partial(_search_document, config.site, s) for s in publication.kept.values()}
-    files.update(search.bundle_files(
-        config.site, {p.url: search.document(p.summary.title, p.html) for p in publication.pages}, kept))
     return files
+
+
+def _search_files(config: Config, publication: Publication) -> dict[str, bytes | Path]:
+    """The search bundle (search.py): Pagefind over every post's page, or the bundle as it is."""
+    from . import search
+
+    kept = {s.url: functools.partial(_search_document, config.site, s) for s in publication.kept.values()}
+    return search.bundle_files(
+        config.site, {p.url: search.document(p.summary.title, p.html) for p in publication.pages}, kept)
+
+
+class _Background:
+    """A call run on its own thread while this one goes on: Pagefind is a child process, so the
+    listings, the feed and the theme are made meanwhile on the other core. An interrupt waits
+    for the call to end (it leaves no temporary folder behind), then goes on."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        import threading
+
+        self._call = call
+        self._result: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True, name="labbook-search")
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._result = self._call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller as it is
+            self._error = exc
+
+    def wait(self) -> None:
+        """Until the call has ended, even through an interrupt."""
+        try:
+            self._thread.join()
+        except BaseException:
+            self._thread.join()
+            raise
+
+    def result(self) -> Any:
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result
 
 
 def _reusable_listings(site: Path, key: str) -> dict[str, bytes | Path] | None:
@@ -172,15 +219,21 @@ def _published_body(site: Path, summary: Summary) -> str | None:
 
 
 def _search_document(site: Path, summary: Summary) -> str:
+    from . import search
+
     return search.document(summary.title, _published_body(site, summary) or "")
 
 
 def _theme_files(theme: Theme, config: Config) -> dict[str, bytes]:
+    from .liquid import FIGURE_INCLUDE
+
     css = "\n".join((theme.folder / name).read_text(encoding="utf-8")
                     for name in ("labbook.css", "pygments.css", "pygments-dark.css"))
     static = theme.folder / "assets"  # templates/assets/** as is: the math font and its CSS (texmath)
-    assets = {f"assets/{p.relative_to(static).as_posix()}": p.read_bytes() for p in sorted(static.rglob("*")) if p.is_file()}
-    return {"_config.yml": _config_yml(config), **_layouts(theme, config), "assets/css/labbook.css": css.encode(), **assets,
+    assets = {f"assets/{p.relative_to(static).as_posix()}": p.read_bytes()
+              for p in sorted(static.rglob("*")) if p.is_file()}
+    return {"_config.yml": _config_yml(config), **_layouts(theme, config), "assets/css/labbook.css": css.encode(),
+            **assets,
             "_includes/figure.liquid": FIGURE_INCLUDE.encode(),
             jekyll.RAW_PLUGIN_PATH: jekyll.raw_files_plugin(["assets"])}
 
@@ -231,11 +284,16 @@ def _owned(site: Path) -> set[str]:
     listed = journal.read_manifest(site / MANIFEST)
     if listed is not None:
         return listed
-    owned = set()
+    owned: set[str] = set()
     for folder, pattern in (("_posts", "*.html"), ("assets/posts", "**/*"), ("tags", "**/index.html")):
         if (site / folder).is_dir():
             owned.update(p.relative_to(site).as_posix() for p in (site / folder).glob(pattern) if p.is_file())
     return {name for name in owned if not name.startswith("_posts/") or _POST_FILE.match(name[7:])}
+
+
+def _slugs_of(names: Iterable[str]) -> set[str]:
+    """The slugs whose pages or assets these site files are."""
+    return {slug for slug in map(_post_of, names) if slug is not None}
 
 
 def _post_of(name: str) -> str | None:
@@ -248,6 +306,15 @@ def _post_of(name: str) -> str | None:
     return None
 
 
+def _pages_and_listings(publication: Publication, config: Config, theme: Theme) -> dict[str, bytes | Path]:
+    desired: dict[str, bytes | Path] = {}
+    for page in publication.pages:
+        desired.update({journal.inside(k): v for k, v in post_files(page).items()})
+    desired.update(_index_files(theme, config, publication))
+    desired.update(_theme_files(theme, config))
+    return desired
+
+
 def plan(publication: Publication, config: Config, theme: Theme,
          prune: bool = False) -> tuple[dict[str, bytes | Path], list[str], list[Notice]]:
     """Every file whose content changes, every file to delete, and notices; nothing written yet.
@@ -256,12 +323,14 @@ def plan(publication: Publication, config: Config, theme: Theme,
         SiteError: the build would unpublish more posts than it keeps, and `prune` is False.
     """
     site = config.site
-    desired: dict[str, bytes | Path] = {}
-    for page in publication.pages:
-        desired.update({journal.inside(k): v for k, v in post_files(page).items()})
+    searching = _Background(functools.partial(_search_files, config, publication))
+    try:
+        desired = _pages_and_listings(publication, config, theme)
+    except BaseException:
+        searching.wait()  # its temporary folder is gone before the error goes on
+        raise
+    desired.update(searching.result())
     summaries = [p.summary for p in publication.pages] + list(publication.kept.values())
-    desired.update(_index_files(theme, config, publication))
-    desired.update(_theme_files(theme, config))
     owned = _owned(site)
     extras, notices = _author_files(config, summaries, desired, owned)
     desired.update(extras)
@@ -277,8 +346,8 @@ def plan(publication: Publication, config: Config, theme: Theme,
 
 def _refuse_mass_unpublishing(owned: set[str], publication: Publication, deletions: Sequence[str], prune: bool,
                               config: Config) -> None:
-    published = {_post_of(n) for n in owned if n.startswith("_posts/")} - {None}
-    going = sorted({_post_of(n) for n in deletions if n.startswith("_posts/")} - {None} - {p.slug for p in publication.pages})
+    published = _slugs_of(n for n in owned if n.startswith("_posts/"))
+    going = sorted(_slugs_of(n for n in deletions if n.startswith("_posts/")) - {p.slug for p in publication.pages})
     staying = published - set(going)
     if prune or not going or (len(going) <= len(staying) and staying):
         return

@@ -20,14 +20,38 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import frontmatter, sweep
+from . import frontmatter
 from ._inline import expression_of
 from .config import Config, did_you_mean
+from .errors import (
+    CellOptionError,
+    ConfigError,
+    DuplicateSlugError,
+    FrontMatterError,
+    LabbookError,
+    PathEscapeError,
+    PostError,
+    per_post,
+)
 from .files import sha_file
-from .errors import (CellOptionError, ConfigError, DuplicateSlugError, FrontMatterError, LabbookError,
-                     PathEscapeError, PostError, per_post)
-from .model import (KERNEL_START_MB, STATUSES, SUMMARY_STATISTICS, Cell, CellOptions, ColumnTolerance, FileTolerance,
-                    FrontMatter, Inline, Notice, Post, Prose, RunSettings, SummaryTolerance, Sweep, Tolerance)
+from .model import (
+    KERNEL_START_MB,
+    STATUSES,
+    SUMMARY_STATISTICS,
+    Cell,
+    CellOptions,
+    ColumnTolerance,
+    FileTolerance,
+    FrontMatter,
+    Inline,
+    Notice,
+    Post,
+    Prose,
+    RunSettings,
+    SummaryTolerance,
+    Sweep,
+    Tolerance,
+)
 
 __all__ = ["parse", "read", "read_all", "discover", "compute_key", "key_basis", "ReadResult", "with_params",
            "param_value_problem"]
@@ -113,8 +137,8 @@ _JEKYLL_OWNED = {
 def _front_matter(header: frontmatter.Header, path: str) -> tuple[FrontMatter, list[Notice]]:
     values, lines = header.values, header.lines
     notices: list[Notice] = []
-    if values.get("date") in (None, "") and _dated_name(path) is not None:
-        values = {**values, "date": _dated_name(path)[0]}  # Jekyll's rule: the file name's date
+    if values.get("date") in (None, "") and (dated := _dated_name(path)) is not None:
+        values = {**values, "date": dated[0]}  # Jekyll's rule: the file name's date
     for required in ("title", "date"):
         if values.get(required) in (None, ""):
             raise FrontMatterError(f"'{required}' is required in the front matter", path=path, line=1,
@@ -177,11 +201,25 @@ _NOT_RUN_SETTINGS = ("sweep",)
 
 
 def _settings(block: Any, path: str, lines: Mapping[str, int], config: Config | None) -> RunSettings:
+    """The post's `labbook:` block over the project's defaults: known keys, right types, sane ranges.
+
+    Raises:
+        FrontMatterError: with the line of the first key that is wrong.
+    """
     defaults = RunSettings(timeout=config.timeout, memory_mb=config.memory_mb) if config else RunSettings()
     if block is None:
         return defaults
     if not isinstance(block, dict):
         raise FrontMatterError("'labbook' must be a mapping of settings", path=path, line=lines.get("labbook"))
+    values = _typed_settings(block, path, lines)
+    _check_setting_ranges(values, path, lines)
+    values = _parsed_settings(values, path, lines)
+    values = {k: v for k, v in values.items() if k not in _NOT_RUN_SETTINGS}
+    return RunSettings(**{f.name: getattr(defaults, f.name) for f in fields(RunSettings)} | values)
+
+
+def _typed_settings(block: dict[str, Any], path: str, lines: Mapping[str, int]) -> dict[str, Any]:
+    """Every key known and of its type (`inputs` as a list of strings)."""
     values: dict[str, Any] = {}
     for key, value in block.items():
         line = lines.get(f"labbook.{key}")
@@ -194,24 +232,35 @@ def _settings(block: Any, path: str, lines: Mapping[str, int], config: Config | 
         values[key] = value
     if "inputs" in values:
         values["inputs"] = _as_strings("labbook.inputs", values["inputs"], path, lines.get("labbook.inputs"))
+    return values
+
+
+def _check_setting_ranges(values: Mapping[str, Any], path: str, lines: Mapping[str, int]) -> None:
+    """The scalar settings within what a kernel can use."""
     if values.get("figure_format", "png") not in ("png", "svg"):
-        raise FrontMatterError("labbook.figure_format must be png or svg", path=path, line=lines.get("labbook.figure_format"))
+        raise FrontMatterError("labbook.figure_format must be png or svg", path=path,
+                               line=lines.get("labbook.figure_format"))
     for key in ("timeout", "threads", "memory_mb"):
         if key in values and values[key] <= 0:
             raise FrontMatterError(f"labbook.{key} must be positive", path=path, line=lines.get(f"labbook.{key}"))
     if values.get("memory_mb", KERNEL_START_MB) < KERNEL_START_MB:
         raise FrontMatterError(
-            f"labbook.memory_mb is {values['memory_mb']} MB, less than the {KERNEL_START_MB} MB a kernel needs to start",
+            f"labbook.memory_mb is {values['memory_mb']} MB, "
+            f"less than the {KERNEL_START_MB} MB a kernel needs to start",
             path=path, line=lines.get("labbook.memory_mb"), hint=f"ask for {KERNEL_START_MB} or more",
         )
+
+
+def _parsed_settings(values: dict[str, Any], path: str, lines: Mapping[str, int]) -> dict[str, Any]:
+    """The nested blocks (tolerance, sanitize, params) read into their types."""
+    parsed = dict(values)
     if "tolerance" in values:
-        values["tolerance"] = _tolerance(values["tolerance"], path, lines)
+        parsed["tolerance"] = _tolerance(values["tolerance"], path, lines)
     if "sanitize" in values:
-        values["sanitize"] = _sanitizers(values["sanitize"], path, lines.get("labbook.sanitize"))
+        parsed["sanitize"] = _sanitizers(values["sanitize"], path, lines.get("labbook.sanitize"))
     if "params" in values:
-        values["params"] = _params(values["params"], path, lines)
-    values = {k: v for k, v in values.items() if k not in _NOT_RUN_SETTINGS}
-    return RunSettings(**{f.name: getattr(defaults, f.name) for f in fields(RunSettings)} | values)
+        parsed["params"] = _params(values["params"], path, lines)
+    return parsed
 
 
 def _sweep(header: frontmatter.Header, settings: RunSettings, cells: list[Cell], path: str) -> Sweep | None:
@@ -223,6 +272,10 @@ def _sweep(header: frontmatter.Header, settings: RunSettings, cells: list[Cell],
     """
     block = header.values.get("labbook")
     declared = block.get("sweep") if isinstance(block, dict) else None
+    if declared is None and not any(c.options.gather is True for c in cells):
+        return None  # nothing to split or refuse: most posts never import the sweep module
+    from . import sweep
+
     found = None
     if declared is not None:
         found = sweep.parse_sweep(declared, settings.params, settings.seed, path=path, lines=header.lines)
@@ -497,16 +550,17 @@ def _split_options(text: str, first_line: int, path: str) -> tuple[CellOptions, 
         key, raw = match.group(1), match.group(2)
         where = first_line + offset
         if key not in _OPTION_TYPES:
-            raise CellOptionError(f"unknown cell option '{key}'{did_you_mean(key, _OPTION_TYPES)}", path=path, line=where)
+            raise CellOptionError(f"unknown cell option '{key}'{did_you_mean(key, _OPTION_TYPES)}",
+                                  path=path, line=where)
         value = raw if key in ("label", "caption", "claim") else _yaml_scalar(raw, path, where)
         if not isinstance(value, _OPTION_TYPES[key]) or (key == "timeout" and isinstance(value, bool)):
             raise CellOptionError(f"cell option '{key}' has the wrong type: {raw!r}", path=path, line=where)
-        if key == "label" and not _LABEL.match(value):
+        if key == "label" and not (isinstance(value, str) and _LABEL.match(value)):
             raise PathEscapeError(
                 f"cell label {value!r} must be letters, digits, '-' or '_'", path=path, line=where,
                 hint="labels name figure files, so they cannot hold '/', '..' or spaces",
             )
-        if key == "timeout" and value <= 0:
+        if key == "timeout" and isinstance(value, (int, float)) and value <= 0:
             raise CellOptionError("cell option 'timeout' must be positive", path=path, line=where)
         values[key.replace("-", "_")] = value
     return CellOptions(**values), "\n".join(lines[taken:]).strip("\n")
@@ -684,7 +738,8 @@ def key_basis(cells: Iterable[Cell], settings: RunSettings, inputs: Mapping[str,
     """What decides a run's result: code, run settings, declared input contents. Never prose."""
     return {
         "v": KEY_VERSION,
-        "cells": [_sha_json([c.source, c.options.label, c.options.timeout, c.options.claim is not None]) for c in cells],
+        "cells": [_sha_json([c.source, c.options.label, c.options.timeout, c.options.claim is not None])
+                  for c in cells],
         "settings": settings.key_fields(),
         "inputs": dict(sorted(inputs.items())),
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,22 +63,24 @@ def fingerprint(config: Config, theme_digest: str) -> str:
 class State:
     """.labbook/state.json, read once per build and written once at its end."""
 
-    def __init__(self, config: Config, fingerprint: str) -> None:
+    def __init__(self, config: Config, fingerprint: str | Callable[[FileHashes], str]) -> None:
+        """`fingerprint`, or how to make it from the file hashes this state remembers (so the
+        templates are hashed only when their stat changed)."""
         self.config = config
         self.path = config.cache / "state.json"
-        self.fingerprint = fingerprint
         data: dict[str, Any] = {}
         with contextlib.suppress(OSError, ValueError):
             data = json.loads(self.path.read_text(encoding="utf-8"))
         if data.get("version") != VERSION:
             data = {}
-        self.same_theme = data.get("fingerprint") == fingerprint
+        self.hashes = FileHashes(data.get("hashes", {}))
+        self.fingerprint = fingerprint if isinstance(fingerprint, str) else fingerprint(self.hashes)
+        self.same_theme = data.get("fingerprint") == self.fingerprint
         self.entries: dict[str, Entry] = {}
         with contextlib.suppress(KeyError, TypeError, ValueError):
             self.entries = {name: Entry.from_json(e) for name, e in data.get("posts", {}).items()}
         self.failures: dict[str, dict[str, str]] = dict(data.get("failures", {}))
         """post file -> {"key": key of the post that failed, "error": first line of the error}."""
-        self.hashes = FileHashes(data.get("hashes", {}))
         self.listing: dict[str, Any] = dict(data.get("listing", {})) if self.same_theme else {}
         """The last write: a digest of every summary, and the stats of every file of site/ that
         is not a post's (listings, feed, theme, manifest, redirects, the author's assets) and

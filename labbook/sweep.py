@@ -40,7 +40,8 @@ from typing import Any, Literal
 
 from .config import did_you_mean
 from .errors import CellOptionError, FrontMatterError
-from .model import SEED, Cell, Point, Post, Scalar, Sweep, show_value as _show
+from .model import SEED, Cell, Point, Post, Scalar, Sweep
+from .model import show_value as _show
 from .observations import RESERVED, TABLE_JSON, decode_value, encode_value, read_observations
 
 __all__ = [
@@ -171,7 +172,8 @@ def _check_name(name: str, known: Mapping[str, Any], where: _Where, key: str) ->
         declared = sorted(n for n in known if n != SEED)
         hint = (f"declare it first: labbook: {{params: {{{name}: …}}}}" if name not in ("", SEED)
                 else None)
-        listing = f"; the post declares {', '.join(declared)} and seed" if declared else "; the post declares no parameters"
+        listing = (f"; the post declares {', '.join(declared)} and seed" if declared
+                   else "; the post declares no parameters")
         raise where.error(f"labbook.sweep: unknown parameter '{name}'{did_you_mean(name, known)}{listing}",
                           key, hint=hint)
     if not _NAME.match(name):
@@ -189,25 +191,41 @@ def _values(name: str, values: Sequence[Any], default: Any, where: _Where, key: 
     Raises:
         FrontMatterError: a non-scalar, a non-finite float, mixed kinds, a kind other than the default's.
     """
-    clean: list[Scalar] = []
-    for value in values:
-        if isinstance(value, str) and _YAML11_FLOAT.match(value.strip()) and not isinstance(default, str):
-            value = float(value)
-        if not isinstance(value, (bool, int, float, str)):
-            raise where.error(f"labbook.sweep.{name}: {value!r} is not a number, a string or a bool", key)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise where.error(f"labbook.sweep.{name}: {value!r} is not a finite number", key)
-        clean.append(value)
-    kinds = {_kind(v) for v in clean}
-    if len(kinds) > 1:
-        shown = ", ".join(f"{_show(v)} ({_kind(v)})" for v in _one_per_kind(clean))
-        raise where.error(f"labbook.sweep.{name} mixes types: {shown}", key,
-                          hint="a sweep axis takes one kind of value: numbers, strings or bools")
+    clean = [_scalar(name, value, default, where, key) for value in values]
+    kind = _one_kind(name, clean, where, key)
     if name == SEED:
         if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32 for v in clean):
             raise where.error("labbook.sweep.seed takes whole numbers from 0 to 2**32 - 1", key)
         return clean
-    kind = kinds.pop()
+    _check_default_kind(name, kind, default, where, key)
+    if kind == "number" and (isinstance(default, float) or any(isinstance(v, float) for v in clean)):
+        return [float(v) for v in clean]  # [0, 0.1, 1] is three floats, as `-p wd=0` is 0.0 beside wd: 1.0
+    return clean
+
+
+def _scalar(name: str, value: Any, default: Any, where: _Where, key: str) -> Scalar:
+    """One value of an axis: a number, a string or a bool (a YAML-1.1 `1e-3` string read as a float)."""
+    if isinstance(value, str) and _YAML11_FLOAT.match(value.strip()) and not isinstance(default, str):
+        value = float(value)
+    if not isinstance(value, (bool, int, float, str)):
+        raise where.error(f"labbook.sweep.{name}: {value!r} is not a number, a string or a bool", key)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise where.error(f"labbook.sweep.{name}: {value!r} is not a finite number", key)
+    return value
+
+
+def _one_kind(name: str, values: Sequence[Scalar], where: _Where, key: str) -> str:
+    """The one kind of value on the axis (number, text or bool)."""
+    kinds = {_kind(v) for v in values}
+    if len(kinds) > 1:
+        shown = ", ".join(f"{_show(v)} ({_kind(v)})" for v in _one_per_kind(values))
+        raise where.error(f"labbook.sweep.{name} mixes types: {shown}", key,
+                          hint="a sweep axis takes one kind of value: numbers, strings or bools")
+    return kinds.pop()
+
+
+def _check_default_kind(name: str, kind: str, default: Any, where: _Where, key: str) -> None:
+    """The axis' values are of the kind its parameter's declared default is."""
     if isinstance(default, (list, dict)):
         raise where.error(f"labbook.sweep.{name}: the parameter's default is a list; a sweep varies "
                           "parameters that hold one number, string or bool", key)
@@ -215,9 +233,6 @@ def _values(name: str, values: Sequence[Any], default: Any, where: _Where, key: 
         raise where.error(
             f"labbook.sweep.{name} has {kind} values, but the parameter's default {default!r} is a {_kind(default)}",
             key)
-    if kind == "number" and (isinstance(default, float) or any(isinstance(v, float) for v in clean)):
-        return [float(v) for v in clean]  # [0, 0.1, 1] is three floats, as `-p wd=0` is 0.0 beside wd: 1.0
-    return clean
 
 
 def _one_per_kind(values: Iterable[Scalar]) -> list[Scalar]:
@@ -232,6 +247,15 @@ def _listed_points(items: list[Any], known: Mapping[str, Any], where: _Where, li
         raise where.error("labbook.sweep is an empty list: the sweep would have no points")
     if len(items) > limit:
         raise where.error(f"labbook.sweep lists {len(items):,} points, more than the limit of {limit:,}")
+    axes = _listed_axes(items, known, where)
+    typed = {name: _listed_values(name, items, known, where) for name in axes}
+    rows = [tuple((name, typed[name][n]) for name in axes) for n in range(len(items))]
+    _check_no_repeated_point(rows, where)
+    return Sweep(tuple(axes), tuple((a,) for a in axes), _points(rows), "points")
+
+
+def _listed_axes(items: list[Any], known: Mapping[str, Any], where: _Where) -> list[str]:
+    """The parameters the listed points set, in the order they first appear."""
     axes: list[str] = []
     for number, item in enumerate(items):
         if not isinstance(item, dict):
@@ -241,21 +265,27 @@ def _listed_points(items: list[Any], known: Mapping[str, Any], where: _Where, li
             _check_name(str(name), known, where, f"labbook.sweep[{number}].{name}")
             if name not in axes:
                 axes.append(str(name))
-    typed: dict[str, dict[int, Scalar]] = {}
-    for name in axes:  # typed per axis, over every point that sets it; the others take the default
-        setting = [n for n, item in enumerate(items) if name in item]
-        values = _values(name, [items[n][name] for n in setting], known[name], where,
-                         f"labbook.sweep[{setting[0]}].{name}")
-        typed[name] = dict(zip(setting, values, strict=True))
-        if len(setting) < len(items):
-            default = known[name]
-            if default is None:
-                unset = next(n for n in range(len(items)) if n not in typed[name])
-                raise where.error(f"labbook.sweep[{unset}] does not set {name}, whose default is null: set it "
-                                  "in every point", f"labbook.sweep[{unset}]")
-            for n in range(len(items)):
-                typed[name].setdefault(n, float(default) if isinstance(values[0], float) else default)
-    rows = [tuple((name, typed[name][n]) for name in axes) for n in range(len(items))]
+    return axes
+
+
+def _listed_values(name: str, items: list[Any], known: Mapping[str, Any], where: _Where) -> dict[int, Scalar]:
+    """One axis over the listed points: typed over every point that sets it; the others take the default."""
+    setting = [n for n, item in enumerate(items) if name in item]
+    values = _values(name, [items[n][name] for n in setting], known[name], where,
+                     f"labbook.sweep[{setting[0]}].{name}")
+    typed = dict(zip(setting, values, strict=True))
+    if len(setting) < len(items):
+        default = known[name]
+        if default is None:
+            unset = next(n for n in range(len(items)) if n not in typed)
+            raise where.error(f"labbook.sweep[{unset}] does not set {name}, whose default is null: set it "
+                              "in every point", f"labbook.sweep[{unset}]")
+        for n in range(len(items)):
+            typed.setdefault(n, float(default) if isinstance(values[0], float) else default)
+    return typed
+
+
+def _check_no_repeated_point(rows: Sequence[tuple[tuple[str, Scalar], ...]], where: _Where) -> None:
     first: dict[tuple[Any, ...], int] = {}
     for number, row in enumerate(rows):
         identity = tuple((n, type(v).__name__, v) for n, v in row)
@@ -264,7 +294,6 @@ def _listed_points(items: list[Any], known: Mapping[str, Any], where: _Where, li
                 f"labbook.sweep[{number}] repeats point {first[identity] + 1} "
                 f"({','.join(f'{n}={_show(v)}' for n, v in row)})", f"labbook.sweep[{number}]")
         first[identity] = number
-    return Sweep(tuple(axes), tuple((a,) for a in axes), _points(rows), "points")
 
 
 def _points(rows: Sequence[tuple[tuple[str, Scalar], ...]]) -> tuple[Point, ...]:
@@ -379,7 +408,7 @@ def point_environment(point: Point, params: Mapping[str, Any]) -> dict[str, str]
     """`LABBOOK_PARAMS` for a point's kernel: every parameter's value at this point, one JSON
     object with sorted keys, which `labbook.param(name)` reads. kernels.kernel_environment
     sets it from `settings.params` once post parameters are merged; it must stay in
-    _kernel.PER_KERNEL, or every point would start its own kernel server."""
+    kernel_side.PER_KERNEL, or every point would start its own kernel server."""
     return {"LABBOOK_PARAMS": json.dumps(_sorted({**params, **point.params}), sort_keys=True)}
 
 
@@ -575,7 +604,10 @@ def tidy_table(sweep: Sweep, results: Iterable[PointResult], *, seed: int = 0) -
             + [result.observations.get(n) for n in observables]
             + [result.status, result.error, result.seconds, result.point.folder]
         ))
-    roles: list[ColumnRole] = ["axis"] * len(axes) + ["observable"] * len(observables) + ["status"] * 4
+    axis: ColumnRole = "axis"
+    observable: ColumnRole = "observable"
+    status: ColumnRole = "status"
+    roles = [axis] * len(axes) + [observable] * len(observables) + [status] * 4
     names_all = [*axes, *observables, "status", "error", "seconds", "point"]
     columns = tuple(Column(n, r, _column_type(row[i] for row in rows))
                     for i, (n, r) in enumerate(zip(names_all, roles, strict=True)))

@@ -226,7 +226,7 @@ def _typeset_stored(definitions: Sequence[str], formulas: Sequence[Formula],
     missing = [i for i, value in enumerate(found) if value is None]
     made, failures = _Engine.typeset(definitions, [formulas[i] for i in missing])
     results = [Typeset(mathml=value) if value is not None else Typeset() for value in found]
-    for index, result in zip(missing, made):
+    for index, result in zip(missing, made, strict=True):
         results[index] = result
         if result.mathml:
             store.put(keys[index], result.mathml)
@@ -283,34 +283,54 @@ def _definition(tex: str, match: re.Match[str]) -> tuple[str, int] | None:
     command, star = match.group(1), match.group(2)
     position = match.end()
     if command == "let":
-        name = _NAME.match(tex, position)
-        if not name:
-            return None
-        target = _LET_TARGET.match(tex, name.end())
-        return (f"\\let{name.group(1)}{target.group(1)}", target.end()) if target else None
+        return _let_definition(tex, position)
     if command in ("def", "gdef", "edef", "xdef"):
-        name = _NAME.match(tex, position)
-        if not name:
-            return None
-        brace = tex.find("{", name.end())
-        parameters = tex[name.end():brace]
-        if brace < 0 or not _PARAMETERS.fullmatch(parameters):
-            return None
-        body = _group(tex, brace)
-        if body is None:
-            return None
-        kind = "def" if command == "gdef" else "edef" if command == "xdef" else command
-        return f"\\{kind}{name.group(1)}{parameters.strip()}{{{body[0]}}}", body[1]
+        return _def_definition(tex, command, position)
     name_group = _braced_or_name(tex, position)
     if name_group is None:
         return None
     name, position = name_group
     if command == "DeclareMathOperator":
-        body = _group(tex, _skip_space(tex, position))
-        if body is None:
-            return None
-        operator = "\\operatorname*" if star else "\\operatorname"
-        return f"\\def{name}{{{operator}{{{body[0]}}}}}", body[1]
+        return _operator_definition(tex, name, bool(star), position)
+    return _command_definition(tex, command, name, position)
+
+
+def _let_definition(tex: str, position: int) -> tuple[str, int] | None:
+    """`\\let\\a\\b` (or `\\let\\a=\\b`)."""
+    name = _NAME.match(tex, position)
+    if not name:
+        return None
+    target = _LET_TARGET.match(tex, name.end())
+    return (f"\\let{name.group(1)}{target.group(1)}", target.end()) if target else None
+
+
+def _def_definition(tex: str, command: str, position: int) -> tuple[str, int] | None:
+    """`\\def\\name#1{body}` and its global and expanding kin (`\\gdef` as `\\def`, `\\xdef` as `\\edef`)."""
+    name = _NAME.match(tex, position)
+    if not name:
+        return None
+    brace = tex.find("{", name.end())
+    parameters = tex[name.end():brace]
+    if brace < 0 or not _PARAMETERS.fullmatch(parameters):
+        return None
+    body = _group(tex, brace)
+    if body is None:
+        return None
+    kind = "def" if command == "gdef" else "edef" if command == "xdef" else command
+    return f"\\{kind}{name.group(1)}{parameters.strip()}{{{body[0]}}}", body[1]
+
+
+def _operator_definition(tex: str, name: str, star: bool, position: int) -> tuple[str, int] | None:
+    """`\\DeclareMathOperator{\\name}{text}` as a `\\def` of an `\\operatorname` (starred: limits below)."""
+    body = _group(tex, _skip_space(tex, position))
+    if body is None:
+        return None
+    operator = "\\operatorname*" if star else "\\operatorname"
+    return f"\\def{name}{{{operator}{{{body[0]}}}}}", body[1]
+
+
+def _command_definition(tex: str, command: str, name: str, position: int) -> tuple[str, int] | None:
+    """`\\newcommand{\\name}[n]{body}` (and renew-, provide-) as a `\\def` with n parameters."""
     arguments = 0
     count = _ARGUMENT_COUNT.match(tex, position)
     if count:
@@ -406,10 +426,8 @@ class PageMath:
         (a feed, an al-folio theme without Temml's CSS). A \\label names its row, or the nearest
         enclosing row with a number (an `aligned` inside an `equation`).
         """
-        marker = '<span class="tml-eqn"></span>'
-        if multline and mathml.count(marker) > 1:  # Temml numbers each row; LaTeX the whole multline
-            head, tail = mathml.rsplit(marker, 1)
-            mathml = head.replace(marker, "") + marker + tail
+        if multline:
+            mathml = _one_number_for_multline(mathml)
         rows: list[_Row] = []
         open_elements: list[int | None] = []  # per open element: where its \\tag text starts, if it is one
         out: list[str] = []
@@ -418,32 +436,39 @@ class PageMath:
             if match.start() < position:  # inside an equation number's span, already replaced
                 continue
             out.append(mathml[position:match.start()])
-            position = match.end()
-            closing, name, attributes = match.group(1) == "/", match.group(2), match.group(3)
-            tag = match.group(0)
-            if name == "span" and 'class="tml-eqn"' in attributes:
-                self.equations += 1
-                end = mathml.find("</span>", position)
-                position = end + len("</span>") if end >= 0 else position
-                tag = f"({self.equations})"
-                if rows:
-                    rows[-1].number = tag
-            elif closing:
-                tag_start = open_elements.pop() if open_elements else None
-                if tag_start is not None and rows:
-                    rows[-1].number = html.unescape(re.sub(r"<[^>]+>", "", mathml[tag_start:match.start()]))
-                if name == "mtr" and rows:
-                    self._close_row(rows.pop(), rows, warn)
-            elif not attributes.rstrip().endswith("/"):
-                open_elements.append(position if 'class="tml-tag"' in attributes else None)
-                if name == "mtr":
-                    found = _ID_ATTR.search(attributes)
-                    rows.append(_Row(label=found.group(2) if found else None))
-                    if found:
-                        tag = tag.replace(found.group(0), f' id="eq-{found.group(2)}"')
+            tag, position = self._numbered(match, mathml, rows, open_elements, warn)
             out.append(tag)
         out.append(mathml[position:])
         return "".join(out)
+
+    def _numbered(self, match: re.Match[str], mathml: str, rows: list[_Row], open_elements: list[int | None],
+                  warn: Callable[[str], None]) -> tuple[str, int]:
+        """One tag of the MathML as written back, and where the text after it starts: an equation's
+        number filled in, a row's label made its id; rows and open elements kept up to date."""
+        position = match.end()
+        closing, name, attributes = match.group(1) == "/", match.group(2), match.group(3)
+        tag = match.group(0)
+        if name == "span" and 'class="tml-eqn"' in attributes:
+            self.equations += 1
+            end = mathml.find("</span>", position)
+            tag = f"({self.equations})"
+            if rows:
+                rows[-1].number = tag
+            return tag, end + len("</span>") if end >= 0 else position
+        if closing:
+            tag_start = open_elements.pop() if open_elements else None
+            if tag_start is not None and rows:
+                rows[-1].number = html.unescape(re.sub(r"<[^>]+>", "", mathml[tag_start:match.start()]))
+            if name == "mtr" and rows:
+                self._close_row(rows.pop(), rows, warn)
+        elif not attributes.rstrip().endswith("/"):
+            open_elements.append(position if 'class="tml-tag"' in attributes else None)
+            if name == "mtr":
+                found = _ID_ATTR.search(attributes)
+                rows.append(_Row(label=found.group(2) if found else None))
+                if found:
+                    tag = tag.replace(found.group(0), f' id="eq-{found.group(2)}"')
+        return tag, position
 
     def _close_row(self, row: _Row, enclosing: list[_Row], warn: Callable[[str], None]) -> None:
         if row.label is None:
@@ -647,6 +672,15 @@ class _Job:
     mathml: str = ""
 
 
+def _one_number_for_multline(mathml: str) -> str:
+    """Temml numbers each row of a multline; LaTeX numbers the whole: keep the last row's number."""
+    marker = '<span class="tml-eqn"></span>'
+    if mathml.count(marker) <= 1:
+        return mathml
+    head, tail = mathml.rsplit(marker, 1)
+    return head.replace(marker, "") + marker + tail
+
+
 def _typeset_rule(state: Any) -> None:
     """Typeset every formula of this parse in one engine call, then number and cross-reference.
 
@@ -664,21 +698,27 @@ def _typeset_rule(state: Any) -> None:
             page.definitions += [(definition, job.line) for definition in definitions]
     wanted = [job for job in jobs if job.token.type != "math_ref" and job.tex.strip()]
     if wanted or len(page.definitions) > known:
-        formulas = [Formula(_prepared(job.tex, _display(job)), _display(job)) for job in wanted]
-        store = TypesetStore(env.get("math_store"))
-        results, failures = _typeset_stored([definition for definition, _ in page.definitions], formulas, store)
-        for job, result in zip(wanted, results):
-            job.result = result
-        for index, error in sorted(failures.items()):
-            if index >= known:
-                definition, line = page.definitions[index]
-                _warn(env, line, f"macro definition {_short(definition)} could not be read: {_friendly(error)}")
+        _typeset_jobs(wanted, page, known, env)
     for job in wanted:  # numbers in document order, before any reference is resolved
         if job.result is not None and job.result.mathml:
             multline = bool(re.search(r"\\begin\{multline\}", job.tex))
             job.mathml = page.number(job.result.mathml, multline, _warner(env, job.line))
     for job in jobs:
         job.token.meta["html"] = _finished(job, page, env)
+
+
+def _typeset_jobs(wanted: Sequence[_Job], page: PageMath, known: int, env: dict[str, Any]) -> None:
+    """Each job's result, from the store or one engine call; a warning for each new definition
+    (past the `known` ones of earlier parses) that the engine could not read."""
+    formulas = [Formula(_prepared(job.tex, _display(job)), _display(job)) for job in wanted]
+    store = TypesetStore(env.get("math_store"))
+    results, failures = _typeset_stored([definition for definition, _ in page.definitions], formulas, store)
+    for job, result in zip(wanted, results, strict=True):
+        job.result = result
+    for index, error in sorted(failures.items()):
+        if index >= known:
+            definition, line = page.definitions[index]
+            _warn(env, line, f"macro definition {_short(definition)} could not be read: {_friendly(error)}")
 
 
 def _display(job: _Job) -> bool:

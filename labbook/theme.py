@@ -9,9 +9,12 @@ import functools
 import hashlib
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import RenderError
+
+if TYPE_CHECKING:
+    from .files import FileHashes
 
 __all__ = ["Theme", "STATUS_TEXT", "liquid_inert", "human_size", "tag_slug", "xml_safe"]
 
@@ -63,6 +66,7 @@ class Theme:
         self.folder = folder
         self.compiled = compiled
         """Where compiled templates are kept between processes (None: nowhere)."""
+        self._digest: str | None = None
 
     @property
     def env(self) -> Any:
@@ -78,16 +82,20 @@ class Theme:
             line = getattr(exc, "lineno", None)
             raise RenderError(f"template error: {exc}", path=str(self.folder / name), line=line) from exc
 
-    def digest(self) -> str:
-        """Changes when any template changes: then every page is rendered again."""
-        import hashlib
+    def digest(self, hashes: FileHashes | None = None) -> str:
+        """Changes when any template changes: then every page is rendered again. With `hashes`
+        (the build state's), a file whose stat is unchanged is not read again (the vendored
+        math font alone is 400 KB); the digest is kept for the rest of the build."""
+        if self._digest is None:
+            from .files import sha_file
 
-        digest = hashlib.sha256()
-        for path in sorted(self.folder.rglob("*")):
-            if path.is_file():
-                digest.update(path.relative_to(self.folder).as_posix().encode())
-                digest.update(path.read_bytes())
-        return digest.hexdigest()
+            digest = hashlib.sha256()
+            for path in sorted(self.folder.rglob("*")):
+                if path.is_file():
+                    digest.update(path.relative_to(self.folder).as_posix().encode())
+                    digest.update(((hashes.sha(path) if hashes is not None else None) or sha_file(path)).encode())
+            self._digest = digest.hexdigest()
+        return self._digest
 
 
 def _typeset(context: Any, text: object) -> Any:

@@ -848,7 +848,7 @@ def trajectory(path: Path, tail_shift: float = 0.0, head_shift: float = 0.0) -> 
     whose distribution does not."""
     rows = [[step, repr(0.5 + 0.001 * step + head_shift), "gd"] for step in range(100)]
     values = np.sin(np.arange(100, 400) * 1.7 + tail_shift) * 0.1 + 0.6
-    rows += [[step, repr(float(v)), "gd"] for step, v in zip(range(100, 400), values)]
+    rows += [[step, repr(float(v)), "gd"] for step, v in zip(range(100, 400), values, strict=True)]
     return write_csv(path, rows)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from labbook import execute, source
 from labbook.config import load_config
-from labbook.errors import CellError, CellTimeout, KernelDied
+from labbook.errors import CellError, CellTimeout, KernelDied, PathEscapeError
 
 from .helpers import make_project
 
@@ -239,7 +239,7 @@ def test_safe_name(name, expected):
 
 @pytest.mark.parametrize("name", ["../x", "a/../../x", "", "/"])
 def test_safe_name_refuses_escapes(name):
-    with pytest.raises(Exception):
+    with pytest.raises(PathEscapeError):
         execute.safe_name(name)
 
 

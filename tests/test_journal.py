@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from labbook import journal
-from labbook.errors import SiteError
+from labbook.errors import PathEscapeError, SiteError
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -120,6 +120,6 @@ def test_an_unreadable_journal_is_an_error_that_says_what_to_do(folder):
 
 @pytest.mark.parametrize("name", ["../x", "/etc/passwd", "a/../../x", ""])
 def test_names_cannot_leave_the_folder(folder, name):
-    with pytest.raises(Exception):
+    with pytest.raises(PathEscapeError):
         journal.commit(folder, {name: b"x"}, [], "site")
     assert not (folder.parent / "x").exists()

@@ -10,19 +10,20 @@ import pytest
 PACKAGE = Path(__file__).parent.parent / "labbook"
 FOUNDATION = {"model", "errors", "config", "files", "theme", "frontmatter", "journal", "texmath", "liquid", "jekyll",
               "_inline", "terminal"}
-STAGES = {"source", "execute", "kernels", "executor", "cache", "render", "site", "check", "compare"}
+STAGES = {"source", "execute", "kernels", "dispatch", "cache", "render", "site", "check", "compare"}
 ALLOWED = {
-    "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors", "texmath"}, "texmath": {"errors", "files"},
+    "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors", "texmath", "files"}, "texmath": {"errors", "files"},
     "frontmatter": set(), "journal": {"errors", "files"}, "liquid": set(), "jekyll": set(),
     "export": FOUNDATION | {"source", "cache", "render"}, "importer": FOUNDATION | {"source"},
     "compare": {"model"},
-    "lock": {"config", "errors"}, "state": FOUNDATION, "jobs": FOUNDATION | {"cache", "executor"},
+    "lock": {"config", "errors"}, "state": FOUNDATION, "jobs": FOUNDATION | {"cache", "dispatch"},
     "status": FOUNDATION | {"cache", "lock", "site", "source", "state", "gather"},
-    "build": FOUNDATION | {"source", "execute", "executor", "cache", "render", "site", "lock", "state", "jobs", "gather",
+    "build": FOUNDATION | {"source", "execute", "dispatch", "cache", "render", "site", "lock", "state", "jobs", "gather",
                            "sweep"},
+    "console": FOUNDATION | {"check"},  # a check's details are worded in check/reports
     "cli": FOUNDATION | {"build", "check", "source", "config", "preview", "status", "export", "importer", "loop", "serve",
-                         "kernelspec"},
-    "loop": FOUNDATION | {"build", "cache", "executor", "source", "lock", "jobs"},
+                         "console", "kernelspec"},
+    "loop": FOUNDATION | {"build", "cache", "dispatch", "source", "lock", "jobs"},
     "serve": FOUNDATION | {"build", "preview", "source"},
     "kernelspec": FOUNDATION | {"kernels", "source"},
     "api": set(), "_inline": set(), "terminal": set(),
@@ -31,16 +32,16 @@ ALLOWED = {
     "preview": FOUNDATION,
     "pageparts": FOUNDATION, "indexes": FOUNDATION | {"pageparts"}, "search": FOUNDATION,
     "site": FOUNDATION | {"indexes", "search"},
-    "check": FOUNDATION | {"build", "cache", "compare", "executor", "source", "execute", "site", "jobs", "lock", "gather",
+    "check": FOUNDATION | {"build", "cache", "compare", "dispatch", "source", "execute", "site", "jobs", "lock", "gather",
                            "sweep", "observations"},
-    "_kernel": {"_kernel"},
-    "executor": FOUNDATION | {"execute", "kernels"},
-    "execute": FOUNDATION | {"kernels", "_kernel", "compare", "outputs"},
-    "kernels": FOUNDATION | {"_kernel", "compare"},
+    "kernel_side": {"kernel_side"},
+    "dispatch": FOUNDATION | {"execute", "kernels"},
+    "execute": FOUNDATION | {"kernels", "kernel_side", "compare", "outputs"},
+    "kernels": FOUNDATION | {"kernel_side", "compare"},
     "observations": set(),  # runs in the post's kernel: nothing of labbook
     "sweep": FOUNDATION | {"observations"},  # the file formats' one home
     "source": FOUNDATION | {"sweep"},
-    "gather": FOUNDATION | {"cache", "executor", "jobs", "sweep", "observations", "_inline"},
+    "gather": FOUNDATION | {"cache", "dispatch", "jobs", "sweep", "observations", "_inline"},
 }
 
 

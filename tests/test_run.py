@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from labbook.cli import main
-from labbook.config import load_config
-from labbook.source import parse, read
+from labbook.source import parse
 
 from .helpers import FIXTURES, make_project
 

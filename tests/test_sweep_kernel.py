@@ -6,9 +6,6 @@ fork from a server that imported their modules once.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from labbook import execute, gather, kernels, source, sweep

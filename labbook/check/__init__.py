@@ -14,7 +14,7 @@ Modules: `rerun` (the check itself), `verdicts` (the rule and the platform compa
 from __future__ import annotations
 
 from .record import record_verdicts
-from .reports import details, summary, write_html_report, write_junit, printable
+from .reports import details, printable, summary, write_html_report, write_junit
 from .rerun import check
 from .seeds import SeedSpread, seed_spread, with_seed
 from .verdicts import PASSING, VERDICTS, CheckReport, ClaimResult, PostCheck, compare_runs, platform_change, verdict

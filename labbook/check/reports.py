@@ -52,7 +52,8 @@ def details(result: PostCheck) -> list[str]:
         lines.append(result.reason)
     lines += [f"{d.name}: {d.reason}" + (f" [{d.tolerance}]" if d.tolerance else "") for d in result.differences]
     if result.points:
-        counts = {v: sum(p.verdict == v for p in result.points) for v in dict.fromkeys(p.verdict for p in result.points)}
+        counts = {v: sum(p.verdict == v for p in result.points)
+                  for v in dict.fromkeys(p.verdict for p in result.points)}
         lines.append(f"points: {', '.join(f'{n} {v}' for v, n in counts.items())}")
         lines += [f"  point {p.point}: {p.verdict}" + (f" ({p.reason})" if p.reason else "")
                   for p in result.points if p.verdict != "reproduced"]

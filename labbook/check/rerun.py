@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from .. import cache, executor, source
+from .. import cache, dispatch, source
 from ..config import Config
 from ..errors import CacheError, LabbookError
 from ..model import Post, Run
@@ -120,7 +120,7 @@ def _published(post: Post, store: cache.Store, config: Config) -> tuple[Run, Pat
     return run, folder
 
 
-def _jobs(posts: Sequence[Post], seeds: Sequence[int], config: Config, store: cache.Store) -> list[executor.Job]:
+def _jobs(posts: Sequence[Post], seeds: Sequence[int], config: Config, store: cache.Store) -> list[dispatch.Job]:
     from ..jobs import job_for
 
     variants = []
@@ -130,13 +130,13 @@ def _jobs(posts: Sequence[Post], seeds: Sequence[int], config: Config, store: ca
     return [job_for(post, config, store) for post in variants]
 
 
-def _execute(jobs: Sequence[executor.Job], sweeps: Sequence[SweepCheck], config: Config, store: cache.Store,
-             reporter: CheckReporter) -> dict[tuple[str, int], executor.Done]:
+def _execute(jobs: Sequence[dispatch.Job], sweeps: Sequence[SweepCheck], config: Config, store: cache.Store,
+             reporter: CheckReporter) -> dict[tuple[str, int], dispatch.Done]:
     """Every job's Done; a sweep's own are kept by it (and its gather submitted after its points)."""
-    results: dict[tuple[str, int], executor.Done] = {}
+    results: dict[tuple[str, int], dispatch.Done] = {}
     if not jobs and not any(s.jobs for s in sweeps):
         return results
-    with executor.open_dispatcher(config.workers, config.scheduler) as dispatcher, \
+    with dispatch.open_dispatcher(config.workers, config.scheduler) as dispatcher, \
             dispatcher.session(progress=reporter.cell) as session:
         for job in [*jobs, *(j for s in sweeps for j in s.jobs)]:
             session.submit(job)
@@ -148,12 +148,12 @@ def _execute(jobs: Sequence[executor.Job], sweeps: Sequence[SweepCheck], config:
                 if following is not None:
                     session.submit(following)
                 continue
-            done = executor.localized(done, store.new_folder)
+            done = dispatch.localized(done, store.new_folder)
             results[(done.post.slug, done.post.settings.seed)] = done
     return results
 
 
-def _judge(post: Post, published: tuple[Run, Path], results: Mapping[tuple[str, int], executor.Done],
+def _judge(post: Post, published: tuple[Run, Path], results: Mapping[tuple[str, int], dispatch.Done],
            seeds: Sequence[int], work: Path) -> PostCheck:
     run, folder = published
     done = results.get((post.slug, post.settings.seed))

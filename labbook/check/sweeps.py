@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .. import cache, compare, executor, gather, sweep
+from .. import cache, compare, dispatch, gather, sweep
 from ..config import Config
 from ..errors import CacheError, LabbookError
 from ..jobs import job_for
@@ -50,7 +50,7 @@ def published_sweep(post: Post, store: cache.Store, config: Config) -> tuple[Run
 class _Fresh:
     """A point (or the gather) as the check ran it again."""
 
-    done: executor.Done
+    done: dispatch.Done
     folder: Path | None
 
 
@@ -82,18 +82,18 @@ class SweepCheck:
         self.jobs += [self._job(p, "seed", preload) for p in self.seeded]
         self._waiting = len(self.jobs)
 
-    def _job(self, point: Point, role: str, preload: tuple[str, ...]) -> executor.Job:
+    def _job(self, point: Point, role: str, preload: tuple[str, ...]) -> dispatch.Job:
         post = sweep.point_post(self.post, self.split, point, self.post.settings.params)
         self._posts[post.key] = (role, point)
         return replace(job_for(post, self.config, self.store), preload=preload, label=f"{self.post.slug} {point.id}")
 
-    def owns(self, done: executor.Done) -> bool:
+    def owns(self, done: dispatch.Done) -> bool:
         return done.post.path == self.post.path and done.post.key in self._posts
 
-    def take(self, done: executor.Done) -> executor.Job | None:
+    def take(self, done: dispatch.Done) -> dispatch.Job | None:
         """Keep a re-run; after the last point, the gather's job (when the post has a gather part)."""
         role, point = self._posts[done.post.key]
-        done = executor.localized(done, self.store.new_folder)
+        done = dispatch.localized(done, self.store.new_folder)
         fresh = _Fresh(done, Path(done.folder) if done.run is not None else None)
         self.fresh[point.id if point is not None else "gather"] = fresh
         if role == "gather":
@@ -103,7 +103,7 @@ class SweepCheck:
             return None
         return self._gather_job()
 
-    def _gather_job(self) -> executor.Job:
+    def _gather_job(self) -> dispatch.Job:
         """The gather on the published table, the re-run points' rows (and files) replacing theirs."""
         assert self.post.sweep is not None
         results, placed = [], {}
@@ -136,7 +136,9 @@ class SweepCheck:
 
     def judge(self, work: Path) -> PostCheck:
         shutil.rmtree(work, ignore_errors=True)
-        checks, differences, claims, platforms, changes = [], [], [], [], []
+        checks, platforms, changes = [], [], []
+        differences: list[compare.Difference] = []
+        claims: list[ClaimResult] = []
         errors: list[LabbookError] = []
         for point in self.chosen:
             result = self._judge_point(point, work / "points" / point.folder)
@@ -163,7 +165,8 @@ class SweepCheck:
         note = (f"{len(self.chosen)} of {len(self.post.sweep.points)} points re-run (chosen with a fixed seed)"  # type: ignore[union-attr]
                 if len(self.chosen) < len(self.post.sweep.points) else "")  # type: ignore[union-attr]
         return PostCheck(
-            self.post.path, self.post.slug, judged, tuple(differences), tuple(claims), error=errors[0] if errors else None,
+            self.post.path, self.post.slug, judged, tuple(differences), tuple(claims),
+            error=errors[0] if errors else None,
             reason=reason, note=note, seeds=self._spread(), published_dir=str(self.folder),
             new_dir=str(gathered.folder) if gathered is not None and gathered.folder else "",
             published_run=run_identity(self.run), platform=platforms[0] if platforms else "",
@@ -257,7 +260,7 @@ def _read_run(folder: Path) -> Run | None:
         return None
 
 
-def _row(table: sweep.Table, point: Point) -> dict[str, object] | None:
+def _row(table: sweep.Table, point: Point) -> Mapping[str, object] | None:
     return next((r for r in table.records() if r.get("point") == point.folder), None)
 
 
@@ -318,7 +321,8 @@ def _observables(point: Point, row: Mapping[str, object] | None, folder: Path, p
 
 def _close(before: object, after: object, rtol: float, atol: float) -> bool:
     numbers = (int, float)
-    if isinstance(before, bool) or isinstance(after, bool) or not (isinstance(before, numbers) and isinstance(after, numbers)):
+    if isinstance(before, bool) or isinstance(after, bool) or \
+            not (isinstance(before, numbers) and isinstance(after, numbers)):
         return before == after
     if math.isnan(before) and math.isnan(after):
         return True

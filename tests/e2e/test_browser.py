@@ -27,7 +27,7 @@ from labbook.preview import render_html
 
 from ..helpers import require_tool, wait_for
 from .conftest import jekyll_build
-from .screenshots import PHONE, DESKTOP, QuietHandler, chromium, served, set_size, set_theme, take
+from .screenshots import DESKTOP, PHONE, QuietHandler, chromium, served, set_size, set_theme, take
 
 _QuietHandler = QuietHandler  # other browser tests import these three from here
 

@@ -90,9 +90,9 @@ def _wait_for_kernel_parent(timeout: float) -> int:
                 continue
             try:
                 command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
-                if b"labbook._kernel" in command:
+                if b"labbook.kernel_side" in command:
                     parent = parent_pid(int(entry.name))  # a kernel's parent is the worker's fork server
-                    if b"labbook._kernel" not in Path(f"/proc/{parent}/cmdline").read_bytes():
+                    if b"labbook.kernel_side" not in Path(f"/proc/{parent}/cmdline").read_bytes():
                         return parent
             except (OSError, IndexError, ValueError):
                 continue

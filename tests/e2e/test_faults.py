@@ -72,7 +72,7 @@ def _process(pid: str) -> tuple[bytes, bytes, str]:
 
 
 def kernels_of(root: Path) -> list[int]:
-    """Pids of live kernels started for this project: exec'd (`labbook._kernel -f`) or forked by a
+    """Pids of live kernels started for this project: exec'd (`labbook.kernel_side -f`) or forked by a
     kernel server (the server's command line, and a server as parent); the servers themselves are not."""
     tag = f"{PROJECT_TAG}={root}".encode()
     found = []
@@ -81,7 +81,7 @@ def kernels_of(root: Path) -> list[int]:
             continue
         try:
             command, environment, parent = _process(entry.name)
-            if b"labbook._kernel" not in command or tag not in environment:
+            if b"labbook.kernel_side" not in command or tag not in environment:
                 continue
             if b"--serve" in command and b"--serve" not in _process(parent)[0]:
                 continue  # a kernel server, not a kernel

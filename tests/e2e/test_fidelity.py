@@ -107,7 +107,7 @@ def test_fences_that_are_not_cells_stay_where_the_author_put_them(built):
              'echo "a shell line, not a cell"', "Between the cells.", "$ labbook build", 'print("cell two ran")',
              "cell two ran", "after: [the, last, cell]"]
     positions = [shown.index(item) for item in order]
-    assert positions == sorted(positions), list(zip(order, positions))
+    assert positions == sorted(positions), list(zip(order, positions, strict=True))
     assert "#|" not in shown and shown.count("cell one ran") == 2  # code and output, once each
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+
 import pytest
 
 pytestmark = [pytest.mark.jekyll, pytest.mark.kernel, pytest.mark.slow]

@@ -235,7 +235,7 @@ def served(jekyll_rich) -> Iterator[str]:
 
 @pytest.mark.jekyll
 @pytest.mark.browser
-def test_in_chromium_no_payload_runs_and_wide_tables_scroll_in_their_box(browser, served, tmp_path):
+def test_in_chromium_no_payload_runs_and_wide_tables_scroll_in_their_box(browser, served, tmp_path):  # noqa: F811 - the imported fixture
     browser.get(f"{served}/blog/2026/rich/")
     browser.set_script_timeout(20)
     pictures = browser.execute_async_script("""

@@ -1,13 +1,15 @@
 """The kernel side of an execution: limits and input tracing, then ipykernel.
 
-Runs inside the kernel process (`python -m labbook._kernel -f CONNECTION_FILE`), so it
-imports nothing heavy: it must not slow down a kernel's start. `python -m labbook._kernel
+Runs inside the kernel process (`python -m labbook.kernel_side -f CONNECTION_FILE`), so it
+imports nothing heavy: it must not slow down a kernel's start. `python -m labbook.kernel_side
 --serve` is the fork server: it imports ipykernel once and forks a kernel per post, each a
 fresh process that never ran anything but those imports.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import signal
@@ -26,9 +28,9 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
         return
     if mode is not None and any(flag in str(mode) for flag in "wax+"):
         return
-    try:
+    try:  # noqa: SIM105 - runs on every open(): a bare try costs less than contextlib.suppress
         _reads.add(os.path.abspath(os.fsdecode(path)))
-    except Exception:  # noqa: BLE001 - an audit hook must not break the post's own open()
+    except Exception:  # an audit hook must not break the post's own open()
         pass
 
 
@@ -170,26 +172,27 @@ def _torch(torch: Any) -> dict[str, Any]:
     return found
 
 
-def _cpu() -> tuple[str, set[str]]:
+@functools.cache
+def _cpu() -> tuple[str, frozenset[str]]:
     """The CPU's model name and feature flags: /proc/cpuinfo on Linux, sysctl on macOS."""
     if sys.platform.startswith("linux"):
         try:
             with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
                 text = cpuinfo.read(1 << 20)
         except OSError:
-            return "", set()
+            return "", frozenset()
         fields: dict[str, str] = {}
         for line in text.split("\n\n", 1)[0].splitlines():
             key, _, value = line.partition(":")
             fields.setdefault(key.strip().lower(), value.strip())
         name = fields.get("model name") or fields.get("hardware") or fields.get("cpu model") or ""
-        return name, set((fields.get("flags") or fields.get("features") or "").split())
+        return name, frozenset((fields.get("flags") or fields.get("features") or "").split())
     if sys.platform == "darwin":
-        return _sysctl("machdep.cpu.brand_string"), {
+        return _sysctl("machdep.cpu.brand_string"), frozenset({
             flag.lower().replace(".", "_") for flag in
             (_sysctl("machdep.cpu.features") + " " + _sysctl("machdep.cpu.leaf7_features")).split()
-        } | ({"asimd"} if _sysctl("hw.optional.neon") == "1" else set())
-    return "", set()
+        } | ({"asimd"} if _sysctl("hw.optional.neon") == "1" else set()))
+    return "", frozenset()
 
 
 def _sysctl(name: str) -> str:
@@ -201,6 +204,7 @@ def _sysctl(name: str) -> str:
         return ""
 
 
+@functools.cache
 def _libc() -> str:
     try:
         return os.confstr("CS_GNU_LIBC_VERSION") or ""
@@ -243,6 +247,7 @@ def _numpy_simd() -> str:
     return (enabled or baseline or [""])[-1]
 
 
+@functools.cache
 def _installed(name: str) -> str | None:
     """The installed version, read from the package's metadata folder only (a full scan is slow)."""
     import importlib.util
@@ -269,8 +274,8 @@ def main() -> None:
 # --- the fork server ------------------------------------------------------------------------------
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-PER_KERNEL = ("LABBOOK_ROOT", "LABBOOK_POST", "LABBOOK_SEED", "LABBOOK_PARAMS", "LABBOOK_MEMORY_MB", "LABBOOK_KERNEL_ID",
-              "PYTHONPATH", *THREAD_VARIABLES, "JPY_PARENT_PID")
+PER_KERNEL = ("LABBOOK_ROOT", "LABBOOK_POST", "LABBOOK_SEED", "LABBOOK_PARAMS", "LABBOOK_MEMORY_MB",
+              "LABBOOK_KERNEL_ID", "PYTHONPATH", *THREAD_VARIABLES, "JPY_PARENT_PID")
 """Environment variables that differ between a build's kernels: each forked kernel sets its own
 before any other import. Of the modules the server preloads, only ipykernel reads one at import
 time (JPY_PARENT_PID, as a class default); a forked kernel gets that one on its command line.
@@ -283,6 +288,8 @@ def _preload_modules(names: list[str]) -> None:
     makes the server refuse to fork, and labbook falls back to the plain server."""
     import importlib
 
+    if "numpy" in names:  # numpy 2 imports its random module on first use: ~17 ms in every point
+        names = [*names, "numpy.random"]
     for name in names:
         try:
             importlib.import_module(name)
@@ -296,10 +303,8 @@ def _fresh_random_state() -> None:
     server that imported numpy would otherwise draw the same unseeded numbers)."""
     numpy_random = sys.modules.get("numpy.random")
     if numpy_random is not None:
-        try:
+        with contextlib.suppress(Exception):  # an odd numpy: the post seeds its own generators anyway
             numpy_random.seed()
-        except Exception:  # noqa: BLE001 - an odd numpy: the post seeds its own generators anyway
-            pass
 
 
 def _preload() -> None:
@@ -319,6 +324,22 @@ def _preload() -> None:
     import IPython.extensions.storemagic  # noqa: F401
     import tornado.platform.asyncio  # noqa: F401
     from ipykernel import debugger, ipkernel, kernelapp, zmqshell  # noqa: F401
+
+    _warm_run_record()
+
+
+def _warm_run_record() -> None:
+    """The parts of the run record that are the same in every kernel of this machine, found once
+    here so each fork starts with them: `platform` runs `uname -p` in a subprocess on first use,
+    and /proc/cpuinfo and the packages' metadata are read once (~40 ms a kernel otherwise)."""
+    import platform
+
+    platform.platform(terse=True)
+    platform.processor()
+    _cpu()
+    _libc()
+    for name in ("numpy", "torch", "matplotlib"):
+        _installed(name)
 
 
 def _single_threaded() -> bool:
@@ -346,15 +367,13 @@ def _run_kernel(request: dict[str, Any]) -> None:
 
         atexit._run_exitfuncs()
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(Exception):  # exiting anyway
                 stream.flush()
-            except Exception:  # noqa: BLE001 - exiting anyway
-                pass
         os._exit(code)  # never back into the server's loop
 
 
 def _become_kernel(request: dict[str, Any]) -> None:
-    """The post's process state, as a fresh `python -m labbook._kernel -f FILE` would have it."""
+    """The post's process state, as a fresh `python -m labbook.kernel_side -f FILE` would have it."""
     os.setsid()  # its own process group, as Popen(start_new_session=True) gives: killpg stops it all
     log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     null = os.open(os.devnull, os.O_RDONLY)
@@ -362,7 +381,8 @@ def _become_kernel(request: dict[str, Any]) -> None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     _close_inherited(keep=3)
-    sys.stdin = sys.__stdin__ = open(os.devnull)  # noqa: SIM115 - the server's stdin is not the kernel's
+    # typeshed makes sys.__stdin__ Final; a forked kernel must still not read the server's stdin
+    sys.stdin = sys.__stdin__ = open(os.devnull)  # type: ignore[misc]  # noqa: SIM115 - kept open for the kernel's life
     os.chdir(request["cwd"])
     server_path = os.environ.get("PYTHONPATH", "")
     os.environ.clear()
@@ -380,10 +400,8 @@ def _close_inherited(keep: int) -> None:
     as the server is)."""
     for name in os.listdir("/proc/self/fd"):
         if int(name) >= keep:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(int(name))
-            except OSError:
-                pass
 
 
 def _kernel_path(server: list[str], server_pythonpath: str, pythonpath: str, cwd: str) -> list[str]:
@@ -482,11 +500,9 @@ def _end(kernels: dict[int, tuple[str, ...]], own: str) -> None:
     """Labbook is done or dead: no kernel of its may outlive it, nor their folders, nor ours."""
     import shutil
 
-    for pid, (*folders, marker) in kernels.items():
-        try:
+    for pid, (*_folders, marker) in kernels.items():
+        with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
         if marker:
             kill_marked("LABBOOK_KERNEL_ID", marker)
     for folder in [own, *(f for *folders, _ in kernels.values() for f in folders)]:
@@ -507,9 +523,9 @@ def _lines(stream: Any) -> Any:
 
 
 if __name__ == "__main__":
-    from labbook import _kernel
+    from labbook import kernel_side
 
     if sys.argv[1:2] == ["--serve"]:
-        _kernel.serve(sys.argv[2], sys.argv[4].split(",") if sys.argv[3:4] == ["--preload"] else [])
+        kernel_side.serve(sys.argv[2], sys.argv[4].split(",") if sys.argv[3:4] == ["--preload"] else [])
     else:
-        _kernel.main()
+        kernel_side.main()

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from labbook import executor, kernels, source
+from labbook import dispatch, kernels, source
 
 POST = "---\ntitle: T{n}\ndate: 2026-01-01\n---\n\n```python\nprint({n})\n```\n"
 
 
-def jobs(tmp_path: Path, count: int) -> list[executor.Job]:
+def jobs(tmp_path: Path, count: int) -> list[dispatch.Job]:
     posts = [source.parse(POST.format(n=n), f"posts/p{n}.md")[0] for n in range(count)]
-    return [executor.Job(p, str(tmp_path), str(tmp_path / p.slug)) for p in posts]
+    return [dispatch.Job(p, str(tmp_path), str(tmp_path / p.slug)) for p in posts]
 
 
 def test_a_worker_reports_every_job_even_when_starting_kernels_breaks(tmp_path, monkeypatch):
@@ -22,11 +22,11 @@ def test_a_worker_reports_every_job_even_when_starting_kernels_breaks(tmp_path, 
         raise RuntimeError("simulated: cannot import a partially initialized module")
 
     monkeypatch.setattr(kernels, "start_kernel", broken_start)
-    results: list[executor.Done] = []
+    results: list[dispatch.Done] = []
     finished = threading.Event()
 
     def consume() -> None:
-        results.extend(executor.LocalDispatcher(2).run(jobs(tmp_path, 5)))
+        results.extend(dispatch.LocalDispatcher(2).run(jobs(tmp_path, 5)))
         finished.set()
 
     threading.Thread(target=consume, daemon=True).start()
@@ -37,7 +37,7 @@ def test_a_worker_reports_every_job_even_when_starting_kernels_breaks(tmp_path, 
 
 @pytest.mark.kernel
 def test_local_jobs_run_in_parallel_and_all_come_back(tmp_path):
-    done = list(executor.LocalDispatcher(2).run(jobs(tmp_path, 3)))
+    done = list(dispatch.LocalDispatcher(2).run(jobs(tmp_path, 3)))
     assert sorted(d.post.slug for d in done) == ["p0", "p1", "p2"]
     assert all(d.run is not None and d.error is None for d in done)
 
@@ -49,7 +49,7 @@ def test_two_posts_on_two_workers_run_at_the_same_time(tmp_path):
     import time
 
     began = time.perf_counter()
-    done = list(executor.LocalDispatcher(2).run([executor.Job(p, str(tmp_path), str(tmp_path / p.slug)) for p in posts]))
+    done = list(dispatch.LocalDispatcher(2).run([dispatch.Job(p, str(tmp_path), str(tmp_path / p.slug)) for p in posts]))
     assert all(d.run is not None for d in done)
     assert time.perf_counter() - began < 5.5, "the two posts ran one after the other"
 
@@ -67,18 +67,18 @@ def instant_jobs(monkeypatch):
     def fake_run(job, progress=None, kernel=None):
         started.append(job.post.slug)
         time.sleep(0.05)
-        return executor.Done(job.post, None, job.folder, seconds=0.05)
+        return dispatch.Done(job.post, None, job.folder, seconds=0.05)
 
     monkeypatch.setenv("LABBOOK_KERNELS", "exec")  # no fork server to start either
     monkeypatch.setattr(kernels, "start_kernel", lambda post, root, servers=None, preload=(): None)
-    monkeypatch.setattr(executor, "run_job", fake_run)
+    monkeypatch.setattr(dispatch, "run_job", fake_run)
     return started
 
 
 def test_a_job_submitted_while_others_run_is_waited_for(tmp_path, instant_jobs):
     first, second, late = jobs(tmp_path, 3)
     seen = []
-    with executor.LocalDispatcher(2).session() as session:
+    with dispatch.LocalDispatcher(2).session() as session:
         session.submit(first)
         session.submit(second)
         for done in session:
@@ -90,17 +90,17 @@ def test_a_job_submitted_while_others_run_is_waited_for(tmp_path, instant_jobs):
 
 
 def test_a_session_with_nothing_submitted_yields_nothing(instant_jobs):
-    with executor.LocalDispatcher(2).session() as session:
+    with dispatch.LocalDispatcher(2).session() as session:
         assert list(session) == []
 
 
 def test_run_is_a_session_of_a_fixed_list(tmp_path, instant_jobs):
-    done = list(executor.LocalDispatcher(3).run(jobs(tmp_path, 5)))
+    done = list(dispatch.LocalDispatcher(3).run(jobs(tmp_path, 5)))
     assert sorted(d.post.slug for d in done) == [f"p{n}" for n in range(5)]
 
 
 def test_a_closed_session_takes_no_more_jobs(tmp_path, instant_jobs):
-    session = executor.LocalDispatcher(1).session()
+    session = dispatch.LocalDispatcher(1).session()
     with session:
         session.submit(jobs(tmp_path, 1)[0])
         list(session)
@@ -109,7 +109,7 @@ def test_a_closed_session_takes_no_more_jobs(tmp_path, instant_jobs):
 
 
 def test_leaving_a_session_early_stops_its_workers(tmp_path, instant_jobs):
-    session = executor.LocalDispatcher(2).session()
+    session = dispatch.LocalDispatcher(2).session()
     with pytest.raises(KeyboardInterrupt), session:
         for job in jobs(tmp_path, 4):
             session.submit(job)

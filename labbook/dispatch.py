@@ -22,7 +22,8 @@ from typing import Any
 from .errors import ExecutionError, LabbookError
 from .model import Post, Run
 
-__all__ = ["Job", "Done", "Session", "Dispatcher", "LocalDispatcher", "DaskDispatcher", "open_dispatcher", "run_job", "ship_files", "unpack", "localized"]
+__all__ = ["Job", "Done", "Session", "Dispatcher", "LocalDispatcher", "DaskDispatcher", "open_dispatcher", "run_job",
+           "ship_files", "unpack", "localized", "local_folder"]
 
 Progress = Callable[[str, int, int], None]
 """Called with (slug, cell index, number of cells) as a cell starts, on this machine only."""
@@ -100,7 +101,8 @@ def run_remote_job(job: Job) -> Done:
         done = run_job(here, kernel=_start_ahead(here, _worker_servers()))
         artifacts = {}
         if done.run is not None:
-            artifacts = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+            artifacts = {p.relative_to(folder).as_posix(): p.read_bytes()
+                         for p in sorted(folder.rglob("*")) if p.is_file()}
         return Done(done.post, done.run, "", artifacts, done.error, done.warnings, done.seconds)
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -141,7 +143,12 @@ def localized(done: Done, new_folder: Callable[[], Path]) -> Done:
     """The Done with its artifacts in a folder here: a remote run brings them as bytes."""
     if done.run is None or done.folder:
         return done
-    return replace(done, folder=str(unpack(done.artifacts, new_folder())), artifacts={})
+    return replace(done, folder=str(local_folder(done, new_folder)), artifacts={})
+
+
+def local_folder(done: Done, new_folder: Callable[[], Path]) -> Path:
+    """Where a finished run's artifacts are here: a remote run's bytes unpacked into a new folder."""
+    return Path(done.folder) if done.folder else unpack(done.artifacts, new_folder())
 
 
 def ship_files(post: Post, root: Path, known_inputs: Sequence[str]) -> dict[str, bytes]:
