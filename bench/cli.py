@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         harness.WAIT_BUDGET, harness.NOISY = 0.0, float("inf")
     source = harness.snapshot_labbook(settings.workdir)
     info = report.machine()
-    info["load average at start (1, 5, 15 min)"] = report.load_average()
+    load = report.load_average()
     print(f"workdir {settings.workdir}; sizes {settings.sizes}; repeat {settings.repeat}; load {report.load_average()}",
           flush=True)
     results: dict[str, Measurement] = {}
@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 row.measured = date
             this = report.RunInfo(date, f"a copy of labbook/ taken when the benchmark started: {source}",
                                   (time.perf_counter() - began) / 60, harness.WAITED[0] / 60,
-                                  settings.only or "every group", settings.quick)
-            info["load average at the end (1, 5, 15 min)"] = report.load_average()
+                                  settings.only or "every group", settings.quick,
+                                  f"(1, 5, 15 min) {load} at the start, {report.load_average()} at the end")
             report.save(results, settings, info, this)
     return 0

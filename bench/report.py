@@ -46,6 +46,8 @@ class RunInfo:
     waited: float
     groups: str
     quick: bool = False
+    load: str = ""
+    """The machine's load average (1, 5, 15 min) at the start and at the end: others' processes and ours."""
 
 
 # --- targets ------------------------------------------------------------------------------------------
@@ -295,7 +297,7 @@ def machine_lines(info: dict[str, str], runs: Sequence[RunInfo]) -> list[str]:
         which = "this run" if number == len(runs) - 1 else "an earlier run"
         lines.append(f"- {which} ({done.groups}{', --quick' if done.quick else ''}): started {done.date}; labbook "
                      f"source: {done.source}; {done.minutes:.1f} min, of which {done.waited:.1f} min waiting for "
-                     f"other processes to go quiet")
+                     f"other processes to go quiet" + (f"; load average {done.load}" if done.load else ""))
     return lines
 
 
