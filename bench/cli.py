@@ -43,8 +43,11 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
                         help="seconds one point of the toy model takes, single-threaded (default 0.5; --quick 0.05)")
     parser.add_argument("--workdir", type=Path, default=None, help="where projects are generated (default: a temp dir)")
     parser.add_argument("--out", type=Path, default=HERE, help="where RESULTS.md and results.json go (default: bench/)")
+    parser.add_argument("--max-wait", type=float, default=harness.WAIT_BUDGET / 60,
+                        help="minutes the whole run may spend waiting for a quiet machine (default 20)")
     parser.add_argument("--only", choices=GROUPS, help="only this group of rows; the report keeps the other rows")
     args = parser.parse_args(argv)
+    harness.WAIT_BUDGET = max(0.0, args.max_wait * 60)
     sizes = [20] if args.quick else sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="labbook-bench-"))
     if workdir.exists() and any(workdir.iterdir()):

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 TIMED = {
-    "labbook.kernels": ["start_kernel", "stop_kernel", "discard_kernel", "KernelServers.server_for"],
+    "labbook.kernels": ["start_kernel", "stop_kernel", "discard_kernel", "KernelServers.server_for", "KernelServer.fork",
+                        "KernelServer.request", "ForkedProcess.poll", "_kernel_manager"],
     "labbook.execute": ["execute", "_notebook", "_run_hidden", "_collect_data", "_notebook_bytes", "_hash_inputs",
                         "_place", "_cell_outputs", "_inline_in_kernel"],
     "labbook.executor": ["run_job", "localized", "_start_ahead"],
