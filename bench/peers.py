@@ -13,7 +13,19 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .harness import BIN, Finished, Measurement, Sample, Settings, checked, environment, measure_repeated, progress, quiet, run
+from .harness import (
+    BIN,
+    Finished,
+    Measurement,
+    Sample,
+    Settings,
+    checked,
+    environment,
+    measure_repeated,
+    progress,
+    quiet,
+    run,
+)
 from .posts import code_cells, edit_code, edit_prose, first_post
 
 # --- the floor: the same code as plain scripts ----------------------------------------------------------

@@ -88,8 +88,8 @@ def _build_targets(t: _Targets) -> None:
           lambda c, f: (f"{c.wall:.1f} s vs {f.wall:.1f} s: +{(c.wall - f.wall) / c.posts:.2f} s/post",
                         (c.wall - f.wall) / c.posts <= 0.5))
     t.add("-j2 ≥ 1.7× faster than -j1 on CPU-bound posts", ["cpu-j1", "cpu-j2", "cpu-floor-j1", "cpu-floor-j2"],
-          lambda a, b, f1, f2: (f"{a.wall:.2f} s / {b.wall:.2f} s = {a.wall / b.wall:.2f}× (the same code as plain "
-                                f"scripts, 1 vs 2 at a time, same rounds: {f1.wall / f2.wall:.2f}×)", a.wall / b.wall >= 1.7))
+          lambda a, b, f1, f2: ((f"{a.wall:.2f} s / {b.wall:.2f} s = {a.wall / b.wall:.2f}× (the same code as plain "
+                                f"scripts, 1 vs 2 at a time, same rounds: {f1.wall / f2.wall:.2f}×)"), a.wall / b.wall >= 1.7))
     t.add("vs Jupyter Book, 20 posts: cold (-j1) no slower", ["cold-20-j1", "jb-cold"],
           lambda a, b: (f"{a.wall:.1f} s vs {b.wall:.1f} s ({b.wall / a.wall:.2f}× faster)", a.wall <= b.wall))
     t.add("vs Jupyter Book, 20 posts: no-op ≥ 5× faster", ["noop-20", "jb-noop"],
@@ -105,11 +105,11 @@ def _build_targets(t: _Targets) -> None:
 
 def _sweep_targets(t: _Targets) -> None:
     t.add("sweep: labbook -j1 ≤ 0.1 s a point above a plain loop over the grid", ["sweep-j1", "sweep-floor"],
-          lambda a, f: (f"{a.wall:.1f} s vs {f.wall:.1f} s for {a.posts} points: "
-                        f"+{(a.wall - f.wall) / a.posts:.3f} s a point", (a.wall - f.wall) / a.posts <= 0.1))
+          lambda a, f: ((f"{a.wall:.1f} s vs {f.wall:.1f} s for {a.posts} points: "
+                        f"+{(a.wall - f.wall) / a.posts:.3f} s a point"), (a.wall - f.wall) / a.posts <= 0.1))
     t.add("sweep: -j2 ≥ 1.8× faster than -j1", ["sweep-j1", "sweep-j2", "sweep-floor", "sweep-floor-j2"],
-          lambda a, b, f1, f2: (f"{a.wall:.1f} s / {b.wall:.1f} s = {a.wall / b.wall:.2f}× (the plain loop's points, "
-                                f"1 vs 2 processes, same rounds: {_plain_ratio(f1, f2):.2f}×)", a.wall / b.wall >= 1.8))
+          lambda a, b, f1, f2: ((f"{a.wall:.1f} s / {b.wall:.1f} s = {a.wall / b.wall:.2f}× (the plain loop's points, "
+                                f"1 vs 2 processes, same rounds: {_plain_ratio(f1, f2):.2f}×)"), a.wall / b.wall >= 1.8))
     t.add("sweep: Dask (2 workers) within 15% of -j2", ["sweep-dask", "sweep-j2"],
           lambda d, b: (f"{d.wall:.1f} s vs {b.wall:.1f} s ({(d.wall / b.wall - 1) * 100:+.0f}%)", d.wall <= 1.15 * b.wall))
     t.add("sweep: adding points to a built sweep executes exactly those", ["sweep-add"], _added)
@@ -126,8 +126,8 @@ def _added(row: Measurement) -> tuple[str, bool]:
     gathers = {int(s.detail.get("gathers", -1)) for s in row.samples}
     new = row.posts - max(cached)
     ok = row.executed == str(new) and len(cached) == 1 and gathers == {1}
-    return (f"{row.executed} executed, {'/'.join(map(str, sorted(cached)))} cached, gather "
-            f"{'/'.join(map(str, sorted(gathers)))}× ({row.runs} runs; median {row.wall:.1f} s)", ok)
+    return ((f"{row.executed} executed, {'/'.join(map(str, sorted(cached)))} cached, gather "
+            f"{'/'.join(map(str, sorted(gathers)))}× ({row.runs} runs; median {row.wall:.1f} s)"), ok)
 
 
 def ratios(results: dict[str, Measurement]) -> list[tuple[str, str, float, float]]:
@@ -197,8 +197,8 @@ def load_average() -> str:
 
 def table(results: dict[str, Measurement]) -> list[str]:
     lines = [
-        "| scenario | tool | posts/points | -j | runs | median (s) | min–max (s) | per post/point (s) | labbook RSS (MB) "
-        "| executed | other load | note |",
+        ("| scenario | tool | posts/points | -j | runs | median (s) | min–max (s) | per post/point (s) | labbook RSS (MB) "
+        "| executed | other load | note |"),
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in results.values():
@@ -218,7 +218,7 @@ HOW_TO_RUN = """\
 python -m venv /root/venv-bench && /root/venv-bench/bin/pip install -e '.[examples,bench]'
 /root/venv-bench/bin/python bench/bench.py --quick          # smoke test, a few minutes
 /root/venv-bench/bin/python bench/bench.py                  # full run, sizes 20,100,1000, peers, the sweep
-/root/venv-bench/bin/python bench/bench.py --only sweep     # the sweep rows alone (~10 min; --quick: ~1 min)
+/root/venv-bench/bin/python bench/bench.py --only sweep     # the sweep rows alone (~10 min on a quiet machine)
 ```
 
 Options: `--sizes 20,100,1000`, `--repeat 5` (sub-second measurements; cold builds and the sweep's

@@ -16,7 +16,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .. import harness
-from ..harness import BIN, Finished, Measurement, Sample, Settings, checked, environment, measure_repeated, progress, quiet, run
+from ..harness import (
+    BIN,
+    Finished,
+    Measurement,
+    Sample,
+    Settings,
+    checked,
+    environment,
+    measure_repeated,
+    progress,
+    quiet,
+    run,
+)
 from ..peers import floor_scripts, measure_floor
 from ..posts import edit_code, edit_prose, first_post, fresh_copy, make_project
 

@@ -20,7 +20,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..harness import BIN, HERE, Measurement, Sample, Settings, busy_seconds, checked, environment, progress, run, wait_quiet
+from ..harness import (
+    BIN,
+    HERE,
+    Measurement,
+    Sample,
+    Settings,
+    busy_seconds,
+    checked,
+    environment,
+    progress,
+    run,
+    wait_quiet,
+)
 from ..posts import first_post, fresh_copy
 from .builds import labbook_build
 
@@ -153,7 +165,7 @@ def _free_port() -> int:
 
 def _page_url(root: Path, post: Path) -> str:
     """The post's URL: /blog/<year of its date>/<slug>/ (the bench projects have no baseurl)."""
-    date = re.search(r"^date:\s*(\d{4})", post.read_text(encoding="utf-8"), re.M)
+    date = re.search(r"^date:\s*(\d{4})", post.read_text(encoding="utf-8"), re.MULTILINE)
     if date is None:
         raise SystemExit(f"{post}: no date")
     return f"/blog/{date.group(1)}/{post.stem}/"

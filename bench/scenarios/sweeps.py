@@ -35,7 +35,18 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..harness import Finished, Measurement, Sample, Settings, checked, environment, progress, quiet, run, tree_seconds
+from ..harness import (
+    Finished,
+    Measurement,
+    Sample,
+    Settings,
+    checked,
+    environment,
+    progress,
+    quiet,
+    run,
+    tree_seconds,
+)
 from .builds import run_build
 
 LR = 0.1
