@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from mathcorpus import entries  # noqa: E402
+from mathcorpus import entries
 
-from labbook import render, texmath  # noqa: E402
+from labbook import render, texmath
 
 
 def cpu() -> float:

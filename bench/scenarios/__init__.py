@@ -1,0 +1,1 @@
+"""What labbook is asked to do: builds (cold, no-op, edits, -j scaling), `labbook serve`, sweeps."""
