@@ -12,6 +12,7 @@ other processes to go quiet, and is taken again when they disturbed it.
 from __future__ import annotations
 
 import compileall
+import contextlib
 import datetime as dt
 import itertools
 import os
@@ -303,10 +304,8 @@ class Poller(threading.Thread):
         self.children = max(self.children, len(kids))
         total = rss
         for kid in kids:
-            try:
+            with contextlib.suppress(psutil.Error):
                 total += kid.memory_info().rss
-            except psutil.Error:
-                pass
         self.tree_peak = max(self.tree_peak, total)
 
 

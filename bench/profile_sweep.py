@@ -30,7 +30,7 @@ TIMED = {
                         "KernelServer.request", "ForkedProcess.poll", "_kernel_manager"],
     "labbook.execute": ["execute", "_notebook", "_run_hidden", "_collect_data", "_notebook_bytes", "_hash_inputs",
                         "_place", "_cell_outputs", "_inline_in_kernel"],
-    "labbook.executor": ["run_job", "localized", "_start_ahead"],
+    "labbook.dispatch": ["run_job", "localized", "_start_ahead"],
     "labbook.cache": ["Store.put", "Store.lookup"],
     "labbook.gather": ["SweepPlan.take", "SweepPlan._look_up", "SweepPlan._points_done", "SweepPlan._layout",
                        "SweepPlan._result", "preload_modules"],
