@@ -1,7 +1,7 @@
 """The command line: which groups of rows to measure, at what sizes; then the report.
 
     python bench/bench.py [--sizes 20,100,1000] [--repeat 5] [--peers/--no-peers] [--quick]
-                          [--sweep-points 64] [--point-seconds 0.5] [--only serve|sweep]
+                          [--sweep-points 64] [--point-seconds 0.5] [--only builds|serve|sweep]
 
 Groups: the builds (bench/scenarios/builds.py), `labbook serve` (scenarios/serve.py), the sweep
 (scenarios/sweeps.py) and the peers (peers.py). `--quick` shrinks every group to a smoke test.
@@ -25,7 +25,7 @@ from .scenarios.sweeps import measure_sweeps
 
 DESCRIPTION = ("Benchmark labbook against its own targets, a plain-Python floor, nbconvert and Jupyter Book 1.x; "
                "and a sweep against a plain loop, at -j1, -j2 and on Dask.")
-GROUPS = ("serve", "sweep")
+GROUPS = ("builds", "serve", "sweep")
 
 
 def parse_args(argv: Sequence[str] | None) -> Settings:
@@ -66,6 +66,11 @@ def measure(settings: Settings, results: dict[str, Measurement]) -> None:
     def keep(rows: Sequence[Measurement]) -> None:
         results.update((row.key, row) for row in rows)
 
+    if settings.only == "builds":  # labbook's build rows, and the peers on the same posts unless --no-peers
+        run_labbook(settings, results)
+        if settings.peers:
+            run_peers(settings, results)
+        return
     if settings.only == "serve":
         projects = {size: make_project(settings.workdir / f"master-{size}", size) for size in settings.sizes}
         run_serve(settings, results, projects)

@@ -224,7 +224,7 @@ python -m venv /root/venv-bench && /root/venv-bench/bin/pip install -e '.[exampl
 Options: `--sizes 20,100,1000`, `--repeat 5` (sub-second measurements; cold builds and the sweep's
 rounds use min(repeat, 3) runs, peers' cold builds min(repeat, 2)), `--peers/--no-peers`, `--quick`
 (sizes 20, repeat 2, no peers, 4 CPU-bound posts, a sweep of 16 points of ~0.05 s), `--cpu-posts 8`,
-`--sweep-points 64`, `--sweep-seeds 8`, `--point-seconds 0.5`, `--only serve|sweep`, `--max-wait 20`
+`--sweep-points 64`, `--sweep-seeds 8`, `--point-seconds 0.5`, `--only builds|serve|sweep`, `--max-wait 20`
 (minutes the run may wait for a quiet machine), `--workdir DIR`,
 `--out DIR` (where the report goes; default bench/).
 The script (`bench/bench.py`, or `python -m bench`; the package is bench/: harness.py, posts.py,
