@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +156,8 @@ class Store:
     def new_folder(self) -> Path:
         """An empty folder, on the store's file system, for an execution to write into."""
         self.tmp.mkdir(parents=True, exist_ok=True)
+        import tempfile
+
         return Path(tempfile.mkdtemp(prefix="run-", dir=self.tmp))
 
     def put(self, run: Run, folder: Path) -> Path:
@@ -170,6 +171,8 @@ class Store:
         target = self.runs / f"{run.key}-{_inputs_digest(run)}"
         self.runs.mkdir(parents=True, exist_ok=True)
         if target.exists():  # aside first: a directory cannot be replaced; a crash here is a cache miss
+            import tempfile
+
             old = Path(tempfile.mkdtemp(prefix="old-", dir=self.tmp))
             os.replace(target, old / "run")
             os.replace(folder, target)

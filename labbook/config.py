@@ -5,7 +5,6 @@ Every problem is collected and reported at once, in one ConfigError.
 
 from __future__ import annotations
 
-import difflib
 import os
 import tomllib
 from collections.abc import Iterable
@@ -71,6 +70,8 @@ _SETTABLE = {f.name for f in fields(Config)} - {"root", "params"}
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' (did you mean 'phenomena'?)' or ''."""
+    import difflib  # only for a word that is not known
+
     close = difflib.get_close_matches(word, sorted(choices), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -138,6 +137,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     The file gets the mode a plain open() would give (the umask's), not mkstemp's owner-only
     0600: a web server running as another user must be able to read a published page.
     """
+    import tempfile  # only when something is written: a no-op build writes nothing
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
