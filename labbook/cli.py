@@ -275,7 +275,7 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors and the summary")
     parser.add_argument("-v", "--verbose", action="store_true", help="every post, cell and stage, with times")
     commands = _Commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"), common,
-                         _command_named(argv) if argv is not None else None)
+                         _command_named(argv))
 
     build = commands.add_parser(
         "build", help="execute what changed, render, and write site/",

@@ -74,7 +74,6 @@ _CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?\n?$")
 
 
 @functools.cache
-@functools.cache
 def _loader() -> type:
     """SafeLoader that leaves dates as text: labbook checks them itself, with the line.
 

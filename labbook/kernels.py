@@ -137,13 +137,15 @@ def start_kernel(post: Post, root: Path, servers: KernelServers | None = None,
     return kernel
 
 
-def discard_kernel(kernel: Kernel) -> None:
-    """Kill a kernel and remove its folders: the end of every kernel, used or not."""
-    stop_kernel(kernel)
+def discard_kernel(kernel: Kernel) -> bool:
+    """Kill a kernel and remove its folders: the end of every kernel, used or not; True if it
+    was still running."""
+    alive = stop_kernel(kernel)
     if kernel.owner is not None:
         kernel.owner.untrack(kernel)
     shutil.rmtree(kernel.private, ignore_errors=True)
     shutil.rmtree(kernel.workdir, ignore_errors=True)
+    return alive
 
 
 def stop_kernel(kernel: Kernel) -> bool:
@@ -387,11 +389,7 @@ class KernelServers:
         the worker thread that drove it may never get to); the number that were running."""
         with self._lock:
             live = list(self._live.values())
-        running = 0
-        for kernel in live:
-            running += stop_kernel(kernel)
-            discard_kernel(kernel)
-        return running
+        return sum(discard_kernel(kernel) for kernel in live)
 
     def server_for(self, kernel_env: dict[str, str], preload: tuple[str, ...] = ()) -> KernelServer | None:
         """The server for a kernel with this environment, started now if needed; None (exec
