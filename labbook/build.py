@@ -142,8 +142,10 @@ class _Failure:
 
 
 def build(config: Config, *, only: Sequence[Path] | None = None, force: bool = False, prune: bool = False,
-          wait: bool = True, reporter: Reporter | None = None) -> BuildReport:
+          wait: bool = True, reporter: Reporter | None = None, search: bool = True) -> BuildReport:
     """Read every post, execute what changed, render, write. One bad post never stops the rest.
+
+    `search=False` leaves the search bundle as it is; the next build brings it up to date.
 
     Raises:
         ConfigError: the posts folder does not exist.
@@ -163,7 +165,8 @@ def build(config: Config, *, only: Sequence[Path] | None = None, force: bool = F
                                 read.failures)
         settled = [_settle(f, config, reporter) for f in rendered.failures]      # keep the last good pages
         kept = _kept(read.unchanged, skipped, settled, config)
-        change = _write(project, site.Publication(rendered.pages, kept), bool(rendered.failures), prune=prune)
+        change = _write(project, site.Publication(rendered.pages, kept, search), bool(rendered.failures),
+                        prune=prune)
         outcomes = _outcomes(read.unchanged, skipped, read.drafts, rendered.items, settled, reporter)
         _remember(project.state, rendered, outcomes, read.files, config)
         reporter.stage("build", time.perf_counter() - clock)
@@ -243,7 +246,10 @@ def _write(project: _Project, publication: site.Publication, failed: bool, *, pr
     """site/ brought to the publication; nothing at all when no page, failure or listing changed."""
     if publication.pages or failed or not project.state.listing_holds(publication):
         change = site.write(publication, project.config, project.theme, prune=prune)
-        project.state.wrote_listing(publication)
+        if publication.search:
+            project.state.wrote_listing(publication)
+        else:
+            project.state.listing = {}  # the search bundle is behind: the next build writes the site again
         return change
     return site.Change()  # a no-op: every listing, theme and author file as the last write left it (no jinja2, no YAML)
 

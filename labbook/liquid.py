@@ -167,10 +167,10 @@ class _Found:
 
 def code_mask(text: str) -> str:
     """The text with its code (fences, indented blocks, code spans) blanked, positions kept."""
-    from markdown_it import MarkdownIt
+    from .source import markdown_blocks
 
     lines = text.split("\n")
-    for token in MarkdownIt("commonmark").parse(text):
+    for token in markdown_blocks(text):
         if token.type in ("fence", "code_block") and token.map:
             for number in range(token.map[0], min(token.map[1], len(lines))):
                 lines[number] = " " * len(lines[number])
@@ -179,6 +179,8 @@ def code_mask(text: str) -> str:
 
 
 def _tags(text: str, first_line: int) -> Iterator[_Found]:
+    if "{%" not in text:  # most posts: no Liquid tag, no markdown pass
+        return
     masked = code_mask(text)
     for match in _TAG.finditer(masked):
         start, end = match.span()

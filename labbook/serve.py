@@ -579,8 +579,9 @@ def _rebuild(session: _Session) -> None:
 
     began = time.perf_counter()
     config, live = session.config, session.live
+    deferred = not session.first  # the first build indexes the site; later ones show the edit first
     try:
-        report = build(config, reporter=_LiveReporter(session.console, live, config))
+        report = build(config, reporter=_LiveReporter(session.console, live, config), search=not deferred)
         session.console.stop()
         changed = [*report.change.written, *report.change.deleted]
         everything = session.first or any(name.startswith(_EVERY_PAGE) for name in changed)
@@ -600,6 +601,22 @@ def _rebuild(session: _Session) -> None:
         failed = f", {len(failures)} failed" if failures else ""
         session.console.err.print(f"rebuilt in {seconds:.2f} s: {report.executed} executed{failed}, "
                                   f"{len(changed)} site file{'s' * (len(changed) != 1)} changed")
+    if deferred and changed:
+        _index_search(session)
+
+
+def _index_search(session: _Session) -> None:
+    """After the open pages reloaded: the search bundle brought up to date by a second build.
+    It executes nothing (no post is chosen: one that failed is left as published, not run twice)."""
+    from .build import build
+    from .preview import render_html
+
+    try:
+        report = build(session.config, only=())
+        render_html(session.config, session.output, only=[*report.change.written, *report.change.deleted])
+    except Exception as error:  # noqa: BLE001 - the server outlives any one build; the next save tries again
+        message = str(error) if isinstance(error, LabbookError) else f"bug in labbook: {type(error).__name__}: {error}"
+        session.console.err.print(f"[red]✗[/] search index not updated: {escape(message)}", markup=True)
 
 
 def _reload_config(session: _Session) -> bool:

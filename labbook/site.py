@@ -46,6 +46,9 @@ class Publication:
     """Posts rendered in this build: their page and asset folder are (re)written."""
     kept: Mapping[str, Summary]
     """Posts left as published (unchanged, not chosen, or failed with a last good version)."""
+    search: bool = True
+    """False: the search bundle is left as it is, for a later build to bring up to date (labbook
+    serve shows an edit first, then indexes it: Pagefind takes about as long as the rest)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,15 @@ def _search_files(config: Config, publication: Publication) -> dict[str, bytes |
     kept = {s.url: functools.partial(_search_document, config.site, s) for s in publication.kept.values()}
     return search.bundle_files(
         config.site, {p.url: search.document(p.summary.title, p.html) for p in publication.pages}, kept)
+
+
+def _bundle_as_is(site: Path, owned: set[str]) -> dict[str, bytes | Path]:
+    """The search bundle labbook last wrote, kept as it is but for its stamp: without it, the
+    next build indexes every page again (the stamp vouches only for pages rendered since)."""
+    from .search import BUNDLE, STAMP
+
+    return {name: site / name for name in owned
+            if name.startswith(f"{BUNDLE}/") and name != STAMP and (site / name).is_file()}
 
 
 class _Background:
@@ -323,15 +335,16 @@ def plan(publication: Publication, config: Config, theme: Theme,
         SiteError: the build would unpublish more posts than it keeps, and `prune` is False.
     """
     site = config.site
-    searching = _Background(functools.partial(_search_files, config, publication))
+    owned = _owned(site)
+    searching = _Background(functools.partial(_search_files, config, publication)) if publication.search else None
     try:
         desired = _pages_and_listings(publication, config, theme)
     except BaseException:
-        searching.wait()  # its temporary folder is gone before the error goes on
+        if searching is not None:
+            searching.wait()  # its temporary folder is gone before the error goes on
         raise
-    desired.update(searching.result())
+    desired.update(searching.result() if searching is not None else _bundle_as_is(site, owned))
     summaries = [p.summary for p in publication.pages] + list(publication.kept.values())
-    owned = _owned(site)
     extras, notices = _author_files(config, summaries, desired, owned)
     desired.update(extras)
     kept_files = {name for name in owned if _post_of(name) in publication.kept}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -77,6 +78,24 @@ def test_only_changed_files_are_rewritten(config, tmp_path):
     after = files(config)
     assert [n for n in after if n in before and after[n] != before[n] and not n.startswith(derived)] == [
         "_posts/2026-01-02-one.html"]
+
+
+def test_a_write_without_search_keeps_the_bundle_and_the_next_one_indexes_every_page(config, tmp_path):
+    from labbook import search
+
+    write(config, [a_page(tmp_path, "one"), a_page(tmp_path, "two")])
+    bundle = {n: t for n, t in files(config).items() if n.startswith("pagefind/") and n != search.STAMP}
+    changed = a_page(tmp_path, "one", body="<p>a word never indexed</p>")
+    two = a_page(tmp_path, "two").summary
+    change = site.write(site.Publication([changed], {"two": two}, search=False), config, Theme(config.templates))
+    assert "_posts/2026-01-02-one.html" in change.written and change.deleted == (search.STAMP,)
+    assert {n: t for n, t in files(config).items() if n.startswith("pagefind/")} == bundle  # served as it was
+    kept = {"one": changed.summary, "two": two}
+    change = site.write(site.Publication([], kept), config, Theme(config.templates))  # the page is kept now
+    assert search.STAMP in change.written and any(n.startswith("pagefind/fragment/") for n in change.written)
+    stamp = json.loads((config.site / search.STAMP).read_text())
+    assert stamp["pages"]["/blog/2026/one/"] == hashlib.sha256(
+        search.document("One", "<p>a word never indexed</p>").encode()).hexdigest()
 
 
 def test_deleted_posts_and_their_tags_are_pruned(config, tmp_path):

@@ -3,6 +3,7 @@ headless Chromium page that reloads by itself and shows the error panel of a bro
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import socket
@@ -132,6 +133,12 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+def searchable(folder: Path, word: str) -> bool:
+    """The word is in a page of the Pagefind bundle (its fragments are gzipped JSON)."""
+    return any(word.encode() in gzip.decompress(path.read_bytes())
+               for path in folder.glob("pagefind/fragment/*.pf_fragment"))
+
+
 def test_one_build_at_start_then_prose_edits_run_no_kernel_and_code_edits_one(served, project):
     assert sum(line.startswith("build:") for line in served.lines) == 1, served.lines  # -v: one line per build
     status, page = fetch(served.url + "/blog/2026/live/")
@@ -142,6 +149,8 @@ def test_one_build_at_start_then_prose_edits_run_no_kernel_and_code_edits_one(se
     event = served.built(seen)
     assert event["executed"] == 0 and "/blog/2026/live/" in event["pages"]
     assert "BETA" in fetch(served.url + "/blog/2026/live/")[1]
+    wait_for(lambda: searchable(project / "site", "BETA") and searchable(project / ".labbook/preview", "BETA"), 30)
+    assert not searchable(project / "site", "ALPHA")  # indexed right after the reload, in site/ and served
     seen = len(served.events)
     edit(project / "posts/live.md", "6 * factor", "6 * factor + 1")
     event = served.built(seen)
