@@ -167,10 +167,10 @@ class _Found:
 
 def code_mask(text: str) -> str:
     """The text with its code (fences, indented blocks, code spans) blanked, positions kept."""
-    from .source import markdown_blocks
+    from .commonmark import blocks
 
     lines = text.split("\n")
-    for token in markdown_blocks(text):
+    for token in blocks(text):
         if token.type in ("fence", "code_block") and token.map:
             for number in range(token.map[0], min(token.map[1], len(lines))):
                 lines[number] = " " * len(lines[number])

@@ -8,7 +8,6 @@ Never executes code and never writes files.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import json
 import keyword
@@ -21,7 +20,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from . import frontmatter
+from . import commonmark, frontmatter
 from ._inline import expression_of
 from .config import Config, did_you_mean
 from .errors import (
@@ -516,7 +515,7 @@ def _inline_values(body: str, body_line: int) -> tuple[Inline, ...]:
         return ()
     lines = body.split("\n")
     found: dict[str, Inline] = {}
-    for token in markdown_blocks(body):
+    for token in commonmark.blocks(body):
         if token.type != "inline" or not token.map:
             continue
         for child in token.children or ():
@@ -578,23 +577,6 @@ _REGION_OPEN = re.compile(r"^<!--\s*#(region|raw|md)\b")
 _REGION_CLOSE = re.compile(r"^<!--\s*#end(region|raw|md)\b")
 
 
-@functools.lru_cache(maxsize=4)
-def markdown_blocks(text: str) -> list[Any]:
-    """markdown-it's CommonMark tokens of a text (each block with its lines), read-only to callers.
-
-    One parser, built once, and the last few texts' tokens kept: reading a post and rendering
-    it both look for its fences and code (source, liquid), and a parse costs ~0.5 ms per KB.
-    """
-    return _commonmark().parse(text)
-
-
-@functools.cache
-def _commonmark() -> Any:
-    from markdown_it import MarkdownIt
-
-    return MarkdownIt("commonmark")
-
-
 def _code_fences(body: str) -> list[Any]:
     """The fences that jupytext's Markdown format reads as code cells: ```python, outside regions.
 
@@ -603,7 +585,7 @@ def _code_fences(body: str) -> list[Any]:
     notebook with jupytext and checks it finds exactly these cells.
     """
     fences, region = [], 0
-    for token in markdown_blocks(body):
+    for token in commonmark.blocks(body):
         if token.type == "html_block":
             region += bool(_REGION_OPEN.match(token.content)) - bool(_REGION_CLOSE.match(token.content))
         elif (token.type == "fence" and token.level == 0 and token.markup.startswith("`") and region <= 0

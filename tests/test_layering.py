@@ -9,11 +9,12 @@ import pytest
 
 PACKAGE = Path(__file__).parent.parent / "labbook"
 FOUNDATION = {"model", "errors", "config", "files", "theme", "frontmatter", "journal", "texmath", "liquid", "jekyll",
-              "_inline", "terminal"}
+              "_inline", "terminal", "commonmark"}
 STAGES = {"source", "execute", "kernels", "dispatch", "cache", "render", "site", "check", "compare"}
 ALLOWED = {
     "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors", "texmath", "files"}, "texmath": {"errors", "files"},
-    "frontmatter": set(), "journal": {"errors", "files"}, "liquid": set(), "jekyll": set(),
+    "frontmatter": set(), "journal": {"errors", "files"}, "liquid": {"commonmark"}, "jekyll": set(),
+    "commonmark": set(),
     "export": FOUNDATION | {"source", "cache", "render"}, "importer": FOUNDATION | {"source"},
     "compare": {"model"},
     "lock": {"config", "errors"}, "state": FOUNDATION, "jobs": FOUNDATION | {"cache", "dispatch"},
