@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Protocol
 
-from . import cache, lock, site, source
-from .config import Config
+from . import journal, lock
+from .config import Config, discover
 from .errors import LabbookError, per_post
-from .model import Notice, Outcome, Page, Post, Run, Summary
+from .published import Change, Notice, Outcome, Summary
 from .state import Entry, State, fingerprint, published_stat
 from .theme import Theme
 
-if TYPE_CHECKING:  # imported where they are used: a build with nothing to run or render needs none of them
-    from . import dispatch, gather
+if TYPE_CHECKING:  # imported where they are used: a build with nothing to read, run or render needs none of them
+    from . import cache, dispatch, gather
+    from .model import Page, Post, Run
     from .sweep import Progress
 
 __all__ = ["build", "BuildReport", "Reporter", "NullReporter", "BrokenClaim", "inline_added"]
@@ -77,7 +78,7 @@ class BrokenClaim:
 class BuildReport:
     outcomes: tuple[Outcome, ...] = ()
     notices: tuple[Notice, ...] = ()
-    change: site.Change = field(default_factory=site.Change)
+    change: Change = field(default_factory=Change)
     broken_claims: tuple[BrokenClaim, ...] = ()
     sweeps: tuple[gather.SweepCounts, ...] = ()
     """What happened to the points of each sweep post this build read."""
@@ -165,8 +166,7 @@ def build(config: Config, *, only: Sequence[Path] | None = None, force: bool = F
                                 read.failures)
         settled = [_settle(f, config, reporter) for f in rendered.failures]      # keep the last good pages
         kept = _kept(read.unchanged, skipped, settled, config)
-        change = _write(project, site.Publication(rendered.pages, kept, search), bool(rendered.failures),
-                        prune=prune)
+        change = _write(project, rendered.pages, kept, bool(rendered.failures), search=search, prune=prune)
         outcomes = _outcomes(read.unchanged, skipped, read.drafts, rendered.items, settled, reporter)
         _remember(project.state, rendered, outcomes, read.files, config)
         reporter.stage("build", time.perf_counter() - clock)
@@ -191,10 +191,12 @@ class _Project:
     def open(cls, config: Config, chosen: _Chosen) -> _Project:
         """Finish (or undo) an interrupted write of site/; load the theme, the state of the last
         build and the run store; clear what killed builds left in the store."""
-        site.recover(config.site)
+        journal.recover(config.site, config.site.name)  # site.recover, without importing the write stage
         theme = Theme(config.templates, compiled=config.cache / "jinja2")  # compiled templates kept there
         state = State(config, lambda hashes: fingerprint(config, theme.digest(hashes)))
-        store = cache.Store(config, state.hashes)
+        from .cache import Store
+
+        store = Store(config, state.hashes)
         store.clean_tmp()
         return cls(config, chosen, theme, state, store)
 
@@ -217,10 +219,14 @@ class _Read:
 def _read(project: _Project) -> _Read:
     """Every post whose file, inputs or published pages changed since the last build."""
     config = project.config
-    files = source.discover(config)
+    files = discover(config)
     unchanged = _unchanged(files, project.state, project.chosen)
-    read = source.read_all(config, [p for p in files if config.relative(p) not in unchanged],
-                           taken={e.slug: name for name, e in unchanged.items()})
+    changed = [p for p in files if config.relative(p) not in unchanged]
+    if not changed:
+        return _Read(files, unchanged, (), [], (), ())
+    from . import source
+
+    read = source.read_all(config, changed, taken={e.slug: name for name, e in unchanged.items()})
     return _Read(files, unchanged, read.posts, [_Failure(p, e) for p, e in read.failures], read.drafts,
                  read.notices)
 
@@ -242,16 +248,19 @@ def _kept(unchanged: dict[str, Entry], skipped: Iterable[Post], settled: Sequenc
         s.slug: s for _, s in settled if s is not None}
 
 
-def _write(project: _Project, publication: site.Publication, failed: bool, *, prune: bool) -> site.Change:
+def _write(project: _Project, pages: Sequence[Page], kept: Mapping[str, Summary], failed: bool, *, search: bool,
+           prune: bool) -> Change:
     """site/ brought to the publication; nothing at all when no page, failure or listing changed."""
-    if publication.pages or failed or not project.state.listing_holds(publication):
-        change = site.write(publication, project.config, project.theme, prune=prune)
-        if publication.search:
-            project.state.wrote_listing(publication)
-        else:
-            project.state.listing = {}  # the search bundle is behind: the next build writes the site again
-        return change
-    return site.Change()  # a no-op: every listing, theme and author file as the last write left it (no jinja2, no YAML)
+    if not pages and not failed and project.state.listing_holds(pages, kept):
+        return Change()  # a no-op: every listing, theme and author file as the last write left it (no jinja2, no YAML)
+    from . import site
+
+    change = site.write(site.Publication(pages, kept, search), project.config, project.theme, prune=prune)
+    if search:
+        project.state.wrote_listing(pages, kept)
+    else:
+        project.state.listing = {}  # the search bundle is behind: the next build writes the site again
+    return change
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +294,8 @@ def _look_up(posts: Sequence[Post], store: cache.Store, chosen: _Chosen,
              reporter: Reporter) -> tuple[list[_Ready], list[Post | gather.SweepPlan], list[Post]]:
     """(posts with a usable run, posts and sweeps to execute, posts left as published: not
     chosen); the corrupt cache entries met on the way are reported, and executed again."""
+    from .cache import Lookup
+
     ready: list[_Ready] = []
     missing: list[Post | gather.SweepPlan] = []
     skipped: list[Post] = []
@@ -295,7 +306,7 @@ def _look_up(posts: Sequence[Post], store: cache.Store, chosen: _Chosen,
             ready.append(plan) if isinstance(plan, _Ready) else missing.append(plan)
             continue
         forced = chosen.forced(path) and bool(post.cells)  # a post without code never runs
-        found = cache.Lookup(None, None, "--force") if forced else store.lookup(post)
+        found = Lookup(None, None, "--force") if forced else store.lookup(post)
         for note in found.notes:
             reporter.warning(note)
         found = inline_added(post, found, store)  # a lookup without a run comes back as it is
@@ -327,9 +338,10 @@ def inline_added(post: Post, found: cache.Lookup, store: cache.Store) -> cache.L
     if found.run is None or found.folder is None or all(i.expression in found.run.inline for i in post.inline):
         return found
     from . import execute  # only now: a build that runs nothing does not import the kernel machinery
+    from .cache import Lookup
 
     run = execute.evaluate_inline(post, found.run, found.folder, store.config.root)
-    return cache.Lookup(run, store.put_copy(run, found.folder), found.reason, found.notes)
+    return Lookup(run, store.put_copy(run, found.folder), found.reason, found.notes)
 
 
 @contextlib.contextmanager
@@ -345,6 +357,7 @@ def _executions(missing: Sequence[Post | gather.SweepPlan], config: Config, stor
         return
     from . import dispatch, gather
     from .jobs import job_for
+    from .model import Post
 
     posts = [m for m in missing if isinstance(m, Post)]
     sweeps = [m for m in missing if isinstance(m, gather.SweepPlan)]
@@ -456,6 +469,8 @@ def _render(item: _Ready | _Failure, config: Config, theme: Theme) -> _Rendered 
 
 def _settle(failure: _Failure, config: Config, reporter: Reporter) -> tuple[Outcome, Summary | None]:
     """A failed post keeps its last good published version, if it has one of its own."""
+    from . import site, source
+
     slug = failure.slug or source.slug_hint(config.root / failure.path, failure.path)  # read or not
     summary = site.published_summary(config, slug, source=str(failure.path))
     outcome = Outcome(failure.path, "kept-last-good" if summary else "failed", failure.error)
@@ -467,6 +482,8 @@ def _published(posts: Iterable[Post], config: Config) -> dict[str, Summary]:
     """Posts not chosen for this build stay as published."""
     kept = {}
     for post in posts:
+        from . import site  # only for a post left out: an unchanged site never imports the write stage
+
         summary = site.published_summary(config, post.slug, source=str(post.path))
         if summary is not None:
             kept[post.slug] = summary
@@ -497,9 +514,11 @@ def _remember(state: State, results: _Results, outcomes: Sequence[Outcome], file
             state.entries.pop(str(page.path), None)
             state.record_failure(str(page.path), page.post.key, str(failing[str(page.path)][0]))
             continue
+        from .site import post_files  # a build that rendered nothing does not import the write stage
+
         state.record(str(page.path), Entry(
             sha=page.post.source_sha, slug=page.slug, key=page.post.key, summary=page.summary,
-            inputs=dict(page.run.inputs), files=published_stat(config.site, site.post_files(page)),
+            inputs=dict(page.run.inputs), files=published_stat(config.site, post_files(page)),
             broken=tuple(claim for claim, _ in _claims_broken(page.run)),
         ))
     for failure in results.failures:

@@ -15,13 +15,15 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _inline
 from .config import Config
 from .errors import CacheError
 from .files import FileHashes, crash_point, link_files, sha_file, write_json_atomic
-from .model import Post, Run
+
+if TYPE_CHECKING:  # read_run and nothing_ran import Run: opening the store (every build does) needs none of model
+    from .model import Post, Run
 
 __all__ = ["Store", "Lookup", "read_run", "verify", "stale_reason", "nothing_ran", "RUN_FILE"]
 
@@ -46,6 +48,8 @@ def read_run(folder: Path) -> Run:
     Raises:
         CacheError: missing, unparsable, or of another schema.
     """
+    from .model import Run
+
     path = folder / RUN_FILE
     try:
         return Run.from_json(json.loads(path.read_text(encoding="utf-8")))
@@ -57,6 +61,8 @@ def read_run(folder: Path) -> Run:
 
 def nothing_ran(post: Post) -> Run:
     """The run of a post without code: no kernel, no record, nothing published beside the page."""
+    from .model import Run
+
     return Run(key=post.key, cells=(), artifacts=(), inputs={}, basis=post.basis, environment={}, started="",
                seconds=0.0, seed=post.settings.seed)
 

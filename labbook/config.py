@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .model import KERNEL_START_MB
 
-__all__ = ["Config", "load_config", "find_root", "did_you_mean"]
+__all__ = ["Config", "load_config", "find_root", "did_you_mean", "discover", "KERNEL_START_MB"]
+
+KERNEL_START_MB = 512
+"""Address space a kernel needs just to start (ipykernel's threads reserve their stacks): the
+smallest memory limit a post may ask for."""
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 
@@ -142,3 +145,21 @@ def load_config(root: Path | str | None = None, **overrides: Any) -> Config:
     )
     paths: dict[str, Any] = {k: (root / Path(values.pop(k))).resolve() for k in _PATH_KEYS if k in values}
     return replace(config, **paths, **values)
+
+
+def discover(config: Config) -> list[Path]:
+    """The post files, sorted: every `*.md` under posts/, at any depth, except in (or named)
+    `_…` and `.…` (where notes and helpers can live).
+
+    Raises:
+        ConfigError: the posts folder does not exist (a typo must not unpublish the site).
+    """
+    if not config.posts.is_dir():
+        raise ConfigError(f"the posts folder {config.relative(config.posts)}/ does not exist",
+                          hint="create it (labbook new my-first-post does), or give the right --posts")
+    found = []
+    for path in config.posts.rglob("*.md"):
+        parts = path.relative_to(config.posts).parts
+        if not any(part.startswith(("_", ".")) for part in parts) and path.is_file():
+            found.append(path)
+    return sorted(found)

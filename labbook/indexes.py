@@ -23,7 +23,7 @@ from typing import Any
 
 from . import frontmatter, pageparts
 from .config import Config
-from .model import Summary
+from .published import Summary
 from .theme import Theme, liquid_inert, tag_slug, xml_safe
 
 __all__ = ["index_files", "listing_key", "feed_posts", "related", "FACETS", "FEED_ENTRIES"]

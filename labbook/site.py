@@ -23,7 +23,8 @@ from . import frontmatter, jekyll, journal
 from .config import Config
 from .errors import PathEscapeError, SiteError
 from .files import dump_json
-from .model import Notice, Page, Summary
+from .model import Page
+from .published import Change, Notice, Summary
 
 if TYPE_CHECKING:
     from .theme import Theme
@@ -49,16 +50,6 @@ class Publication:
     search: bool = True
     """False: the search bundle is left as it is, for a later build to bring up to date (labbook
     serve shows an edit first, then indexes it: Pagefind takes about as long as the rest)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """The files a build wrote and deleted, site-relative."""
-
-    written: tuple[str, ...] = ()
-    deleted: tuple[str, ...] = ()
-    notices: tuple[Notice, ...] = ()
-    """Files of the author's assets/ or redirects that were not written, and why."""
 
 
 def recover(site: Path) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 
 from . import commonmark, frontmatter
 from ._inline import expression_of
-from .config import Config, did_you_mean
+from .config import KERNEL_START_MB, Config, did_you_mean, discover
 from .errors import (
     CellOptionError,
     ConfigError,
@@ -35,7 +35,6 @@ from .errors import (
 )
 from .files import sha_file
 from .model import (
-    KERNEL_START_MB,
     STATUSES,
     SUMMARY_STATISTICS,
     Cell,
@@ -831,26 +830,6 @@ def read(path: Path, config: Config) -> tuple[Post, list[Notice]]:
     if overrides:  # -p NAME=VALUE on the command line, for the posts that declare NAME
         post = with_params(post, overrides)
     return post, more + notices
-
-
-def discover(config: Config) -> list[Path]:
-    """The post files, sorted: every `*.md` under posts/, at any depth, except in (or named)
-    `_…` and `.…` (where notes and helpers can live).
-
-    Raises:
-        ConfigError: the posts folder does not exist (a typo must not unpublish the site).
-    """
-    if not config.posts.is_dir():
-        from .errors import ConfigError
-
-        raise ConfigError(f"the posts folder {config.relative(config.posts)}/ does not exist",
-                          hint="create it (labbook new my-first-post does), or give the right --posts")
-    found = []
-    for path in config.posts.rglob("*.md"):
-        parts = path.relative_to(config.posts).parts
-        if not any(part.startswith(("_", ".")) for part in parts) and path.is_file():
-            found.append(path)
-    return sorted(found)
 
 
 def read_all(config: Config, paths: Iterable[Path] | None = None, taken: Mapping[str, str] | None = None) -> ReadResult:

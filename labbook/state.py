@@ -11,14 +11,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .config import Config
 from .files import FileHashes, write_if_changed
-from .model import Summary
+from .published import Summary
 
 __all__ = ["State", "Entry", "fingerprint", "VERSION"]
 
@@ -86,20 +86,20 @@ class State:
         is not a post's (listings, feed, theme, manifest, redirects, the author's assets) and
         of the project's own assets/."""
 
-    def listing_holds(self, publication: Any) -> bool:
-        """Writing `publication` would change nothing: its summaries and every file the write
-        depends on besides the posts' own are as the last write left them."""
+    def listing_holds(self, pages: Sequence[Any], kept: Mapping[str, Summary]) -> bool:
+        """Writing these pages and kept posts would change nothing: their summaries and every
+        file the write depends on besides the posts' own are as the last write left them."""
         assets = self.config.assets
         if any(p.is_relative_to(assets) for p in (self.config.site, self.config.posts, self.config.cache)):
             return False  # an assets folder holding the project: never trusted to be unchanged
-        return bool(self.listing) and self.listing == self._listing(publication)
+        return bool(self.listing) and self.listing == self._listing(pages, kept)
 
-    def wrote_listing(self, publication: Any) -> None:
-        self.listing = self._listing(publication)
+    def wrote_listing(self, pages: Sequence[Any], kept: Mapping[str, Summary]) -> None:
+        self.listing = self._listing(pages, kept)
 
-    def _listing(self, publication: Any) -> dict[str, Any]:
-        summaries = {**{slug: s.to_json() for slug, s in publication.kept.items()},
-                     **{page.slug: page.summary.to_json() for page in publication.pages}}
+    def _listing(self, pages: Sequence[Any], kept: Mapping[str, Summary]) -> dict[str, Any]:
+        summaries = {**{slug: s.to_json() for slug, s in kept.items()},
+                     **{page.slug: page.summary.to_json() for page in pages}}
         digest = hashlib.sha256(json.dumps(summaries, sort_keys=True, default=str).encode()).hexdigest()
         return {"digest": digest, "site": _stats(self.config.site, skip=("_posts", "assets/posts")),
                 "assets": _stats(self.config.assets, skip=())}

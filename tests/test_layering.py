@@ -9,10 +9,10 @@ import pytest
 
 PACKAGE = Path(__file__).parent.parent / "labbook"
 FOUNDATION = {"model", "errors", "config", "files", "theme", "frontmatter", "journal", "texmath", "liquid", "jekyll",
-              "_inline", "terminal", "commonmark"}
+              "_inline", "terminal", "commonmark", "published"}
 STAGES = {"source", "execute", "kernels", "dispatch", "cache", "render", "site", "check", "compare"}
 ALLOWED = {
-    "model": set(), "errors": set(), "files": set(), "config": {"errors", "model"}, "theme": {"errors", "texmath", "files"}, "texmath": {"errors", "files"},
+    "published": set(), "model": {"published"}, "errors": set(), "files": set(), "config": {"errors"}, "theme": {"errors", "texmath", "files"}, "texmath": {"errors", "files"},
     "frontmatter": set(), "journal": {"errors", "files"}, "liquid": {"commonmark"}, "jekyll": set(),
     "commonmark": set(),
     "export": FOUNDATION | {"source", "cache", "render"}, "importer": FOUNDATION | {"source"},
