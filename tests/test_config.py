@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from labbook import source
-from labbook.config import PACKAGE_TEMPLATES, Config, did_you_mean, find_root, load_config
+from labbook.config import KERNEL_START_MB, PACKAGE_TEMPLATES, Config, did_you_mean, find_root, load_config
 from labbook.errors import ConfigError, FrontMatterError
-from labbook.config import KERNEL_START_MB
 
 
 def project(root: Path, settings: str = "") -> Path:
