@@ -611,12 +611,18 @@ def _index_search(session: _Session) -> None:
     from .build import build
     from .preview import render_html
 
+    began = time.perf_counter()
     try:
         report = build(session.config, only=())
-        render_html(session.config, session.output, only=[*report.change.written, *report.change.deleted])
+        changed = [*report.change.written, *report.change.deleted]
+        render_html(session.config, session.output, only=changed)
     except Exception as error:  # noqa: BLE001 - the server outlives any one build; the next save tries again
         message = str(error) if isinstance(error, LabbookError) else f"bug in labbook: {type(error).__name__}: {error}"
         session.console.err.print(f"[red]✗[/] search index not updated: {escape(message)}", markup=True)
+        return
+    pages = pages_of(changed, session.config.site, session.config.baseurl)
+    if pages:  # a save that came while the index was built, with a cached run: its page changed too
+        session.live.built(pages, session.live.failures, session.live.problem, 0, time.perf_counter() - began)
 
 
 def _reload_config(session: _Session) -> bool:

@@ -1,0 +1,66 @@
+"""serve.py's build loop, in process (no HTTP, no kernel): a rebuild reloads the open page
+first and indexes the edit for search right after; a save that lands while the index is
+built is shown too."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from labbook import serve
+from labbook.config import load_config
+from labbook.console import ConsoleReporter
+
+from .helpers import make_project
+
+POST = "---\ntitle: Live\ndate: 2026-03-01\n---\n\nProse marker {word}.\n"
+
+
+def searchable(folder: Path, word: str) -> bool:
+    """The word is in a page of the Pagefind bundle (its fragments are gzipped JSON)."""
+    return any(word.encode() in gzip.decompress(path.read_bytes())
+               for path in folder.glob("pagefind/fragment/*.pf_fragment"))
+
+
+@pytest.fixture
+def session(tmp_path):
+    root = make_project(tmp_path / "p", {"live.md": POST.format(word="ALPHA")})
+    config = load_config(root)
+    live = serve.Live()
+    session = serve._Session(config, {}, config.cache / "preview", live, ConsoleReporter(quiet=True))
+    serve._rebuild(session)  # the first build: pages and search at once
+    assert searchable(config.site, "ALPHA") and not session.first
+    return session
+
+
+def built_events(channel) -> list[dict]:
+    events = []
+    while not channel.empty():
+        event = channel.get()
+        if event and event["type"] == "built":
+            events.append(event)
+    return events
+
+
+def test_a_rebuild_reloads_the_page_then_indexes_the_edit(session):
+    channel = session.live.subscribe()
+    post = session.config.posts / "live.md"
+    post.write_text(POST.format(word="BETA"))
+    serve._rebuild(session)
+    events = built_events(channel)
+    assert len(events) == 1 and events[0]["pages"] == ["/blog/2026/live/"]  # one reload: the search files change no page
+    assert "BETA" in (session.output / "blog/2026/live/index.html").read_text()
+    assert searchable(session.config.site, "BETA") and not searchable(session.config.site, "ALPHA")
+    assert searchable(session.output, "BETA")  # the served copy of the bundle too
+
+
+def test_a_save_during_indexing_is_shown_by_the_indexing_build(session):
+    channel = session.live.subscribe()
+    (session.config.posts / "live.md").write_text(POST.format(word="GAMMA"))  # saved after the last rebuild began
+    serve._index_search(session)
+    events = built_events(channel)
+    assert [e["pages"] for e in events] == [["/blog/2026/live/"]]
+    assert "GAMMA" in (session.output / "blog/2026/live/index.html").read_text()
+    assert searchable(session.config.site, "GAMMA")
