@@ -147,3 +147,11 @@ def proc_stat(pid: int) -> list[str]:
 
 def parent_pid(pid: int) -> int:
     return int(proc_stat(pid)[1])
+
+
+def searchable(folder: Path, word: str) -> bool:
+    """The word is in a page of the Pagefind bundle under `folder` (its fragments are gzipped JSON)."""
+    import gzip
+
+    return any(word.encode() in gzip.decompress(path.read_bytes())
+               for path in folder.glob("pagefind/fragment/*.pf_fragment"))

@@ -4,24 +4,15 @@ built is shown too."""
 
 from __future__ import annotations
 
-import gzip
-from pathlib import Path
-
 import pytest
 
 from labbook import serve
 from labbook.config import load_config
 from labbook.console import ConsoleReporter
 
-from .helpers import make_project
+from .helpers import make_project, searchable
 
 POST = "---\ntitle: Live\ndate: 2026-03-01\n---\n\nProse marker {word}.\n"
-
-
-def searchable(folder: Path, word: str) -> bool:
-    """The word is in a page of the Pagefind bundle (its fragments are gzipped JSON)."""
-    return any(word.encode() in gzip.decompress(path.read_bytes())
-               for path in folder.glob("pagefind/fragment/*.pf_fragment"))
 
 
 @pytest.fixture

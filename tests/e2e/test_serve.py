@@ -3,7 +3,6 @@ headless Chromium page that reloads by itself and shows the error panel of a bro
 
 from __future__ import annotations
 
-import gzip
 import json
 import shutil
 import socket
@@ -19,7 +18,7 @@ import pytest
 
 from labbook.cli import main
 
-from ..helpers import make_project, require_tool, wait_for
+from ..helpers import make_project, require_tool, searchable, wait_for
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
@@ -131,12 +130,6 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, old
     path.write_text(text.replace(old, new))
-
-
-def searchable(folder: Path, word: str) -> bool:
-    """The word is in a page of the Pagefind bundle (its fragments are gzipped JSON)."""
-    return any(word.encode() in gzip.decompress(path.read_bytes())
-               for path in folder.glob("pagefind/fragment/*.pf_fragment"))
 
 
 def test_one_build_at_start_then_prose_edits_run_no_kernel_and_code_edits_one(served, project):
