@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import json
 import os
 import signal
@@ -226,7 +227,7 @@ def _blas() -> list[dict[str, Any]]:
     threadpoolctl = _THREADPOOLCTL
     if threadpoolctl is None:
         try:
-            import threadpoolctl
+            threadpoolctl = importlib.import_module("threadpoolctl")
         except ImportError:
             return []
     found = []
