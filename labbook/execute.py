@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import base64
 import contextlib
+import copy
 import datetime as dt
 import functools
 import hashlib
@@ -78,13 +79,23 @@ with equal code share a run); render composes each post's notebook from it."""
 
 
 def _notebook(post: Post) -> Any:
-    """The post's code cells as a notebook for nbclient: exactly the cells the read stage found."""
+    """The post's code cells as a notebook for nbclient: exactly the cells the read stage found.
+
+    A copy of one built (and validated by nbformat) for the same cells: a sweep's points share
+    their code, and nbclient writes each run's outputs into its own copy.
+    """
+    return copy.deepcopy(_notebook_of(tuple((cell.text, cell.index, cell.line) for cell in post.cells)))
+
+
+@functools.lru_cache(maxsize=16)
+def _notebook_of(cells: tuple[tuple[str, int, int], ...]) -> Any:
+    """The notebook of these cells (text, index, line); never changed: `_notebook` copies it."""
     import nbformat.v4 as nbf
 
-    cells = [nbf.new_code_cell(cell.text, id=f"cell-{cell.index + 1}",
-                               metadata={"labbook": {"index": cell.index, "line": cell.line}})
-             for cell in post.cells]
-    return nbf.new_notebook(cells=cells, metadata={
+    return nbf.new_notebook(cells=[
+        nbf.new_code_cell(text, id=f"cell-{index + 1}", metadata={"labbook": {"index": index, "line": line}})
+        for text, index, line in cells
+    ], metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"},
     })
@@ -576,7 +587,9 @@ def _git_ignored(root: Path, names: list[str]) -> set[str]:
     return {name for name in done.stdout.split("\0") if name}
 
 
+@functools.cache
 def _labbook_version() -> str:
+    """Read from the installed metadata once a process (~5 ms each time: it parses the METADATA file)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
