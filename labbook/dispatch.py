@@ -106,19 +106,17 @@ def run_remote_jobs(jobs: Sequence[Job]) -> list[Done]:
     servers = _worker_servers()
     staged = [_staged(job) for job in jobs]
     dones: list[Done] = []
-    kernel = _start_ahead(staged[0], servers) if staged else None
     try:
-        for number, job in enumerate(staged):
-            following = staged[number + 1] if number + 1 < len(staged) else None
-            following_kernel = _start_ahead(following, servers) if following is not None else None
-            dones.append(_shipped(_run_reporting(job, None, kernel), job))
-            _unstaged(job)
-            kernel = following_kernel
+        with _Ahead(servers) as ahead:
+            kernel = _start_ahead(staged[0], servers) if staged else None
+            for number, job in enumerate(staged):
+                following = staged[number + 1] if number + 1 < len(staged) else None
+                if following is not None:
+                    ahead.start(following)
+                dones.append(_shipped(_run_reporting(job, None, kernel), job))
+                _unstaged(job)
+                kernel = ahead.kernel() if following is not None else None
     finally:
-        if kernel is not None and not isinstance(kernel, LabbookError):  # the chunk broke off: not left running
-            from .kernels import discard_kernel
-
-            discard_kernel(kernel)
         for job in staged:
             _unstaged(job)
     return dones
@@ -361,18 +359,54 @@ def _work(pending: queue.SimpleQueue[Job | None], finished: queue.SimpleQueue[Do
     """Run jobs until the session ends (a None); every job taken is reported, whatever goes wrong.
 
     A job is taken ahead only while the queue holds one for every worker: near the end,
-    a job waiting behind a busy worker would keep an idle one idle.
+    a job waiting behind a busy worker would keep an idle one idle. Its kernel is started on a
+    helper thread while the current job runs (`_Ahead`).
     """
-    job = pending.get()
-    kernel = _start_ahead(job, servers) if job is not None else None
-    while job is not None:
-        following = _take(pending) if pending.qsize() >= workers else None
-        following_kernel = _start_ahead(following, servers) if following is not None else None
-        finished.put(_run_reporting(job, progress, kernel))
-        job, kernel = following, following_kernel
-        if job is None:
-            job = pending.get()
-            kernel = _start_ahead(job, servers) if job is not None else None
+    with _Ahead(servers) as ahead:
+        job = pending.get()
+        kernel = _start_ahead(job, servers) if job is not None else None
+        while job is not None:
+            following = _take(pending) if pending.qsize() >= workers else None
+            if following is not None:
+                ahead.start(following)
+            finished.put(_run_reporting(job, progress, kernel))
+            job, kernel = following, ahead.kernel() if following is not None else None
+            if job is None:
+                job = pending.get()
+                kernel = _start_ahead(job, servers) if job is not None else None
+
+
+class _Ahead:
+    """The next job's kernel, started on a helper thread while the current job runs: the fork
+    server's round trip and the kernel manager's setup (~10–50 ms a job, more on a busy machine)
+    leave the worker's path. Only the client lives on an event loop (the worker's, made in
+    execute); the manager started here keeps nothing that needs this thread's loop."""
+
+    def __init__(self, servers: Any) -> None:
+        self.servers = servers
+        self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="labbook-ahead")
+        self._started: cf.Future[Any] | None = None
+
+    def start(self, job: Job) -> None:
+        self._started = self._pool.submit(_start_ahead, job, self.servers)
+
+    def kernel(self) -> Any:
+        """The kernel `start` asked for (or the error starting it raised), once it is started."""
+        assert self._started is not None
+        started, self._started = self._started, None
+        return started.result()
+
+    def __enter__(self) -> _Ahead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._started is not None:  # the worker broke off: the kernel started for nothing goes
+            kernel = self._started.result()
+            if not isinstance(kernel, LabbookError):
+                from .kernels import discard_kernel
+
+                discard_kernel(kernel)
+        self._pool.shutdown(wait=True)
 
 
 def _run_reporting(job: Job, progress: Progress | None, kernel: Any) -> Done:

@@ -172,7 +172,10 @@ def test_a_chunk_of_points_runs_each_in_its_own_kernel_and_reports_each(tmp_path
 
     def running(job, progress=None, kernel=None):
         events.append(f"run {job.post.settings.params['x']}")
-        return run_job(job, progress, kernel)
+        try:
+            return run_job(job, progress, kernel)
+        finally:
+            events.append(f"ran {job.post.settings.params['x']}")
 
     monkeypatch.setattr(kernels, "start_kernel", forking)
     monkeypatch.setattr(dispatch, "run_job", running)
@@ -182,7 +185,11 @@ def test_a_chunk_of_points_runs_each_in_its_own_kernel_and_reports_each(tmp_path
     finally:
         for servers in dispatch._WORKER_SERVERS:
             servers.close()
-    assert events == ["fork 0.5", "fork -1.0", "run 0.5", "fork 2.0", "run -1.0", "run 2.0"]
+    assert [e for e in events if not e.startswith("fork")] == ["run 0.5", "ran 0.5", "run -1.0", "ran -1.0",
+                                                                "run 2.0", "ran 2.0"]
+    assert events.index("fork 0.5") < events.index("run 0.5")
+    assert events.index("fork -1.0") < events.index("ran 0.5"), "the next kernel starts while a point runs"
+    assert events.index("fork 2.0") < events.index("ran -1.0")
     assert [d.post.key for d in dones] == [p.key for p in points]
     first, failed, last = dones
     assert isinstance(failed.error, CellError) and "x must be positive" in str(failed.error) and failed.run is None
