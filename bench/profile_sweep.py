@@ -93,6 +93,33 @@ def install_timers() -> None:
                     setattr(other, attribute, wrapped)
 
 
+KERNEL_CPU: list[float] = []
+"""Each kernel's own CPU seconds (user + system), read from /proc just before labbook stops it."""
+
+
+def time_kernels() -> None:
+    """Wrap kernels.stop_kernel: the kernel's CPU, from /proc/<pid>/stat, before it is killed."""
+    from labbook import kernels
+
+    original = kernels.stop_kernel
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def stop_kernel(kernel: Any) -> bool:
+        process = getattr(getattr(kernel.manager, "provisioner", None), "process", None)
+        if process is not None and process.poll() is None:
+            try:
+                fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                KERNEL_CPU.append((int(fields[11]) + int(fields[12])) / ticks)
+            except (OSError, IndexError, ValueError):
+                pass
+        return original(kernel)
+
+    kernels.stop_kernel = stop_kernel
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("labbook") and getattr(module, "stop_kernel", None) is original:
+            module.stop_kernel = stop_kernel
+
+
 def project(work: Path, points: int, seconds: float) -> Path:
     from bench.harness import SNAPSHOT  # noqa: F401 - the bench package on the path
     from bench.scenarios.sweeps import Grid, calibrate, make_sweep_project
@@ -129,6 +156,7 @@ def main() -> int:
     from labbook.cli import main as labbook
 
     install_timers()
+    time_kernels()
     began, mine = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     code = labbook(["--root", str(root), "-q", "build", "-j", str(args.j)])
     wall = time.perf_counter() - began
@@ -137,6 +165,11 @@ def main() -> int:
     print(f"\nexit {code}; wall {wall:.2f} s for {len(cells)} points: {wall / max(1, len(cells)):.3f} s a point")
     print(f"labbook process CPU {after.ru_utime + after.ru_stime - mine.ru_utime - mine.ru_stime:.2f} s; "
           f"kernels and servers CPU {children.ru_utime + children.ru_stime:.2f} s")
+    if KERNEL_CPU:
+        import statistics
+
+        print(f"each kernel's own CPU (fork to stop, {len(KERNEL_CPU)} kernels, the gather's included): "
+              f"median {statistics.median(KERNEL_CPU):.3f} s, total {sum(KERNEL_CPU):.2f} s")
     print(f"points' cells {sum(cells):.2f} s ({sum(cells) / max(1, len(cells)):.3f} s a point); "
           f"points' runs {sum(runs):.2f} s ({sum(runs) / max(1, len(runs)):.3f} s a point)\n")
     print(f"{'function':<52} {'calls':>5} {'wall s':>8} {'ms/call':>8} {'CPU s':>7}")

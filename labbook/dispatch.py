@@ -23,7 +23,7 @@ from .errors import ExecutionError, LabbookError
 from .model import Post, Run
 
 __all__ = ["Job", "Done", "Session", "Dispatcher", "LocalDispatcher", "DaskDispatcher", "open_dispatcher", "run_job",
-           "ship_files", "unpack", "localized", "local_folder"]
+           "run_remote_jobs", "chunks", "ship_files", "unpack", "localized", "local_folder"]
 
 Progress = Callable[[str, int, int], None]
 """Called with (slug, cell index, number of cells) as a cell starts, on this machine only."""
@@ -47,6 +47,9 @@ class Job:
     """Installed modules the kernel's server imports once for many kernels (a sweep's points)."""
     label: str = ""
     """What progress calls this execution (a point: 'slug wd=0.5,seed=0'); the slug when empty."""
+    group: str = ""
+    """Jobs of one group (a sweep's points: its post's path) may run in one remote task, one
+    after the other, each the next one's kernel booting while it computes; empty: a task its own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,23 +93,61 @@ def run_remote_job(job: Job) -> Done:
     The kernel is forked from this worker process's own kernel servers (started with its
     first job, ended with it), as a local build's are.
     """
+    return run_remote_jobs([job])[0]
+
+
+def run_remote_jobs(jobs: Sequence[Job]) -> list[Done]:
+    """On a Dask worker: jobs one after the other (a chunk of a sweep's points), each in its own
+    fresh root, working directory and kernel, and each reported on its own, failed or not.
+
+    As a local worker thread does, the next job's kernel is forked before this one runs, so it
+    boots while this one computes: a worker's only thread no longer waits for each kernel.
+    """
+    servers = _worker_servers()
+    staged = [_staged(job) for job in jobs]
+    dones: list[Done] = []
+    try:
+        with _Ahead(servers) as ahead:
+            kernel = _start_ahead(staged[0], servers) if staged else None
+            for number, job in enumerate(staged):
+                following = staged[number + 1] if number + 1 < len(staged) else None
+                if following is not None:
+                    ahead.start(following)
+                dones.append(_shipped(_run_reporting(job, None, kernel), job))
+                _unstaged(job)
+                kernel = ahead.kernel() if following is not None else None
+    finally:
+        for job in staged:
+            _unstaged(job)
+    return dones
+
+
+def _staged(job: Job) -> Job:
+    """The job with the project's needed files written into a fresh root, and a fresh output folder."""
     root = Path(tempfile.mkdtemp(prefix="labbook-root-"))
     folder = Path(tempfile.mkdtemp(prefix="labbook-out-"))
+    for name, content in job.files.items():
+        target = root / PurePosixPath(name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    return replace(job, root=str(root), folder=str(folder), files={})
+
+
+def _shipped(done: Done, job: Job) -> Done:
+    """The Done to send back: its artifacts as bytes (the worker's folders are removed)."""
+    folder = Path(job.folder)
     try:
-        for name, content in job.files.items():
-            target = root / PurePosixPath(name)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-        here = replace(job, root=str(root), folder=str(folder), files={})
-        done = run_job(here, kernel=_start_ahead(here, _worker_servers()))
-        artifacts = {}
-        if done.run is not None:
-            artifacts = {p.relative_to(folder).as_posix(): p.read_bytes()
-                         for p in sorted(folder.rglob("*")) if p.is_file()}
-        return Done(done.post, done.run, "", artifacts, done.error, done.warnings, done.seconds)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-        shutil.rmtree(folder, ignore_errors=True)
+        artifacts = {p.relative_to(folder).as_posix(): p.read_bytes()
+                     for p in sorted(folder.rglob("*")) if p.is_file()} if done.run is not None else {}
+    except OSError as exc:
+        return Done(done.post, None, "", error=ExecutionError(
+            f"the run's files could not be read back: {exc}", path=str(done.post.path)), seconds=done.seconds)
+    return Done(done.post, done.run, "", artifacts, done.error, done.warnings, done.seconds)
+
+
+def _unstaged(job: Job) -> None:
+    shutil.rmtree(job.root, ignore_errors=True)
+    shutil.rmtree(job.folder, ignore_errors=True)
 
 
 _WORKER_SERVERS: list[Any] = []
@@ -181,6 +222,7 @@ class Session:
 
     def __iter__(self) -> Iterator[Done]:
         while self._reported < self._submitted:
+            self._flush()
             done = self._finished.get()
             self._reported += 1
             yield done
@@ -192,6 +234,9 @@ class Session:
 
     def _start(self, job: Job) -> None:
         raise NotImplementedError
+
+    def _flush(self) -> None:
+        """Start what `_start` held back (jobs to run together): the caller now waits for them."""
 
     def stop(self) -> None:
         """Kill every execution still under way (an interrupt)."""
@@ -314,18 +359,54 @@ def _work(pending: queue.SimpleQueue[Job | None], finished: queue.SimpleQueue[Do
     """Run jobs until the session ends (a None); every job taken is reported, whatever goes wrong.
 
     A job is taken ahead only while the queue holds one for every worker: near the end,
-    a job waiting behind a busy worker would keep an idle one idle.
+    a job waiting behind a busy worker would keep an idle one idle. Its kernel is started on a
+    helper thread while the current job runs (`_Ahead`).
     """
-    job = pending.get()
-    kernel = _start_ahead(job, servers) if job is not None else None
-    while job is not None:
-        following = _take(pending) if pending.qsize() >= workers else None
-        following_kernel = _start_ahead(following, servers) if following is not None else None
-        finished.put(_run_reporting(job, progress, kernel))
-        job, kernel = following, following_kernel
-        if job is None:
-            job = pending.get()
-            kernel = _start_ahead(job, servers) if job is not None else None
+    with _Ahead(servers) as ahead:
+        job = pending.get()
+        kernel = _start_ahead(job, servers) if job is not None else None
+        while job is not None:
+            following = _take(pending) if pending.qsize() >= workers else None
+            if following is not None:
+                ahead.start(following)
+            finished.put(_run_reporting(job, progress, kernel))
+            job, kernel = following, ahead.kernel() if following is not None else None
+            if job is None:
+                job = pending.get()
+                kernel = _start_ahead(job, servers) if job is not None else None
+
+
+class _Ahead:
+    """The next job's kernel, started on a helper thread while the current job runs: the fork
+    server's round trip and the kernel manager's setup (~10–50 ms a job, more on a busy machine)
+    leave the worker's path. Only the client lives on an event loop (the worker's, made in
+    execute); the manager started here keeps nothing that needs this thread's loop."""
+
+    def __init__(self, servers: Any) -> None:
+        self.servers = servers
+        self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="labbook-ahead")
+        self._started: cf.Future[Any] | None = None
+
+    def start(self, job: Job) -> None:
+        self._started = self._pool.submit(_start_ahead, job, self.servers)
+
+    def kernel(self) -> Any:
+        """The kernel `start` asked for (or the error starting it raised), once it is started."""
+        assert self._started is not None
+        started, self._started = self._started, None
+        return started.result()
+
+    def __enter__(self) -> _Ahead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._started is not None:  # the worker broke off: the kernel started for nothing goes
+            kernel = self._started.result()
+            if not isinstance(kernel, LabbookError):
+                from .kernels import discard_kernel
+
+                discard_kernel(kernel)
+        self._pool.shutdown(wait=True)
 
 
 def _run_reporting(job: Job, progress: Progress | None, kernel: Any) -> Done:
@@ -370,6 +451,11 @@ def _import_kernel_machinery() -> None:
     import nbformat.v4  # noqa: F401
 
 
+CHUNK_MOST = 4
+"""The most points of a sweep one Dask task runs (one after the other, each the next one's kernel
+booting meanwhile): more hides more kernel starts, fewer spreads the points more evenly."""
+
+
 class DaskDispatcher(Dispatcher):
     """Jobs as tasks of an existing Dask cluster, through distributed's own executor."""
 
@@ -378,40 +464,87 @@ class DaskDispatcher(Dispatcher):
         self.executor: cf.Executor = client.get_executor(pure=False)
 
     def session(self, progress: Progress | None = None) -> DaskSession:
-        return DaskSession(self.executor, progress)
+        return DaskSession(self.executor, progress, threads=self._threads())
+
+    def _threads(self) -> int:
+        """The cluster's worker threads now (at least 1): how many tasks run at once."""
+        try:
+            return max(1, sum(self.client.nthreads().values()))
+        except Exception:  # noqa: BLE001 - a scheduler that cannot say: one task per job is always right
+            return 1
 
     def close(self) -> None:
         self.client.close()
 
 
 class DaskSession(Session):
-    """Each job a task of the cluster, submitted at once; a lost worker fails its job, not the build."""
+    """Each job a task of the cluster, submitted at once; a lost worker fails its jobs, not the build.
 
-    def __init__(self, executor: cf.Executor, progress: Progress | None = None) -> None:
+    A sweep's points (jobs with a `group`) are held until the caller waits for them, then sent in
+    chunks (`chunks`): a task runs its points one after the other, booting each next kernel while
+    one computes, as a local worker does. Each point still comes back as its own Done, failed or
+    not, so each is its own cached run; they come back when their chunk ends.
+    """
+
+    def __init__(self, executor: cf.Executor, progress: Progress | None = None, threads: int = 1) -> None:
         super().__init__(progress)
         self.executor = executor
-        self._futures: list[cf.Future[Done]] = []
+        self.threads = threads
+        self._futures: list[cf.Future[list[Done]]] = []
+        self._held: dict[str, list[Job]] = {}
 
     def _start(self, job: Job) -> None:
-        future = self.executor.submit(run_remote_job, job)
+        if job.group:
+            self._held.setdefault(job.group, []).append(job)
+        else:
+            self._submit([job])
+
+    def _flush(self) -> None:
+        held, self._held = self._held, {}
+        for jobs in held.values():
+            for chunk in chunks(jobs, self.threads):
+                self._submit(chunk)
+
+    def _submit(self, jobs: list[Job]) -> None:
+        future = self.executor.submit(run_remote_jobs, jobs)
         self._futures.append(future)
-        future.add_done_callback(lambda f: self._finished.put(_remote_done(f, job)))
+        future.add_done_callback(lambda f: self._arrived(_remote_dones(f, jobs)))
+
+    def _arrived(self, dones: list[Done]) -> None:
+        for done in dones:
+            self._finished.put(done)
 
     def stop(self) -> None:
+        self._held = {}
         for future in self._futures:
             future.cancel()
 
 
-def _remote_done(future: cf.Future[Done], job: Job) -> Done:
+def chunks(jobs: Sequence[Job], threads: int) -> list[list[Job]]:
+    """A group's jobs in chunks of equal size (the last may be shorter), at most CHUNK_MOST, and
+    at least one chunk for every thread of the cluster while there are jobs enough."""
+    size = max(1, min(CHUNK_MOST, len(jobs) // max(1, threads)))
+    return [list(jobs[start:start + size]) for start in range(0, len(jobs), size)]
+
+
+def _remote_dones(future: cf.Future[list[Done]], jobs: Sequence[Job]) -> list[Done]:
+    """Each job's Done; when the task itself failed (a lost worker), each job's error."""
     try:
-        return future.result()
-    except LabbookError as error:
-        return Done(job.post, None, job.folder, error=error)
-    except BaseException as exc:  # noqa: BLE001 - a lost worker or a cancelled task: this job failed, not the build
-        return Done(job.post, None, job.folder, error=ExecutionError(
-            f"the executor lost this run: {type(exc).__name__}: {exc}", path=str(job.post.path),
-            hint="the worker running it died (killed, out of memory); run the build again to retry",
-        ))
+        dones = future.result()
+        if len(dones) == len(jobs):
+            return dones
+        raise RuntimeError(f"{len(dones)} runs came back for {len(jobs)} jobs")
+    except BaseException as exc:  # noqa: BLE001 - a lost worker or a cancelled task: these jobs failed, not the build
+        return [_lost(job, exc) for job in jobs]
+
+
+def _lost(job: Job, exc: BaseException) -> Done:
+    if isinstance(exc, LabbookError):
+        return Done(job.post, None, job.folder, error=exc)
+    return Done(job.post, None, job.folder, error=ExecutionError(
+        f"the executor lost this run: {type(exc).__name__}: {exc}", path=str(job.post.path),
+        hint="the worker running it died (killed, out of memory); run the build again to retry",
+    ))
 
 
 def open_dispatcher(jobs: int, scheduler: str | None = None) -> Dispatcher:

@@ -8,15 +8,19 @@ errors. Never renders and never writes into site/.
 
 from __future__ import annotations
 
+import ast
 import base64
+import contextlib
+import copy
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,10 @@ _SKIPPED_DIRS = {"__pycache__", ".ipynb_checkpoints", ".git"}
 _SAFE_PART = re.compile(r"[^A-Za-z0-9._-]+")
 _FRAME_LINE = re.compile(r"Cell In\[\d+\], line (\d+)")
 _TRACE_CODE = "import json as _j, labbook.kernel_side as _k; print(_j.dumps(_k.report()))"
+_TRACE_EXPRESSION = "__import__('json').dumps(__import__('labbook.kernel_side', fromlist=['report']).report())"
+"""The run record as a user expression: evaluated by the kernel after the last request's code,
+returned in its execute_reply (no request of its own), and not left in the post's namespace."""
+_TRACE_KEY = "labbook_trace"
 
 CellStarted = Callable[[int, int], None]
 """Called with (cell index, number of cells) as each cell starts: the progress display."""
@@ -71,13 +79,23 @@ with equal code share a run); render composes each post's notebook from it."""
 
 
 def _notebook(post: Post) -> Any:
-    """The post's code cells as a notebook for nbclient: exactly the cells the read stage found."""
+    """The post's code cells as a notebook for nbclient: exactly the cells the read stage found.
+
+    A copy of one built (and validated by nbformat) for the same cells: a sweep's points share
+    their code, and nbclient writes each run's outputs into its own copy.
+    """
+    return copy.deepcopy(_notebook_of(tuple((cell.text, cell.index, cell.line) for cell in post.cells)))
+
+
+@functools.lru_cache(maxsize=16)
+def _notebook_of(cells: tuple[tuple[str, int, int], ...]) -> Any:
+    """The notebook of these cells (text, index, line); never changed: `_notebook` copies it."""
     import nbformat.v4 as nbf
 
-    cells = [nbf.new_code_cell(cell.text, id=f"cell-{cell.index + 1}",
-                               metadata={"labbook": {"index": cell.index, "line": cell.line}})
-             for cell in post.cells]
-    return nbf.new_notebook(cells=cells, metadata={
+    return nbf.new_notebook(cells=[
+        nbf.new_code_cell(text, id=f"cell-{index + 1}", metadata={"labbook": {"index": index, "line": line}})
+        for text, index, line in cells
+    ], metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
         "language_info": {"name": "python"},
     })
@@ -374,14 +392,15 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
                 began = time.perf_counter()
                 client.allow_errors = cell.options.claim is not None
                 try:
-                    client.execute_cell(nb_cell, position)
+                    with _traced(client, last=cell is cells[-1] and not post.inline):
+                        client.execute_cell(nb_cell, position)
                     verdict = _verdict(cell, nb_cell.outputs, (replies.get(position) or {}).get("content", {}))
                 except Exception as exc:  # noqa: BLE001 - translated into labbook's own errors
                     raise _with_partial(_translate(exc, cell, post, timeouts[cell.index]), results, nb_cell) from exc
                 outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts, warnings)
                 results.append(CellResult(cell.index, outputs, round(time.perf_counter() - began, 3), verdict))
-            inline = _inline_in_kernel(client, post, folder)
-            trace = json.loads(_run_hidden(client, _TRACE_CODE) or "{}")
+            inline = _inline_in_kernel(client, post, folder, replies)
+            trace = _traced_reply(replies) or json.loads(_run_hidden(client, _TRACE_CODE) or "{}")
             stop_kernel(kernel)  # now, rather than through jupyter_client's 0.1 s shutdown polling
         artifacts += _collect_data(kernel.workdir, folder, warnings, placed_hashes)
     except RuntimeError as exc:  # jupyter_client: "Kernel died before replying to kernel_info"
@@ -437,16 +456,47 @@ def _verdict(cell: Cell, outputs: list[dict[str, Any]], reply: dict[str, Any]) -
 # --- computed values in prose -------------------------------------------------------------------------
 
 
-def _inline_in_kernel(client: Any, post: Post, folder: Path) -> dict[str, dict[str, str]]:
+def _inline_in_kernel(client: Any, post: Post, folder: Path, replies: dict[int, Any]) -> dict[str, dict[str, str]]:
     """The post's inline expressions, evaluated in its namespace after the cells; and the
-    snapshot of its simple values that lets a later prose edit add expressions without a run."""
+    snapshot of its simple values that lets a later prose edit add expressions without a run.
+    The last request of the run: it brings the run record back too (its reply into `replies`)."""
     if not post.inline:
         return {}
     expressions = json.dumps([i.expression for i in post.inline])
     code = (f"print(__import__('labbook._inline', fromlist=['_']).kernel_evaluate("
             f"{expressions!r}, {str(folder / _inline.SNAPSHOT)!r}))")
-    printed = _run_hidden(client, code).strip().splitlines()
+    with _traced(client, last=True):
+        printed = _run_hidden(client, code).strip().splitlines()
     return json.loads(printed[-1]) if printed else {}
+
+
+@contextlib.contextmanager
+def _traced(client: Any, *, last: bool) -> Iterator[None]:
+    """The last execute request of a run also asks for the run record, as a user expression:
+    a round trip (and an IPython cell) less a run. nbclient does not pass user_expressions, so
+    its client's `execute` gets them for this one request."""
+    if not last:
+        yield
+        return
+    client.kc.execute = functools.partial(client.kc.execute, user_expressions={_TRACE_KEY: _TRACE_EXPRESSION})
+    try:
+        yield
+    finally:
+        del client.kc.execute  # the method again
+
+
+def _traced_reply(replies: Mapping[int, Any]) -> dict[str, Any] | None:
+    """The run record a reply brought back; None when none did (the last cell raised, under
+    a claim: the kernel evaluates user expressions only after code that succeeded)."""
+    for reply in replies.values():
+        found = ((reply or {}).get("content", {}).get("user_expressions") or {}).get(_TRACE_KEY)
+        if found and found.get("status") == "ok":
+            text = found.get("data", {}).get("text/plain", "")
+            with contextlib.suppress(ValueError, SyntaxError, TypeError):
+                record = json.loads(ast.literal_eval(text))
+                if isinstance(record, dict):
+                    return record
+    return None
 
 
 def pending_inline(post: Post, run: Run) -> list[str]:
@@ -483,7 +533,8 @@ def evaluate_inline(post: Post, run: Run, folder: Path, root: Path) -> Run:
 
 
 def _run_hidden(client: Any, code: str) -> str:
-    """Execute code that is not part of the post; return what it printed."""
+    """Execute code that is not part of the post; return what it printed. (Its reply goes to
+    on_cell_executed at an index past the post's cells.)"""
     import nbformat.v4 as nbf
 
     cell = nbf.new_code_cell(code)
@@ -536,7 +587,9 @@ def _git_ignored(root: Path, names: list[str]) -> set[str]:
     return {name for name in done.stdout.split("\0") if name}
 
 
+@functools.cache
 def _labbook_version() -> str:
+    """Read from the installed metadata once a process (~5 ms each time: it parses the METADATA file)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

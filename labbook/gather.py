@@ -183,7 +183,8 @@ class SweepPlan:
                 continue
             self._by_key[post.key] = point
             job = job_for(post, self.config, self.store, published=published)
-            self.jobs.append(replace(job, preload=preload, label=f"{self.post.slug} {point.id}"))
+            self.jobs.append(replace(job, preload=preload, label=f"{self.post.slug} {point.id}",
+                                     group=self.post.path.as_posix()))
         self.progress = self.progress.reused(cached)
         if not self.jobs:
             self._points_done()

@@ -118,3 +118,82 @@ def test_leaving_a_session_early_stops_its_workers(tmp_path, instant_jobs):
     for thread in session._threads:
         thread.join(timeout=10)
         assert not thread.is_alive(), "a worker outlived its session"
+
+
+def test_a_sweeps_points_go_to_dask_in_chunks_that_keep_every_worker_busy(tmp_path):
+    def sizes(count: int, threads: int) -> list[int]:
+        return [len(chunk) for chunk in dispatch.chunks(jobs(tmp_path / f"{count}-{threads}", count), threads)]
+
+    assert sizes(64, 2) == [dispatch.CHUNK_MOST] * (64 // dispatch.CHUNK_MOST)
+    assert sizes(4, 2) == [2, 2]
+    assert sizes(5, 2) == [2, 2, 1]
+    assert sizes(3, 4) == [1, 1, 1]
+    assert sizes(1, 1) == [1]
+    assert dispatch.chunks([], 2) == []
+
+
+CHUNKED = """---
+title: Chunked
+date: 2026-01-10
+labbook: {params: {x: 1.0}, sweep: {x: [0.5, -1.0, 2.0]}}
+---
+
+```python
+import labbook
+x = labbook.param("x")
+if x < 0:
+    raise ValueError(f"x must be positive, got {x}")
+labbook.observe(square=x ** 2)
+open("mine.txt", "w").write(str(x))
+```
+"""
+
+
+@pytest.mark.kernel
+def test_a_chunk_of_points_runs_each_in_its_own_kernel_and_reports_each(tmp_path, monkeypatch):
+    """What a Dask worker does with a chunk: every point its own fresh root, kernel and Done; a
+    point that raises fails alone; the next point's kernel is forked before the current one runs."""
+    from labbook import source, sweep
+    from labbook.errors import CellError
+
+    (tmp_path / "posts").mkdir()
+    (tmp_path / "posts" / "chunked.md").write_text(CHUNKED)
+    post, _ = source.parse(CHUNKED, "posts/chunked.md")
+    split = sweep.split_cells(post.cells, swept=True, path="posts/chunked.md")
+    points = [sweep.point_post(post, split, point, post.settings.params) for point in post.sweep.points]
+    chunk = [dispatch.Job(p, str(tmp_path), files=dispatch.ship_files(p, tmp_path, []), group="posts/chunked.md")
+             for p in points]
+    events: list[str] = []
+    start_kernel, run_job = kernels.start_kernel, dispatch.run_job
+
+    def forking(post, root, servers=None, preload=()):
+        events.append(f"fork {post.settings.params['x']}")
+        return start_kernel(post, root, servers, preload)
+
+    def running(job, progress=None, kernel=None):
+        events.append(f"run {job.post.settings.params['x']}")
+        try:
+            return run_job(job, progress, kernel)
+        finally:
+            events.append(f"ran {job.post.settings.params['x']}")
+
+    monkeypatch.setattr(kernels, "start_kernel", forking)
+    monkeypatch.setattr(dispatch, "run_job", running)
+    monkeypatch.setattr(dispatch, "_WORKER_SERVERS", [])
+    try:
+        dones = dispatch.run_remote_jobs(chunk)
+    finally:
+        for servers in dispatch._WORKER_SERVERS:
+            servers.close()
+    assert [e for e in events if not e.startswith("fork")] == ["run 0.5", "ran 0.5", "run -1.0", "ran -1.0",
+                                                                "run 2.0", "ran 2.0"]
+    assert events.index("fork 0.5") < events.index("run 0.5")
+    assert events.index("fork -1.0") < events.index("ran 0.5"), "the next kernel starts while a point runs"
+    assert events.index("fork 2.0") < events.index("ran -1.0")
+    assert [d.post.key for d in dones] == [p.key for p in points]
+    first, failed, last = dones
+    assert isinstance(failed.error, CellError) and "x must be positive" in str(failed.error) and failed.run is None
+    for done, x in ((first, 0.5), (last, 2.0)):
+        assert done.run is not None and done.run.params == {"x": x} and done.folder == ""
+        assert done.artifacts["data/mine.txt"] == str(x).encode()
+        assert b"square" in done.artifacts["data/observations.jsonl"]

@@ -136,6 +136,46 @@ def test_inputs_read_and_modules_imported_are_recorded(tmp_path):
     assert set(run.inputs) == {"posts/helper.py", "data/table.csv"}
 
 
+def _hidden_traces(monkeypatch) -> list[str]:
+    """The run records asked for by a hidden cell of their own (rather than with the last request)."""
+    asked: list[str] = []
+    run_hidden = execute._run_hidden
+
+    def spy(client, code):
+        if code == execute._TRACE_CODE:
+            asked.append(code)
+        return run_hidden(client, code)
+
+    monkeypatch.setattr(execute, "_run_hidden", spy)
+    return asked
+
+
+def test_the_run_record_comes_back_with_the_last_cell(tmp_path, monkeypatch):
+    hidden = _hidden_traces(monkeypatch)
+    text = post_text("import helper", "print(helper.X)")
+    _, run, _, _ = run_post(tmp_path, text, files={"posts/helper.py": "X = 1\n"})
+    assert hidden == [], "no request of its own: the record came in the last cell's reply"
+    assert set(run.inputs) == {"posts/helper.py"} and run.platform is not None and "python" in run.environment
+    assert stdout(run, 1) == "1\n"
+
+
+def test_the_run_record_still_comes_when_the_last_cell_is_a_broken_claim(tmp_path, monkeypatch):
+    hidden = _hidden_traces(monkeypatch)
+    text = post_text("import helper", "#| claim: never\nassert helper.X == 2, 'X is 1'")
+    _, run, _, _ = run_post(tmp_path, text, files={"posts/helper.py": "X = 1\n"})
+    assert run.cells[1].claim is not None and not run.cells[1].claim.holds
+    assert len(hidden) == 1, "the kernel evaluates no user expression after a failing cell: a request of its own"
+    assert set(run.inputs) == {"posts/helper.py"} and run.platform is not None
+
+
+def test_the_run_record_comes_with_the_inline_expressions_when_the_post_has_some(tmp_path, monkeypatch):
+    hidden = _hidden_traces(monkeypatch)
+    text = post_text("import helper\nvalue = helper.X * 2") + "\nThe value is `{python} value`.\n"
+    _, run, _, _ = run_post(tmp_path, text, files={"posts/helper.py": "X = 1\n"})
+    assert hidden == []
+    assert set(run.inputs) == {"posts/helper.py"} and run.inline
+
+
 def test_a_raising_cell_names_the_post_line(tmp_path):
     text = post_text("x = 1", "y = 2\nz = [1][5]\nprint('never')")
     with pytest.raises(CellError) as caught:

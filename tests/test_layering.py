@@ -35,7 +35,7 @@ ALLOWED = {
     "site": FOUNDATION | {"indexes", "search"},
     "check": FOUNDATION | {"build", "cache", "compare", "dispatch", "source", "execute", "site", "jobs", "lock", "gather",
                            "sweep", "observations"},
-    "kernel_side": {"kernel_side"},
+    "kernel_side": {"kernel_side", "api", "observations"},  # the fork server preloads the posts' kernel-side API
     "dispatch": FOUNDATION | {"execute", "kernels"},
     "execute": FOUNDATION | {"kernels", "kernel_side", "compare", "outputs"},
     "kernels": FOUNDATION | {"kernel_side", "compare"},

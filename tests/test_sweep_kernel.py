@@ -128,6 +128,39 @@ def test_kernels_forked_from_a_preloading_server_have_the_module_and_their_own_r
     assert first[1] != second[1], "two kernels forked from one server drew the same unseeded numbers"
 
 
+BLAS_POST = """---
+title: BLAS
+date: 2026-01-10
+---
+
+```python
+import os, sys
+print("threadpoolctl was there:", "threadpoolctl" in sys.modules, os.environ.get("KMP_DUPLICATE_LIB_OK"))
+import numpy as np, threadpoolctl
+print("after its import:", os.environ.get("KMP_DUPLICATE_LIB_OK"), len(threadpoolctl.threadpool_info()) > 0)
+```
+"""
+
+
+@pytest.mark.kernel
+def test_a_preloading_server_answers_the_run_record_as_a_fresh_kernel_would(tmp_path, monkeypatch):
+    """The server asks threadpoolctl about numpy's BLAS and finds its modules' real paths once,
+    for every kernel's run record: a forked kernel's record (platform, inputs) is an exec'd
+    one's, and a post that imports threadpoolctl itself still gets a fresh module and its variable."""
+    post, _ = source.parse(BLAS_POST, "posts/blas.md")
+    (tmp_path / "posts").mkdir()
+    with kernels.KernelServers() as servers:
+        kernel = kernels.start_kernel(post, tmp_path, servers, preload=("numpy",))
+        assert kernel.forked
+        forked, _ = execute.execute(post, tmp_path, tmp_path / "forked", kernel=kernel)
+    monkeypatch.setenv("LABBOOK_KERNELS", "exec")
+    execd, _ = execute.execute(post, tmp_path, tmp_path / "execd")
+    assert _printed(forked) == _printed(execd) == ["threadpoolctl was there: False None", "after its import: True True"]
+    assert forked.platform is not None and forked.platform.blas, "numpy's BLAS is in the record"
+    assert forked.platform == execd.platform
+    assert forked.inputs == execd.inputs and forked.environment == execd.environment
+
+
 @pytest.mark.kernel
 def test_a_preload_that_starts_a_thread_falls_back_to_the_plain_server(tmp_path, monkeypatch):
     modules = tmp_path / "modules"
