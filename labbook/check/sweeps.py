@@ -85,7 +85,8 @@ class SweepCheck:
     def _job(self, point: Point, role: str, preload: tuple[str, ...]) -> dispatch.Job:
         post = sweep.point_post(self.post, self.split, point, self.post.settings.params)
         self._posts[post.key] = (role, point)
-        return replace(job_for(post, self.config, self.store), preload=preload, label=f"{self.post.slug} {point.id}")
+        return replace(job_for(post, self.config, self.store), preload=preload, label=f"{self.post.slug} {point.id}",
+                       group=self.post.path.as_posix())  # on Dask, points go in chunks as a build's do
 
     def owns(self, done: dispatch.Done) -> bool:
         return done.post.path == self.post.path and done.post.key in self._posts
