@@ -57,15 +57,20 @@ def feed_posts(summaries: Iterable[Summary]) -> list[Summary]:
 
 def index_files(theme: Theme, config: Config, summaries: Sequence[Summary],
                 body_of: Callable[[Summary], str | None] = lambda s: None,
-                listings: Mapping[str, bytes | Path] | None = None) -> dict[str, bytes | Path]:
+                listings: Mapping[str, bytes | Path] | None = None,
+                search_shards: Sequence[str] = ()) -> dict[str, bytes | Path]:
     """Every listing, feed and cross-link file of the site, from the posts' summaries.
+
+    `search_shards`: the site-relative folders of the search bundles the search page merges
+    into the first one's results (search.merged_bundles; they follow from the summaries too).
 
     `listings`, when given, are the listing files of an earlier call with the same `listing_key`
     (they depend on nothing else): they are reused, and only the feed, which carries the posts'
     bodies, is made again.
     """
     posts = newest_first(summaries)
-    files: dict[str, bytes | Path] = dict(listings) if listings is not None else dict(_listings(theme, config, posts))
+    files: dict[str, bytes | Path] = (dict(listings) if listings is not None
+                                      else dict(_listings(theme, config, posts, search_shards)))
     files["feed.xml"] = _feed(theme, config, posts, body_of).encode()
     return files
 
@@ -81,7 +86,8 @@ def listing_key(theme_digest: str, config: Config, summaries: Sequence[Summary])
     return digest.hexdigest()
 
 
-def _listings(theme: Theme, config: Config, posts: Sequence[Summary]) -> dict[str, bytes]:
+def _listings(theme: Theme, config: Config, posts: Sequence[Summary],
+              search_shards: Sequence[str] = ()) -> dict[str, bytes]:
     page = _Pages(theme, config)
     files = {"index.html": page("Entries", "index.html", heading=config.title, intro=config.description,
                                 posts=posts, home=True)}
@@ -101,7 +107,7 @@ def _listings(theme: Theme, config: Config, posts: Sequence[Summary]) -> dict[st
     files["matrix/index.html"] = page("Models × data", "matrix.html", matrix=_matrix(posts))
     files["questions/index.html"] = page("Open questions", "questions.html",
                                          posts=[p for p in posts if p.questions])
-    files["search/index.html"] = page("Search", "search.html")
+    files["search/index.html"] = page("Search", "search.html", shards=search_shards)
     files["404.html"] = _with_front_matter({"layout": "default", "title": "Not found", "permalink": "/404.html"},
                                            theme.render("404.html", baseurl=config.baseurl, posts=posts[:5]))
     if config.url:

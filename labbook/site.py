@@ -130,7 +130,10 @@ def _index_files(theme: Theme, config: Config, publication: Publication) -> dict
 
     key = indexes.listing_key(theme.digest(), config, summaries)
     listings = _reusable_listings(config.site, key)
-    files = indexes.index_files(theme, config, summaries, body_of, listings)
+    from .search import merged_bundles
+
+    shards = merged_bundles(s.url for s in summaries)
+    files = indexes.index_files(theme, config, summaries, body_of, listings, shards)
     if listings is None:
         files[LISTINGS] = dump_json({"key": key, "files": sorted(n for n in files if n != "feed.xml")})
     else:
@@ -147,13 +150,18 @@ def _search_files(config: Config, publication: Publication) -> dict[str, bytes |
         config.site, {p.url: search.document(p.summary.title, p.html) for p in publication.pages}, kept)
 
 
-def _bundle_as_is(site: Path, owned: set[str]) -> dict[str, bytes | Path]:
-    """The search bundle labbook last wrote, kept as it is but for its stamp: without it, the
-    next build indexes every page again (the stamp vouches only for pages rendered since)."""
-    from .search import BUNDLE, STAMP
+def _bundle_as_is(site: Path, owned: set[str], publication: Publication) -> dict[str, bytes | Path]:
+    """The search bundle labbook last wrote, kept as it is but for its stamp, which forgets the
+    shards of the pages rendered now: the next build indexes those shards again."""
+    from .search import BUNDLE, STAMP, stamp_without
 
-    return {name: site / name for name in owned
-            if name.startswith(f"{BUNDLE}/") and name != STAMP and (site / name).is_file()}
+    files: dict[str, bytes | Path] = {name: site / name for name in owned
+                                      if name.startswith(f"{BUNDLE}/") and name != STAMP and (site / name).is_file()}
+    urls = [p.url for p in publication.pages] + [s.url for s in publication.kept.values()]
+    stamp = stamp_without(site, [p.url for p in publication.pages], urls)
+    if stamp is not None:
+        files[STAMP] = stamp
+    return files
 
 
 class _Background:
@@ -334,7 +342,7 @@ def plan(publication: Publication, config: Config, theme: Theme,
         if searching is not None:
             searching.wait()  # its temporary folder is gone before the error goes on
         raise
-    desired.update(searching.result() if searching is not None else _bundle_as_is(site, owned))
+    desired.update(searching.result() if searching is not None else _bundle_as_is(site, owned, publication))
     summaries = [p.summary for p in publication.pages] + list(publication.kept.values())
     extras, notices = _author_files(config, summaries, desired, owned)
     desired.update(extras)

@@ -80,7 +80,7 @@ def test_only_changed_files_are_rewritten(config, tmp_path):
         "_posts/2026-01-02-one.html"]
 
 
-def test_a_write_without_search_keeps_the_bundle_and_the_next_one_indexes_every_page(config, tmp_path):
+def test_a_write_without_search_keeps_the_bundle_and_the_next_one_indexes_the_edit(config, tmp_path):
     from labbook import search
 
     write(config, [a_page(tmp_path, "one"), a_page(tmp_path, "two")])
@@ -88,14 +88,41 @@ def test_a_write_without_search_keeps_the_bundle_and_the_next_one_indexes_every_
     changed = a_page(tmp_path, "one", body="<p>a word never indexed</p>")
     two = a_page(tmp_path, "two").summary
     change = site.write(site.Publication([changed], {"two": two}, search=False), config, Theme(config.templates))
-    assert "_posts/2026-01-02-one.html" in change.written and change.deleted == (search.STAMP,)
-    assert {n: t for n, t in files(config).items() if n.startswith("pagefind/")} == bundle  # served as it was
+    assert "_posts/2026-01-02-one.html" in change.written and search.STAMP in change.written
+    assert {n: t for n, t in files(config).items() if n.startswith("pagefind/") and n != search.STAMP} == bundle
+    assert json.loads((config.site / search.STAMP).read_text())["shards"] == {}  # its one shard: to index again
     kept = {"one": changed.summary, "two": two}
     change = site.write(site.Publication([], kept), config, Theme(config.templates))  # the page is kept now
-    assert search.STAMP in change.written and any(n.startswith("pagefind/fragment/") for n in change.written)
+    assert any(n.startswith("pagefind/fragment/") for n in change.written)
     stamp = json.loads((config.site / search.STAMP).read_text())
-    assert stamp["pages"]["/blog/2026/one/"] == hashlib.sha256(
+    assert stamp["shards"]["0"]["pages"]["/blog/2026/one/"] == hashlib.sha256(
         search.document("One", "<p>a word never indexed</p>").encode()).hexdigest()
+
+
+def test_a_large_site_is_indexed_in_shards_and_an_edit_reindexes_one(config, tmp_path, monkeypatch):
+    from labbook import search
+
+    monkeypatch.setattr(search, "SHARD_SIZE", 2)
+    slugs = ["one", "two", "three", "four", "five"]
+    write(config, [a_page(tmp_path, slug, title=slug.title()) for slug in slugs])
+    stamp = json.loads((config.site / search.STAMP).read_text())
+    assert stamp["count"] == 4 and "0" in stamp["shards"]  # 5 posts, 2 a shard: the next power of two
+    shards = {url: int(k) for k, v in stamp["shards"].items() for url in v["pages"]}
+    assert sorted(shards) == sorted(f"/blog/2026/{slug}/" for slug in slugs)
+    merged = sorted({f"pagefind/shard-{k}/" for k in shards.values() if k})
+    assert merged == search.merged_bundles(shards)
+    page = (config.site / "search/index.html").read_text()
+    assert f'data-merge="{" ".join("/" + m for m in merged)}"' in page if merged else "data-merge" not in page
+    for shard in merged:
+        assert (config.site / shard / "pagefind-entry.json").is_file()
+        assert not (config.site / shard / "pagefind-ui.js").exists()  # the UI is shard 0's
+    before = files(config)
+    edited = a_page(tmp_path, "three", title="Three", body="<p>changed</p>")
+    write(config, [edited, *(a_page(tmp_path, s, title=s.title()) for s in slugs if s != "three")])
+    shard = shards["/blog/2026/three/"]
+    rewritten = {n for n, t in files(config).items() if n.startswith("pagefind/") and before.get(n) != t} - {search.STAMP}
+    in_its_shard = [n.startswith(f"pagefind/shard-{shard}/") if shard else "/shard-" not in n for n in rewritten]
+    assert rewritten and all(in_its_shard), (shard, sorted(rewritten))  # the other shards: not indexed again
 
 
 def test_deleted_posts_and_their_tags_are_pruned(config, tmp_path):

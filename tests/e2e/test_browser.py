@@ -360,3 +360,27 @@ def test_screenshots(browser, servers, tmp_path):
     """Home, a post (top, figure, data, cite) and the matrix; light and dark; desktop and phone."""
     shots = take(browser, servers["html"], screenshots_folder(tmp_path), POST)
     assert len(shots) == 2 * 2 * 6 and all(s.stat().st_size > 10_000 for s in shots)
+
+
+def test_search_merges_the_shards_of_a_large_site(browser, tmp_path, monkeypatch):
+    """Past SHARD_SIZE posts the index is in shards (here 1 post each): one query finds posts of all."""
+    from labbook import search
+
+    from ..helpers import make_project
+
+    monkeypatch.setattr(search, "SHARD_SIZE", 1)
+    words = ["axolotl", "bandicoot", "capybara", "dugong"]
+    root = make_project(tmp_path / "shards", {
+        f"{word}.md": f"---\ntitle: On the {word}\ndate: 2026-02-0{i + 1}\n---\n\nA note on the {word}, and on animals.\n"
+        for i, word in enumerate(words)})
+    assert main(["--root", str(root), "-q", "build"]) == 0
+    assert len(search.merged_bundles(f"/blog/2026/{w}/" for w in words)) >= 2
+    render_html(load_config(root), tmp_path / "html")
+    with served(tmp_path / "html") as origin:
+        seen = load(browser, origin + "/search/?q=animals")
+        wait_for(lambda: browser.execute_script(
+            "return document.querySelectorAll('.pagefind-ui__result-link').length") == len(words), 20)
+        found = browser.execute_script(
+            "return [...document.querySelectorAll('.pagefind-ui__result-link')].map(a => new URL(a.href).pathname)")
+        assert sorted(found) == sorted(f"/blog/2026/{w}/" for w in words)
+        assert not seen["errors"] and not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"], seen

@@ -116,9 +116,11 @@
   function setupSearch() {
     var box = document.getElementById("search");
     if (!box || typeof window.PagefindUI === "undefined") return;
+    var merged = (box.getAttribute("data-merge") || "").split(" ").filter(Boolean);  /* a large site's shards */
     var ui = new window.PagefindUI({
       element: "#search",
       bundlePath: box.getAttribute("data-bundle"),
+      mergeIndex: merged.map(function (path) { return { bundlePath: path }; }),
       showSubResults: true,
       showImages: false
     });
