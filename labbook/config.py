@@ -59,8 +59,9 @@ class Config:
 
     def relative(self, path: Path) -> str:
         """A path as the user sees it in messages: relative to the project when inside it."""
-        if path.is_absolute() and path.is_relative_to(self.root) and ".." not in path.parts:
-            return path.relative_to(self.root).as_posix()  # no resolve(): called per post per build
+        text, root = os.fspath(path), os.fspath(self.root)
+        if text.startswith(root + os.sep) and ".." not in text.split(os.sep):  # no resolve(), no pathlib:
+            return text[len(root) + 1:].replace(os.sep, "/")  # called for every post several times a build
         try:
             return path.resolve().relative_to(self.root).as_posix()
         except ValueError:
