@@ -569,6 +569,8 @@ class _Session:
     console: Any
     inputs_seen: dict[Path, tuple[int, list[str]]] = field(default_factory=dict)
     first: bool = True
+    search_behind: bool = False
+    """The last rebuild left the search index behind: it is brought up to date once the author pauses."""
 
 
 def _rebuild(session: _Session) -> None:
@@ -601,8 +603,12 @@ def _rebuild(session: _Session) -> None:
         failed = f", {len(failures)} failed" if failures else ""
         session.console.err.print(f"rebuilt in {seconds:.2f} s: {report.executed} executed{failed}, "
                                   f"{len(changed)} site file{'s' * (len(changed) != 1)} changed")
-    if deferred and changed:
-        _index_search(session)
+    session.search_behind = session.search_behind or bool(deferred and changed)
+
+
+INDEX_AFTER = 0.3
+"""Seconds without a save before serve indexes the last edits for search: the open page reloads
+and fetches its new version first, without an indexing build beside it."""
 
 
 def _index_search(session: _Session) -> None:
@@ -612,6 +618,7 @@ def _index_search(session: _Session) -> None:
     from .preview import render_html
 
     began = time.perf_counter()
+    session.search_behind = False
     try:
         report = build(session.config, only=())
         changed = [*report.change.written, *report.change.deleted]
@@ -667,8 +674,10 @@ def serve(config: Config, *, port: int, console: Any, overrides: dict[str, Any] 
         if on_ready:
             on_ready(url)
         while watch:
-            changed = watcher.wait()
+            changed = watcher.wait(timeout=INDEX_AFTER if session.search_behind else None)
             if not changed:
+                if session.search_behind:  # a pause: the page reloaded and was fetched; now the index
+                    _index_search(session)
                 continue
             pyproject = session.config.root / "pyproject.toml"
             if pyproject in changed and not _reload_config(session):
