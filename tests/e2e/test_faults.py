@@ -59,9 +59,16 @@ def run_labbook(root: Path, *args: str, env: dict[str, str] | None = None, timeo
 
 
 def start_labbook(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """labbook as a terminal starts it: SIGINT as Python's default even when this run inherited it
+    ignored (a shell without job control ignores SIGINT in what it starts in the background)."""
     return subprocess.Popen([sys.executable, "-m", "labbook", "--root", str(root), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, PROJECT_TAG: str(root), **(env or {})})
+                            env={**os.environ, PROJECT_TAG: str(root), **(env or {})},
+                            preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _process(pid: str) -> tuple[bytes, bytes, str]:
