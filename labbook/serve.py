@@ -590,7 +590,7 @@ def _rebuild(session: _Session) -> None:
         render_html(config, session.output, only=None if everything else changed)
     except Exception as error:  # noqa: BLE001 - the server outlives any one build; the page says why
         session.console.stop()
-        message = str(error) if isinstance(error, LabbookError) else f"bug in labbook: {type(error).__name__}: {error}"
+        message = _said(error)
         session.console.err.print(f"[red]✗[/] {escape(message)}", markup=True)
         live.built([], live.failures, terminal_text(message), 0, time.perf_counter() - began)
         return
@@ -604,6 +604,11 @@ def _rebuild(session: _Session) -> None:
         session.console.err.print(f"rebuilt in {seconds:.2f} s: {report.executed} executed{failed}, "
                                   f"{len(changed)} site file{'s' * (len(changed) != 1)} changed")
     session.search_behind = session.search_behind or bool(deferred and changed)
+
+
+def _said(error: Exception) -> str:
+    """A failed build in one line: labbook's own message, or anything else as a bug in labbook."""
+    return str(error) if isinstance(error, LabbookError) else f"bug in labbook: {type(error).__name__}: {error}"
 
 
 INDEX_AFTER = 0.3
@@ -624,7 +629,7 @@ def _index_search(session: _Session) -> None:
         changed = [*report.change.written, *report.change.deleted]
         render_html(session.config, session.output, only=changed)
     except Exception as error:  # noqa: BLE001 - the server outlives any one build; the next save tries again
-        message = str(error) if isinstance(error, LabbookError) else f"bug in labbook: {type(error).__name__}: {error}"
+        message = _said(error)
         session.console.err.print(f"[red]✗[/] search index not updated: {escape(message)}", markup=True)
         return
     pages = pages_of(changed, session.config.site, session.config.baseurl)
