@@ -1,3 +1,3 @@
-from labbook.cli import main
+from labbook.cli import command
 
-raise SystemExit(main())
+raise SystemExit(command())

@@ -11,6 +11,7 @@ or usage; 3 another build holds the project; 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import threading
 import time
@@ -23,7 +24,7 @@ from .console import ConsoleReporter
 from .errors import ConfigError, LabbookError
 from .terminal import escape
 
-__all__ = ["main", "parse_param", "ConsoleReporter"]
+__all__ = ["main", "command", "parse_param", "ConsoleReporter"]
 
 
 
@@ -492,5 +493,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         reporter.stop()
 
 
+def command() -> int:
+    """The `labbook` executable: `main()` in a process that ends when it returns.
+
+    What it made is frozen out of the garbage collector before the interpreter shuts down, which
+    would otherwise walk every object once more (~20 ms after a no-op build, ~45 ms after a prose
+    edit: a sixth and a tenth of them). Modules are torn down and atexit handlers run as always.
+    Not for callers that go on living (tests call `main`): their later garbage would stay.
+    """
+    code = main()
+    gc.freeze()
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command())

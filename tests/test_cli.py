@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from labbook import __version__
+from labbook import cli
 from labbook.cli import main
 from labbook.config import load_config
 from labbook.errors import ConfigError
@@ -18,6 +19,18 @@ from .helpers import make_project
 def test_version_and_python_dash_m():
     result = subprocess.run([sys.executable, "-m", "labbook", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == f"labbook {__version__}"
+
+
+def test_the_executable_runs_main_then_spares_the_shutdown_its_garbage_walk(tmp_path, monkeypatch):
+    import tomllib
+    from pathlib import Path
+
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["labbook"] == "labbook.cli:command"
+    frozen: list[bool] = []
+    monkeypatch.setattr(cli.gc, "freeze", lambda: frozen.append(True))
+    monkeypatch.setattr(sys, "argv", ["labbook", "--root", str(make_project(tmp_path / "p")), "status"])
+    assert cli.command() == 0 and frozen == [True]
 
 
 def test_every_configuration_problem_is_listed_once(tmp_path, capsys):
