@@ -10,9 +10,10 @@ Pagefind writes them in a different order on every run, and the site must be the
 whenever its pages are.
 
 Pagefind runs only when a page it indexed changed, or a post came or went: a stamp beside
-the bundle records what it indexed. A large site is indexed in shards (about `SHARD_SIZE`
-posts each, a post's shard fixed by a hash of its address): an edit re-indexes one shard, not
-the site (Pagefind takes ~6 ms a page here: 6 s for 1000 posts). Shard 0 is the bundle in
+the bundle records what it indexed. The site is indexed in shards (a post's shard fixed by a
+hash of its address; their number grows as the square root of the site, `shard_count`): an
+edit re-indexes one shard, not the site (Pagefind takes ~50 ms plus ~5 ms a page here: 5 s
+for 1000 posts in one index, 0.35 s for one of their 16 shards). Shard 0 is the bundle in
 pagefind/ (with the UI); shard k lives in pagefind/shard-k/, and the search page merges them
 (`mergeIndex`). The binary comes with the `pagefind[bin]` package and
 reads nothing but the files given to it. Never renders posts, never writes into site/ itself
@@ -33,7 +34,7 @@ from typing import Any
 from .errors import SiteError
 from .files import dump_json
 
-__all__ = ["BUNDLE", "STAMP", "SHARD_SIZE", "bundle_files", "pagefind_binary", "document", "merged_bundles",
+__all__ = ["BUNDLE", "STAMP", "SHARD_RATIO", "bundle_files", "pagefind_binary", "document", "merged_bundles",
            "stamp_without"]
 
 BUNDLE = "pagefind"
@@ -41,8 +42,10 @@ STAMP = f"{BUNDLE}/.labbook-search.json"
 """What the bundle indexes (url -> sha256 of the page) and the files it is made of. A dot-file:
 neither builder publishes it."""
 _STAMP_VERSION = 2
-SHARD_SIZE = 64
-"""Posts per search shard, about: re-indexing one takes ~0.4 s here."""
+SHARD_RATIO = 4
+"""A shard holds at most SHARD_RATIO × the number of shards of posts: 20 posts are 4 shards of
+~5, 1000 posts 16 of ~63. An edit waits for its shard's re-indexing (~50 ms + ~5 ms a page) and
+a search loads one index per shard: both grow as the square root of the site."""
 _UNUSED = ("pagefind-component-ui.", "pagefind-modular-ui.", "pagefind-highlight.", "playground/")
 """Bundle files no labbook page loads: left out of site/."""
 _LICENSE = Path(__file__).parent / "templates" / "vendor" / "pagefind-LICENSE.txt"
@@ -61,10 +64,10 @@ def _digest(text: str) -> str:
 
 
 def shard_count(pages: int) -> int:
-    """One shard up to SHARD_SIZE pages, then the power of two that keeps them under it: the
-    count (and so every post's shard) changes only when the site doubles."""
+    """The least power of two whose shards hold at most SHARD_RATIO × itself pages each: the
+    count (and so every post's shard) changes only when the site grows fourfold."""
     count = 1
-    while pages > count * SHARD_SIZE:
+    while pages > SHARD_RATIO * count * count:
         count *= 2
     return count
 

@@ -7,8 +7,7 @@ import sys
 
 import pytest
 
-from labbook import __version__
-from labbook import cli
+from labbook import __version__, cli
 from labbook.cli import main
 from labbook.config import load_config
 from labbook.errors import ConfigError

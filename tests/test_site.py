@@ -99,14 +99,23 @@ def test_a_write_without_search_keeps_the_bundle_and_the_next_one_indexes_the_ed
         search.document("One", "<p>a word never indexed</p>").encode()).hexdigest()
 
 
+def test_the_search_shards_grow_as_the_square_root_of_the_site():
+    from labbook.search import shard_count
+
+    counts = {pages: shard_count(pages) for pages in (0, 1, 4, 5, 16, 17, 20, 64, 65, 100, 1000, 1024, 1025, 10_000)}
+    assert counts == {0: 1, 1: 1, 4: 1, 5: 2, 16: 2, 17: 4, 20: 4, 64: 4, 65: 8, 100: 8, 1000: 16, 1024: 16,
+                      1025: 32, 10_000: 64}
+    assert all(pages <= 4 * count * count for pages, count in counts.items())  # a shard: at most 4 × count posts
+
+
 def test_a_large_site_is_indexed_in_shards_and_an_edit_reindexes_one(config, tmp_path, monkeypatch):
     from labbook import search
 
-    monkeypatch.setattr(search, "SHARD_SIZE", 2)
+    monkeypatch.setattr(search, "SHARD_RATIO", 1)
     slugs = ["one", "two", "three", "four", "five"]
     write(config, [a_page(tmp_path, slug, title=slug.title()) for slug in slugs])
     stamp = json.loads((config.site / search.STAMP).read_text())
-    assert stamp["count"] == 4 and "0" in stamp["shards"]  # 5 posts, 2 a shard: the next power of two
+    assert stamp["count"] == 4 and "0" in stamp["shards"]  # 5 posts: 2 shards may hold 2 each, 4 may hold 4
     shards = {url: int(k) for k, v in stamp["shards"].items() for url in v["pages"]}
     assert sorted(shards) == sorted(f"/blog/2026/{slug}/" for slug in slugs)
     merged = sorted({f"pagefind/shard-{k}/" for k in shards.values() if k})
