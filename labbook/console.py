@@ -376,7 +376,8 @@ def _trial_head(trial: Any) -> str:
     if not (trial.post.cells or trial.post.inline):
         return "no code cell: nothing to run"
     if trial.status == "executed":
-        return f"executed in {trial.seconds:.1f} s" + (f" ({trial.reason})" if trial.reason else "")
+        why = "its first run" if trial.reason == "never executed" else trial.reason
+        return f"executed in {trial.seconds:.1f} s" + (f" ({why})" if why else "")
     if trial.status == "cached":
         return f"cached run from {trial.run.started[:10]} ({trial.reason}); labbook run --force runs it again"
     return "failed" + (f" (it ran because: {trial.reason})" if trial.reason else "")

@@ -73,9 +73,13 @@ _OPEN = re.compile(r"^---[ \t]*\r?\n?$")
 _CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?\n?$")
 
 
+_BOOL, _STR = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:str"
+
+
 @functools.cache
 def _loader() -> type:
-    """SafeLoader that leaves dates as text: labbook checks them itself, with the line.
+    """SafeLoader that leaves dates as text (labbook checks them itself, with the line), and
+    mapping keys that read as booleans as the words they are.
 
     Made on first use (a build with nothing to read never imports PyYAML), then kept. On
     libyaml's C parser when PyYAML has it (the same documents, several times faster).
@@ -83,7 +87,13 @@ def _loader() -> type:
     import yaml
 
     class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-        pass
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            """Keys written as bare on/off/yes/no/true/false stay the words: YAML 1.1 reads
+            them as booleans, and `params: {on: true}` would declare a parameter named True."""
+            for key, _ in node.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag == _BOOL and not key.style:  # plain, not quoted
+                    key.tag = _STR
+            return super().construct_mapping(node, deep)
 
     Loader.yaml_implicit_resolvers = {
         first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]

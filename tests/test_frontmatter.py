@@ -111,3 +111,17 @@ def test_a_wrong_value_is_shown_short_in_the_error():
     with pytest.raises(FrontMatterError, match="'tags' must be a list of strings") as caught:
         source.parse(text, "posts/t.md")
     assert len(str(caught.value)) < 200
+
+
+def test_keys_that_yaml_reads_as_booleans_stay_the_words_written():
+    """YAML 1.1 reads a bare on/off/yes/no as true/false; as a key that is never what an author
+    means (`params: {on: true}` would declare a parameter named True). Values keep YAML's rule."""
+    values = frontmatter.load_yaml('labbook:\n  params: {lr: 0.1, on: true, "yes": 1}\noff: 3\nTrue: 2\nx: on\n')
+    assert values == {"labbook": {"params": {"lr": 0.1, "on": True, "yes": 1}}, "off": 3, "True": 2, "x": True}
+
+
+def test_a_parameter_named_on_is_declared_and_swept_by_that_name():
+    post, _ = source.parse("---\ntitle: P\ndate: 2026-01-01\nlabbook:\n  params: {on: true, no: 2}\n"
+                           "  sweep: {no: [1, 2]}\n---\n\n```python\nx = 1\n```\n", "posts/p.md")
+    assert post.settings.params == {"no": 2, "on": True}
+    assert post.sweep is not None and post.sweep.axes == ("no",)
