@@ -1,4 +1,4 @@
-"""What a post's own code may call: `labbook.param("lr")`, `labbook.params()`.
+"""What a post's own code may call: `labbook.param("lr")`, `labbook.params()`, `labbook.seed()`.
 
 Runs inside the post's kernel, so it imports nothing heavy and nothing else of labbook.
 A post declares its parameters with their defaults in its front matter
@@ -13,7 +13,7 @@ import json
 import os
 from typing import Any
 
-__all__ = ["param", "params"]
+__all__ = ["param", "params", "seed"]
 
 _MISSING: Any = object()
 
@@ -36,11 +36,23 @@ def param(name: str, default: Any = _MISSING) -> Any:
     values = params()
     if name in values:
         return values[name]
+    if name == "seed" and "LABBOOK_SEED" in os.environ:  # a sweep's seed axis reads like its parameters
+        return seed()
     if default is not _MISSING:
         return default
     known = ", ".join(sorted(values)) or "none"
     raise KeyError(f"labbook.param({name!r}): the post declares no parameter {name!r} (it declares: {known}); "
                    f"add it to the front matter: labbook: {{params: {{{name}: <default>}}}}")
+
+
+def seed() -> int:
+    """The seed of this run (LABBOOK_SEED): the post's `labbook: {seed: …}` (0 unless it says),
+    a sweep point's seed, or one of `check --seeds`; 0 outside labbook. Seed your generators
+    with it: `torch.manual_seed(labbook.seed())`."""
+    try:
+        return int(os.environ.get("LABBOOK_SEED", "0"))
+    except ValueError:
+        raise ValueError(f"LABBOOK_SEED must be an integer, not {os.environ['LABBOOK_SEED']!r}") from None
 
 
 def _declared(post: str) -> dict[str, Any]:

@@ -375,12 +375,13 @@ def _trial_head(trial: Any) -> str:
     """What happened to the run, and why it ran: the line under the post's name."""
     if not (trial.post.cells or trial.post.inline):
         return "no code cell: nothing to run"
+    first = trial.reason == "never executed"
     if trial.status == "executed":
-        why = "its first run" if trial.reason == "never executed" else trial.reason
-        return f"executed in {trial.seconds:.1f} s" + (f" ({why})" if why else "")
+        return f"executed in {trial.seconds:.1f} s" + (" (its first run)" if first else
+                                                       f" ({trial.reason})" if trial.reason else "")
     if trial.status == "cached":
         return f"cached run from {trial.run.started[:10]} ({trial.reason}); labbook run --force runs it again"
-    return "failed" + (f" (it ran because: {trial.reason})" if trial.reason else "")
+    return "failed" + (" on its first run" if first else f" (it ran because: {trial.reason})" if trial.reason else "")
 
 
 def _partial_results(error: Any) -> dict[int, Any]:

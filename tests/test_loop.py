@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from labbook import _inline
-from labbook.api import param, params
+from labbook.api import param, params, seed
 from labbook.cli import main, parse_param
 from labbook.config import load_config
 from labbook.errors import ConfigError, FrontMatterError
@@ -126,6 +126,20 @@ def test_labbook_param_reads_the_run_then_the_post(tmp_path, monkeypatch):
     import labbook
 
     assert labbook.param is param  # the API a post uses, without importing labbook's pipeline
+
+
+def test_the_seed_of_the_run_reads_as_labbook_seed_and_as_param_seed(monkeypatch):
+    import labbook
+
+    monkeypatch.delenv("LABBOOK_SEED", raising=False)
+    monkeypatch.setenv("LABBOOK_PARAMS", json.dumps({"wd": 0.5}))
+    assert seed() == 0 and param("seed", 7) == 7  # outside labbook: no seed set
+    monkeypatch.setenv("LABBOOK_SEED", "2")  # a sweep's point, or check --seeds
+    assert seed() == 2 and param("seed") == 2 and labbook.seed is seed
+    monkeypatch.setenv("LABBOOK_PARAMS", json.dumps({"seed": 5}))
+    assert param("seed") == 5  # a parameter the post declares is its own
+    with pytest.raises(AttributeError, match="may call labbook.param, params, seed, observe and sweep_table"):
+        labbook.sed  # noqa: B018
 
 
 # --- values in the prose ---------------------------------------------------------------------------
