@@ -232,7 +232,7 @@ def _variant(args: argparse.Namespace, config: Any, reporter: ConsoleReporter) -
     from .source import read_all, with_params
 
     read = read_all(config, _selected(args, config))
-    declared = {name for post in read.posts for name in post.settings.params}
+    declared = {name for post in read.posts for name in post.settings.params} | {"seed"}  # seed: every post's
     for name in params:
         if name not in declared:
             raise ConfigError(f"-p {name}: no post here declares the parameter '{name}'{did_you_mean(name, declared)}",
@@ -367,7 +367,8 @@ def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def _add_params(parser: argparse.ArgumentParser, text: str) -> None:
     parser.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
-                        help=text + "; VALUE is read as YAML: 1e-3, true, [1, 2], text (repeat -p for more)")
+                        help=text + "; VALUE is read as YAML: 1e-3, true, [1, 2], text (repeat -p for more); "
+                             "-p seed=K runs with LABBOOK_SEED=K")
 
 
 def _add_blog_commands(commands: Any) -> None:

@@ -349,8 +349,12 @@ def show_trial(reporter: ConsoleReporter, trial: Any) -> None:
 
     out, post, run = reporter.out, trial.post, trial.run
     out.print(Text.assemble((str(post.path), "bold"), f" · {_trial_head(trial)}"))
-    if post.settings.params:
-        out.print(Text(f"parameters: {terminal_text(shown_params(post.settings.params))}", style="dim"))
+    if trial.sweep:
+        out.print(Text(terminal_text(f"one point of the sweep {trial.sweep}: the cells before the gather mark, "
+                                     "once; labbook build runs every point, then the gather"), style="dim"))
+    if post.settings.params or trial.sweep or post.settings.seed:
+        shown = [shown_params(post.settings.params)] if post.settings.params else []
+        out.print(Text(terminal_text(f"parameters: {', '.join([*shown, f'seed={post.settings.seed}'])}"), style="dim"))
     results = {r.index: r for r in run.cells} if run else _partial_results(trial.error)
     for cell in post.cells:
         result = results.get(cell.index)
@@ -366,6 +370,7 @@ def show_trial(reporter: ConsoleReporter, trial: Any) -> None:
             out.print(Text.assemble((mark, style), terminal_text(f" {result.claim.claim}{message}")))
     if run is not None:
         _print_files(out, run, trial.folder)
+        _print_observed(out, run, trial.folder)
         _print_inline(out, post, run)
     if trial.error is not None:
         _print_failure(reporter, post, trial.error)
@@ -426,6 +431,27 @@ def _print_files(out: Any, run: Any, folder: Path | None) -> None:
     notebook = next((a for a in run.artifacts if a.kind == "notebook"), None)
     if notebook is not None and folder is not None:
         out.print(Text.assemble(("executed notebook ", "dim"), _shown_path(folder / notebook.name)))
+
+
+def _print_observed(out: Any, run: Any, folder: Path | None) -> None:
+    """What `labbook.observe(…)` reported: the point's row of the sweep table."""
+    from rich.text import Text
+
+    from .model import show_value
+    from .observations import OBSERVATIONS, read_observations
+
+    name = next((a.name for a in run.artifacts if a.kind == "data" and Path(a.name).name == OBSERVATIONS), None)
+    if name is None or folder is None:
+        return
+    try:
+        values, problems = read_observations((folder / name).read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        return
+    out.rule(Text("observed", style="cyan"), align="left", characters="─")
+    for key, value in values.items():
+        out.print(Text(terminal_text(f"{key} = {show_value(value)}")))
+    for problem in problems:
+        out.print(Text(terminal_text(problem), style="yellow"))
 
 
 def _print_inline(out: Any, post: Any, run: Any) -> None:

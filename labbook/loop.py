@@ -45,6 +45,8 @@ class Trial:
     seconds: float = 0.0
     reason: str = ""
     """Why it executed ('code cell 2 changed', '--force', …) or where the cached run came from."""
+    sweep: str = ""
+    """For a sweep post, what the run is of it: its per-point cells, once ('wd (3) × seed (2) = 6 points')."""
 
     @property
     def broken_claims(self) -> list[str]:
@@ -78,6 +80,11 @@ def run_post(config: Config, path: Path, *, params: Mapping[str, Any] | None = N
     reporter = reporter or NullReporter()
     post, notices = source.read(path, config)
     post = source.with_params(post, params or {})
+    swept = post.sweep.describe() if post.sweep is not None else ""
+    if post.sweep is not None:  # one point: the gather needs every point, which a build runs
+        from .sweep import one_point
+
+        post = one_point(post)
     warnings = [str(notice) for notice in notices]
     if not (post.cells or post.inline):  # no code: no kernel to start, nothing to keep
         return Trial(post, "cached", cache.nothing_ran(post), None, warnings=tuple(warnings), reason="no code")
@@ -87,7 +94,8 @@ def run_post(config: Config, path: Path, *, params: Mapping[str, Any] | None = N
         warnings += list(found.notes)
         if found.run is not None and found.folder is not None:
             found = inline_added(post, found, store)
-            return Trial(post, "cached", found.run, found.folder, warnings=tuple(warnings), reason=found.reason)
+            return Trial(post, "cached", found.run, found.folder, warnings=tuple(warnings), reason=found.reason,
+                         sweep=swept)
         reporter.executing([post])
         began = time.perf_counter()
         with dispatch.open_dispatcher(1, config.scheduler) as dispatcher:
@@ -95,10 +103,11 @@ def run_post(config: Config, path: Path, *, params: Mapping[str, Any] | None = N
         warnings += list(done.warnings)
         if done.run is None:  # the cells that ran wrote into done.folder: kept until the next build
             return Trial(post, "failed", folder=Path(done.folder) if done.folder else None, error=done.error,
-                         warnings=tuple(warnings), reason=found.reason, seconds=time.perf_counter() - began)
+                         warnings=tuple(warnings), reason=found.reason, seconds=time.perf_counter() - began,
+                         sweep=swept)
         folder = store.put(done.run, dispatch.local_folder(done, store.new_folder))
         return Trial(post, "executed", done.run, folder, warnings=tuple(warnings), reason=found.reason,
-                     seconds=done.seconds)
+                     seconds=done.seconds, sweep=swept)
 
 
 # --- labbook new ------------------------------------------------------------------------------------

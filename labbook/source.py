@@ -35,6 +35,7 @@ from .errors import (
 )
 from .files import sha_file
 from .model import (
+    SEED,
     STATUSES,
     SUMMARY_STATISTICS,
     Cell,
@@ -53,7 +54,7 @@ from .model import (
 )
 
 __all__ = ["parse", "read", "read_all", "discover", "compute_key", "key_basis", "ReadResult", "with_params",
-           "param_value_problem"]
+           "with_seed", "param_value_problem"]
 
 KEY_VERSION = 1
 _LIST_FIELDS = ("tags", "models", "data", "phenomena", "observables", "questions")
@@ -482,27 +483,46 @@ def _param_for(name: str, value: Any, declared: Any, shown: str) -> Any:
 def with_params(post: Post, values: Mapping[str, Any]) -> Post:
     """The same post run with other parameter values: a different run, so a different key.
 
-    Only names the post declares in `labbook.params` are accepted; the sweep engine builds
-    its points with this function, as `check` builds seeds with `check.with_seed`.
+    Only names the post declares in `labbook.params` are accepted, and `seed` (the run's
+    LABBOOK_SEED: `with_seed`) unless the post declares a parameter of that name.
 
     Raises:
         ConfigError: a name the post does not declare, or a value of another kind than declared.
     """
     declared = post.settings.params
     merged = dict(declared)
+    seed = None
     for name, value in values.items():
-        if name not in declared:
+        if name == SEED and name not in declared:
+            seed = _seed_value(value, str(post.path))
+        elif name not in declared:
             known = ", ".join(declared) or "none"
             raise ConfigError(
                 f"{post.path} has no parameter '{name}'{did_you_mean(name, declared)} (it declares: {known})",
                 hint=f"declare it in the front matter: labbook: {{params: {{{name}: <default>}}}}",
             )
-        merged[name] = _param_for(name, value, declared[name], str(post.path))
-    if merged == dict(declared):
+        else:
+            merged[name] = _param_for(name, value, declared[name], str(post.path))
+    if merged != dict(declared):
+        settings = replace(post.settings, params=dict(sorted(merged.items())))
+        basis = key_basis(post.cells, settings, post.inputs)
+        post = replace(post, settings=settings, basis=basis, key=compute_key(basis))
+    return post if seed is None else with_seed(post, seed)
+
+
+def with_seed(post: Post, seed: int) -> Post:
+    """The same post run with another LABBOOK_SEED: a different run, so a different key."""
+    if seed == post.settings.seed:
         return post
-    settings = replace(post.settings, params=dict(sorted(merged.items())))
+    settings = replace(post.settings, seed=seed)
     basis = key_basis(post.cells, settings, post.inputs)
     return replace(post, settings=settings, basis=basis, key=compute_key(basis))
+
+
+def _seed_value(value: Any, shown: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{shown}: the seed is an integer (-p seed=3), not {value!r}")
+    return value
 
 
 # --- computed values in prose --------------------------------------------------------------------
@@ -826,8 +846,8 @@ def read(path: Path, config: Config) -> tuple[Post, list[Notice]]:
     if inputs:
         basis = key_basis(post.cells, post.settings, inputs)
         post = replace(post, inputs=inputs, basis=basis, key=compute_key(basis))
-    overrides = {name: value for name, value in config.params if name in post.settings.params}
-    if overrides:  # -p NAME=VALUE on the command line, for the posts that declare NAME
+    overrides = {name: value for name, value in config.params if name in post.settings.params or name == SEED}
+    if overrides:  # -p NAME=VALUE on the command line, for the posts that declare NAME; -p seed=K for all
         post = with_params(post, overrides)
     return post, more + notices
 

@@ -45,7 +45,7 @@ from .model import show_value as _show
 from .observations import RESERVED, TABLE_JSON, decode_value, encode_value, read_observations
 
 __all__ = [
-    "MAX_POINTS", "Scalar", "Point", "Sweep", "parse_sweep", "Split", "split_cells",
+    "MAX_POINTS", "Scalar", "Point", "Sweep", "parse_sweep", "Split", "split_cells", "one_point",
     "point_basis", "gather_basis", "digest", "point_post", "gather_post", "point_environment",
     "PointResult", "Column", "Table", "tidy_table", "point_result", "choose_points", "with_seeds",
     "Progress", "TABLE_CSV", "TABLE_JSON", "TABLE_PARQUET",
@@ -430,6 +430,14 @@ def point_post(post: Post, split: Split, point: Point, params: Mapping[str, Any]
     settings = replace(post.settings, seed=basis["settings"]["seed"], params=basis["settings"].get("params", {}))
     return replace(post, text="".join(lines[:fence]), blocks=blocks, basis=basis, key=digest(basis),
                    settings=settings, inline=(), sweep=None)
+
+
+def one_point(post: Post) -> Post:
+    """A sweep post's per-point part run once, at the parameters and seed the post has now
+    (`labbook run`, with `-p` values): the build's key for a point of those values, so each
+    finds the run the other made."""
+    split = split_cells(post.cells, swept=True, path=str(post.path))
+    return point_post(post, split, Point(0, (), "run"), post.settings.params)
 
 
 def gather_post(post: Post, split: Split, points: Sequence[tuple[Point, str, bool]]) -> Post:

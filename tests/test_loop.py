@@ -91,6 +91,17 @@ def test_unknown_or_mistyped_params_are_refused_with_what_the_post_declares():
             with_params(post, {name: value})
 
 
+def test_p_seed_sets_the_runs_seed_unless_the_post_declares_a_parameter_named_seed():
+    post, _ = parse(PARAMS_POST, "posts/p.md")
+    seeded = with_params(post, {"seed": 3, "lr": 0.5})
+    assert seeded.settings.seed == 3 and seeded.settings.params["lr"] == 0.5 and seeded.key != post.key
+    assert with_params(post, {"seed": 0}) is post  # the seed it has: the same run
+    with pytest.raises(ConfigError, match=r"the seed is an integer \(-p seed=3\), not 1.5"):
+        with_params(post, {"seed": 1.5})
+    own, _ = parse(PARAMS_POST.replace("tied: false}", "tied: false, seed: 7}"), "posts/p.md")
+    assert with_params(own, {"seed": 3}).settings.params["seed"] == 3 and with_params(own, {"seed": 3}).settings.seed == 0
+
+
 @pytest.mark.parametrize(("item", "expected"), [
     ("lr=1e-3", ("lr", 0.001)), ("width=64", ("width", 64)), ("tied=true", ("tied", True)),
     ("sizes=[1, 2]", ("sizes", [1, 2])), ("act=relu", ("act", "relu")), ("act=", ("act", "")),

@@ -65,6 +65,27 @@ z = x / y
 """
 
 
+SWEEP = """---
+title: A sweep
+date: 2026-02-03
+labbook:
+  params: {wd: 1.0}
+  sweep: {wd: [0.5, 1.0], seed: [0, 1]}
+---
+
+```python
+import labbook
+labbook.observe(loss=labbook.param("wd") * 10 + labbook.seed())
+```
+
+```python
+#| gather: true
+import labbook
+print("rows", len(labbook.sweep_table()))
+```
+"""
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     root = make_project(tmp_path_factory.mktemp("run") / "project", {"fit.md": FIT})
@@ -223,3 +244,18 @@ def test_a_jupytext_round_trip_keeps_the_post_the_same_but_the_edited_cell():
                                              before.cells[2].source]
     assert [b for b in after.blocks if not hasattr(b, "options")] == [b for b in before.blocks if not hasattr(b, "options")]
     assert saved.split("\n---\n")[0] == text.split("\n---\n")[0]  # the front matter, byte for byte
+
+
+def test_run_on_a_sweep_post_runs_one_point_and_the_build_reuses_it(tmp_path):
+    root = make_project(tmp_path / "p", {"sweep.md": SWEEP})
+    done = labbook(root, "run", "posts/sweep.md")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "one point of the sweep wd (2) × seed (2) = 4 points" in done.stdout
+    assert "parameters: wd=1.0, seed=0" in done.stdout and "loss = 10.0" in done.stdout
+    assert "rows" not in done.stdout  # the gather needs every point: a build runs it
+    seeded = labbook(root, "run", "posts/sweep.md", "-p", "seed=1", "-p", "wd=0.5")
+    assert seeded.returncode == 0 and "parameters: wd=0.5, seed=1" in seeded.stdout and "loss = 6.0" in seeded.stdout
+    assert "the seed is an integer (-p seed=3), not 'one'" in labbook(root, "run", "posts/sweep.md", "-p", "seed=one").stderr
+    built = labbook(root, "build")
+    assert built.returncode == 0 and "points: 3 executed, 1 cached of 4" in built.stdout + built.stderr
+    assert "rows 4" in (root / "site/_posts/2026-02-03-sweep.html").read_text()  # the gather saw every point

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import compare, source
-from ..model import Post, Run
+from .. import compare
+from ..model import Run
+from ..source import with_seed
 
 __all__ = ["SeedSpread", "with_seed", "seed_spread", "seeds_record", "seed_lines"]
 
@@ -34,13 +35,6 @@ class SeedSpread:
     """Per numeric scalar / column / array: name, mean, std (across seeds), min, max."""
     failed: tuple[int, ...] = ()
     """Seeds whose run raised."""
-
-
-def with_seed(post: Post, seed: int) -> Post:
-    """The same post run with another LABBOOK_SEED: a different run, so a different key."""
-    settings = replace(post.settings, seed=seed)
-    basis = source.key_basis(post.cells, settings, post.inputs)
-    return replace(post, settings=settings, basis=basis, key=source.compute_key(basis))
 
 
 def seed_spread(runs: Mapping[int, tuple[Run, Path]], failed: Sequence[int]) -> SeedSpread:
