@@ -1,6 +1,7 @@
 """What a post's own code may call: `labbook.param("lr")`, `labbook.params()`, `labbook.seed()`.
 
-Runs inside the post's kernel, so it imports nothing heavy and nothing else of labbook.
+Runs inside the post's kernel, so it imports nothing heavy, and of labbook only its front-matter
+reader, when the code runs outside labbook.
 A post declares its parameters with their defaults in its front matter
 (`labbook: {params: {lr: 0.1, width: 64}}`); a build, `labbook run -p lr=0.01` and the
 kernelspec pass the values in effect as JSON in LABBOOK_PARAMS. Outside labbook (plain
@@ -56,21 +57,18 @@ def seed() -> int:
 
 
 def _declared(post: str) -> dict[str, Any]:
-    """The defaults in the post's front matter, when the code runs outside labbook."""
+    """The defaults in the post's front matter, when the code runs outside labbook, read as a
+    build reads them (frontmatter: 1e-3 a number, `on:` a name)."""
     if not post or not os.path.isfile(post):
         return {}
-    import yaml
+    from .frontmatter import FrontMatterProblem, load_yaml, split
 
     with open(post, encoding="utf-8-sig") as stream:
-        lines = stream.read().split("\n")
-    if not lines or lines[0].rstrip("\r") != "---":
-        return {}
-    end = next((i for i, line in enumerate(lines[1:], start=1) if line.rstrip("\r") == "---"), None)
-    if end is None:
-        return {}
+        text = stream.read()
     try:
-        header = yaml.safe_load("\n".join(lines[1:end])) or {}
-    except yaml.YAMLError:
+        parts = split(text)
+        header = load_yaml(parts[0]) if parts else None
+    except FrontMatterProblem:
         return {}
     block = header.get("labbook") if isinstance(header, dict) else None
     values = block.get("params") if isinstance(block, dict) else None

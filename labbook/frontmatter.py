@@ -73,13 +73,17 @@ _OPEN = re.compile(r"^---[ \t]*\r?\n?$")
 _CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?\n?$")
 
 
-_BOOL, _STR = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:str"
+_BOOL, _STR, _FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:str", "tag:yaml.org,2002:float"
+EXPONENT_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+"""1e-3, 2.5E+4, 1e5: numbers, as in JSON, Python, YAML 1.2 and Jekyll's reader; YAML 1.1 (PyYAML)
+wants a dot and a signed exponent (1.0e-3), and made `lr: 1e-3` the text '1e-3'."""
+_NUMBER_START = list("-+0123456789")
 
 
 @functools.cache
 def _loader() -> type:
-    """SafeLoader that leaves dates as text (labbook checks them itself, with the line), and
-    mapping keys that read as booleans as the words they are.
+    """SafeLoader that leaves dates as text (labbook checks them itself, with the line), reads
+    1e-3 as a number (`EXPONENT_FLOAT`), and mapping keys that read as booleans as the words they are.
 
     Made on first use (a build with nothing to read never imports PyYAML), then kept. On
     libyaml's C parser when PyYAML has it (the same documents, several times faster).
@@ -99,6 +103,7 @@ def _loader() -> type:
         first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
+    Loader.add_implicit_resolver(_FLOAT, EXPONENT_FLOAT, _NUMBER_START)
     return Loader
 
 
@@ -286,6 +291,7 @@ def _dumper() -> type:
         return dumper.represent_scalar("tag:yaml.org,2002:str", value)
 
     Dumper.add_representer(str, represent_str)
+    Dumper.add_implicit_resolver(_FLOAT, EXPONENT_FLOAT, _NUMBER_START)  # the text '1e-3' is quoted
     return Dumper
 
 

@@ -59,8 +59,6 @@ TABLE_CSV = "sweep.csv"
 TABLE_PARQUET = "sweep.parquet"
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_YAML11_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
-"""`1e-3`: a float in YAML 1.2, a string to PyYAML (YAML 1.1 wants `1.0e-3`). Read as a float."""
 _SAFE_FOLDER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 """What execute.safe_name keeps as it is: a point's files keep their folder wherever they go."""
 _UNSAFE_CHAR = re.compile(r"[^A-Za-z0-9._-]+")
@@ -185,13 +183,13 @@ def _kind(value: Scalar) -> str:
 
 
 def _values(name: str, values: Sequence[Any], default: Any, where: _Where, key: str) -> list[Scalar]:
-    """The axis' values as typed scalars: YAML-1.1 `1e-3` strings read as floats, ints as floats
+    """The axis' values as typed scalars (the front matter reads `1e-3` as a float), ints as floats
     beside floats (`[0, 0.1]`), one kind per axis and the kind of the declared default.
 
     Raises:
         FrontMatterError: a non-scalar, a non-finite float, mixed kinds, a kind other than the default's.
     """
-    clean = [_scalar(name, value, default, where, key) for value in values]
+    clean = [_scalar(name, value, where, key) for value in values]
     kind = _one_kind(name, clean, where, key)
     if name == SEED:
         if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32 for v in clean):
@@ -203,10 +201,8 @@ def _values(name: str, values: Sequence[Any], default: Any, where: _Where, key: 
     return clean
 
 
-def _scalar(name: str, value: Any, default: Any, where: _Where, key: str) -> Scalar:
-    """One value of an axis: a number, a string or a bool (a YAML-1.1 `1e-3` string read as a float)."""
-    if isinstance(value, str) and _YAML11_FLOAT.match(value.strip()) and not isinstance(default, str):
-        value = float(value)
+def _scalar(name: str, value: Any, where: _Where, key: str) -> Scalar:
+    """One value of an axis: a number, a string or a bool."""
     if not isinstance(value, (bool, int, float, str)):
         raise where.error(f"labbook.sweep.{name}: {value!r} is not a number, a string or a bool", key)
     if isinstance(value, float) and not math.isfinite(value):

@@ -125,3 +125,24 @@ def test_a_parameter_named_on_is_declared_and_swept_by_that_name():
                            "  sweep: {no: [1, 2]}\n---\n\n```python\nx = 1\n```\n", "posts/p.md")
     assert post.settings.params == {"no": 2, "on": True}
     assert post.sweep is not None and post.sweep.axes == ("no",)
+
+
+def test_numbers_with_an_exponent_are_numbers_as_in_json_and_jekyll():
+    """YAML 1.1 wants 1.0e-3; authors write `lr: 1e-3`, and `-p lr=1e-3` is a number too."""
+    values = frontmatter.load_yaml("a: 1e-3\nb: 2.5E+4\nc: 1e5\nd: '1e-3'\ne: 1e\nf: e5\n")
+    assert values == {"a": 0.001, "b": 25000.0, "c": 100000.0, "d": "1e-3", "e": "1e", "f": "e5"}
+    text = frontmatter.dump({"title": "1e-3", "rate": 0.001, "word": "on"})
+    assert "title: '1e-3'" in text and "word: 'on'" in text  # text that would read as a number stays text
+    assert frontmatter.parse(text).values == {"title": "1e-3", "rate": 0.001, "word": "on"}
+
+
+def test_a_parameter_declared_as_1e_3_is_a_number_inside_and_outside_labbook(tmp_path, monkeypatch):
+    from labbook.api import params
+
+    text = "---\ntitle: P\ndate: 2026-01-01\nlabbook:\n  params: {lr: 1e-3}\n  tolerance: {rtol: 1e-4}\n---\n"
+    post, _ = source.parse(text, "posts/p.md")
+    assert post.settings.params == {"lr": 0.001}
+    (tmp_path / "p.md").write_text(text)
+    monkeypatch.delenv("LABBOOK_PARAMS", raising=False)
+    monkeypatch.setenv("LABBOOK_POST", str(tmp_path / "p.md"))
+    assert params() == {"lr": 0.001}

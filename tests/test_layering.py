@@ -21,13 +21,14 @@ ALLOWED = {
     "status": FOUNDATION | {"cache", "lock", "site", "source", "state", "gather"},
     "build": FOUNDATION | {"source", "execute", "dispatch", "cache", "render", "site", "lock", "state", "jobs", "gather",
                            "sweep"},
-    "console": FOUNDATION | {"check"},  # a check's details are worded in check/reports
+    "console": FOUNDATION | {"check", "observations"},  # a check's details are worded in check/reports
     "cli": FOUNDATION | {"build", "check", "source", "config", "preview", "status", "export", "importer", "loop", "serve",
                          "console", "kernelspec"},
-    "loop": FOUNDATION | {"build", "cache", "dispatch", "source", "lock", "jobs"},
+    "loop": FOUNDATION | {"build", "cache", "dispatch", "source", "lock", "jobs", "sweep"},
     "serve": FOUNDATION | {"build", "preview", "source"},
     "kernelspec": FOUNDATION | {"kernels", "source"},
-    "api": set(), "_inline": set(), "terminal": set(),
+    "api": {"frontmatter"},  # outside labbook, the post's defaults are read as a build reads them
+    "_inline": set(), "terminal": set(),
     "outputs": set(),  # rich-output policy shared by capture (execute) and page (render)
     "render": FOUNDATION | {"outputs", "pageparts", "sweep"},
     "preview": FOUNDATION,

@@ -59,7 +59,7 @@ def test_adding_a_value_keeps_every_other_point_id():
 def test_numbers_are_read_as_the_author_means_them():
     grid = declared("labbook:\n  sweep: {lr: [1e-3, 1.0e-2, 1E-1], wd: [0, 1], width: [32, 64]}\n")
     values = dict(grid.grid)
-    assert values["lr"] == (0.001, 0.01, 0.1)  # PyYAML reads `1e-3` as a string (YAML 1.1)
+    assert values["lr"] == (0.001, 0.01, 0.1)  # the front matter reads `1e-3` as a number (PyYAML alone: a string)
     assert values["wd"] == (0.0, 1.0) and all(type(v) is float for v in values["wd"])  # the default is a float
     assert values["width"] == (32, 64) and all(type(v) is int for v in values["width"])
     assert grid.points[0].id == "lr=0.001,wd=0.0,width=32"
