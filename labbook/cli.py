@@ -206,13 +206,13 @@ def _param_value(raw: str) -> Any:
     if not raw:
         return ""
     try:
-        value = json.loads(raw)  # first: 1e-3 is a number here, and a string in YAML 1.1
+        value = json.loads(raw)
     except ValueError:
-        import yaml
+        from .frontmatter import FrontMatterProblem, load_yaml
 
         try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
+            value = load_yaml(raw)  # as the front matter reads it: 1e-3 a number, dates as text
+        except FrontMatterProblem:
             value = raw
     return value if param_value_problem(value) is None else raw
 

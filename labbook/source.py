@@ -584,11 +584,10 @@ def _split_options(text: str, first_line: int, path: str) -> tuple[CellOptions, 
 
 
 def _yaml_scalar(raw: str, path: str, line: int) -> Any:
-    import yaml
-
+    """A cell option's value, read as the front matter is (`#| timeout: 1e3` is a number)."""
     try:
-        return yaml.safe_load(raw)
-    except yaml.YAMLError:
+        return frontmatter.load_yaml(raw)
+    except frontmatter.FrontMatterProblem:
         raise CellOptionError(f"cannot read cell option value {raw!r}", path=path, line=line) from None
 
 

@@ -319,3 +319,8 @@ def test_a_wrong_tolerance_names_its_line(before, after, line, message):
         source.parse(TOLERANCE_POST.replace(before, after), "posts/x.md")
     assert caught.value.location == f"posts/x.md:{line}"
     assert message in caught.value.message
+
+
+def test_cell_options_read_numbers_as_the_front_matter_does():
+    post, _ = source.parse("---\ntitle: T\ndate: 2026-01-01\n---\n\n```python\n#| timeout: 1e3\nx = 1\n```\n", "posts/t.md")
+    assert post.cells[0].options.timeout == 1000.0
