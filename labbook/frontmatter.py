@@ -201,7 +201,19 @@ def _check_flow_depth(yaml_text: str) -> None:
 def _yaml_problem(exc: yaml.YAMLError) -> FrontMatterProblem:
     mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
-    return FrontMatterProblem(f"front matter is not valid YAML: {problem}", 2 + mark.line if mark else 1)
+    hint = next((h for words, h in _YAML_HINTS if words in f"{problem} {getattr(exc, 'context', '')}"), None)
+    return FrontMatterProblem(f"front matter is not valid YAML: {problem}", 2 + mark.line if mark else 1, hint)
+
+
+_YAML_HINTS = (
+    ("mapping values are not allowed", 'a value holding ": " needs quotes: title: "Grokking: a first look"'),
+    ("tab character", "indent with spaces: YAML refuses tabs"),
+    ("quoted scalar", "a quote opened on this line is not closed"),
+    ("could not find expected ':'", "each line is key: value (a value holding ': ' or '#' needs quotes)"),
+    ("expected ',' or ']'", "a [list] or {mapping} opened here is not closed, or holds an unquoted ':'"),
+    ("expected ',' or '}'", "a [list] or {mapping} opened here is not closed, or holds an unquoted ':'"),
+)
+"""What an author most often did, for PyYAML's words."""
 
 
 def _check_size(root: yaml.Node) -> None:

@@ -146,3 +146,15 @@ def test_a_parameter_declared_as_1e_3_is_a_number_inside_and_outside_labbook(tmp
     monkeypatch.delenv("LABBOOK_PARAMS", raising=False)
     monkeypatch.setenv("LABBOOK_POST", str(tmp_path / "p.md"))
     assert params() == {"lr": 0.001}
+
+
+@pytest.mark.parametrize(("text", "hint"), [
+    ("title: Grokking: a first look\n", 'a value holding ": " needs quotes'),
+    ("title: T\n\tdate: 1\n", "indent with spaces"),
+    ('title: "T\ndate: 2\n', "a quote opened on this line is not closed"),
+    ("tags: [a, b\ndate: 3\n", "opened here is not closed"),
+])
+def test_common_yaml_mistakes_come_with_a_hint(text, hint):
+    with pytest.raises(frontmatter.FrontMatterProblem) as caught:
+        frontmatter.load_yaml(text)
+    assert caught.value.hint is not None and hint in caught.value.hint
