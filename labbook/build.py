@@ -9,12 +9,11 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from . import journal, lock
-from .config import Config, discover
+from .config import Config, discover, remember_settings
 from .errors import LabbookError, per_post
 from .published import Change, Notice, Outcome, Summary
 from .state import Entry, State, fingerprint, published_stat
@@ -65,8 +64,7 @@ class NullReporter(Reporter):
     """Says nothing."""
 
 
-@dataclass(frozen=True, slots=True)
-class BrokenClaim:
+class BrokenClaim(NamedTuple):
     """A claim cell whose assertions did not hold in the published run."""
 
     path: PurePosixPath
@@ -74,11 +72,10 @@ class BrokenClaim:
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class BuildReport:
+class BuildReport(NamedTuple):
     outcomes: tuple[Outcome, ...] = ()
     notices: tuple[Notice, ...] = ()
-    change: Change = field(default_factory=Change)
+    change: Change = Change()
     broken_claims: tuple[BrokenClaim, ...] = ()
     sweeps: tuple[gather.SweepCounts, ...] = ()
     """What happened to the points of each sweep post this build read."""
@@ -110,8 +107,7 @@ class BuildReport:
 # --- the pipeline ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Ready:
+class _Ready(NamedTuple):
     """A post with a run to render: cached, or just executed."""
 
     post: Post
@@ -122,8 +118,7 @@ class _Ready:
     sweep: gather.SweepCounts | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Rendered:
+class _Rendered(NamedTuple):
     page: Page
     status: str
     """executed | cached"""
@@ -131,8 +126,7 @@ class _Rendered:
     sweep: gather.SweepCounts | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Failure:
+class _Failure(NamedTuple):
     path: PurePosixPath
     error: LabbookError
     key: str | None = None
@@ -157,6 +151,7 @@ def build(config: Config, *, only: Sequence[Path] | None = None, force: bool = F
     reporter = reporter or NullReporter()
     clock = time.perf_counter()
     with lock.held(config, wait=wait, on_wait=reporter.warning):
+        remember_settings(config)                                                # the next command reads no TOML
         project = _Project.open(config, _Chosen(config, only, force))            # theme, state, run store
         read = _read(project)                                                    # unchanged posts: not even read
         reporter.stage("read", time.perf_counter() - clock)
@@ -177,8 +172,7 @@ def build(config: Config, *, only: Sequence[Path] | None = None, force: bool = F
     return BuildReport(tuple(outcomes), notices, change, claims, rendered.sweeps)
 
 
-@dataclass(frozen=True, slots=True)
-class _Project:
+class _Project(NamedTuple):
     """What one build works with, opened once under the lock."""
 
     config: Config
@@ -201,8 +195,7 @@ class _Project:
         return cls(config, chosen, theme, state, store)
 
 
-@dataclass(frozen=True, slots=True)
-class _Read:
+class _Read(NamedTuple):
     """The posts this build read, and those it did not need to."""
 
     files: list[Path]
@@ -263,8 +256,7 @@ def _write(project: _Project, pages: Sequence[Page], kept: Mapping[str, Summary]
     return change
 
 
-@dataclass(frozen=True, slots=True)
-class _Chosen:
+class _Chosen(NamedTuple):
     """Which posts this build may execute: all, or those named on the command line."""
 
     config: Config

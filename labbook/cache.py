@@ -13,9 +13,8 @@ import json
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import _inline
 from .config import Config
@@ -30,8 +29,7 @@ __all__ = ["Store", "Lookup", "read_run", "verify", "stale_reason", "nothing_ran
 RUN_FILE = "run.json"
 
 
-@dataclass(frozen=True, slots=True)
-class Lookup:
+class Lookup(NamedTuple):
     """A usable run (`folder` holds run.json and the artifacts), or why there is none."""
 
     run: Run | None

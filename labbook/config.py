@@ -5,16 +5,16 @@ Every problem is collected and reported at once, in one ConfigError.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ConfigError
 
-__all__ = ["Config", "load_config", "find_root", "did_you_mean", "discover", "KERNEL_START_MB"]
+__all__ = ["Config", "load_config", "remember_settings", "find_root", "did_you_mean", "discover", "KERNEL_START_MB"]
 
 KERNEL_START_MB = 512
 """Address space a kernel needs just to start (ipykernel's threads reserve their stacks): the
@@ -23,8 +23,7 @@ smallest memory limit a post may ask for."""
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 
 
-@dataclass(frozen=True, slots=True)
-class Config:
+class Config(NamedTuple):
     """Where things are and what the site is called. Paths are absolute."""
 
     root: Path
@@ -69,7 +68,7 @@ class Config:
 
 
 _PATH_KEYS = ("posts", "site", "cache", "templates", "assets")
-_SETTABLE = {f.name for f in fields(Config)} - {"root", "params"}
+_SETTABLE = set(Config._fields) - {"root", "params"}
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -89,10 +88,44 @@ def find_root(start: Path) -> Path:
     return start
 
 
+MEMO = ".labbook/pyproject.json"
+"""`[tool.labbook]` as last read, with the stat of the pyproject.toml it came from: a command that
+finds the file as it was does not import tomllib (a seventh of a no-op build's instructions). A
+build writes it (`remember_settings`: other commands write nothing), where the project's .labbook/
+folder is; any change to the file (its time, size, inode) reads it again."""
+
+_READ: dict[Path, tuple[list[int], dict[str, Any]]] = {}
+"""pyproject.toml files this process parsed (root -> stat key, section), for `remember_settings`."""
+
+
 def _read_pyproject(root: Path) -> dict[str, Any]:
     path = root / "pyproject.toml"
-    if not path.is_file():
+    try:
+        stat = os.stat(path)
+    except OSError:
         return {}
+    if not os.path.isfile(path):
+        return {}
+    key = [stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino]
+    memo = root / MEMO
+    remembered = _remembered(memo, key)
+    if remembered is not None:
+        return remembered
+    section = _parse_pyproject(path)
+    _READ[root] = (key, section)
+    return section
+
+
+def remember_settings(config: Config) -> None:
+    """Keep `[tool.labbook]` as this process read it for the next command (see MEMO)."""
+    read = _READ.pop(config.root, None)
+    if read is not None:
+        _remember(config.root / MEMO, *read)
+
+
+def _parse_pyproject(path: Path) -> dict[str, Any]:
+    import tomllib
+
     try:
         with path.open("rb") as stream:
             data = tomllib.load(stream)
@@ -104,9 +137,37 @@ def _read_pyproject(root: Path) -> dict[str, Any]:
     return section
 
 
+def _remembered(memo: Path, key: list[int]) -> dict[str, Any] | None:
+    try:
+        data = json.loads(memo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("stat") != key or not isinstance(data.get("section"), dict):
+        return None
+    return data["section"]
+
+
+def _remember(memo: Path, key: list[int], section: dict[str, Any]) -> None:
+    """Best effort: a value JSON cannot hold (a TOML date) or a folder that refuses means no memo."""
+    if not memo.parent.is_dir():
+        return
+    try:
+        text = json.dumps({"stat": key, "section": section}, allow_nan=False)
+    except (TypeError, ValueError):
+        return
+    temporary = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, memo)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+
+
 def _validate(values: dict[str, Any], source: str) -> list[str]:
     problems = []
-    types = {f.name: f.type for f in fields(Config)}
+    texts = {name for name, kind in Config.__annotations__.items() if getattr(kind, "__forward_arg__", kind)
+             in ("str", "str | None")}
     for key, value in values.items():
         if key not in _SETTABLE:
             problems.append(f"unknown setting '{key}'{did_you_mean(key, _SETTABLE)}")
@@ -117,7 +178,7 @@ def _validate(values: dict[str, Any], source: str) -> list[str]:
                             "(0: no limit)")
         elif key == "timeout" and (not isinstance(value, (int, float)) or value <= 0):
             problems.append(f"'timeout' must be a positive number of seconds, not {value!r}")
-        elif types[key] in ("str", "str | None") and not isinstance(value, (str, Path)):
+        elif key in texts and not isinstance(value, (str, Path)):
             problems.append(f"'{key}' must be a string, not {value!r}")
     return [f"{source}: {p}" for p in problems]
 
@@ -145,7 +206,7 @@ def load_config(root: Path | str | None = None, **overrides: Any) -> Config:
         assets=root / "assets",
     )
     paths: dict[str, Any] = {k: (root / Path(values.pop(k))).resolve() for k in _PATH_KEYS if k in values}
-    return replace(config, **paths, **values)
+    return config._replace(**paths, **values)
 
 
 def discover(config: Config) -> list[Path]:

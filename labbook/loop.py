@@ -13,7 +13,7 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -66,7 +66,7 @@ def variant_config(config: Config, params: Mapping[str, Any]) -> Config:
     if not params:
         return config
     folder = config.cache / "variants" / variant_name(params)
-    return replace(config, site=folder / "site", cache=folder, params=tuple(sorted(params.items())))
+    return config._replace(site=folder / "site", cache=folder, params=tuple(sorted(params.items())))
 
 
 def run_post(config: Config, path: Path, *, params: Mapping[str, Any] | None = None, force: bool = False,

@@ -2,25 +2,23 @@
 build that changes nothing still needs.
 
 A no-op build reads its state (each post's `Summary`), decides every post is unchanged
-(`Outcome`) and writes nothing (`Change`): this module is all of model.py it imports, so it
-creates a handful of dataclasses instead of two dozen (on Python 3.11 each costs ~1 ms to
-create, a third of a no-op build's start). model.py re-exports these names.
+(`Outcome`) and writes nothing (`Change`): this module is all of model.py it imports. Its types
+are NamedTuples, not dataclasses: on Python 3.11 `import dataclasses` and the classes it makes
+were a quarter of a no-op build's instructions. model.py re-exports these names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-__all__ = ["Summary", "Notice", "Outcome", "OutcomeStatus", "Change"]
+__all__ = ["Summary", "Notice", "Outcome", "OutcomeStatus", "Change", "FACETS"]
 
 OutcomeStatus = Literal["executed", "cached", "unchanged", "skipped", "unpublished", "failed", "kept-last-good"]
 
 
-@dataclass(frozen=True, slots=True)
-class Summary:
+class Summary(NamedTuple):
     """What the indexes, the feed and the next build need of a published post.
 
     Written into the page's front matter (`to_front_matter`) and read back from it
@@ -59,8 +57,6 @@ class Summary:
     redirect_from: tuple[str, ...] = ()
     """Old URL paths that lead to the post: site/ holds a redirect page at each."""
 
-    FACETS = ("tags", "models", "data", "phenomena", "observables", "questions")
-
     def to_front_matter(self) -> dict[str, Any]:
         """The page's front matter keys: Jekyll's own at the top, labbook's under `labbook`."""
         values: dict[str, Any] = {
@@ -70,7 +66,7 @@ class Summary:
         }
         if self.status is not None:
             values["status"] = self.status
-        values.update({name: list(getattr(self, name)) for name in self.FACETS})
+        values.update({name: list(getattr(self, name)) for name in FACETS})
         values["labbook"] = {"url": self.url, "source": self.source, "figure": self.figure,
                              "verdict": self.verdict, "checked": self.checked, "authors": list(self.authors),
                              "updated": self.updated, "links": list(self.links)}
@@ -99,17 +95,21 @@ class Summary:
             updated=_text(own.get("updated"))[:10],
             links=_texts(own.get("links")),
             redirect_from=_texts(own.get("redirect_from")),
-            **{name: _texts(front.get(name)) for name in cls.FACETS},
+            **{name: _texts(front.get(name)) for name in FACETS},
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {name.name: _plain_value(getattr(self, name.name)) for name in fields(self)}
+        return {name: _plain_value(value) for name, value in zip(self._fields, self, strict=True)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Summary:
-        known = {f.name for f in fields(cls)}
+        known = set(cls._fields)
         values: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
         return cls(**values)
+
+
+FACETS = ("tags", "models", "data", "phenomena", "observables", "questions")
+"""The summary's lists a reader browses by."""
 
 
 def _text(value: Any) -> str:
@@ -126,8 +126,7 @@ def _plain_value(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-@dataclass(frozen=True, slots=True)
-class Notice:
+class Notice(NamedTuple):
     """A warning for the author: something was done, but maybe not what they meant."""
 
     message: str
@@ -140,8 +139,7 @@ class Notice:
         return f"{self.path}:{self.line}: {self.message}" if self.line else f"{self.path}: {self.message}"
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What the build did with one post."""
 
     path: PurePosixPath
@@ -150,8 +148,7 @@ class Outcome:
     seconds: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
     """The files a build wrote and deleted, site-relative."""
 
     written: tuple[str, ...] = ()

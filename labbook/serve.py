@@ -26,7 +26,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -648,7 +648,7 @@ def _reload_config(session: _Session) -> bool:
                                   markup=True)
         session.live.built([], session.live.failures, terminal_text(str(error)), 0, 0.0)
         return False
-    session.config = replace(config, params=session.config.params)
+    session.config = config._replace(params=session.config.params)
     return True
 
 

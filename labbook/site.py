@@ -274,9 +274,7 @@ def published_summary(config: Config, slug: str | None, source: str) -> Summary 
 
 
 def _with_url(summary: Summary, config: Config, date: str) -> Summary:
-    from dataclasses import replace
-
-    return replace(summary, url=f"{config.baseurl}/blog/{date[:4]}/{summary.slug}/", date=summary.date or date)
+    return summary._replace(url=f"{config.baseurl}/blog/{date[:4]}/{summary.slug}/", date=summary.date or date)
 
 
 def _read_front_matter(path: Path) -> dict[str, Any] | None:

@@ -13,9 +13,8 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .config import Config
 from .files import FileHashes, write_if_changed
@@ -26,8 +25,7 @@ __all__ = ["State", "Entry", "fingerprint", "VERSION"]
 VERSION = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One post as last built."""
 
     sha: str

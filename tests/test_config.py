@@ -187,3 +187,57 @@ def test_a_settings_block_that_is_not_a_mapping_names_its_line(tmp_path):
     with pytest.raises(FrontMatterError) as caught:
         source.parse(text, "posts/a.md", config=load_config(project(tmp_path / "p")))
     assert (caught.value.line, caught.value.message) == (4, "'labbook' must be a mapping of settings")
+
+
+# --- the memo of [tool.labbook] ---------------------------------------------------------------------
+
+
+def test_settings_are_read_from_the_memo_while_pyproject_is_as_it_was(tmp_path, monkeypatch):
+    import json
+    import os
+    import tomllib
+
+    from labbook import config as config_module
+
+    root = project(tmp_path / "p", 'title = "First"\njobs = 2\n')
+    config_module.remember_settings(load_config(root))
+    assert not (root / config_module.MEMO).exists()  # no .labbook/: no memo
+    (root / ".labbook").mkdir()
+    assert load_config(root).title == "First" and not (root / config_module.MEMO).exists()  # only a build keeps it
+    config_module.remember_settings(load_config(root))
+    assert json.loads((root / config_module.MEMO).read_text())["section"] == {"title": "First", "jobs": 2}
+
+    def no_toml(*args, **kwargs):
+        raise AssertionError("tomllib read a pyproject.toml that had not changed")
+
+    monkeypatch.setattr(tomllib, "load", no_toml)
+    assert load_config(root).jobs == 2
+    monkeypatch.undo()
+    (root / "pyproject.toml").write_text('[tool.labbook]\ntitle = "Second"\n', encoding="utf-8")
+    changed = load_config(root)
+    assert changed.title == "Second" and changed.jobs == Config._field_defaults["jobs"]
+    stat = os.stat(root / "pyproject.toml")  # same size and time, another inode (an editor's save-by-rename)
+    replacement = root / "new.toml"
+    replacement.write_text('[tool.labbook]\ntitle = "Thirdd"\n', encoding="utf-8")
+    os.utime(replacement, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(replacement, root / "pyproject.toml")
+    assert load_config(root).title == "Thirdd"
+
+
+def test_a_broken_pyproject_is_reported_every_time_and_odd_values_are_not_memoized(tmp_path):
+    root = project(tmp_path / "p", 'title = "x"\n')
+    (root / ".labbook").mkdir()
+    (root / "pyproject.toml").write_text("[tool.labbook\n", encoding="utf-8")
+    for _ in range(2):
+        with pytest.raises(ConfigError, match="pyproject.toml is not valid TOML"):
+            load_config(root)
+    (root / "pyproject.toml").write_text("[tool.labbook]\ntitle = 1979-05-27\ndate = 1979-05-27\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="'title' must be a string"):
+        load_config(root)
+    from labbook.config import _READ, MEMO, Config, remember_settings
+
+    remember_settings(Config(root, root, root, root, root))  # what it read holds a TOML date: no JSON for it
+    assert not (root / MEMO).exists() and root not in _READ
+    (root / MEMO).write_text("{not json", encoding="utf-8")  # a broken memo is read past
+    (root / "pyproject.toml").write_text('[tool.labbook]\ntitle = "ok"\n', encoding="utf-8")
+    assert load_config(root).title == "ok"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import replace
 
 import pytest
 
@@ -95,7 +94,7 @@ def test_listing_key_changes_with_a_summary_not_with_a_body(tmp_path):
     config = load_config(make_project(tmp_path / "p"))
     key = indexes.listing_key("theme", config, POSTS)
     assert key == indexes.listing_key("theme", config, list(reversed(POSTS)))
-    assert key != indexes.listing_key("theme", config, [replace(POSTS[0], title="Renamed"), *POSTS[1:]])
+    assert key != indexes.listing_key("theme", config, [POSTS[0]._replace(title="Renamed"), *POSTS[1:]])
     assert key != indexes.listing_key("other theme", config, POSTS)
 
 
