@@ -238,7 +238,7 @@ def _variant(args: argparse.Namespace, config: Any, reporter: ConsoleReporter) -
             raise ConfigError(f"-p {name}: no post here declares the parameter '{name}'{did_you_mean(name, declared)}",
                               hint="a post declares its parameters in its front matter: labbook: {params: {lr: 0.1}}")
     for post in read.posts:
-        with_params(post, {k: v for k, v in params.items() if k in post.settings.params})  # kinds checked now
+        with_params(post, {k: v for k, v in params.items() if k in post.settings.params or k == "seed"})  # kinds, now
     variant = variant_config(config, params)
     console.show_variant(reporter, params, config.relative(variant.site))
     return variant

@@ -118,6 +118,13 @@ def test_dash_p_without_a_name_is_a_usage_error(item):
         parse_param(item)
 
 
+def test_build_p_seed_needs_an_integer_before_anything_runs(tmp_path, capsys):
+    root = make_project(tmp_path / "p", {"p.md": PARAMS_POST})
+    assert main(["--root", str(root), "build", "-p", "seed=x"]) == 2
+    assert "posts/p.md: the seed is an integer (-p seed=3), not 'x'" in capsys.readouterr().err
+    assert not (root / "site").exists() and not (root / ".labbook/variants").exists()
+
+
 def test_build_p_on_an_undeclared_name_is_a_usage_error(tmp_path, capsys):
     root = make_project(tmp_path / "p", {"p.md": PARAMS_POST})
     assert main(["--root", str(root), "build", "-p", "lrr=1"]) == 2
