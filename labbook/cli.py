@@ -229,16 +229,17 @@ def _variant(args: argparse.Namespace, config: Any, reporter: ConsoleReporter) -
         return config
     from .config import did_you_mean
     from .loop import variant_config
-    from .source import read_all, with_params
+    from .model import SEED
+    from .source import params_for, read_all, with_params
 
     read = read_all(config, _selected(args, config))
-    declared = {name for post in read.posts for name in post.settings.params} | {"seed"}  # seed: every post's
+    declared = {name for post in read.posts for name in post.settings.params} | {SEED}  # seed: every post's
     for name in params:
         if name not in declared:
             raise ConfigError(f"-p {name}: no post here declares the parameter '{name}'{did_you_mean(name, declared)}",
                               hint="a post declares its parameters in its front matter: labbook: {params: {lr: 0.1}}")
     for post in read.posts:
-        with_params(post, {k: v for k, v in params.items() if k in post.settings.params or k == "seed"})  # kinds, now
+        with_params(post, params_for(post, params))  # kinds checked now
     variant = variant_config(config, params)
     console.show_variant(reporter, params, config.relative(variant.site))
     return variant

@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, NamedTuple
 
 from .errors import ConfigError
@@ -69,6 +70,9 @@ class Config(NamedTuple):
 
 _PATH_KEYS = ("posts", "site", "cache", "templates", "assets")
 _SETTABLE = set(Config._fields) - {"root", "params"}
+_TEXTS = {name for name, kind in Config.__annotations__.items()
+          if getattr(kind, "__forward_arg__", kind) in ("str", "str | None")}
+"""The settings that take text (NamedTuple keeps each annotation as a ForwardRef)."""
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
@@ -104,7 +108,7 @@ def _read_pyproject(root: Path) -> dict[str, Any]:
         stat = os.stat(path)
     except OSError:
         return {}
-    if not os.path.isfile(path):
+    if not S_ISREG(stat.st_mode):
         return {}
     key = [stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino]
     memo = root / MEMO
@@ -166,8 +170,6 @@ def _remember(memo: Path, key: list[int], section: dict[str, Any]) -> None:
 
 def _validate(values: dict[str, Any], source: str) -> list[str]:
     problems = []
-    texts = {name for name, kind in Config.__annotations__.items() if getattr(kind, "__forward_arg__", kind)
-             in ("str", "str | None")}
     for key, value in values.items():
         if key not in _SETTABLE:
             problems.append(f"unknown setting '{key}'{did_you_mean(key, _SETTABLE)}")
@@ -178,7 +180,7 @@ def _validate(values: dict[str, Any], source: str) -> list[str]:
                             "(0: no limit)")
         elif key == "timeout" and (not isinstance(value, (int, float)) or value <= 0):
             problems.append(f"'timeout' must be a positive number of seconds, not {value!r}")
-        elif key in texts and not isinstance(value, (str, Path)):
+        elif key in _TEXTS and not isinstance(value, (str, Path)):
             problems.append(f"'{key}' must be a string, not {value!r}")
     return [f"{source}: {p}" for p in problems]
 

@@ -210,8 +210,7 @@ _YAML_HINTS = (
     ("tab character", "indent with spaces: YAML refuses tabs"),
     ("quoted scalar", "a quote opened on this line is not closed"),
     ("could not find expected ':'", "each line is key: value (a value holding ': ' or '#' needs quotes)"),
-    ("expected ',' or ']'", "a [list] or {mapping} opened here is not closed, or holds an unquoted ':'"),
-    ("expected ',' or '}'", "a [list] or {mapping} opened here is not closed, or holds an unquoted ':'"),
+    ("expected ',' or", "a [list] or {mapping} opened here is not closed, or holds an unquoted ':'"),
 )
 """What an author most often did, for PyYAML's words."""
 

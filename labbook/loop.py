@@ -80,11 +80,11 @@ def run_post(config: Config, path: Path, *, params: Mapping[str, Any] | None = N
     reporter = reporter or NullReporter()
     post, notices = source.read(path, config)
     post = source.with_params(post, params or {})
-    swept = post.sweep.describe() if post.sweep is not None else ""
+    swept = ""
     if post.sweep is not None:  # one point: the gather needs every point, which a build runs
         from .sweep import one_point
 
-        post = one_point(post)
+        swept, post = post.sweep.describe(), one_point(post)
     warnings = [str(notice) for notice in notices]
     if not (post.cells or post.inline):  # no code: no kernel to start, nothing to keep
         return Trial(post, "cached", cache.nothing_ran(post), None, warnings=tuple(warnings), reason="no code")

@@ -82,14 +82,20 @@ def _assign(urls: Iterable[str], count: int) -> dict[str, int]:
     return shards
 
 
+def _shards(urls: Iterable[str]) -> tuple[int, dict[str, int]]:
+    """The site's shard count, and each page's shard."""
+    urls = list(urls)
+    count = shard_count(len(urls))
+    return count, _assign(urls, count)
+
+
 def _folder(shard: int) -> str:
     return BUNDLE if shard == 0 else f"{BUNDLE}/shard-{shard}"
 
 
 def merged_bundles(urls: Iterable[str]) -> list[str]:
     """The shards the search page merges into shard 0's results: their folders, site-relative."""
-    urls = list(urls)
-    return [f"{_folder(shard)}/" for shard in sorted(set(_assign(urls, shard_count(len(urls))).values())) if shard]
+    return [f"{_folder(shard)}/" for shard in sorted(set(_shards(urls)[1].values())) if shard]
 
 
 def bundle_files(site: Path, fresh: Mapping[str, str],
@@ -107,12 +113,12 @@ def bundle_files(site: Path, fresh: Mapping[str, str],
     if not urls:  # Pagefind refuses an empty site; the search page still needs its bundle
         fresh = {"/": document("No entries yet", "<main data-pagefind-body><p>No entries yet.</p></main>")}
         urls = {"/"}
-    count = shard_count(len(urls))
+    count, assignment = _shards(urls)
     stamp = _read_stamp(site)
     indexed = stamp["shards"] if stamp is not None and stamp["count"] == count else {}
     hashes = {url: _digest(text) for url, text in fresh.items()}
     members: dict[int, list[str]] = {}
-    for url, shard in _assign(urls, count).items():
+    for url, shard in assignment.items():
         members.setdefault(shard, []).append(url)
     files: dict[str, bytes | Path] = {}
     shards: dict[str, Any] = {}
@@ -143,11 +149,9 @@ def stamp_without(site: Path, changed: Iterable[str], urls: Iterable[str]) -> by
     """The stamp, less the shards that hold the `changed` pages (the next build indexes them
     again); None when there is no stamp, or the site has a new shard count."""
     stamp = _read_stamp(site)
-    urls = list(urls)
-    count = shard_count(len(urls))
+    count, assignment = _shards(urls)
     if stamp is None or stamp["count"] != count:
         return None
-    assignment = _assign(urls, count)
     stale = {str(assignment[url]) for url in changed if url in assignment}
     stamp["shards"] = {k: v for k, v in stamp["shards"].items() if k not in stale}
     return dump_json(stamp)

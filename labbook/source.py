@@ -54,7 +54,7 @@ from .model import (
 )
 
 __all__ = ["parse", "read", "read_all", "discover", "compute_key", "key_basis", "ReadResult", "with_params",
-           "with_seed", "param_value_problem"]
+           "params_for", "with_seed", "param_value_problem"]
 
 KEY_VERSION = 1
 _LIST_FIELDS = ("tags", "models", "data", "phenomena", "observables", "questions")
@@ -510,6 +510,12 @@ def with_params(post: Post, values: Mapping[str, Any]) -> Post:
     return post if seed is None else with_seed(post, seed)
 
 
+def params_for(post: Post, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The `-p` values that apply to this post: the parameters it declares, and the seed (every
+    post has one)."""
+    return {name: value for name, value in values.items() if name in post.settings.params or name == SEED}
+
+
 def with_seed(post: Post, seed: int) -> Post:
     """The same post run with another LABBOOK_SEED: a different run, so a different key."""
     if seed == post.settings.seed:
@@ -845,7 +851,7 @@ def read(path: Path, config: Config) -> tuple[Post, list[Notice]]:
     if inputs:
         basis = key_basis(post.cells, post.settings, inputs)
         post = replace(post, inputs=inputs, basis=basis, key=compute_key(basis))
-    overrides = {name: value for name, value in config.params if name in post.settings.params or name == SEED}
+    overrides = params_for(post, dict(config.params))
     if overrides:  # -p NAME=VALUE on the command line, for the posts that declare NAME; -p seed=K for all
         post = with_params(post, overrides)
     return post, more + notices
