@@ -156,7 +156,7 @@ def build(config: Config, *, only: Sequence[Path] | None = None, force: bool = F
         read = _read(project)                                                    # unchanged posts: not even read
         reporter.stage("read", time.perf_counter() - clock)
         ready, missing, skipped = _look_up(read.posts, project.store, project.chosen, reporter)
-        with _executions(missing, config, project.store, reporter) as arriving:  # kernels start now
+        with _executions(missing, config, project, reporter) as arriving:  # kernels start now
             rendered = _Results([_render(item, config, project.theme) for item in _ready_first(ready, arriving)],
                                 read.failures)
         settled = [_settle(f, config, reporter) for f in rendered.failures]      # keep the last good pages
@@ -337,10 +337,11 @@ def inline_added(post: Post, found: cache.Lookup, store: cache.Store) -> cache.L
 
 
 @contextlib.contextmanager
-def _executions(missing: Sequence[Post | gather.SweepPlan], config: Config, store: cache.Store,
+def _executions(missing: Sequence[Post | gather.SweepPlan], config: Config, project: _Project,
                 reporter: Reporter) -> Iterator[Iterator[_Ready | _Failure]]:
     """Start every post's and every sweep point's execution at once; the runs then come as they
-    finish (a sweep's gather starts when its last point arrives), one per post.
+    finish (a sweep's gather starts when its last point arrives), one per post. Meanwhile the
+    render stage gets ready (`_prepare_rendering`).
 
     Leaving the block early (an interrupt, an error) stops every kernel still running.
     """
@@ -351,6 +352,7 @@ def _executions(missing: Sequence[Post | gather.SweepPlan], config: Config, stor
     from .jobs import job_for
     from .model import Post
 
+    store = project.store
     posts = [m for m in missing if isinstance(m, Post)]
     sweeps = [m for m in missing if isinstance(m, gather.SweepPlan)]
     reporter.executing([*posts, *(plan.post for plan in sweeps)])
@@ -360,10 +362,27 @@ def _executions(missing: Sequence[Post | gather.SweepPlan], config: Config, stor
         for job in [*(job_for(post, config, store) for post in _one_per_key(posts)),
                     *(j for s in sweeps for j in s.jobs)]:
             session.submit(job)
+        _prepare_rendering(project.theme)
         for plan in sweeps:
             reporter.points(plan.post, plan.progress)
         yield _for_every_post(_arrivals(session, sweeps, store, reporter), posts)
     reporter.stage("execute", time.perf_counter() - clock)
+
+
+def _prepare_rendering(theme: Theme) -> None:
+    """Import the render stage and load the site's templates on a helper thread while the kernels
+    boot and run (~0.2 s of imports, and ~0.3 s of compiling on a cold build): the first page
+    then renders as soon as its run arrives. Whatever fails here fails again, and is reported,
+    when the page is rendered."""
+    import threading
+
+    def prepare() -> None:
+        with contextlib.suppress(Exception):
+            from . import render  # noqa: F401
+
+            theme.compile_all()
+
+    threading.Thread(target=prepare, daemon=True, name="labbook-render-ready").start()
 
 
 def _arrivals(session: dispatch.Session, sweeps: Sequence[gather.SweepPlan], store: cache.Store,

@@ -161,9 +161,8 @@ class SweepPlan:
         self._gather_executed = False
         self._table = sweep.Table((), ())
         self._problems: list[str] = []
+        self._table_warmed = False
         self._look_up()
-        if self.jobs:
-            _import_pyarrow_meanwhile()
 
     # --- points ---
 
@@ -204,6 +203,9 @@ class SweepPlan:
             self._gathered(done)
             return None
         point = self._by_key[done.post.key]
+        if not self._table_warmed:  # the first point back: labbook's process idles while the next ones run
+            self._table_warmed = True
+            _import_pyarrow_meanwhile()
         self.progress = self.progress.finished(done.seconds, ok=done.run is not None)
         if done.run is None:
             error = done.error or LabbookError("the point did not run", path=str(self.post.path))
@@ -342,8 +344,10 @@ class SweepPlan:
 
 
 def _import_pyarrow_meanwhile() -> None:
-    """Import pyarrow (for sweep.parquet) on a thread while the points run: ~0.5 s that would
-    otherwise come after the last point and before the gather starts. Nothing if it is absent."""
+    """Write a one-cell Parquet table on a thread while the points run: pyarrow's import (~0.5 s),
+    and pandas' (~0.6 s: pyarrow imports it when it first converts a Python list, if it is
+    installed), would otherwise come after the last point and before the gather starts.
+    Nothing if pyarrow is absent."""
     import importlib.util
     import threading
 
@@ -351,8 +355,8 @@ def _import_pyarrow_meanwhile() -> None:
         return
 
     def load() -> None:
-        with contextlib.suppress(Exception):  # the table's own import reports a broken pyarrow
-            import pyarrow.parquet  # noqa: F401
+        with contextlib.suppress(Exception):  # the table's own write reports a broken pyarrow
+            sweep.Table((sweep.Column("warm", "axis", "float"),), ((0.0,),)).to_parquet()
 
     threading.Thread(target=load, daemon=True, name="labbook-pyarrow").start()
 

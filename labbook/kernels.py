@@ -452,6 +452,8 @@ class ForkedProcess:
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self.returncode is None:
+            _until_ended(self.pid, timeout)
         pause = 0.002
         while (code := self.poll()) is None:
             if deadline is not None and time.monotonic() > deadline:
@@ -469,6 +471,27 @@ class ForkedProcess:
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
+
+
+def _until_ended(pid: int, timeout: float | None) -> None:
+    """Sleep until the process `pid` (not our child: the server's) has ended, or `timeout`.
+
+    Linux's pidfd says so the moment it happens: a killed kernel is then reaped on the first
+    ask, where polling the server slept 2 + 4 + 8 ms on every point of a sweep. Where pidfd
+    is missing, nothing: `wait`'s polling does it all.
+    """
+    import select
+
+    try:
+        descriptor = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux ≥ 5.3, or already reaped
+        return
+    try:
+        select.select([descriptor], [], [], timeout)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def _exists(pid: int) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     from .files import FileHashes
 
 __all__ = ["Theme", "STATUS_TEXT", "liquid_inert", "human_size", "tag_slug", "xml_safe"]
+
+_ENVIRONMENT_MADE = threading.Lock()
+"""A build compiles templates on a helper thread while its kernels run: one environment still."""
 
 STATUS_TEXT = {
     "partial": "partial: some of it is seen, some is open",
@@ -71,7 +75,16 @@ class Theme:
     @property
     def env(self) -> Any:
         """jinja2's environment, made on first use: a build that renders nothing never imports jinja2."""
-        return _environment(self.folder, self.compiled)
+        with _ENVIRONMENT_MADE:
+            return _environment(self.folder, self.compiled)
+
+    def compile_all(self) -> None:
+        """Load every page and layout template now (compiled, or from the compiled ones kept), so
+        that the first page rendered does not wait for them."""
+        env = self.env
+        for name in env.list_templates(extensions=("html", "xml")):
+            if not name.startswith(("assets/", "vendor/")):
+                env.get_template(name)
 
     def render(self, name: str, **context: Any) -> str:
         import jinja2
