@@ -300,21 +300,45 @@ class KernelServer:
     """Seconds to wait for an answer (the first one waits for the imports); then exec instead."""
 
     def __init__(self, env: dict[str, str], preload: tuple[str, ...] = (),
-                 fallback: KernelServer | None = None) -> None:
+                 fallback: KernelServer | None = None, *, deferred: bool = False) -> None:
         self.private = Path(tempfile.mkdtemp(prefix="labbook-server-"))
         self._lock = threading.Lock()
         self._broken = False
+        self.env = env
         self.preload = preload
         self.fallback = fallback
         """The plain server, for when this one cannot fork (a preloaded module started a thread)."""
-        command = [sys.executable, *_KERNEL_MODULE, "--serve", str(self.private)]
-        if preload:
-            command += ["--preload", ",".join(preload)]
-        with (self.private / "server.log").open("wb") as log:
-            self.process = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.private,
-                start_new_session=True,
-            )
+        self._process: subprocess.Popen[bytes] | None = None
+        if not deferred:
+            self.start()
+
+    def start(self) -> None:
+        """Start the server process, if it is not started yet.
+
+        A preloading server's plain fallback (also the server of the sweep's gather) is started
+        only once the first point's kernel is forked: three processes importing ipykernel, numpy
+        and jupyter_client at once on two cores held the first point back by ~0.3 s.
+        """
+        with self._lock:
+            self._started()
+
+    def _started(self) -> subprocess.Popen[bytes]:
+        if self._process is None:
+            command = [sys.executable, *_KERNEL_MODULE, "--serve", str(self.private)]
+            if self.preload:
+                command += ["--preload", ",".join(self.preload)]
+            with (self.private / "server.log").open("wb") as log:
+                self._process = subprocess.Popen(
+                    command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=self.env,
+                    cwd=self.private, start_new_session=True,
+                )
+        return self._process
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        """The server process (started now if it was deferred)."""
+        with self._lock:
+            return self._started()
 
     def fork(self, cmd: list[str], env: dict[str, str], cwd: str, log: Path) -> ForkedProcess | None:
         """A kernel for `cmd` (exec'd it would be `python -m labbook.kernel_side -f FILE`), or None.
@@ -325,42 +349,47 @@ class KernelServer:
             return None
         reply = self.request({"fork": {"argv": cmd[3:], "env": env, "cwd": cwd, "log": str(log)}})
         if reply and "pid" in reply:
+            if self.fallback is not None:
+                self.fallback.start()
             return ForkedProcess(self, reply["pid"])
         return self.fallback.fork(cmd, env, cwd, log) if self.fallback is not None else None
 
     def request(self, message: dict[str, Any]) -> dict[str, Any] | None:
         """The server's answer, or None once it is gone or stuck (then it is killed)."""
         with self._lock:
-            if self._broken or self.process.stdin is None or self.process.stdout is None:
+            process = self._started()
+            if self._broken or process.stdin is None or process.stdout is None:
                 return None
             try:
-                self.process.stdin.write(json.dumps(message).encode() + b"\n")
-                self.process.stdin.flush()
-                answered = select.select([self.process.stdout], [], [], self.PATIENCE)[0]
-                line = self.process.stdout.readline() if answered else b""
+                process.stdin.write(json.dumps(message).encode() + b"\n")
+                process.stdin.flush()
+                answered = select.select([process.stdout], [], [], self.PATIENCE)[0]
+                line = process.stdout.readline() if answered else b""
             except (OSError, ValueError):  # ValueError: its pipe is closed already
                 line = b""
             if not line:
                 self._broken = True
                 with contextlib.suppress(OSError):
-                    self.process.kill()
+                    process.kill()
                 return None
             return json.loads(line)
 
     def close(self) -> None:
-        """End the server and whatever it forked; wait for it, briefly."""
+        """End the server and whatever it forked (if it was ever started); wait for it, briefly."""
         with self._lock:
             self._broken = True
-            with contextlib.suppress(OSError):
-                if self.process.stdin is not None:
-                    self.process.stdin.close()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+            process = self._process
+            if process is not None and process.stdin is not None:
+                with contextlib.suppress(OSError):
+                    process.stdin.close()
+        if process is not None:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
         shutil.rmtree(self.private, ignore_errors=True)
 
 
@@ -404,13 +433,20 @@ class KernelServers:
             return None
         if os.environ.get("LABBOOK_PRELOAD") == "0":
             preload = ()
-        fallback = self.server_for(kernel_env) if preload else None
+        fallback = self._server(kernel_env, (), deferred=True) if preload else None
+        return self._server(kernel_env, preload, fallback)
+
+    def _server(self, kernel_env: dict[str, str], preload: tuple[str, ...], fallback: KernelServer | None = None,
+                *, deferred: bool = False) -> KernelServer:
         env = _server_environment(kernel_env, preload)
         key = (tuple(sorted(env.items())), preload)
         with self._lock:
             if key not in self._servers:
-                self._servers[key] = KernelServer(env, preload, fallback)
-            return self._servers[key]
+                self._servers[key] = KernelServer(env, preload, fallback, deferred=deferred)
+            server = self._servers[key]
+        if not deferred:
+            server.start()  # asked for itself: a fallback made earlier starts now
+        return server
 
     def close(self) -> None:
         """Kill the kernels still running, then end the servers."""

@@ -128,6 +128,21 @@ def test_kernels_forked_from_a_preloading_server_have_the_module_and_their_own_r
     assert first[1] != second[1], "two kernels forked from one server drew the same unseeded numbers"
 
 
+@pytest.mark.kernel
+def test_a_preloading_servers_plain_fallback_starts_once_its_first_kernel_is_forked(tmp_path):
+    """Not with it: three processes importing at once on two cores held the first point back."""
+    post, _ = source.parse(PRELOAD_POST, "posts/pre.md")
+    (tmp_path / "posts").mkdir()
+    with kernels.KernelServers() as servers:
+        server = servers.server_for(kernels.kernel_environment(post, tmp_path), ("numpy",))
+        assert server is not None and server.fallback is not None
+        assert server.fallback._process is None
+        kernel = kernels.start_kernel(post, tmp_path, servers, preload=("numpy",))
+        assert kernel.forked and server.fallback._process is not None
+        assert servers.server_for(kernels.kernel_environment(post, tmp_path)) is server.fallback  # the gather's
+        kernels.discard_kernel(kernel)
+
+
 BLAS_POST = """---
 title: BLAS
 date: 2026-01-10
