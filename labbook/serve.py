@@ -47,6 +47,11 @@ PORT_TRIES = 20
 WATCH_STEP_MS = 20
 """A save is built once no other change came for this long (editors write in bursts)."""
 
+SETTLE_SECONDS = 0.5
+"""The longest a save that left a changed file empty may take to write it: a save in place
+truncates the file, then writes it (vim's backupcopy, Python's write_text), and on a busy
+machine the two can come in separate batches. Building in between would show an empty post."""
+
 
 # --- what the open pages are told ------------------------------------------------------------------
 
@@ -505,6 +510,26 @@ class Watcher:
         self._stop.set()
 
 
+def settled(changed: set[Path], watcher: Watcher, patience: float = SETTLE_SECONDS) -> set[Path]:
+    """`changed`, and what changes while any of those files is still empty (see SETTLE_SECONDS);
+    after `patience` seconds an empty file is taken as it is: the author emptied it."""
+    deadline = time.monotonic() + patience
+    while any(_empty_file(path) for path in changed):
+        left = deadline - time.monotonic()
+        more = watcher.wait(timeout=left) if left > 0 else set()
+        if not more:
+            break
+        changed |= more
+    return changed
+
+
+def _empty_file(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:  # gone, or not readable: the build says so
+        return False
+
+
 def _known_inputs(config: Config, seen: dict[Path, tuple[int, list[str]]]) -> set[str]:
     """Input files of the published runs (declared or seen read): the watch follows them.
     `seen` keeps each run.json's inputs by mtime, so a rebuild parses only what changed."""
@@ -684,6 +709,7 @@ def serve(config: Config, *, port: int, console: Any, overrides: dict[str, Any] 
                 if session.search_behind:  # a pause: the page reloaded and was fetched; now the index
                     _index_search(session)
                 continue
+            changed = settled(changed, watcher)
             pyproject = session.config.root / "pyproject.toml"
             if pyproject in changed and not _reload_config(session):
                 continue

@@ -4,6 +4,9 @@ built is shown too."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from labbook import serve
@@ -57,3 +60,28 @@ def test_a_save_during_indexing_is_shown_by_the_indexing_build(session):
     assert [e["pages"] for e in events] == [["/blog/2026/live/"]]
     assert "GAMMA" in (session.output / "blog/2026/live/index.html").read_text()
     assert searchable(session.config.site, "GAMMA")
+
+
+def test_a_save_that_truncates_then_writes_is_built_once_written(tmp_path):
+    """An in-place save empties the file first; on a busy machine the write can come in a
+    batch of its own. The loop waits for it rather than building an empty post."""
+    root = make_project(tmp_path / "p", {"live.md": POST.format(word="ALPHA")})
+    config = load_config(root)
+    watcher = serve.Watcher(config)
+    watcher.update(config, [])
+    post = config.posts / "live.md"
+    try:
+        time.sleep(0.3)  # the watch is running
+        post.write_text("")
+        first = watcher.wait(timeout=10)
+        assert post in first
+        threading.Timer(0.15, post.write_text, args=(POST.format(word="BETA"),)).start()
+        began = time.monotonic()
+        changed = serve.settled(first, watcher)
+        assert post in changed and "BETA" in post.read_text()
+        assert 0.1 < time.monotonic() - began < serve.SETTLE_SECONDS + 1
+        post.write_text("")  # emptied for good: built as it is, after the patience
+        assert post in serve.settled(watcher.wait(timeout=10), watcher, patience=0.2)
+        assert post.read_text() == ""
+    finally:
+        watcher.stop()
