@@ -377,10 +377,11 @@ def _work(pending: queue.SimpleQueue[Job | None], finished: queue.SimpleQueue[Do
 
 
 class _Ahead:
-    """The next job's kernel, started on a helper thread while the current job runs: the fork
-    server's round trip and the kernel manager's setup (~10–50 ms a job, more on a busy machine)
-    leave the worker's path. Only the client lives on an event loop (the worker's, made in
-    execute); the manager started here keeps nothing that needs this thread's loop."""
+    """The next job's kernel, started and connected on a helper thread while the current job
+    runs: the fork server's round trip, the kernel manager's setup and the client's connection
+    (~30–70 ms a job, more on a busy machine) leave the worker's path. The manager started here
+    keeps nothing that needs this thread's loop; the client is connected on a loop of its own
+    (`kernels.connect_ahead`) and then used on the worker's."""
 
     def __init__(self, servers: Any) -> None:
         self.servers = servers
@@ -388,7 +389,7 @@ class _Ahead:
         self._started: cf.Future[Any] | None = None
 
     def start(self, job: Job) -> None:
-        self._started = self._pool.submit(_start_ahead, job, self.servers)
+        self._started = self._pool.submit(_started_and_connected, job, self.servers)
 
     def kernel(self) -> Any:
         """The kernel `start` asked for (or the error starting it raised), once it is started."""
@@ -438,6 +439,14 @@ def _start_ahead(job: Job, servers: Any) -> Any:
         return error
     except Exception as exc:  # noqa: BLE001 - reported with the job, never lost with the thread
         return ExecutionError(f"the kernel could not start: {type(exc).__name__}: {exc}", path=str(job.post.path))
+
+
+def _started_and_connected(job: Job, servers: Any) -> Any:
+    """`_start_ahead`, then the kernel's client connected (see `_Ahead`)."""
+    from .kernels import connect_ahead
+
+    kernel = _start_ahead(job, servers)
+    return kernel if isinstance(kernel, LabbookError) else connect_ahead(kernel)
 
 
 def _import_kernel_machinery() -> None:

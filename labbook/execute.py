@@ -29,7 +29,7 @@ from .compare.text import strip_ansi
 from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError
 from .files import sha_file
 from .kernel_side import project_source
-from .kernels import Kernel, discard_kernel, kernel_environment, log_tail, start_kernel, stop_kernel
+from .kernels import STARTUP_TIMEOUT, Kernel, discard_kernel, kernel_environment, log_tail, start_kernel, stop_kernel
 from .model import Artifact, Cell, CellResult, Platform, Post, Run, Verdict, replace
 from .outputs import IMAGE_TYPES, TEXT_TYPES, UnsafeImage, choose_mime, image_size, sanitize_svg
 
@@ -373,7 +373,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
         allow_errors=False,
         record_timing=False,
         shutdown_kernel="immediate",
-        startup_timeout=120,
+        startup_timeout=STARTUP_TIMEOUT,
         on_cell_executed=lambda **hook: replies.__setitem__(hook["cell_index"], hook["execute_reply"]),
     )
     replies: dict[int, Any] = {}
@@ -383,6 +383,9 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
     trace: dict[str, Any] = {"inputs": [], "versions": {}}
     warnings: list[str] = []
     try:
+        if isinstance(kernel.client, BaseException):  # connecting ahead failed: as connecting here would
+            raise kernel.client
+        client.kc = kernel.client  # connected ahead, or None: setup_kernel connects
         with client.setup_kernel(cleanup_kc=True):
             if setup := _setup_code(post):
                 _run_hidden(client, setup)

@@ -92,6 +92,9 @@ class Kernel:
     """The value of MARKER in its environment (and in that of everything it starts)."""
     owner: KernelServers | None = None
     """The build's kernels it is tracked in, to be killed with them on an interrupt."""
+    client: Any = None
+    """A client connected ahead (`connect_ahead`): the kernel answered it; or the exception
+    connecting raised, for the execution to report; None: the execution connects."""
 
     @property
     def log(self) -> Path:
@@ -137,9 +140,43 @@ def start_kernel(post: Post, root: Path, servers: KernelServers | None = None,
     return kernel
 
 
+STARTUP_TIMEOUT = 120
+"""Seconds a kernel may take to answer its client's first kernel_info."""
+
+
+def connect_ahead(kernel: Kernel) -> Kernel:
+    """Connect the kernel's client now, on this thread, while another kernel computes: the
+    channels and the first kernel_info (~20 ms a point at -j1) leave the executing thread's path.
+
+    The client is made on an event loop of its own, closed once the kernel has answered: its
+    sockets then move to the executing thread's loop on first use (pyzmq re-registers a socket
+    with a new loop, and a closed loop keeps no reader that could take its messages).
+    Whatever goes wrong is kept in `kernel.client` for the execution to report.
+    """
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    client = kernel.manager.client()
+    try:
+        client.start_channels()
+        loop.run_until_complete(client.wait_for_ready(timeout=STARTUP_TIMEOUT))
+        client.allow_stdin = False
+        kernel.client = client
+    except Exception as exc:  # noqa: BLE001 - reported by the execution, as its own connect would be
+        with contextlib.suppress(Exception):
+            client.stop_channels()
+        kernel.client = exc
+    finally:
+        loop.close()
+    return kernel
+
+
 def discard_kernel(kernel: Kernel) -> bool:
     """Kill a kernel and remove its folders: the end of every kernel, used or not; True if it
     was still running."""
+    if kernel.client is not None and not isinstance(kernel.client, BaseException):
+        with contextlib.suppress(Exception):  # stopped already by the execution that used it
+            kernel.client.stop_channels()
     alive = stop_kernel(kernel)
     if kernel.owner is not None:
         kernel.owner.untrack(kernel)

@@ -16,6 +16,7 @@ import pytest
 
 from labbook import execute, kernels, source
 from labbook.config import load_config
+from labbook.errors import KernelDied
 
 from .helpers import make_project, parent_pid, proc_stat, wait_for
 
@@ -161,3 +162,54 @@ def test_labbook_kernels_exec_turns_the_server_off(root, monkeypatch):
     monkeypatch.setenv("LABBOOK_KERNELS", "exec")
     with kernels.KernelServers() as servers:
         assert servers.server_for(kernels.kernel_environment(post, root)) is None
+
+
+CHATTY = '''---
+title: Chatty
+date: 2026-01-01
+---
+
+```python
+print("first")
+```
+
+```python
+print("second")
+```
+'''
+
+
+def _connected_on_a_helper_thread(post, root: Path, servers: kernels.KernelServers, kill: bool = False):
+    """What a worker's start-ahead does: start and connect on another thread, with its own loop."""
+    import concurrent.futures
+
+    def ahead():
+        kernel = kernels.start_kernel(post, root, servers)
+        if kill:
+            os.killpg(kernel.manager.provisioner.process.pid, signal.SIGKILL)
+        return kernels.connect_ahead(kernel)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(ahead).result()
+
+
+def test_a_kernel_connected_ahead_on_another_thread_runs_here_and_loses_no_output(tmp_path):
+    root = make_project(tmp_path / "proj", {"chatty.md": CHATTY})
+    post, _ = source.read(root / "posts" / "chatty.md", load_config(root))
+    with kernels.KernelServers() as servers:
+        kernel = _connected_on_a_helper_thread(post, root, servers)
+        assert kernel.client is not None and not isinstance(kernel.client, BaseException)
+        run, _ = execute.execute(post, root, root / "out", kernel=kernel)
+    assert [o["text"] for cell in run.cells for o in cell.outputs] == ["first\n", "second\n"]
+    assert not os.path.exists(kernel.private)
+
+
+def test_a_kernel_that_dies_before_it_answers_the_client_ahead_is_reported_by_its_run(tmp_path):
+    root = make_project(tmp_path / "proj", {"chatty.md": CHATTY})
+    post, _ = source.read(root / "posts" / "chatty.md", load_config(root))
+    with kernels.KernelServers() as servers:
+        kernel = _connected_on_a_helper_thread(post, root, servers, kill=True)
+        assert isinstance(kernel.client, RuntimeError)
+        with pytest.raises(KernelDied, match="could not start") as caught:
+            execute.execute(post, root, root / "out", kernel=kernel)
+    assert caught.value.path == "posts/chatty.md" and "Kernel died" in str(caught.value)
