@@ -337,6 +337,17 @@ def _preload() -> None:
     import labbook.observations  # noqa: F401
 
     _warm_run_record()
+    _warm_command_line()
+
+
+def _warm_command_line() -> None:
+    """Parse a kernel's command line once, here, and throw the result away: the first parse in a
+    process costs ~5 ms more than the next ones (what traitlets and argparse import and compile
+    on first use), and every fork would pay it. The kernel's own application is made after the fork."""
+    from ipykernel.kernelapp import IPKernelApp
+
+    with contextlib.suppress(Exception):  # a warm-up only: the kernel parses its own line anyway
+        IPKernelApp().parse_command_line(["-f", os.devnull, "--HistoryManager.enabled=False"])
 
 
 def _warm_run_record() -> None:
