@@ -96,6 +96,9 @@ class Served:
         wait_for(lambda: fetch(self.url + "/")[0] == 200, 60)
         threading.Thread(target=self._listen, daemon=True).start()
         wait_for(lambda: any(e["type"] == "hello" for e in self.events), 10)
+        hello = next(e for e in self.events if e["type"] == "hello")
+        if hello["builds"] == 0:  # the first build is still rendering: its event must not pass for an edit's
+            wait_for(lambda: any(e["type"] == "built" for e in self.events), 120)
         return self
 
     def _listen(self) -> None:
