@@ -156,7 +156,7 @@ def build(config: Config, *, only: Sequence[Path] | None = None, force: bool = F
         read = _read(project)                                                    # unchanged posts: not even read
         reporter.stage("read", time.perf_counter() - clock)
         ready, missing, skipped = _look_up(read.posts, project.store, project.chosen, reporter)
-        with _executions(missing, config, project, reporter) as arriving:  # kernels start now
+        with _executions(missing, project, reporter) as arriving:  # kernels start now
             rendered = _Results([_render(item, config, project.theme) for item in _ready_first(ready, arriving)],
                                 read.failures)
         settled = [_settle(f, config, reporter) for f in rendered.failures]      # keep the last good pages
@@ -337,7 +337,7 @@ def inline_added(post: Post, found: cache.Lookup, store: cache.Store) -> cache.L
 
 
 @contextlib.contextmanager
-def _executions(missing: Sequence[Post | gather.SweepPlan], config: Config, project: _Project,
+def _executions(missing: Sequence[Post | gather.SweepPlan], project: _Project,
                 reporter: Reporter) -> Iterator[Iterator[_Ready | _Failure]]:
     """Start every post's and every sweep point's execution at once; the runs then come as they
     finish (a sweep's gather starts when its last point arrives), one per post. Meanwhile the
@@ -352,7 +352,7 @@ def _executions(missing: Sequence[Post | gather.SweepPlan], config: Config, proj
     from .jobs import job_for
     from .model import Post
 
-    store = project.store
+    config, store = project.config, project.store
     posts = [m for m in missing if isinstance(m, Post)]
     sweeps = [m for m in missing if isinstance(m, gather.SweepPlan)]
     reporter.executing([*posts, *(plan.post for plan in sweeps)])

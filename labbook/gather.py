@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import importlib.util
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -161,7 +162,6 @@ class SweepPlan:
         self._gather_executed = False
         self._table = sweep.Table((), ())
         self._problems: list[str] = []
-        self._table_warmed = False
         self._look_up()
 
     # --- points ---
@@ -203,9 +203,7 @@ class SweepPlan:
             self._gathered(done)
             return None
         point = self._by_key[done.post.key]
-        if not self._table_warmed:  # the first point back: labbook's process idles while the next ones run
-            self._table_warmed = True
-            _import_pyarrow_meanwhile()
+        _import_pyarrow_meanwhile()  # from the first point back: labbook's process idles while the next ones run
         self.progress = self.progress.finished(done.seconds, ok=done.run is not None)
         if done.run is None:
             error = done.error or LabbookError("the point did not run", path=str(self.post.path))
@@ -343,11 +341,12 @@ class SweepPlan:
                    for name, data in _table_files(self._table).items())
 
 
+@functools.cache
 def _import_pyarrow_meanwhile() -> None:
-    """Write a one-cell Parquet table on a thread while the points run: pyarrow's import (~0.5 s),
-    and pandas' (~0.6 s: pyarrow imports it when it first converts a Python list, if it is
-    installed), would otherwise come after the last point and before the gather starts.
-    Nothing if pyarrow is absent."""
+    """Write a one-cell Parquet table on a thread while the points run, once a process: pyarrow's
+    import (~0.5 s), and pandas' (~0.6 s: pyarrow imports it when it first converts a Python
+    list, if it is installed), would otherwise come after the last point and before the gather
+    starts. Nothing if pyarrow is absent."""
     import importlib.util
     import threading
 

@@ -356,8 +356,9 @@ class KernelServer:
         only once the first point's kernel is forked: three processes importing ipykernel, numpy
         and jupyter_client at once on two cores held the first point back by ~0.3 s.
         """
-        with self._lock:
-            self._started()
+        if self._process is None:  # asked on every kernel's start: the lock only until it is started
+            with self._lock:
+                self._started()
 
     def _started(self) -> subprocess.Popen[bytes]:
         if self._process is None:
