@@ -305,14 +305,56 @@ def _preload_modules(names: list[str]) -> None:
             print(f"labbook: not preloaded: {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
+def _warm_libraries() -> None:
+    """Do once, here, what the preloaded numerical libraries do the first time a process uses them,
+    so no forked point pays it: torch imports `torch._dynamo` (and sympy, ~800 modules: ~2 s)
+    the first time an optimizer is made or a parameter group added, and numpy's first matrix
+    products and ufunc calls fault in BLAS buffers and fill its dispatch caches (~20-30 ms).
+
+    The global random states are left as they were (torch's is a fresh process's fixed one;
+    numpy's is reseeded after each fork), and nothing here starts a thread at one thread per
+    kernel; a server that has one anyway refuses to fork, and labbook uses the plain server.
+    """
+    if "torch" in sys.modules:
+        with contextlib.suppress(Exception):  # an odd torch: each point pays its first use itself
+            _warm_torch(sys.modules["torch"])
+    if "numpy" in sys.modules:
+        with contextlib.suppress(Exception):
+            _warm_numpy(sys.modules["numpy"])
+
+
+def _warm_torch(torch: Any) -> None:
+    import torch._dynamo  # noqa: F401 - what torch._compile imports on the first optimizer
+
+    with torch.random.fork_rng(devices=[]):
+        model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        loss = torch.nn.functional.mse_loss(model(torch.randn(16, 4)), torch.zeros(16, 1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+def _warm_numpy(numpy: Any) -> None:
+    generator = numpy.random.default_rng(0)  # its own generator: the global state is not drawn from
+    a, b = generator.standard_normal((64, 16)), generator.standard_normal((16, 8))
+    h = numpy.tanh(a @ b)
+    (h.T @ h).sum()
+    numpy.sqrt(numpy.mean((1 - h**2) * 2.0 / 3))
+
+
 def _fresh_random_state() -> None:
-    """What a fresh process would have: numpy's global generator seeded from the OS (the stdlib's
-    `random` reseeds itself after a fork; numpy's does not, and every kernel forked from a
-    server that imported numpy would otherwise draw the same unseeded numbers)."""
+    """What a fresh process would have: numpy's and torch's global generators seeded from the OS.
+    The stdlib's `random` reseeds itself after a fork; numpy's and torch's do not, and every
+    kernel forked from a server that imported them would otherwise draw the same unseeded numbers."""
     numpy_random = sys.modules.get("numpy.random")
     if numpy_random is not None:
         with contextlib.suppress(Exception):  # an odd numpy: the post seeds its own generators anyway
             numpy_random.seed()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        with contextlib.suppress(Exception):
+            torch.seed()  # as torch seeds itself when it loads: from the OS
 
 
 def _preload() -> None:
@@ -494,6 +536,7 @@ def serve(folder: str, preload: list[str] | None = None) -> None:
     os.close(null)
     _preload()
     _preload_modules(preload or [])
+    _warm_libraries()
     _warm_blas()
     _warm_real_paths()
     kernels: dict[int, tuple[str, ...]] = {}  # live kernels: their folders (the log's, the working one), marker

@@ -176,6 +176,44 @@ def test_a_preloading_server_answers_the_run_record_as_a_fresh_kernel_would(tmp_
     assert forked.inputs == execd.inputs and forked.environment == execd.environment
 
 
+TORCH_POST = """---
+title: torch
+date: 2026-01-10
+---
+
+```python
+import sys
+print("warm:", "torch._dynamo" in sys.modules)
+import torch
+print("unseeded:", torch.initial_seed(), torch.rand(3).tolist())
+torch.manual_seed(0)
+model = torch.nn.Linear(3, 1)
+torch.optim.SGD(model.parameters(), lr=0.1)
+print("seeded:", torch.rand(2).tolist(), model.weight.tolist())
+```
+"""
+
+
+@pytest.mark.kernel
+def test_kernels_forked_from_a_warmed_torch_server_draw_as_fresh_kernels_do(tmp_path, monkeypatch):
+    """The server makes a throwaway optimizer (torch imports ~800 modules on the first one: ~2 s
+    a point otherwise), and each fork reseeds torch from the OS as a fresh process does: unseeded
+    points differ, and seeded ones draw what an exec'd kernel draws."""
+    post, _ = source.parse(TORCH_POST, "posts/torch.md")
+    (tmp_path / "posts").mkdir()
+    with kernels.KernelServers() as servers:
+        forked = []
+        for number in range(2):
+            kernel = kernels.start_kernel(post, tmp_path, servers, preload=("torch",))
+            assert kernel.forked
+            forked.append(_printed(execute.execute(post, tmp_path, tmp_path / f"forked{number}", kernel=kernel)[0]))
+    monkeypatch.setenv("LABBOOK_KERNELS", "exec")
+    execd = _printed(execute.execute(post, tmp_path, tmp_path / "execd")[0])
+    assert forked[0][0] == forked[1][0] == "warm: True" and execd[0] == "warm: False"
+    assert forked[0][1] != forked[1][1], "two kernels forked from one server drew the same unseeded numbers"
+    assert forked[0][2] == forked[1][2] == execd[2]
+
+
 @pytest.mark.kernel
 def test_a_preload_that_starts_a_thread_falls_back_to_the_plain_server(tmp_path, monkeypatch):
     modules = tmp_path / "modules"
