@@ -214,6 +214,41 @@ def test_kernels_forked_from_a_warmed_torch_server_draw_as_fresh_kernels_do(tmp_
     assert forked[0][2] == forked[1][2] == execd[2]
 
 
+PLOT_POST = """---
+title: a plot
+date: 2026-01-10
+---
+
+```python
+import sys
+print("matplotlib was there:", "matplotlib.figure" in sys.modules, "matplotlib.pyplot" in sys.modules)
+import matplotlib.pyplot as plt
+plt.plot([0, 1, 2], [1, 0, 2], label="a line")
+plt.legend()
+plt.title("inline, as in a fresh kernel")
+```
+"""
+
+
+@pytest.mark.kernel
+def test_a_point_that_plots_from_a_server_with_matplotlib_preloaded_shows_a_fresh_kernels_figure(tmp_path, monkeypatch):
+    """The server preloads matplotlib without pyplot: the kernel's pyplot still picks the inline
+    backend and hooks it into the shell, so the figure is shown, and byte for byte the same."""
+    post, _ = source.parse(PLOT_POST, "posts/plot.md")
+    (tmp_path / "posts").mkdir()
+    with kernels.KernelServers() as servers:
+        kernel = kernels.start_kernel(post, tmp_path, servers, preload=gather.MATPLOTLIB_BASE)
+        assert kernel.forked
+        forked, _ = execute.execute(post, tmp_path, tmp_path / "forked", kernel=kernel)
+    monkeypatch.setenv("LABBOOK_KERNELS", "exec")
+    execd, _ = execute.execute(post, tmp_path, tmp_path / "execd")
+    assert _printed(forked) == ["matplotlib was there: True False"]
+    assert _printed(execd) == ["matplotlib was there: False False"]
+    figures = [[a for a in run.artifacts if a.kind == "figure"] for run in (forked, execd)]
+    assert len(figures[0]) == 1 and figures[0] == figures[1]
+    assert (tmp_path / "forked" / figures[0][0].name).read_bytes() == (tmp_path / "execd" / figures[1][0].name).read_bytes()
+
+
 @pytest.mark.kernel
 def test_a_preload_that_starts_a_thread_falls_back_to_the_plain_server(tmp_path, monkeypatch):
     modules = tmp_path / "modules"
@@ -260,4 +295,4 @@ import pandas as pd
     post, _ = source.parse(text, "posts/p.md")
     (tmp_path / "posts").mkdir()
     (tmp_path / "posts" / "helpers.py").write_text("")
-    assert gather.preload_modules(post, tmp_path) == ("numpy", "torch")
+    assert gather.preload_modules(post, tmp_path) == ("numpy", "torch", *gather.MATPLOTLIB_BASE)
