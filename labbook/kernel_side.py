@@ -23,6 +23,14 @@ _REAL_PATHS: dict[str, str] = {}
 run record asks for them all (~700 files, ~35 ms of `os.path.realpath` a kernel otherwise)."""
 _THREADPOOLCTL: Any = None
 """threadpoolctl as the fork server imported it, out of sys.modules (see `_warm_blas`)."""
+_PARSED: dict[tuple[str, ...], Any] = {}
+"""Kernel command lines the fork server parsed, by their arguments with the connection file's
+name taken out (the points of a sweep differ only in that name): traitlets builds an argparse
+parser of every option of every class for each parse (~10 ms), a fork only copies the result."""
+_CONNECTION_FILE = "\x00labbook: the connection file\x00"
+"""Where the connection file's name stands in a command line the server parsed."""
+_COMMAND_LINE: Any = None
+"""In a forked kernel: its command line, parsed (a traitlets Config), or None to parse it."""
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
@@ -276,7 +284,20 @@ def main() -> None:
     sys.addaudithook(_audit)
     from ipykernel import kernelapp
 
-    kernelapp.launch_new_instance()
+    app = kernelapp.IPKernelApp.instance()
+    if _COMMAND_LINE is not None:  # a forked kernel: its command line was parsed in the server
+        app.parse_command_line = functools.partial(_parsed_command_line, app, _COMMAND_LINE)  # type: ignore[method-assign]
+    app.initialize()
+    app.start()
+
+
+def _parsed_command_line(app: Any, config: Any, argv: list[str] | None = None) -> None:
+    """What traitlets' `Application.parse_command_line` leaves on the application, from a
+    command line the fork server parsed: its options, with this kernel's connection file."""
+    app.argv = list(sys.argv[1:] if argv is None else argv)
+    app.cli_config = config
+    app.update_config(config)
+    app.extra_args = []
 
 
 # --- the fork server ------------------------------------------------------------------------------
@@ -385,11 +406,50 @@ def _preload() -> None:
 def _warm_command_line() -> None:
     """Parse a kernel's command line once, here, and throw the result away: the first parse in a
     process costs ~5 ms more than the next ones (what traitlets and argparse import and compile
-    on first use), and every fork would pay it. The kernel's own application is made after the fork."""
-    from ipykernel.kernelapp import IPKernelApp
+    on first use)."""
+    with contextlib.suppress(Exception):  # a warm-up only: each command line is parsed anyway
+        _parse_in_server(("-f", _CONNECTION_FILE, "--HistoryManager.enabled=False"))
 
-    with contextlib.suppress(Exception):  # a warm-up only: the kernel parses its own line anyway
-        IPKernelApp().parse_command_line(["-f", os.devnull, "--HistoryManager.enabled=False"])
+
+def _parse_in_server(template: tuple[str, ...]) -> Any:
+    """The command line parsed by an application that is then thrown away; None when it leaves
+    arguments unparsed, or holds the connection file anywhere but in one option (the kernel
+    then parses its own)."""
+    if template not in _PARSED:
+        from ipykernel.kernelapp import IPKernelApp
+
+        app = IPKernelApp()
+        app.parse_command_line(list(template))
+        usable = not app.extra_args and len(_connection_file_options(app.cli_config)) == 1
+        _PARSED[template] = app.cli_config if usable else None
+    return _PARSED[template]
+
+
+def _connection_file_options(config: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
+    """Where the connection file's name stands in a parsed command line: (its section, option)."""
+    return [(section, name) for section in config.values() if isinstance(section, dict)
+            for name, value in section.items() if value == _CONNECTION_FILE]
+
+
+def _parsed_ahead(argv: list[str]) -> Any:
+    """A fork's command line, parsed here once for all the kernels that share its arguments;
+    None (the kernel parses its own) when it has no `-f FILE` or traitlets would not take it."""
+    template = _command_line_template(argv)
+    if template is None:
+        return None
+    try:
+        return _parse_in_server(template)
+    except (Exception, SystemExit):  # noqa: BLE001 - the kernel parses it again and reports what is wrong
+        _PARSED[template] = None
+        return None
+
+
+def _command_line_template(argv: list[str]) -> tuple[str, ...] | None:
+    """A kernel's arguments with its connection file's name taken out; None without `-f FILE`."""
+    if "-f" not in argv[:-1]:
+        return None
+    at = argv.index("-f") + 1
+    return (*argv[:at], _CONNECTION_FILE, *argv[at + 1:], f"--IPKernelApp.parent_handle={os.getpid()}")
 
 
 def _warm_run_record() -> None:
@@ -446,11 +506,17 @@ def _single_threaded() -> bool:
     return threading.active_count() == 1 and len(os.listdir("/proc/self/task")) == 1
 
 
-def _run_kernel(request: dict[str, Any]) -> None:
-    """The forked child's whole life: become the post's kernel, run it, exit as Python would."""
+def _run_kernel(request: dict[str, Any], parsed: Any = None) -> None:
+    """The forked child's whole life: become the post's kernel, run it, exit as Python would.
+    `parsed`: its command line as the server parsed it, with the connection file left out."""
+    global _COMMAND_LINE
     code = 1
     try:
         _become_kernel(request)
+        if parsed is not None:  # this process's own copy: put the connection file in
+            for section, name in _connection_file_options(parsed):
+                section[name] = request["argv"][request["argv"].index("-f") + 1]
+            _COMMAND_LINE = parsed
         main()
         code = 0
     except SystemExit as exit:
@@ -560,11 +626,12 @@ def _answer(request: dict[str, Any], kernels: dict[int, tuple[str, ...]]) -> dic
         return {"status": status}
     if not _single_threaded():
         return {"error": "the fork server is no longer single-threaded"}
+    parsed = _parsed_ahead(request["fork"]["argv"])
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        _run_kernel(request["fork"])
+        _run_kernel(request["fork"], parsed)
     fork = request["fork"]
     kernels[pid] = (os.path.dirname(fork["log"]), fork["cwd"], fork["env"].get("LABBOOK_KERNEL_ID", ""))
     return {"pid": pid}

@@ -52,6 +52,9 @@ print(json.dumps({
     "handlers": [str(signal.getsignal(s)) for s in (signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE)],
     "numpy_loaded": "numpy" in sys.modules,
     "history_kept": get_ipython().history_manager.enabled,
+    "connection_file": os.path.basename(get_ipython().kernel.parent.connection_file),
+    "its_folder_is_the_kernels": os.path.dirname(get_ipython().kernel.parent.connection_file) != here,
+    "unparsed": get_ipython().kernel.parent.extra_args,
     "figure_dpi": __import__("matplotlib_inline.config").config.InlineBackend.instance().print_figure_kwargs["dpi"],
     "stdin_empty": sys.stdin.read() == "" if hasattr(sys.stdin, "read") else None,
 }))
@@ -78,8 +81,10 @@ def test_a_forked_kernel_sees_what_an_execd_kernel_sees(root):
     assert not forked
     with kernels.KernelServers() as servers:
         fork_view, forked = probe(root, servers)
+        again, _ = probe(root, servers)  # its command line parsed by the server the first time
     assert forked
-    assert fork_view == exec_view
+    assert fork_view == exec_view == again
+    assert fork_view["connection_file"] == "kernel.json" and not fork_view["unparsed"]
     assert fork_view["cwd_is_fresh"] and fork_view["group_leader"]
     assert fork_view["parent_is_my_parent"] and fork_view["polls_that_parent"]
     assert fork_view["path"][:3] == ["<cwd>", str(root / "posts"), str(root)]
@@ -88,6 +93,20 @@ def test_a_forked_kernel_sees_what_an_execd_kernel_sees(root):
     assert not fork_view["numpy_loaded"], "the server preloads nothing that reads per-post settings"
     assert not fork_view["history_kept"], "a build writes nothing into the author's IPython history"
     assert fork_view["figure_dpi"] == 110
+
+
+def test_the_server_parses_a_command_line_once_and_each_fork_gets_its_own_connection_file():
+    from labbook import kernel_side
+
+    first = kernel_side._command_line_template(["-f", "/a/kernel.json", "--HistoryManager.enabled=False"])
+    second = kernel_side._command_line_template(["-f", "/b/kernel.json", "--HistoryManager.enabled=False"])
+    assert first == second and first is not None
+    parsed = kernel_side._parse_in_server(first)
+    assert str(parsed.HistoryManager.enabled) == "False"
+    assert kernel_side._connection_file_options(parsed) == [(parsed.IPKernelApp, "connection_file")]
+    assert kernel_side._command_line_template(["--HistoryManager.enabled=False"]) is None
+    unparsed = kernel_side._command_line_template(["-f", "/a/kernel.json", "a-script.py"])
+    assert unparsed is not None and kernel_side._parse_in_server(unparsed) is None  # the kernel parses its own
 
 
 def test_each_forked_kernel_starts_from_the_pristine_server(root):
