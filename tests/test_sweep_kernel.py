@@ -112,6 +112,21 @@ def _printed(run) -> list[str]:
     return "".join(o.get("text", "") for c in run.cells for o in c.outputs).splitlines()
 
 
+def _forked_and_execd(text: str, preload: tuple[str, ...], tmp_path, monkeypatch, *, forks: int = 1):
+    """The post's runs in `forks` kernels forked from a server that preloaded `preload` (in
+    tmp_path/forked0, …), then in one exec'd kernel (tmp_path/execd), as a fresh one is."""
+    post, _ = source.parse(text, "posts/p.md")
+    (tmp_path / "posts").mkdir()
+    forked = []
+    with kernels.KernelServers() as servers:
+        for number in range(forks):
+            kernel = kernels.start_kernel(post, tmp_path, servers, preload=preload)
+            assert kernel.forked
+            forked.append(execute.execute(post, tmp_path, tmp_path / f"forked{number}", kernel=kernel)[0])
+    monkeypatch.setenv("LABBOOK_KERNELS", "exec")
+    return forked, execute.execute(post, tmp_path, tmp_path / "execd")[0]
+
+
 @pytest.mark.kernel
 def test_kernels_forked_from_a_preloading_server_have_the_module_and_their_own_random_state(tmp_path):
     post, _ = source.parse(PRELOAD_POST, "posts/pre.md")
@@ -162,14 +177,7 @@ def test_a_preloading_server_answers_the_run_record_as_a_fresh_kernel_would(tmp_
     """The server asks threadpoolctl about numpy's BLAS and finds its modules' real paths once,
     for every kernel's run record: a forked kernel's record (platform, inputs) is an exec'd
     one's, and a post that imports threadpoolctl itself still gets a fresh module and its variable."""
-    post, _ = source.parse(BLAS_POST, "posts/blas.md")
-    (tmp_path / "posts").mkdir()
-    with kernels.KernelServers() as servers:
-        kernel = kernels.start_kernel(post, tmp_path, servers, preload=("numpy",))
-        assert kernel.forked
-        forked, _ = execute.execute(post, tmp_path, tmp_path / "forked", kernel=kernel)
-    monkeypatch.setenv("LABBOOK_KERNELS", "exec")
-    execd, _ = execute.execute(post, tmp_path, tmp_path / "execd")
+    [forked], execd = _forked_and_execd(BLAS_POST, ("numpy",), tmp_path, monkeypatch)
     assert _printed(forked) == _printed(execd) == ["threadpoolctl was there: False None", "after its import: True True"]
     assert forked.platform is not None and forked.platform.blas, "numpy's BLAS is in the record"
     assert forked.platform == execd.platform
@@ -199,16 +207,8 @@ def test_kernels_forked_from_a_warmed_torch_server_draw_as_fresh_kernels_do(tmp_
     """The server makes a throwaway optimizer (torch imports ~800 modules on the first one: ~2 s
     a point otherwise), and each fork reseeds torch from the OS as a fresh process does: unseeded
     points differ, and seeded ones draw what an exec'd kernel draws."""
-    post, _ = source.parse(TORCH_POST, "posts/torch.md")
-    (tmp_path / "posts").mkdir()
-    with kernels.KernelServers() as servers:
-        forked = []
-        for number in range(2):
-            kernel = kernels.start_kernel(post, tmp_path, servers, preload=("torch",))
-            assert kernel.forked
-            forked.append(_printed(execute.execute(post, tmp_path, tmp_path / f"forked{number}", kernel=kernel)[0]))
-    monkeypatch.setenv("LABBOOK_KERNELS", "exec")
-    execd = _printed(execute.execute(post, tmp_path, tmp_path / "execd")[0])
+    runs, run = _forked_and_execd(TORCH_POST, ("torch",), tmp_path, monkeypatch, forks=2)
+    forked, execd = [_printed(r) for r in runs], _printed(run)
     assert forked[0][0] == forked[1][0] == "warm: True" and execd[0] == "warm: False"
     assert forked[0][1] != forked[1][1], "two kernels forked from one server drew the same unseeded numbers"
     assert forked[0][2] == forked[1][2] == execd[2]
@@ -234,19 +234,12 @@ plt.title("inline, as in a fresh kernel")
 def test_a_point_that_plots_from_a_server_with_matplotlib_preloaded_shows_a_fresh_kernels_figure(tmp_path, monkeypatch):
     """The server preloads matplotlib without pyplot: the kernel's pyplot still picks the inline
     backend and hooks it into the shell, so the figure is shown, and byte for byte the same."""
-    post, _ = source.parse(PLOT_POST, "posts/plot.md")
-    (tmp_path / "posts").mkdir()
-    with kernels.KernelServers() as servers:
-        kernel = kernels.start_kernel(post, tmp_path, servers, preload=gather.MATPLOTLIB_BASE)
-        assert kernel.forked
-        forked, _ = execute.execute(post, tmp_path, tmp_path / "forked", kernel=kernel)
-    monkeypatch.setenv("LABBOOK_KERNELS", "exec")
-    execd, _ = execute.execute(post, tmp_path, tmp_path / "execd")
+    [forked], execd = _forked_and_execd(PLOT_POST, gather.MATPLOTLIB_BASE, tmp_path, monkeypatch)
     assert _printed(forked) == ["matplotlib was there: True False"]
     assert _printed(execd) == ["matplotlib was there: False False"]
     figures = [[a for a in run.artifacts if a.kind == "figure"] for run in (forked, execd)]
     assert len(figures[0]) == 1 and figures[0] == figures[1]
-    assert (tmp_path / "forked" / figures[0][0].name).read_bytes() == (tmp_path / "execd" / figures[1][0].name).read_bytes()
+    assert (tmp_path / "forked0" / figures[0][0].name).read_bytes() == (tmp_path / "execd" / figures[1][0].name).read_bytes()
 
 
 @pytest.mark.kernel
