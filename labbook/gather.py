@@ -27,7 +27,7 @@ from .config import Config
 from .errors import LabbookError
 from .files import link_files
 from .jobs import job_for
-from .model import Point, Post, Run
+from .model import Cell, Point, Post, Run
 from .observations import OBSERVATIONS
 
 __all__ = ["SweepPlan", "Gathered", "SweepCounts", "plan", "preload_modules", "point_error", "TABLE_FILES",
@@ -40,6 +40,9 @@ NOT_PRELOADED = frozenset({"matplotlib", "pylab", "seaborn", "IPython", "ipykern
                            "__future__", "__main__"})
 """Never imported by a kernel server: pyplot (and what imports it) picks its backend as the kernel
 starts; IPython and labbook are the kernel's own."""
+TORCH_OPTIMIZERS = "torch._dynamo"
+"""What a server preloads for points that use torch's optimizers: the first one made in a process
+imports it (with sympy, ~800 modules: ~2 s), and a server that has it makes one, once."""
 PLOTTING = frozenset({"matplotlib", "pylab", "seaborn"})
 MATPLOTLIB_BASE = ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg")
 """What a server preloads for points that plot, instead of pyplot: matplotlib with no backend
@@ -127,7 +130,23 @@ def preload_modules(post: Post, root: Path) -> tuple[str, ...]:
     folders = [root / post.path.parent, root]
     tops = {name.split(".")[0] for name in names}
     plotting = MATPLOTLIB_BASE if tops & PLOTTING and _installed("matplotlib", folders, plotting=True) else ()
-    return tuple(dict.fromkeys([*(name for name in names if _installed(name.split(".")[0], folders)), *plotting]))
+    installed = [name for name in names if _installed(name.split(".")[0], folders)]
+    torch = any(name.split(".")[0] == "torch" for name in installed)
+    optimizing = (TORCH_OPTIMIZERS,) if torch and _use_optimizers(split.point_cells, names) else ()
+    return tuple(dict.fromkeys([*installed, *plotting, *optimizing]))
+
+
+def _use_optimizers(cells: Sequence[Cell], names: list[str]) -> bool:
+    """Whether the cells use torch's optimizers: they import `torch.optim`, or name `optim`."""
+    if any(name == "torch.optim" or name.startswith("torch.optim.") for name in names):
+        return True
+    for cell in cells:
+        with contextlib.suppress(SyntaxError):
+            for node in ast.walk(ast.parse(cell.source)):
+                if (isinstance(node, ast.Attribute) and node.attr == "optim") or \
+                        (isinstance(node, ast.alias) and node.name == "optim"):
+                    return True
+    return False
 
 
 def _installed(top: str, project_folders: Sequence[Path], *, plotting: bool = False) -> bool:

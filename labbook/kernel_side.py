@@ -329,7 +329,7 @@ def _preload_modules(names: list[str]) -> None:
 def _warm_libraries() -> None:
     """Do once, here, what the preloaded numerical libraries do the first time a process uses them,
     so no forked point pays it: torch imports `torch._dynamo` (and sympy, ~800 modules: ~2 s)
-    the first time an optimizer is made or a parameter group added, and numpy's first matrix
+    the first time an optimizer is made (preloaded when the points use one), and numpy's first matrix
     products and ufunc calls fault in BLAS buffers and fill its dispatch caches (~20-30 ms).
 
     The global random states are left as they were (torch's is a fresh process's fixed one;
@@ -345,15 +345,17 @@ def _warm_libraries() -> None:
 
 
 def _warm_torch(torch: Any) -> None:
-    import torch._dynamo  # noqa: F401 - what torch._compile imports on the first optimizer
-
+    """A small model's forward and backward pass; and an optimizer's step when labbook preloaded
+    `torch._dynamo` (the points use optimizers: see gather.TORCH_OPTIMIZERS). Without it, the
+    first optimizer would import it here, ~2 s that points which never make one need not wait for."""
     with torch.random.fork_rng(devices=[]):
         model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
         loss = torch.nn.functional.mse_loss(model(torch.randn(16, 4)), torch.zeros(16, 1))
-        optimizer.zero_grad()
         loss.backward()
-        optimizer.step()
+        if "torch._dynamo" in sys.modules:
+            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+            optimizer.step()
+            optimizer.zero_grad()
 
 
 def _warm_numpy(numpy: Any) -> None:

@@ -204,10 +204,10 @@ print("seeded:", torch.rand(2).tolist(), model.weight.tolist())
 
 @pytest.mark.kernel
 def test_kernels_forked_from_a_warmed_torch_server_draw_as_fresh_kernels_do(tmp_path, monkeypatch):
-    """The server makes a throwaway optimizer (torch imports ~800 modules on the first one: ~2 s
-    a point otherwise), and each fork reseeds torch from the OS as a fresh process does: unseeded
-    points differ, and seeded ones draw what an exec'd kernel draws."""
-    runs, run = _forked_and_execd(TORCH_POST, ("torch",), tmp_path, monkeypatch, forks=2)
+    """For points that use optimizers, the server makes a throwaway one (torch imports ~800 modules
+    on the first: ~2 s a point otherwise), and each fork reseeds torch from the OS as a fresh
+    process does: unseeded points differ, and seeded ones draw what an exec'd kernel draws."""
+    runs, run = _forked_and_execd(TORCH_POST, ("torch", gather.TORCH_OPTIMIZERS), tmp_path, monkeypatch, forks=2)
     forked, execd = [_printed(r) for r in runs], _printed(run)
     assert forked[0][0] == forked[1][0] == "warm: True" and execd[0] == "warm: False"
     assert forked[0][1] != forked[1][1], "two kernels forked from one server drew the same unseeded numbers"
@@ -289,3 +289,16 @@ import pandas as pd
     (tmp_path / "posts").mkdir()
     (tmp_path / "posts" / "helpers.py").write_text("")
     assert gather.preload_modules(post, tmp_path) == ("numpy", "torch", *gather.MATPLOTLIB_BASE)
+
+
+@pytest.mark.parametrize(("code", "optimizers"), [
+    ("import torch\nopt = torch.optim.AdamW([torch.zeros(1, requires_grad=True)])", True),
+    ("from torch import nn, optim\nopt = optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1)", True),
+    ("import torch\nfrom torch.optim import Adam", True),
+    ("import torch\nprint(torch.linalg.svd(torch.ones(3, 3)))", False),
+    ("import numpy as np\noptim = None", False),
+])
+def test_points_that_use_torchs_optimizers_get_its_first_optimizers_imports_preloaded(tmp_path, code, optimizers):
+    text = f"---\ntitle: P\ndate: 2026-01-10\nlabbook: {{params: {{x: 1}}, sweep: {{x: [1, 2]}}}}\n---\n\n```python\n{code}\n```\n"
+    post, _ = source.parse(text, "posts/p.md")
+    assert (gather.TORCH_OPTIMIZERS in gather.preload_modules(post, tmp_path)) is optimizers
