@@ -45,6 +45,9 @@ class Job:
     the table and the points' files): name -> content, or the path of a file here to copy."""
     preload: tuple[str, ...] = ()
     """Installed modules the kernel's server imports once for many kernels (a sweep's points)."""
+    gather_preload: tuple[str, ...] = ()
+    """A sweep's points, run here: the modules its gather imports. The server that preloads them
+    is started once the first point is forked, so the gather forks warm after the last one."""
     label: str = ""
     """What progress calls this execution (a point: 'slug wd=0.5,seed=0'); the slug when empty."""
     group: str = ""
@@ -338,7 +341,7 @@ class LocalSession(Session):
         """The first job's kernel server imports ipykernel while this process imports the client side."""
         from .kernels import kernel_environment
 
-        self._servers.server_for(kernel_environment(job.post, Path(job.root)), job.preload)
+        self._servers.server_for(kernel_environment(job.post, Path(job.root)), job.preload, job.gather_preload)
         _import_kernel_machinery()
 
     def stop(self) -> None:
@@ -434,7 +437,7 @@ def _start_ahead(job: Job, servers: Any) -> Any:
     from .kernels import start_kernel
 
     try:
-        return start_kernel(job.post, Path(job.root), servers, preload=job.preload)
+        return start_kernel(job.post, Path(job.root), servers, preload=job.preload, gather_preload=job.gather_preload)
     except LabbookError as error:
         return error
     except Exception as exc:  # noqa: BLE001 - reported with the job, never lost with the thread

@@ -105,19 +105,21 @@ def point_error(error: LabbookError, point: Point) -> LabbookError:
 # --- which modules a point's kernel server imports once -----------------------------------------------
 
 
-def preload_modules(post: Post, root: Path) -> tuple[str, ...]:
-    """The installed, non-standard modules that the per-point cells import at their top level
-    (`import numpy as np`, `from torch import nn`): every point's kernel imports them, so its
-    kernel server imports them once (a fresh kernel pays 0.13 s for numpy, 2 s for torch).
+def preload_modules(post: Post, root: Path, *, gather: bool = False) -> tuple[str, ...]:
+    """The installed, non-standard modules that the per-point cells (or with `gather`, the
+    gather's) import at their top level (`import numpy as np`, `from torch import nn`): every
+    point's kernel imports them, so its kernel server imports them once (a fresh kernel pays
+    0.13 s for numpy, 2 s for torch); the gather's server imports its own while the points run.
 
     Never the project's own modules (they are traced inputs: a point must import them itself),
-    nor pyplot and friends (see NOT_PRELOADED: points that plot get MATPLOTLIB_BASE instead);
+    nor pyplot and friends (see NOT_PRELOADED: cells that plot get MATPLOTLIB_BASE instead);
     an import inside an `if` or a `try` is left to the kernel. A cell that does not parse as
     Python (IPython magics) adds nothing.
     """
     split = sweep.split_cells(post.cells, swept=True, path=str(post.path))
+    cells = split.gather_cells if gather else split.point_cells
     names: list[str] = []
-    for cell in split.point_cells:
+    for cell in cells:
         try:
             tree = ast.parse(cell.source)
         except SyntaxError:
@@ -132,7 +134,7 @@ def preload_modules(post: Post, root: Path) -> tuple[str, ...]:
     plotting = MATPLOTLIB_BASE if tops & PLOTTING and _installed("matplotlib", folders, plotting=True) else ()
     installed = [name for name in names if _installed(name.split(".")[0], folders)]
     torch = any(name.split(".")[0] == "torch" for name in installed)
-    optimizing = (TORCH_OPTIMIZERS,) if torch and _use_optimizers(split.point_cells, names) else ()
+    optimizing = (TORCH_OPTIMIZERS,) if torch and _use_optimizers(cells, names) else ()
     return tuple(dict.fromkeys([*installed, *plotting, *optimizing]))
 
 
@@ -186,6 +188,7 @@ class SweepPlan:
         """Set once the sweep is complete: its folder to render, or why the gather failed."""
         self._by_key: dict[str, Point] = {}
         self._gather_job: dispatch.Job | None = None
+        self._gather_preload: tuple[str, ...] = ()
         self._gather_post: Post | None = None
         self._gather_executed = False
         self._table = sweep.Table((), ())
@@ -196,6 +199,9 @@ class SweepPlan:
 
     def _look_up(self) -> None:
         preload = preload_modules(self.post, self.config.root)
+        self._gather_preload = preload_modules(self.post, self.config.root, gather=True)
+        # on a cluster, every worker would start the gather's server for the one that runs it
+        gather_preload = () if self.config.scheduler else self._gather_preload
         defaults = self.post.settings.params
         cached = 0
         for point in self.sweep.points:
@@ -210,8 +216,8 @@ class SweepPlan:
                 continue
             self._by_key[post.key] = point
             job = job_for(post, self.config, self.store, published=published)
-            self.jobs.append(replace(job, preload=preload, label=f"{self.post.slug} {point.id}",
-                                     group=self.post.path.as_posix()))
+            self.jobs.append(replace(job, preload=preload, gather_preload=gather_preload,
+                                     label=f"{self.post.slug} {point.id}", group=self.post.path.as_posix()))
         self.progress = self.progress.reused(cached)
         if not self.jobs:
             self._points_done()
@@ -278,7 +284,9 @@ class SweepPlan:
             return
         job = job_for(gather, self.config, self.store)
         placed = self._placed(table, remote=bool(self.config.scheduler))
-        self._gather_job = replace(job, placed=placed, label=f"{self.post.slug} gather")
+        modules = self._gather_preload  # its own: it forks from the server the points started, if they did
+        self._gather_job = replace(job, placed=placed, preload=modules, gather_preload=modules,
+                                   label=f"{self.post.slug} gather")
         if not self.jobs:  # every point was cached: the gather is the first job
             self.jobs.append(self._gather_job)
 

@@ -108,12 +108,13 @@ class Kernel:
 
 
 def start_kernel(post: Post, root: Path, servers: KernelServers | None = None,
-                 preload: tuple[str, ...] = ()) -> Kernel:
+                 preload: tuple[str, ...] = (), gather_preload: tuple[str, ...] = ()) -> Kernel:
     """Start the post's kernel process and return at once; executing it later finds it booted.
 
     Forked from one of `servers` when it can; exec'd otherwise (no servers, or the server
     cannot fork). With `preload` (a sweep's points: the installed modules their cells import
-    at top level), forked from a server that imported those modules too. Call it from the
+    at top level), forked from a server that imported those modules too; `gather_preload`:
+    what their gather imports (see `KernelServers.server_for`). Call it from the
     thread that will execute the post: the kernel's client lives on that thread's event loop.
 
     Raises:
@@ -123,7 +124,7 @@ def start_kernel(post: Post, root: Path, servers: KernelServers | None = None,
 
     env = kernel_environment(post, root)
     env[MARKER] = marker = uuid.uuid4().hex
-    server = servers.server_for(env, preload) if servers is not None else None
+    server = servers.server_for(env, preload, gather_preload) if servers is not None else None
     private = Path(tempfile.mkdtemp(prefix="labbook-kernel-"))  # mode 0700, near the top: IPC paths are short
     workdir = Path(tempfile.mkdtemp(prefix=f"labbook-run-{post.slug}-"))
     manager = _kernel_manager(private, server)
@@ -337,14 +338,18 @@ class KernelServer:
     """Seconds to wait for an answer (the first one waits for the imports); then exec instead."""
 
     def __init__(self, env: dict[str, str], preload: tuple[str, ...] = (),
-                 fallback: KernelServer | None = None, *, deferred: bool = False) -> None:
+                 fallback: KernelServer | None = None, *, deferred: bool = False, ahead: bool = True) -> None:
         self.private = Path(tempfile.mkdtemp(prefix="labbook-server-"))
         self._lock = threading.Lock()
         self._broken = False
         self.env = env
         self.preload = preload
         self.fallback = fallback
-        """The plain server, for when this one cannot fork (a preloaded module started a thread)."""
+        """The server for when this one cannot fork (a preloaded module started a thread): the
+        plain one, or the sweep's gather's (see `KernelServers.server_for`)."""
+        self.ahead = ahead
+        """Start the fallback once this server has forked a kernel (it is the gather's server);
+        otherwise only when this server cannot fork."""
         self._process: subprocess.Popen[bytes] | None = None
         if not deferred:
             self.start()
@@ -352,9 +357,9 @@ class KernelServer:
     def start(self) -> None:
         """Start the server process, if it is not started yet.
 
-        A preloading server's plain fallback (also the server of the sweep's gather) is started
-        only once the first point's kernel is forked: three processes importing ipykernel, numpy
-        and jupyter_client at once on two cores held the first point back by ~0.3 s.
+        A preloading server's fallback (the server of the sweep's gather) is started only once
+        the first point's kernel is forked: three processes importing ipykernel, numpy and
+        jupyter_client at once on two cores held the first point back by ~0.3 s.
         """
         if self._process is None:  # asked on every kernel's start: the lock only until it is started
             with self._lock:
@@ -387,7 +392,7 @@ class KernelServer:
             return None
         reply = self.request({"fork": {"argv": cmd[3:], "env": env, "cwd": cwd, "log": str(log)}})
         if reply and "pid" in reply:
-            if self.fallback is not None:
+            if self.fallback is not None and self.ahead:
                 self.fallback.start()
             return ForkedProcess(self, reply["pid"])
         return self.fallback.fork(cmd, env, cwd, log) if self.fallback is not None else None
@@ -458,7 +463,8 @@ class KernelServers:
             live = list(self._live.values())
         return sum(discard_kernel(kernel) for kernel in live)
 
-    def server_for(self, kernel_env: dict[str, str], preload: tuple[str, ...] = ()) -> KernelServer | None:
+    def server_for(self, kernel_env: dict[str, str], preload: tuple[str, ...] = (),
+                   gather_preload: tuple[str, ...] = ()) -> KernelServer | None:
         """The server for a kernel with this environment, started now if needed; None (exec
         each kernel) off Linux, where fork without exec is not safe for every library, or
         with LABBOOK_KERNELS=exec.
@@ -466,21 +472,30 @@ class KernelServers:
         With `preload`, a server that also imported those modules (a sweep's points import
         them in every kernel: numpy costs 0.13 s, torch 2 s); it never runs a post's code, and
         forks only for kernels that would import the same modules. LABBOOK_PRELOAD=0 turns it off.
+
+        Its fallback is the server of the sweep's gather: one that preloads `gather_preload`
+        (the gather's own imports), whose fallback is the plain server; or the plain server
+        itself. It is started once the first point is forked, unless the gather forks from
+        this server (`gather_preload == preload`, as the gather's own job says). A server that
+        cannot fork (a preloaded module started a thread) hands its kernels down that line.
         """
         if not sys.platform.startswith("linux") or os.environ.get("LABBOOK_KERNELS") == "exec":
             return None
         if os.environ.get("LABBOOK_PRELOAD") == "0":
-            preload = ()
-        fallback = self._server(kernel_env, (), deferred=True) if preload else None
-        return self._server(kernel_env, preload, fallback)
+            preload = gather_preload = ()
+        plain = self._server(kernel_env, (), deferred=True) if preload else None
+        fallback = plain
+        if preload and gather_preload and gather_preload != preload:
+            fallback = self._server(kernel_env, gather_preload, plain, deferred=True, ahead=False)
+        return self._server(kernel_env, preload, fallback, ahead=gather_preload != preload)
 
     def _server(self, kernel_env: dict[str, str], preload: tuple[str, ...], fallback: KernelServer | None = None,
-                *, deferred: bool = False) -> KernelServer:
+                *, deferred: bool = False, ahead: bool = True) -> KernelServer:
         env = _server_environment(kernel_env, preload)
         key = (tuple(sorted(env.items())), preload)
         with self._lock:
             if key not in self._servers:
-                self._servers[key] = KernelServer(env, preload, fallback, deferred=deferred)
+                self._servers[key] = KernelServer(env, preload, fallback, deferred=deferred, ahead=ahead)
             server = self._servers[key]
         if not deferred:
             server.start()  # asked for itself: a fallback made earlier starts now

@@ -18,7 +18,7 @@ def jobs(tmp_path: Path, count: int) -> list[dispatch.Job]:
 
 
 def test_a_worker_reports_every_job_even_when_starting_kernels_breaks(tmp_path, monkeypatch):
-    def broken_start(post, root, servers=None, preload=()):
+    def broken_start(post, root, servers=None, preload=(), gather_preload=()):
         raise RuntimeError("simulated: cannot import a partially initialized module")
 
     monkeypatch.setattr(kernels, "start_kernel", broken_start)
@@ -70,7 +70,7 @@ def instant_jobs(monkeypatch):
         return dispatch.Done(job.post, None, job.folder, seconds=0.05)
 
     monkeypatch.setenv("LABBOOK_KERNELS", "exec")  # no fork server to start either
-    monkeypatch.setattr(kernels, "start_kernel", lambda post, root, servers=None, preload=(): None)
+    monkeypatch.setattr(kernels, "start_kernel", lambda post, root, servers=None, preload=(), gather_preload=(): None)
     monkeypatch.setattr(dispatch, "run_job", fake_run)
     return started
 
@@ -166,9 +166,9 @@ def test_a_chunk_of_points_runs_each_in_its_own_kernel_and_reports_each(tmp_path
     events: list[str] = []
     start_kernel, run_job = kernels.start_kernel, dispatch.run_job
 
-    def forking(post, root, servers=None, preload=()):
+    def forking(post, root, servers=None, preload=(), gather_preload=()):
         events.append(f"fork {post.settings.params['x']}")
-        return start_kernel(post, root, servers, preload)
+        return start_kernel(post, root, servers, preload, gather_preload)
 
     def running(job, progress=None, kernel=None):
         events.append(f"run {job.post.settings.params['x']}")

@@ -158,6 +158,32 @@ def test_a_preloading_servers_plain_fallback_starts_once_its_first_kernel_is_for
         kernels.discard_kernel(kernel)
 
 
+@pytest.mark.kernel
+def test_a_sweeps_gather_forks_from_a_server_that_imported_its_modules_while_the_points_ran(tmp_path):
+    """The gather's server (its own imports: here matplotlib without pyplot) starts once the
+    first point is forked, and the gather forks from it; the plain server below it is started
+    only if it cannot fork."""
+    post, _ = source.parse(PRELOAD_POST, "posts/pre.md")
+    (tmp_path / "posts").mkdir()
+    env = kernels.kernel_environment(post, tmp_path)
+    plots = gather.MATPLOTLIB_BASE
+    with kernels.KernelServers() as servers:
+        points = servers.server_for(env, ("numpy",), plots)
+        assert points is not None and points.fallback is not None and points.fallback.fallback is not None
+        gathers, plain = points.fallback, points.fallback.fallback
+        assert (gathers.preload, plain.preload) == (plots, ())
+        assert gathers._process is None
+        point = kernels.start_kernel(post, tmp_path, servers, preload=("numpy",), gather_preload=plots)
+        assert point.forked and gathers._process is not None
+        kernels.discard_kernel(point)
+        assert servers.server_for(env, plots, plots) is gathers
+        kernel = kernels.start_kernel(post, tmp_path, servers, preload=plots, gather_preload=plots)
+        assert kernel.forked
+        run, _ = execute.execute(post, tmp_path, tmp_path / "gather", kernel=kernel)
+        assert plain._process is None
+    assert _printed(run)[0] == "numpy was there: True"  # matplotlib imported it in the gather's server
+
+
 BLAS_POST = """---
 title: BLAS
 date: 2026-01-10
