@@ -332,9 +332,10 @@ def _warm_libraries() -> None:
     the first time an optimizer is made (preloaded when the points use one), and numpy's first matrix
     products and ufunc calls fault in BLAS buffers and fill its dispatch caches (~20-30 ms).
 
-    The global random states are left as they were (torch's is a fresh process's fixed one;
-    numpy's is reseeded after each fork), and nothing here starts a thread at one thread per
-    kernel; a server that has one anyway refuses to fork, and labbook uses the plain server.
+    The global random states are not drawn from (numpy's warm-up has a generator of its own,
+    torch's runs under a saved state), and each fork reseeds both anyway. Nothing here starts a
+    thread at one thread per kernel; a server that has one anyway refuses to fork, and labbook
+    uses the server below it.
     """
     if "torch" in sys.modules:
         with contextlib.suppress(Exception):  # an odd torch: each point pays its first use itself
@@ -408,7 +409,7 @@ def _preload() -> None:
 
 def _warm_patterns() -> None:
     """Compile, here, the regular expressions every kernel compiles on its way to its first cell
-    (~30 ms a kernel): the shell globs its startup folder for `*.py` and `*.ipy`, its completer
+    (5-8 ms of CPU a kernel): the shell globs its startup folder for `*.py` and `*.ipy`, its completer
     makes its splitters, and IPython tokenizes each cell. Each is made by the code that makes it
     in the kernel, so the caches it fills (re's, tokenize's, pathlib's) are the ones the kernel reads."""
     import io
