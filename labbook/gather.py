@@ -27,7 +27,7 @@ from .config import Config
 from .errors import LabbookError
 from .files import link_files
 from .jobs import job_for
-from .model import Cell, Point, Post, Run
+from .model import Point, Post, Run
 from .observations import OBSERVATIONS
 
 __all__ = ["SweepPlan", "Gathered", "SweepCounts", "plan", "preload_modules", "point_error", "TABLE_FILES",
@@ -117,42 +117,38 @@ def preload_modules(post: Post, root: Path, *, gather: bool = False) -> tuple[st
     Python (IPython magics) adds nothing.
     """
     split = sweep.split_cells(post.cells, swept=True, path=str(post.path))
-    cells = split.gather_cells if gather else split.point_cells
+    trees = []
+    for cell in split.gather_cells if gather else split.point_cells:
+        with contextlib.suppress(SyntaxError):
+            trees.append(ast.parse(cell.source))
     names: list[str] = []
-    for cell in cells:
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, ast.Import):
-                names += [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.append(node.module)
+    for node in (node for tree in trees for node in tree.body):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
     folders = [root / post.path.parent, root]
     tops = {name.split(".")[0] for name in names}
-    plotting = MATPLOTLIB_BASE if tops & PLOTTING and _installed("matplotlib", folders, plotting=True) else ()
-    installed = [name for name in names if _installed(name.split(".")[0], folders)]
+    plotting = MATPLOTLIB_BASE if tops & PLOTTING and _installed("matplotlib", folders) else ()
+    installed = [name for name in names if name.split(".")[0] not in NOT_PRELOADED
+                 and _installed(name.split(".")[0], folders)]
     torch = any(name.split(".")[0] == "torch" for name in installed)
-    optimizing = (TORCH_OPTIMIZERS,) if torch and _use_optimizers(cells, names) else ()
+    optimizing = (TORCH_OPTIMIZERS,) if torch and _use_optimizers(trees, names) else ()
     return tuple(dict.fromkeys([*installed, *plotting, *optimizing]))
 
 
-def _use_optimizers(cells: Sequence[Cell], names: list[str]) -> bool:
+def _use_optimizers(trees: Sequence[ast.Module], names: list[str]) -> bool:
     """Whether the cells use torch's optimizers: they import `torch.optim`, or name `optim`."""
     if any(name == "torch.optim" or name.startswith("torch.optim.") for name in names):
         return True
-    for cell in cells:
-        with contextlib.suppress(SyntaxError):
-            for node in ast.walk(ast.parse(cell.source)):
-                if (isinstance(node, ast.Attribute) and node.attr == "optim") or \
-                        (isinstance(node, ast.alias) and node.name == "optim"):
-                    return True
-    return False
+    return any((isinstance(node, ast.Attribute) and node.attr == "optim")
+               or (isinstance(node, ast.alias) and node.name == "optim")
+               for tree in trees for node in ast.walk(tree))
 
 
-def _installed(top: str, project_folders: Sequence[Path], *, plotting: bool = False) -> bool:
-    if (top in NOT_PRELOADED and not plotting) or top in sys.stdlib_module_names or top in sys.builtin_module_names:
+def _installed(top: str, project_folders: Sequence[Path]) -> bool:
+    """An installed module, not the standard library's nor one of the project's own."""
+    if top in sys.stdlib_module_names or top in sys.builtin_module_names:
         return False
     if any((folder / f"{top}.py").exists() or (folder / top).is_dir() for folder in project_folders):
         return False
