@@ -403,7 +403,6 @@ def _preload() -> None:
     import labbook.observations  # noqa: F401
 
     _warm_run_record()
-    _warm_command_line()
     _warm_patterns()
 
 
@@ -425,14 +424,6 @@ def _warm_patterns() -> None:
         list(tokenize.generate_tokens(io.StringIO('x = f"{1}" + """a"""\n').readline))
         TransformerManager().transform_cell("x = 1\n")
         IPCompleter(shell=None, namespace={}, global_namespace={})
-
-
-def _warm_command_line() -> None:
-    """Parse a kernel's command line once, here, and throw the result away: the first parse in a
-    process costs ~5 ms more than the next ones (what traitlets and argparse import and compile
-    on first use)."""
-    with contextlib.suppress(Exception):  # a warm-up only: each command line is parsed anyway
-        _parse_in_server(("-f", _CONNECTION_FILE, "--HistoryManager.enabled=False"))
 
 
 def _parse_in_server(template: tuple[str, ...]) -> Any:
@@ -470,10 +461,15 @@ def _parsed_ahead(argv: list[str]) -> Any:
 
 def _command_line_template(argv: list[str]) -> tuple[str, ...] | None:
     """A kernel's arguments with its connection file's name taken out; None without `-f FILE`."""
-    if "-f" not in argv[:-1]:
+    at = _connection_file_at(argv)
+    if at is None:
         return None
-    at = argv.index("-f") + 1
     return (*argv[:at], _CONNECTION_FILE, *argv[at + 1:], f"--IPKernelApp.parent_handle={os.getpid()}")
+
+
+def _connection_file_at(argv: list[str]) -> int | None:
+    """Where the connection file's name is in a kernel's arguments (after `-f`), if it is."""
+    return argv.index("-f") + 1 if "-f" in argv[:-1] else None
 
 
 def _warm_run_record() -> None:
@@ -537,9 +533,10 @@ def _run_kernel(request: dict[str, Any], parsed: Any = None) -> None:
     code = 1
     try:
         _become_kernel(request)
-        if parsed is not None:  # this process's own copy: put the connection file in
+        at = _connection_file_at(request["argv"])
+        if parsed is not None and at is not None:  # this process's own copy: put the connection file in
             for section, name in _connection_file_options(parsed):
-                section[name] = request["argv"][request["argv"].index("-f") + 1]
+                section[name] = request["argv"][at]
             _COMMAND_LINE = parsed
         main()
         code = 0
