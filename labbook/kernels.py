@@ -419,12 +419,21 @@ class KernelServer:
 
     def close(self) -> None:
         """End the server and whatever it forked (if it was ever started); wait for it, briefly."""
+        self.hang_up()
+        self.wait_ended()
+
+    def hang_up(self) -> None:
+        """Tell the server to end (its stdin closes): it kills its kernels and removes their folders."""
         with self._lock:
             self._broken = True
             process = self._process
             if process is not None and process.stdin is not None:
                 with contextlib.suppress(OSError):
                     process.stdin.close()
+
+    def wait_ended(self) -> None:
+        """Wait for the server told to end, briefly; then remove its own folder."""
+        process = self._process
         if process is not None:
             try:
                 process.wait(timeout=10)
@@ -506,8 +515,10 @@ class KernelServers:
         self.kill_all()
         with self._lock:
             servers, self._servers = list(self._servers.values()), {}
+        for server in servers:  # all told first: they end side by side
+            server.hang_up()
         for server in servers:
-            server.close()
+            server.wait_ended()
 
     def __enter__(self) -> KernelServers:
         return self

@@ -181,7 +181,11 @@ def test_a_sweeps_gather_forks_from_a_server_that_imported_its_modules_while_the
         assert kernel.forked
         run, _ = execute.execute(post, tmp_path, tmp_path / "gather", kernel=kernel)
         assert plain._process is None
+        started = [points._process, gathers._process]
     assert _printed(run)[0] == "numpy was there: True"  # matplotlib imported it in the gather's server
+    # closed side by side, each server exits as itself (not by a kill), its folder removed
+    assert [p.returncode for p in started] == [0, 0]
+    assert not points.private.exists() and not gathers.private.exists()
 
 
 BLAS_POST = """---
