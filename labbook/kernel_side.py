@@ -288,7 +288,18 @@ def main() -> None:
     if _COMMAND_LINE is not None:  # a forked kernel: its command line was parsed in the server
         app.parse_command_line = functools.partial(_parsed_command_line, app, _COMMAND_LINE)  # type: ignore[method-assign]
     app.initialize()
+    _ready_to_format(app.kernel.shell)
     app.start()
+
+
+def _ready_to_format(shell: Any) -> None:
+    """Format a string now, before the kernel answers anyone: traitlets makes the display
+    formatters (~15 configurables, and their lazy defaults) on the first value shown, which in
+    every run is the run record labbook asks for after the last cell (~5 ms of each point's time).
+    A kernel is started while the point before it runs, so here they cost no point anything. They
+    are the formatters the first display would make; nothing is displayed."""
+    with contextlib.suppress(Exception):  # an odd IPython: the first display makes them, as before
+        shell.display_formatter.format("")
 
 
 def _parsed_command_line(app: Any, config: Any, argv: list[str] | None = None) -> None:

@@ -95,6 +95,8 @@ class Kernel:
     client: Any = None
     """A client connected ahead (`connect_ahead`): the kernel answered it; or the exception
     connecting raised, for the execution to report; None: the execution connects."""
+    gone: bool = False
+    """Stopped, and no process carried its marker then: nothing of it is left to kill."""
 
     @property
     def log(self) -> Path:
@@ -198,8 +200,9 @@ def stop_kernel(kernel: Kernel) -> bool:
             os.killpg(process.pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
             process.wait(timeout=10)
-    if kernel.marker:
-        kill_marked(MARKER, kernel.marker)
+    if kernel.marker and not kernel.gone:  # one look through every process is enough once none was found
+        found = kill_marked(MARKER, kernel.marker)
+        kernel.gone = found == 0 and process is not None and process.poll() is not None
     return alive
 
 

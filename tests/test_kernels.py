@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from labbook import execute, kernels, source
+from labbook import execute, kernel_side, kernels, source
 from labbook.config import load_config
 from labbook.errors import KernelDied
 
@@ -96,8 +96,6 @@ def test_a_forked_kernel_sees_what_an_execd_kernel_sees(root):
 
 
 def test_the_server_parses_a_command_line_once_and_each_fork_gets_its_own_connection_file():
-    from labbook import kernel_side
-
     first = kernel_side._command_line_template(["-f", "/a/kernel.json", "--HistoryManager.enabled=False"])
     second = kernel_side._command_line_template(["-f", "/b/kernel.json", "--HistoryManager.enabled=False"])
     assert first == second and first is not None
@@ -136,6 +134,21 @@ def test_closing_the_servers_ends_their_kernels(root):
         wait_for(lambda: not _alive(pid), timeout=15)
     finally:
         kernels.discard_kernel(kernel)
+
+
+@pytest.mark.parametrize("found", [0, 1])
+def test_a_kernels_processes_are_looked_for_again_only_if_the_last_look_found_some(root, monkeypatch, found):
+    """Every process's environment is read to find a kernel's daemons (5 ms on a desktop's 500
+    processes); stopping a kernel twice (the run, then its discard) reads them twice only when
+    the first look found something, which may have started more before it died."""
+    looks = []
+    monkeypatch.setattr(kernel_side, "kill_marked", lambda name, value: looks.append(value) or found)
+    post, _ = source.read(root / "posts" / "probe.md", load_config(root))
+    with kernels.KernelServers() as servers:
+        kernel = kernels.start_kernel(post, root, servers)
+        assert kernels.stop_kernel(kernel) is True
+        kernels.discard_kernel(kernel)
+    assert looks == [kernel.marker] * (1 + found) and kernel.marker
 
 
 def test_when_labbook_dies_the_server_ends_its_kernels_and_removes_their_folders(root):
