@@ -142,3 +142,11 @@ def test_liquid_inert_round_trips_through_html(text):
     inert = liquid_inert(text)
     assert "{" not in inert and "}" not in inert
     assert html.unescape(inert) == text
+
+
+def test_a_build_makes_the_code_cells_lexer_ahead_and_pages_then_use_it():
+    render._lexer.cache_clear()
+    render.ready_to_highlight()
+    assert render._lexer.cache_info().currsize == 1
+    html = render.highlight("x = 1  # a comment")
+    assert render._lexer.cache_info().hits >= 1 and '<span class="c1"># a comment</span>' in html
