@@ -376,9 +376,8 @@ class SweepPlan:
 @functools.cache
 def _import_pyarrow_meanwhile() -> None:
     """Write a one-cell Parquet table on a thread while the points run, once a process: pyarrow's
-    import (~0.5 s), and pandas' (~0.6 s: pyarrow imports it when it first converts a Python
-    list, if it is installed), would otherwise come after the last point and before the gather
-    starts. Nothing if pyarrow is absent."""
+    import (~0.2-0.5 s: its CSV reader and Parquet writer) would otherwise come after the last
+    point and before the gather starts. Nothing if pyarrow is absent."""
     import importlib.util
     import threading
 

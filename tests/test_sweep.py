@@ -10,6 +10,7 @@ import io
 import json
 import math
 import re
+import subprocess
 import sys
 
 import pytest
@@ -483,3 +484,44 @@ def test_point_ids_are_readable_for_every_kind_of_value():
     (point,) = sweep._points(rows)
     assert point.id == 'a=true,b=3,c=1e-05,d="x y",e=plain'
     assert point.params == {"a": True, "b": 3, "c": 1e-05, "d": "x y", "e": "plain"} and point.seed is None
+
+
+ODD_COLUMNS = (
+    ("b", "bool", [True, None, False, True]),
+    ("i", "int", [0, -(2**63), 2**63 - 1, None]),
+    ("f", "float", [math.nan, -math.inf, -0.0, 5e-324]),
+    ("g", "float", [1, None, 0.1 + 0.2, 1e300]),
+    ("s", "str", ["", 'say "hi", twice', "two\nlines", None]),
+    ("n", "str", ["NA", "null", "nan", "é ∑ 🙂"]),
+    ("m", "mixed", [1, "x", 2.5, True]),
+    ("e", "empty", [None, None, None, None]),
+)
+
+
+def test_the_parquet_holds_every_value_as_arrow_would_convert_it():
+    """Made through pyarrow's CSV reader (no pandas), it must hold what converting the Python
+    values themselves gives: quotes, commas, newlines, look-alikes of missing values, extreme
+    numbers, empty strings apart from missing ones."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    columns = tuple(sweep.Column(name, "observable", kind) for name, kind, _ in ODD_COLUMNS)
+    rows = tuple(zip(*(values for *_, values in ODD_COLUMNS), strict=True))
+    read = pq.read_table(io.BytesIO(sweep.Table(columns, rows).to_parquet()))
+    types = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "str": pa.string(), "mixed": pa.string(),
+             "empty": pa.null()}
+    for name, kind, values in ODD_COLUMNS:
+        if kind == "mixed":
+            values = ["1", "x", "2.5", "true"]
+        expected = pa.array([None if v is None else float(v) if kind == "float" else v for v in values], type=types[kind])
+        got = read.column(name)
+        assert got.type == expected.type, name
+        assert [repr(v) for v in got.to_pylist()] == [repr(v) for v in expected.to_pylist()], name  # nan, -0.0 too
+
+
+def test_writing_the_parquet_does_not_import_pandas():
+    pytest.importorskip("pyarrow")
+    code = ("import sys; from labbook import sweep; "
+            "t = sweep.Table((sweep.Column('x', 'observable', 'float'),), ((1.0,), (None,))); "
+            "assert t.to_parquet(); print('pandas' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
