@@ -455,12 +455,16 @@ def _started_and_connected(job: Job, servers: Any) -> Any:
 def _import_kernel_machinery() -> None:
     """Import jupyter_client and nbclient once, here, while the kernel server imports
     ipykernel: two threads importing them at once can meet a partially initialized module
-    (an ImportError from jupyter_client.manager)."""
+    (an ImportError from jupyter_client.manager). And make nbformat's validator: it compiles
+    the notebook schema on first use (~70 ms), which each worker thread did at once, before
+    its first cell."""
     import jupyter_client.kernelspec  # noqa: F401
     import jupyter_client.manager  # noqa: F401
     import jupyter_client.provisioning.local_provisioner  # noqa: F401
     import nbclient  # noqa: F401
-    import nbformat.v4  # noqa: F401
+    import nbformat.v4
+
+    nbformat.v4.new_code_cell("")
 
 
 CHUNK_MOST = 4
