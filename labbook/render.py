@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import html
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -102,23 +103,32 @@ def inline_html(text: str, env: dict[str, Any] | None = None, *, line: int | Non
     return texmath.inline_html(text, env, line=line)
 
 
+_PYGMENTS = threading.Lock()
+"""Held while pygments' lexers and formatters are imported and made: those modules replace
+themselves in sys.modules with lazy ones as they load, and a second thread importing a name
+from them meanwhile gets an ImportError (a build makes the code cells' lexer on a helper thread
+while the first pages may already render)."""
+
+
 @functools.cache
 def _formatter() -> Any:
-    from pygments.formatters import HtmlFormatter
+    with _PYGMENTS:
+        from pygments.formatters import HtmlFormatter
 
-    return HtmlFormatter(cssclass="highlight", wrapcode=True)
+        return HtmlFormatter(cssclass="highlight", wrapcode=True)
 
 
 @functools.cache
 def _lexer(language: str) -> Any:
     """pygments' lexer for a fence's language (bibtex, bash, console, yaml, …); plain text when unknown."""
-    from pygments.lexers import TextLexer, get_lexer_by_name
-    from pygments.util import ClassNotFound
+    with _PYGMENTS:
+        from pygments.lexers import TextLexer, get_lexer_by_name
+        from pygments.util import ClassNotFound
 
-    try:
-        return get_lexer_by_name(language) if language else TextLexer()
-    except ClassNotFound:
-        return TextLexer()
+        try:
+            return get_lexer_by_name(language) if language else TextLexer()
+        except ClassNotFound:
+            return TextLexer()
 
 
 def ready_to_highlight() -> None:

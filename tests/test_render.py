@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -150,3 +152,31 @@ def test_a_build_makes_the_code_cells_lexer_ahead_and_pages_then_use_it():
     assert render._lexer.cache_info().currsize == 1
     html = render.highlight("x = 1  # a comment")
     assert render._lexer.cache_info().hits >= 1 and '<span class="c1"># a comment</span>' in html
+
+
+RACE = """
+import threading
+from labbook import render
+failed = []
+def ahead():
+    try:
+        render.ready_to_highlight()
+    except ImportError as exc:
+        failed.append(exc)
+thread = threading.Thread(target=ahead)
+thread.start()
+try:
+    render._lexer("text"), render._lexer("bash")
+except ImportError as exc:
+    failed.append(exc)
+thread.join()
+print(failed)
+"""
+
+
+def test_the_lexer_made_ahead_on_a_thread_races_no_page_rendering_meanwhile():
+    """pygments' lexers module replaces itself as it loads: without labbook's lock, one of the
+    two threads got "cannot import name 'TextLexer'" in every run of this (a build failed so)."""
+    for _ in range(3):  # a fresh process each time: the modules are imported anew
+        done = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True, check=True)
+        assert done.stdout.strip() == "[]", done.stdout + done.stderr
