@@ -420,11 +420,6 @@ class KernelServer:
                 return None
             return json.loads(line)
 
-    def close(self) -> None:
-        """End the server and whatever it forked (if it was ever started); wait for it, briefly."""
-        self.hang_up()
-        self.wait_ended()
-
     def hang_up(self) -> None:
         """Tell the server to end (its stdin closes): it kills its kernels and removes their folders."""
         with self._lock:
