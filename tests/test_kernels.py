@@ -57,6 +57,9 @@ print(json.dumps({
     "unparsed": get_ipython().kernel.parent.extra_args,
     "figure_dpi": __import__("matplotlib_inline.config").config.InlineBackend.instance().print_figure_kwargs["dpi"],
     "stdin_empty": sys.stdin.read() == "" if hasattr(sys.stdin, "read") else None,
+    "debugger": hasattr(get_ipython().kernel, "debugger"),
+    "debugpy_loaded": "debugpy" in sys.modules,
+    "debugpy_importable": __import__("importlib.util").util.find_spec("debugpy") is not None,
 }))
 ```
 '''
@@ -93,6 +96,8 @@ def test_a_forked_kernel_sees_what_an_execd_kernel_sees(root):
     assert not fork_view["numpy_loaded"], "the server preloads nothing that reads per-post settings"
     assert not fork_view["history_kept"], "a build writes nothing into the author's IPython history"
     assert fork_view["figure_dpi"] == 110
+    assert not fork_view["debugger"] and not fork_view["debugpy_loaded"], "labbook's kernelspec offers no debugger"
+    assert fork_view["debugpy_importable"], "a post may still import debugpy itself"
 
 
 def test_the_server_parses_a_command_line_once_and_each_fork_gets_its_own_connection_file():
@@ -105,6 +110,29 @@ def test_the_server_parses_a_command_line_once_and_each_fork_gets_its_own_connec
     assert kernel_side._command_line_template(["--HistoryManager.enabled=False"]) is None
     unparsed = kernel_side._command_line_template(["-f", "/a/kernel.json", "a-script.py"])
     assert unparsed is not None and kernel_side._parse_in_server(unparsed) is None  # the kernel parses its own
+
+
+GC_PROBE = """---
+title: Collector
+date: 2026-01-01
+---
+
+```python
+import gc
+print(gc.isenabled(), gc.get_freeze_count() > 1000, "debugpy" in __import__("sys").modules)
+```
+"""
+
+
+def test_a_forked_kernel_collects_its_own_garbage_and_leaves_the_servers_objects_shared(tmp_path):
+    root = make_project(tmp_path / "proj", {"gc.md": GC_PROBE})
+    post, _ = source.read(root / "posts" / "gc.md", load_config(root))
+    with kernels.KernelServers() as servers:
+        kernel = kernels.start_kernel(post, root, servers)
+        assert kernel.forked
+        run, _ = execute.execute(post, root, tmp_path / "out", kernel=kernel)
+    printed = "".join(o.get("text", "") for o in run.cells[0].outputs if o["output_type"] == "stream")
+    assert printed.split() == ["True", "True", "False"]
 
 
 def test_each_forked_kernel_starts_from_the_pristine_server(root):
