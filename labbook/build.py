@@ -362,6 +362,9 @@ def _executions(missing: Sequence[Post | gather.SweepPlan], project: _Project,
         for job in [*(job_for(post, config, store) for post in _one_per_key(posts)),
                     *(j for s in sweeps for j in s.jobs)]:
             session.submit(job)
+        for expected in (s.gather_ahead for s in sweeps):
+            if expected is not None:
+                session.expect(expected)
         _prepare_rendering(project.theme)
         for plan in sweeps:
             reporter.points(plan.post, plan.progress)

@@ -110,8 +110,8 @@ def run_remote_jobs(jobs: Sequence[Job]) -> list[Done]:
     staged = [_staged(job) for job in jobs]
     dones: list[Done] = []
     try:
-        with _Ahead(servers) as ahead:
-            kernel = _start_ahead(staged[0], servers) if staged else None
+        with _Ahead(servers, _Spares()) as ahead:
+            kernel = _start_ahead(staged[0], servers, ahead.spares) if staged else None
             for number, job in enumerate(staged):
                 following = staged[number + 1] if number + 1 < len(staged) else None
                 if following is not None:
@@ -235,6 +235,10 @@ class Session:
         """Jobs submitted and not yet reported."""
         return self._submitted - self._reported
 
+    def expect(self, job: Job) -> None:
+        """`job` will be submitted once others have finished (a sweep's gather after its points):
+        a worker with nothing else to do may start its kernel meanwhile. Never reported itself."""
+
     def _start(self, job: Job) -> None:
         raise NotImplementedError
 
@@ -319,10 +323,16 @@ class LocalSession(Session):
 
         super().__init__(progress)
         self.workers = workers
-        self._pending: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._pending: queue.SimpleQueue[Job | _Expected | None] = queue.SimpleQueue()
         self._servers = KernelServers()
+        self._spares = _Spares()
         self._threads: list[threading.Thread] = []
         self._closed = False
+
+    def expect(self, job: Job) -> None:
+        """Queued behind every job submitted so far: the worker that takes it starts its kernel."""
+        if not self._closed and self._threads:
+            self._pending.put(_Expected(job))
 
     def _start(self, job: Job) -> None:
         if self._closed:
@@ -333,7 +343,8 @@ class LocalSession(Session):
         if len(self._threads) < self.workers and len(self._threads) < self._submitted:
             number = len(self._threads)
             thread = threading.Thread(target=_work, args=(self._pending, self._finished, self.progress, self.workers,
-                                                          self._servers), daemon=True, name=f"labbook-kernel-{number}")
+                                                          self._servers, self._spares),
+                                      daemon=True, name=f"labbook-kernel-{number}")
             self._threads.append(thread)
             thread.start()
 
@@ -354,29 +365,94 @@ class LocalSession(Session):
         self._closed = True
         for _ in self._threads:
             self._pending.put(None)
+        self._spares.close()
         self._servers.close()
 
 
-def _work(pending: queue.SimpleQueue[Job | None], finished: queue.SimpleQueue[Done], progress: Progress | None,
-          workers: int, servers: Any) -> None:
+def _work(pending: queue.SimpleQueue[Job | _Expected | None], finished: queue.SimpleQueue[Done],
+          progress: Progress | None, workers: int, servers: Any, spares: _Spares) -> None:
     """Run jobs until the session ends (a None); every job taken is reported, whatever goes wrong.
 
     A job is taken ahead only while the queue holds one for every worker: near the end,
     a job waiting behind a busy worker would keep an idle one idle. Its kernel is started on a
-    helper thread while the current job runs (`_Ahead`).
+    helper thread while the current job runs (`_Ahead`). An expected job (`Session.expect`) is
+    not run: its kernel is kept in `spares` for the job when it comes.
     """
-    with _Ahead(servers) as ahead:
+    with _Ahead(servers, spares) as ahead:
         job = pending.get()
-        kernel = _start_ahead(job, servers) if job is not None else None
+        kernel = _start_ahead(job, servers, spares) if job is not None else None
         while job is not None:
             following = _take(pending) if pending.qsize() >= workers else None
             if following is not None:
                 ahead.start(following)
-            finished.put(_run_reporting(job, progress, kernel))
+            if isinstance(job, _Expected):
+                spares.keep(job.job, kernel)
+            else:
+                finished.put(_run_reporting(job, progress, kernel))
             job, kernel = following, ahead.kernel() if following is not None else None
             if job is None:
                 job = pending.get()
-                kernel = _start_ahead(job, servers) if job is not None else None
+                kernel = _start_ahead(job, servers, spares) if job is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Expected:
+    """A job announced before it can run (`Session.expect`): only its kernel is started."""
+
+    job: Job
+
+
+class _Spares:
+    """Kernels started for expected jobs, each until a job needing the same kernel comes
+    (`_same_kernel`); those never asked for end with the session."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kernels: list[tuple[Job, Any]] = []
+        self._closed = False
+
+    def keep(self, job: Job, kernel: Any) -> None:
+        if isinstance(kernel, LabbookError):  # the job starts its own when it comes, and reports why not
+            return
+        with self._lock:
+            if not self._closed:
+                self._kernels.append((job, kernel))
+                return
+        _discard(kernel)
+
+    def take(self, job: Job) -> Any:
+        """A kept kernel that `job` can run in, or None."""
+        with self._lock:
+            for number, (expected, kernel) in enumerate(self._kernels):
+                if _same_kernel(expected, job):
+                    del self._kernels[number]
+                    return kernel
+        return None
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            kept, self._kernels = self._kernels, []
+        for _, kernel in kept:
+            _discard(kernel)
+
+
+def _same_kernel(one: Job, other: Job) -> bool:
+    """Whether `start_kernel` would start the same kernel for both: same environment, command
+    line and preloaded modules (a sweep's gather and the post it comes from differ in neither)."""
+    from .kernels import kernel_arguments, kernel_environment
+
+    if (one.root, one.preload, one.gather_preload) != (other.root, other.preload, other.gather_preload):
+        return False
+    root = Path(one.root)
+    return (kernel_arguments(one.post) == kernel_arguments(other.post)
+            and kernel_environment(one.post, root) == kernel_environment(other.post, root))
+
+
+def _discard(kernel: Any) -> None:
+    from .kernels import discard_kernel
+
+    discard_kernel(kernel)
 
 
 class _Ahead:
@@ -386,13 +462,13 @@ class _Ahead:
     keeps nothing that needs this thread's loop; the client is connected on a loop of its own
     (`kernels.connect_ahead`) and then used on the worker's."""
 
-    def __init__(self, servers: Any) -> None:
-        self.servers = servers
+    def __init__(self, servers: Any, spares: _Spares) -> None:
+        self.servers, self.spares = servers, spares
         self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="labbook-ahead")
         self._started: cf.Future[Any] | None = None
 
-    def start(self, job: Job) -> None:
-        self._started = self._pool.submit(_started_and_connected, job, self.servers)
+    def start(self, job: Job | _Expected) -> None:
+        self._started = self._pool.submit(_started_and_connected, job, self.servers, self.spares)
 
     def kernel(self) -> Any:
         """The kernel `start` asked for (or the error starting it raised), once it is started."""
@@ -407,9 +483,7 @@ class _Ahead:
         if self._started is not None:  # the worker broke off: the kernel started for nothing goes
             kernel = self._started.result()
             if not isinstance(kernel, LabbookError):
-                from .kernels import discard_kernel
-
-                discard_kernel(kernel)
+                _discard(kernel)
         self._pool.shutdown(wait=True)
 
 
@@ -421,7 +495,7 @@ def _run_reporting(job: Job, progress: Progress | None, kernel: Any) -> Done:
             f"labbook failed running this post: {type(exc).__name__}: {exc}", path=str(job.post.path)))
 
 
-def _take(pending: queue.SimpleQueue[Job | None]) -> Job | None:
+def _take(pending: queue.SimpleQueue[Job | _Expected | None]) -> Job | _Expected | None:
     """The next job if one is waiting; a None (the session's end) is put back for the loop to meet."""
     try:
         job = pending.get_nowait()
@@ -432,10 +506,14 @@ def _take(pending: queue.SimpleQueue[Job | None]) -> Job | None:
     return job
 
 
-def _start_ahead(job: Job, servers: Any) -> Any:
-    """The job's kernel, started now; or the error that starting it raised, for run_job to report."""
+def _start_ahead(item: Job | _Expected, servers: Any, spares: _Spares) -> Any:
+    """The job's kernel, started now (or kept for it, when it was expected); or the error that
+    starting it raised, for run_job to report."""
     from .kernels import start_kernel
 
+    job = item.job if isinstance(item, _Expected) else item
+    if not isinstance(item, _Expected) and (kept := spares.take(job)) is not None:
+        return kept
     try:
         return start_kernel(job.post, Path(job.root), servers, preload=job.preload, gather_preload=job.gather_preload)
     except LabbookError as error:
@@ -444,12 +522,14 @@ def _start_ahead(job: Job, servers: Any) -> Any:
         return ExecutionError(f"the kernel could not start: {type(exc).__name__}: {exc}", path=str(job.post.path))
 
 
-def _started_and_connected(job: Job, servers: Any) -> Any:
+def _started_and_connected(item: Job | _Expected, servers: Any, spares: _Spares) -> Any:
     """`_start_ahead`, then the kernel's client connected (see `_Ahead`)."""
-    from .kernels import connect_ahead
+    from .kernels import Kernel, connect_ahead
 
-    kernel = _start_ahead(job, servers)
-    return kernel if isinstance(kernel, LabbookError) else connect_ahead(kernel)
+    kernel = _start_ahead(item, servers, spares)
+    if isinstance(kernel, Kernel) and kernel.client is None:
+        return connect_ahead(kernel)
+    return kernel
 
 
 def _import_kernel_machinery() -> None:

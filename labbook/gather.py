@@ -218,6 +218,18 @@ class SweepPlan:
         if not self.jobs:
             self._points_done()
 
+    @property
+    def gather_ahead(self) -> dispatch.Job | None:
+        """The gather's job as far as its kernel goes, while points are still to run: a worker
+        with nothing left to do starts that kernel before the last point is in, where it would
+        otherwise fork, boot and connect after it (~0.1-0.25 s at the end of a sweep's build).
+        None when no point runs here, or the post has no gather part."""
+        if not self.split.gather_cells or self._gather_post is not None or self.config.scheduler:
+            return None
+        modules = self._gather_preload
+        return dispatch.Job(self.post, str(self.config.root), preload=modules, gather_preload=modules,
+                            label=f"{self.post.slug} gather")
+
     def owns(self, done: dispatch.Done) -> bool:
         """The Done is one of this sweep's points, or its gather."""
         if done.post.path != self.post.path:

@@ -120,6 +120,75 @@ def test_leaving_a_session_early_stops_its_workers(tmp_path, instant_jobs):
         assert not thread.is_alive(), "a worker outlived its session"
 
 
+AGED = """---
+title: {slug}
+date: 2026-01-01
+labbook:
+  seed: {seed}
+---
+
+```python
+import os, time
+ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])  # the process's start, since boot
+age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+{sleep}print(round(age, 2), os.environ["LABBOOK_SEED"])
+```
+"""
+
+
+def aged_job(tmp_path: Path, slug: str, seed: int = 0, sleep: float = 0) -> dispatch.Job:
+    text = AGED.format(slug=slug, seed=seed, sleep=f"time.sleep({sleep})\n" if sleep else "")
+    post = source.parse(text, f"posts/{slug}.md")[0]
+    return dispatch.Job(post, str(tmp_path), str(tmp_path / f"{slug}-{seed}"))
+
+
+def printed(done: dispatch.Done) -> list[str]:
+    assert done.run is not None, done.error
+    return "".join(o.get("text", "") for o in done.run.cells[0].outputs).split()
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_expected_jobs_kernel_boots_while_the_jobs_before_it_run(tmp_path, workers):
+    expected = aged_job(tmp_path, "gather", seed=3)
+    with dispatch.LocalDispatcher(workers).session() as session:
+        for number in range(workers):  # the last to end is on its own while the others' worker is free
+            session.submit(aged_job(tmp_path, f"point{number}", sleep=3 if number == workers - 1 else 0.5))
+        session.expect(expected)
+        arrived = [d.post.slug for d in session]
+        session.submit(aged_job(tmp_path, "gather", seed=3))  # as a sweep's gather: made anew, once its points are in
+        (done,) = list(session)
+    assert sorted(arrived) == [f"point{n}" for n in range(workers)]
+    age, seed = printed(done)
+    assert seed == "3"
+    assert float(age) > 1.2, "its kernel was started after the jobs before it had run, not while they ran"
+
+
+@pytest.mark.kernel
+def test_a_job_never_runs_in_a_kernel_started_for_another_environment(tmp_path):
+    with dispatch.LocalDispatcher(1).session() as session:
+        session.submit(aged_job(tmp_path, "point", sleep=1))
+        session.expect(aged_job(tmp_path, "gather", seed=3))
+        list(session)
+        session.submit(aged_job(tmp_path, "gather", seed=4))  # its settings changed meanwhile: not that kernel
+        (done,) = list(session)
+    assert printed(done)[1] == "4"
+
+
+@pytest.mark.kernel
+def test_a_kernel_started_for_a_job_that_never_comes_ends_with_the_session(tmp_path):
+    import tempfile
+
+    slug = "expected-and-never-submitted"
+    with dispatch.LocalDispatcher(1).session() as session:
+        session.submit(aged_job(tmp_path, "point", sleep=1))
+        session.expect(aged_job(tmp_path, slug))
+        assert [d.post.slug for d in session] == ["point"]
+        folders = list(Path(tempfile.gettempdir()).glob(f"labbook-run-{slug}-*"))
+        assert len(folders) == 1, "the expected job's kernel was not started while the point ran"
+    assert not folders[0].exists(), "its kernel outlived the session"
+
+
 def test_a_sweeps_points_go_to_dask_in_chunks_that_keep_every_worker_busy(tmp_path):
     def sizes(count: int, threads: int) -> list[int]:
         return [len(chunk) for chunk in dispatch.chunks(jobs(tmp_path / f"{count}-{threads}", count), threads)]
