@@ -273,7 +273,8 @@ def _fork_provisioner_class() -> type:
 
 @functools.cache
 def _ready_client_class() -> type:
-    """jupyter_client's async client, ready as soon as the kernel answers kernel_info.
+    """jupyter_client's async client, ready as soon as the kernel answers kernel_info, and
+    connected without a heartbeat channel.
 
     The stock client then drains IOPub until it has been silent for 0.2 s: a fixed 0.2 s per
     post. nbclient matches every message to its request by parent id, so the drain buys
@@ -284,6 +285,13 @@ def _ready_client_class() -> type:
     from jupyter_client.asynchronous import AsyncKernelClient
 
     class ReadyClient(AsyncKernelClient):
+        def start_channels(self, shell: bool = True, iopub: bool = True, stdin: bool = True, hb: bool = False,
+                           control: bool = True) -> None:
+            """Without the heartbeat: a client its manager made asks the manager whether the
+            kernel lives (a poll of the process), so the heartbeat's thread, socket and event loop,
+            made for every kernel, told nobody anything."""
+            super().start_channels(shell, iopub, stdin, hb, control)
+
         async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
             deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
             while True:
