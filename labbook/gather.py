@@ -226,9 +226,14 @@ class SweepPlan:
         None when no point runs here, or the post has no gather part."""
         if not self.split.gather_cells or self._gather_post is not None or self.config.scheduler:
             return None
+        return self._as_gather(dispatch.Job(self.post, str(self.config.root)))
+
+    def _as_gather(self, job: dispatch.Job) -> dispatch.Job:
+        """The job with the gather's kernel and label: its own preloads, so it forks from the
+        server the points started, if they did. The job announced ahead and the one run must
+        agree here, or the kernel started ahead is never taken."""
         modules = self._gather_preload
-        return dispatch.Job(self.post, str(self.config.root), preload=modules, gather_preload=modules,
-                            label=f"{self.post.slug} gather")
+        return replace(job, preload=modules, gather_preload=modules, label=f"{self.post.slug} gather")
 
     def owns(self, done: dispatch.Done) -> bool:
         """The Done is one of this sweep's points, or its gather."""
@@ -292,9 +297,7 @@ class SweepPlan:
             return
         job = job_for(gather, self.config, self.store)
         placed = self._placed(table, remote=bool(self.config.scheduler))
-        modules = self._gather_preload  # its own: it forks from the server the points started, if they did
-        self._gather_job = replace(job, placed=placed, preload=modules, gather_preload=modules,
-                                   label=f"{self.post.slug} gather")
+        self._gather_job = replace(self._as_gather(job), placed=placed)
         if not self.jobs:  # every point was cached: the gather is the first job
             self.jobs.append(self._gather_job)
 
