@@ -17,9 +17,11 @@ by the next command (`recover`), or undone if the disk still refuses.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -226,10 +228,54 @@ def _remove_empty_parents(start: Path, folder: Path) -> None:
 
 
 def _sync(staged: Path) -> None:
-    """Staged bytes reach the disk before the journal that promises them does."""
+    """Staged bytes reach the disk before the journal that promises them does.
+
+    One syncfs(2) of the staging area's file system where the C library has it (Linux): it
+    flushes every file staged, and their folder's entries, in one call, where a fsync a file
+    took ~0.1 s for the ~300 files of a 64-point sweep here (~0.01 s). Elsewhere, or if the
+    call is missing, each file is synced on its own. An error either way is the disk's refusal.
+    """
+    if _syncfs(staged):
+        return
     for path in staged.iterdir():
         with path.open("rb") as stream:
             os.fsync(stream.fileno())
+
+
+def _syncfs(folder: Path) -> bool:
+    """syncfs(2) on `folder`'s file system; False where there is no such call.
+
+    Raises:
+        OSError: the kernel reported a write-back error (Linux ≥ 5.8 does, as fsync would).
+    """
+    call = _syncfs_call()
+    if call is None:
+        return False
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        if call(fd) != 0:
+            import ctypes
+
+            number = ctypes.get_errno()
+            raise OSError(number, os.strerror(number), str(folder))
+    finally:
+        os.close(fd)
+    return True
+
+
+@functools.cache
+def _syncfs_call() -> Any:
+    """libc's syncfs, or None (not Linux, or a C library without it)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        call = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    call.argtypes, call.restype = [ctypes.c_int], ctypes.c_int
+    return call
 
 
 def _verb(op: dict[str, str]) -> str:

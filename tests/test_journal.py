@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,6 +59,56 @@ def test_a_destination_that_cannot_be_a_folder_fails_cleanly(folder):
         journal.commit(folder, {"a/page.html": b"new", "blocked/x.txt": b"x"}, [], "site")
     assert caught.value.path == "site/blocked/x.txt"
     assert tree(folder) == before
+
+
+def _fsyncs_of_staged_files(monkeypatch) -> list[str]:
+    """Records every fsync of a file in the staging area (the journal's own file is written apart)."""
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd):
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        if f"{journal.STAGING}/new/" in name:
+            synced.append(name)
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs(2) is Linux's")
+def test_the_staged_files_reach_the_disk_in_one_syncfs_on_linux(folder, monkeypatch):
+    assert journal._syncfs_call() is not None  # glibc and musl both have it
+    calls: list[int] = []
+    real = journal._syncfs_call()
+    monkeypatch.setattr(journal, "_syncfs_call", lambda: lambda fd: calls.append(fd) or real(fd))
+    synced = _fsyncs_of_staged_files(monkeypatch)
+    journal.commit(folder, {f"many/{i}.txt": b"x" * i for i in range(40)}, [], "site")
+    assert len(calls) == 1 and synced == []
+    assert tree(folder)["many/39.txt"] == b"x" * 39
+
+
+def test_without_syncfs_each_staged_file_is_synced(folder, monkeypatch):
+    monkeypatch.setattr(journal, "_syncfs_call", lambda: None)
+    synced = _fsyncs_of_staged_files(monkeypatch) if sys.platform.startswith("linux") else None
+    journal.commit(folder, {"a/page.html": b"new page", "b/new.txt": b"new"}, [], "site")
+    assert synced is None or len(synced) == 2
+    assert tree(folder)["b/new.txt"] == b"new"
+
+
+def test_a_write_back_error_at_the_sync_changes_nothing_and_says_so(folder, monkeypatch):
+    import ctypes
+
+    def failing(fd):
+        ctypes.set_errno(5)
+        return -1
+
+    monkeypatch.setattr(journal, "_syncfs_call", lambda: failing)
+    before = tree(folder)
+    with pytest.raises(SiteError, match="could not stage the new files: Input/output error") as caught:
+        journal.commit(folder, {"a/page.html": b"new page"}, ["gone.txt"], "site")
+    assert caught.value.path == f"site/{journal.STAGING}"
+    assert tree(folder) == before and not (folder / journal.JOURNAL).exists()
 
 
 def write_crashed_commit(folder: Path, ops: list[dict], staged: dict[str, bytes]) -> None:
