@@ -13,7 +13,6 @@ import contextlib
 import functools
 import json
 import os
-import queue
 import select
 import shutil
 import signal
@@ -184,20 +183,9 @@ def discard_kernel(kernel: Kernel) -> bool:
     alive = stop_kernel(kernel)
     if kernel.owner is not None:
         kernel.owner.untrack(kernel)
-        kernel.owner.remove_later(kernel.private, kernel.workdir)
-    else:
-        _remove(kernel.private, kernel.workdir)
+    shutil.rmtree(kernel.private, ignore_errors=True)
+    shutil.rmtree(kernel.workdir, ignore_errors=True)
     return alive
-
-
-def _remove(*folders: Path) -> None:
-    for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _remove_until_none(doomed: queue.SimpleQueue[tuple[Path, ...] | None]) -> None:
-    while (folders := doomed.get()) is not None:
-        _remove(*folders)
 
 
 def stop_kernel(kernel: Kernel) -> bool:
@@ -474,32 +462,6 @@ class KernelServers:
         self._lock = threading.Lock()
         self._live: dict[int, Kernel] = {}
         """Kernels started for this build and not yet discarded."""
-        self._remover: tuple[threading.Thread, queue.SimpleQueue[tuple[Path, ...] | None]] | None = None
-        self._closed = False
-
-    def remove_later(self, *folders: Path) -> None:
-        """Remove a discarded kernel's folders on a thread of their own, which `close` waits
-        for: ~4 ms of file system work a point here, between one point's end and the next
-        point's start. Its process is dead already; nothing reads the folders again."""
-        with self._lock:
-            if self._closed:  # nobody would wait for a thread now
-                _remove(*folders)
-                return
-            if self._remover is None:
-                doomed: queue.SimpleQueue[tuple[Path, ...] | None] = queue.SimpleQueue()
-                thread = threading.Thread(target=_remove_until_none, args=(doomed,), name="labbook-remover",
-                                          daemon=True)
-                thread.start()
-                self._remover = (thread, doomed)
-            self._remover[1].put(folders)
-
-    def _removed(self) -> None:
-        """Every folder handed to `remove_later` is gone; later ones are removed at once."""
-        with self._lock:
-            remover, self._remover, self._closed = self._remover, None, True
-        if remover is not None:
-            remover[1].put(None)
-            remover[0].join()
 
     def track(self, kernel: Kernel) -> None:
         with self._lock:
@@ -555,9 +517,8 @@ class KernelServers:
         return server
 
     def close(self) -> None:
-        """Kill the kernels still running and remove their folders, then end the servers."""
+        """Kill the kernels still running, then end the servers."""
         self.kill_all()
-        self._removed()
         with self._lock:
             servers, self._servers = list(self._servers.values()), {}
         for server in servers:  # all told first: they end side by side

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import tempfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -164,31 +162,6 @@ def test_closing_the_servers_ends_their_kernels(root):
         wait_for(lambda: not _alive(pid), timeout=15)
     finally:
         kernels.discard_kernel(kernel)
-
-
-def test_a_discarded_kernels_folders_go_on_a_thread_of_their_own_and_are_gone_when_the_servers_close(root, monkeypatch):
-    removed_on: list[str] = []
-    real = kernels._remove
-
-    def remove(*folders):
-        removed_on.append(threading.current_thread().name)
-        real(*folders)
-
-    monkeypatch.setattr(kernels, "_remove", remove)
-    post, _ = source.read(root / "posts" / "probe.md", load_config(root))
-    servers = kernels.KernelServers()
-    try:
-        kernel = kernels.start_kernel(post, root, servers)
-        kernels.discard_kernel(kernel)
-    finally:
-        servers.close()
-    assert removed_on == ["labbook-remover"]
-    assert not kernel.private.exists() and not kernel.workdir.exists()
-    late = kernels.Kernel(kernel.manager, Path(tempfile.mkdtemp(prefix="labbook-kernel-")),
-                          Path(tempfile.mkdtemp(prefix="labbook-run-")), owner=servers, gone=True)
-    kernels.discard_kernel(late)  # after close: nobody would wait for a thread, so at once
-    assert not late.private.exists() and not late.workdir.exists()
-    assert removed_on[-1] == threading.current_thread().name
 
 
 @pytest.mark.parametrize("found", [0, 1])
