@@ -45,7 +45,9 @@ class Reporter(Protocol):
         """A post's kernel starts its cell `index` (0-based) of `total`."""
         return None
 
-    def executed(self, post: Post, seconds: float) -> None:
+    def executed(self, post: Post, seconds: float, sweep: gather.SweepCounts | None = None) -> None:
+        """A post's kernels are done: `seconds` of execution (a sweep's: its points' and its
+        gather's, added up, with what they were in `sweep`)."""
         return None
 
     def points(self, post: Post, progress: Progress, finished: str = "") -> None:
@@ -422,7 +424,7 @@ def _sweep_arrival(plan: gather.SweepPlan, done: dispatch.Done, session: dispatc
         reporter.warning(f"{plan.post.path}: {warning}")
     result = plan.result
     if isinstance(result, gather.Gathered):
-        reporter.executed(plan.post, result.seconds)
+        reporter.executed(plan.post, result.seconds, result.counts)
         yield _Ready(plan.post, result.run, result.folder, result.status, result.seconds, sweep=result.counts)
     elif isinstance(result, LabbookError):
         yield _Failure(plan.post.path, result, plan.post.key, plan.post.slug, sweep=plan.counts)

@@ -89,11 +89,12 @@ class ConsoleReporter:
         if not self.live_ok and self.verbose:
             self.err.print(f"  {slug}: cell {index + 1}/{total}")
 
-    def executed(self, post: Any, seconds: float) -> None:
+    def executed(self, post: Any, seconds: float, sweep: Any = None) -> None:
         with self.lock:
             self.running.pop(post.slug, None)
         if not self.quiet:
-            self.err.print(f"✓ {escape(str(post.path))} executed ({seconds:.1f} s)", markup=True)
+            what = f"{_sweep_work(sweep)}, " if sweep is not None else ""
+            self.err.print(f"✓ {escape(str(post.path))} executed ({what}{seconds:.1f} s)", markup=True)
 
     def points(self, post: Any, progress: Any, finished: str = "") -> None:
         """A sweep's progress: a live row per sweep post; without a live display, a line per point."""
@@ -175,6 +176,18 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
+def _sweep_work(counts: Any) -> str:
+    """What a sweep's build ran: '9 points (1 failed) and the gather', 'the gather; 6 points cached'."""
+    points = f"{counts.executed} point{'s' if counts.executed != 1 else ''}" if counts.executed else ""
+    if counts.failed:
+        points += f" ({len(counts.failed)} failed)"
+    if not counts.gathered:
+        return points or "nothing"
+    if not points:
+        return f"the gather; {counts.cached} point{'s' if counts.cached != 1 else ''} cached"
+    return f"{points} and the gather"
+
+
 class CheckProgress:
     """The check's progress on the console reporter: kernels and cells as they run."""
 
@@ -188,7 +201,7 @@ class CheckProgress:
     def cell(self, slug: str, index: int, total: int) -> None:
         self.reporter.cell(slug, index, total)
 
-    def executed(self, post: Any, seconds: float) -> None:
+    def executed(self, post: Any, seconds: float, sweep: Any = None) -> None:
         with self.reporter.lock:
             self.reporter.running.pop(post.slug, None)
 

@@ -24,7 +24,7 @@ from typing import Literal
 
 from . import cache, dispatch, sweep
 from .config import Config
-from .errors import LabbookError
+from .errors import ExecutionError, LabbookError
 from .files import link_files
 from .jobs import job_for
 from .model import Point, Post, Run
@@ -93,6 +93,7 @@ class Gathered:
     folder: Path
     status: Literal["executed", "cached"]
     seconds: float
+    """The executions of this build, added up: the points' and the gather's."""
     counts: SweepCounts
 
 
@@ -278,6 +279,9 @@ class SweepPlan:
 
     def _points_done(self) -> None:
         """Every point has an outcome: the table; then the gather, from the cache or as a job."""
+        if all(o.status == "failed" for o in self.outcomes.values()):
+            self.result = _nothing_succeeded(self.post, len(self.outcomes))
+            return
         results = [self._result(o) for o in self._ordered()]
         table = sweep.tidy_table(self.sweep, results, seed=self.post.settings.seed)
         self._problems = [*table.problems, *(p for r in results for p in r.problems)]
@@ -310,12 +314,14 @@ class SweepPlan:
         self._finish(run, self.store.put(run, dispatch.local_folder(done, self.store.new_folder)), seconds=done.seconds)
 
     def _finish(self, run: Run, folder: Path | None, seconds: float = 0.0) -> None:
+        """The sweep is complete; `seconds`: the gather's execution, if it ran in this build."""
         try:
             layout = self._layout(run, folder)
         except OSError as exc:
             self.result = LabbookError(f"could not lay out the sweep's files: {exc}", path=str(self.post.path))
             return
         executed = self._gather_executed or any(o.status != "cached" for o in self.outcomes.values())
+        seconds += sum(o.seconds for o in self.outcomes.values() if o.status != "cached")
         self.result = Gathered(self.post, run, layout, "executed" if executed else "cached", seconds, self.counts)
 
     @property
@@ -412,6 +418,14 @@ def _table_files(table: sweep.Table) -> dict[str, bytes]:
     if parquet is not None:
         files[sweep.TABLE_PARQUET] = parquet
     return files
+
+
+def _nothing_succeeded(post: Post, points: int) -> ExecutionError:
+    """A sweep whose every point failed has no result: it fails as a post whose cell raised does,
+    and its page keeps its last good version, where a table of failures alone would replace it."""
+    return ExecutionError(
+        f"every point of the sweep failed ({points} of {points}); the gather did not run",
+        path=str(post.path), hint="each point's own error is listed with its values; fix the cells before the gather")
 
 
 def _nothing_gathered(gather: Post, inputs: Mapping[str, str], outcomes: Sequence[PointOutcome]) -> Run:

@@ -570,8 +570,8 @@ class _LiveReporter:
         self.live.cell(path, url, index, total)
         self.console.cell(slug, index, total)
 
-    def executed(self, post: Any, seconds: float) -> None:
-        self.console.executed(post, seconds)
+    def executed(self, post: Any, seconds: float, sweep: Any = None) -> None:
+        self.console.executed(post, seconds, sweep)
 
     def points(self, post: Any, progress: Any, finished: str = "") -> None:
         self.console.points(post, progress, finished)

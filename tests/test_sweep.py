@@ -525,3 +525,25 @@ def test_writing_the_parquet_does_not_import_pandas():
             "assert t.to_parquet(); print('pandas' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(("executed", "failed", "cached", "gathered", "said"), [
+    (9, 0, 0, True, "9 points and the gather"),
+    (3, 1, 6, True, "3 points (1 failed) and the gather"),
+    (1, 0, 8, False, "1 point"),
+    (0, 0, 6, True, "the gather; 6 points cached"),
+])
+def test_the_terminal_says_what_a_sweep_executed(executed, failed, cached, gathered, said):
+    from pathlib import PurePosixPath
+
+    from labbook.console import ConsoleReporter
+    from labbook.errors import CellError
+    from labbook.gather import SweepCounts
+
+    counts = SweepCounts(PurePosixPath("posts/x.md"), executed + cached, executed=executed, cached=cached,
+                         failed=tuple(CellError("boom", path="posts/x.md") for _ in range(failed)),
+                         gathered=gathered)
+    reporter = ConsoleReporter()
+    with reporter.err.capture() as captured:
+        reporter.executed(type("P", (), {"slug": "x", "path": PurePosixPath("posts/x.md")})(), 12.34, counts)
+    assert captured.get().strip() == f"✓ posts/x.md executed ({said}, 12.3 s)"
