@@ -200,6 +200,14 @@ _NOT_RUN_SETTINGS = ("sweep",)
 """Keys of the `labbook:` block that are not RunSettings: read into the Post itself."""
 
 
+def _kinds(types: tuple[type, ...]) -> str:
+    """What a setting takes, in words: 'a number', 'a mapping or a list', 'true or false'."""
+    words = {bool: "true or false", int: "a whole number", float: "a number", str: "a string", list: "a list",
+             dict: "a mapping"}
+    kinds = [t for t in types if not (t is int and float in types)]  # a number covers the whole ones
+    return " or ".join(words.get(t, t.__name__) for t in kinds)
+
+
 def _settings(block: Any, path: str, lines: Mapping[str, int], config: Config | None) -> RunSettings:
     """The post's `labbook:` block over the project's defaults: known keys, right types, sane ranges.
 
@@ -228,7 +236,9 @@ def _typed_settings(block: dict[str, Any], path: str, lines: Mapping[str, int]) 
                 f"unknown setting 'labbook.{key}'{did_you_mean(key, _SETTING_TYPES)}", path=path, line=line
             )
         if not isinstance(value, _SETTING_TYPES[key]) or isinstance(value, bool):
-            raise FrontMatterError(f"'labbook.{key}' has the wrong type: {value!r}", path=path, line=line)
+            wanted = _kinds(_SETTING_TYPES[key])
+            raise FrontMatterError(f"'labbook.{key}' has the wrong type: {value!r} (it takes {wanted})",
+                                   path=path, line=line)
         values[key] = value
     if "inputs" in values:
         values["inputs"] = _as_strings("labbook.inputs", values["inputs"], path, lines.get("labbook.inputs"))
@@ -577,7 +587,9 @@ def _split_options(text: str, first_line: int, path: str) -> tuple[CellOptions, 
                                   path=path, line=where)
         value = raw if key in ("label", "caption", "claim") else _yaml_scalar(raw, path, where)
         if not isinstance(value, _OPTION_TYPES[key]) or (key == "timeout" and isinstance(value, bool)):
-            raise CellOptionError(f"cell option '{key}' has the wrong type: {raw!r}", path=path, line=where)
+            wanted = _kinds(_OPTION_TYPES[key])
+            raise CellOptionError(f"cell option '{key}' has the wrong type: {raw!r} (it takes {wanted})",
+                                  path=path, line=where)
         if key == "label" and not (isinstance(value, str) and _LABEL.match(value)):
             raise PathEscapeError(
                 f"cell label {value!r} must be letters, digits, '-' or '_'", path=path, line=where,

@@ -172,7 +172,9 @@ def test_a_posts_settings_start_from_the_projects_defaults(tmp_path):
     ("  threads: two\n", 5, "'labbook.threads' has the wrong type: 'two'"),
     ("  figure_format: jpg\n", 5, "labbook.figure_format must be png or svg"),
     (f"  memory_mb: {KERNEL_START_MB // 2}\n", 5, "a kernel needs to start"),
-    ("  seed: true\n", 5, "'labbook.seed' has the wrong type: True"),
+    ("  seed: true\n", 5, "'labbook.seed' has the wrong type: True (it takes a whole number)"),
+    ("  timeout: ten\n", 5, "'labbook.timeout' has the wrong type: 'ten' (it takes a number)"),
+    ("  sweep: 5\n", 5, "'labbook.sweep' has the wrong type: 5 (it takes a mapping or a list)"),
 ])
 def test_a_wrong_post_setting_names_the_file_and_line(tmp_path, block, line, message):
     config = load_config(project(tmp_path / "p"))
