@@ -9,6 +9,7 @@ the run and its artifacts. Results come back in any order; the caller sorts them
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import queue
 import shutil
 import tempfile
@@ -27,6 +28,7 @@ __all__ = ["Job", "Done", "Session", "Dispatcher", "LocalDispatcher", "DaskDispa
 
 Progress = Callable[[str, int, int], None]
 """Called with (slug, cell index, number of cells) as a cell starts, on this machine only."""
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +330,8 @@ class LocalSession(Session):
         self._spares = _Spares()
         self._threads: list[threading.Thread] = []
         self._closed = False
+        self._ending = threading.Event()
+        """Set by `stop` and `close`: the workers' jobs are abandoned."""
 
     def expect(self, job: Job) -> None:
         """Queued behind every job submitted so far: the worker that takes it starts its kernel."""
@@ -342,8 +346,9 @@ class LocalSession(Session):
         self._pending.put(job)
         if len(self._threads) < self.workers and len(self._threads) < self._submitted:
             number = len(self._threads)
-            thread = threading.Thread(target=_work, args=(self._pending, self._finished, self.progress, self.workers,
-                                                          self._servers, self._spares),
+            thread = threading.Thread(target=_work_until_ended, args=(self._ending, self._pending, self._finished,
+                                                                      self.progress, self.workers, self._servers,
+                                                                      self._spares),
                                       daemon=True, name=f"labbook-kernel-{number}")
             self._threads.append(thread)
             thread.start()
@@ -356,17 +361,42 @@ class LocalSession(Session):
         _import_kernel_machinery()
 
     def stop(self) -> None:
+        """An interrupt: no job waiting is started, and the kernels running are killed."""
+        self._ending.set()
+        self._drop_pending()
         self._servers.kill_all()
 
     def close(self) -> None:
-        """End the worker threads (each takes one None) and the kernel servers with their kernels."""
+        """End the worker threads (each takes one None) and the kernel servers with their kernels.
+        A worker busy with a job ends with it; it is not waited for (it may be waiting on a server
+        still importing its preloads), and what fails in it from now on is not reported."""
         if self._closed:
             return
         self._closed = True
+        self._ending.set()
+        self._drop_pending()
         for _ in self._threads:
             self._pending.put(None)
         self._spares.close()
         self._servers.close()
+
+    def _drop_pending(self) -> None:
+        """Forget the jobs no worker has taken: after an interrupt, or once the session closes."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._pending.get_nowait()
+
+
+def _work_until_ended(ending: threading.Event, *args: Any) -> None:
+    """`_work`, whose failures once its session is ending are nobody's concern: after an
+    interrupt, a worker still finishing its job met the kernels killed under it, or (as the
+    interpreter exits) a thread pool that takes no more work, and printed that traceback under
+    the build's last line. Before then, a failure escaping `_work` is a bug, and shows."""
+    try:
+        _work(*args)
+    except BaseException:
+        if not ending.is_set():
+            raise
 
 
 def _work(pending: queue.SimpleQueue[Job | _Expected | None], finished: queue.SimpleQueue[Done],

@@ -353,6 +353,8 @@ class KernelServer:
         self.private = Path(tempfile.mkdtemp(prefix="labbook-server-"))
         self._lock = threading.Lock()
         self._broken = False
+        self._serving = False
+        """It has answered a request: its imports are done, and it may have kernels."""
         self.env = env
         self.preload = preload
         self.fallback = fallback
@@ -372,9 +374,10 @@ class KernelServer:
         the first point's kernel is forked: three processes importing ipykernel, numpy and
         jupyter_client at once on two cores held the first point back by ~0.3 s.
         """
-        if self._process is None:  # asked on every kernel's start: the lock only until it is started
+        if self._process is None and not self._broken:  # asked on every kernel's start: the lock only until then
             with self._lock:
-                self._started()
+                if not self._broken:  # never after `hang_up`: nobody would end it
+                    self._started()
 
     def _started(self) -> subprocess.Popen[bytes]:
         if self._process is None:
@@ -411,8 +414,10 @@ class KernelServer:
     def request(self, message: dict[str, Any]) -> dict[str, Any] | None:
         """The server's answer, or None once it is gone or stuck (then it is killed)."""
         with self._lock:
+            if self._broken:
+                return None
             process = self._started()
-            if self._broken or process.stdin is None or process.stdout is None:
+            if process.stdin is None or process.stdout is None:
                 return None
             try:
                 process.stdin.write(json.dumps(message).encode() + b"\n")
@@ -426,12 +431,23 @@ class KernelServer:
                 with contextlib.suppress(OSError):
                     process.kill()
                 return None
+            self._serving = True
             return json.loads(line)
 
     def hang_up(self) -> None:
-        """Tell the server to end (its stdin closes): it kills its kernels and removes their folders."""
+        """Tell the server to end (its stdin closes): it kills its kernels and removes their folders.
+
+        A server that has answered nothing yet is still importing (torch: seconds) and reads
+        no pipe until it is done, while a worker waits for its first answer with the lock held:
+        it has no kernel either, so it is killed at once. An interrupt in the first seconds of a
+        sweep's build waited 10-13 s for it here.
+        """
+        self._broken = True  # from now on nothing starts it or asks it anything
+        process = self._process
+        if process is not None and not self._serving:
+            with contextlib.suppress(OSError):
+                process.kill()  # the worker waiting on it reads the end of its pipe
         with self._lock:
-            self._broken = True
             process = self._process
             if process is not None and process.stdin is not None:
                 with contextlib.suppress(OSError):
@@ -462,6 +478,7 @@ class KernelServers:
         self._lock = threading.Lock()
         self._live: dict[int, Kernel] = {}
         """Kernels started for this build and not yet discarded."""
+        self._closed = False
 
     def track(self, kernel: Kernel) -> None:
         with self._lock:
@@ -509,6 +526,8 @@ class KernelServers:
         env = _server_environment(kernel_env, preload)
         key = (tuple(sorted(env.items())), preload)
         with self._lock:
+            if self._closed:  # a worker still finishing an interrupted build: no server nobody would end
+                raise RuntimeError("the build's kernel servers are closed")
             if key not in self._servers:
                 self._servers[key] = KernelServer(env, preload, fallback, deferred=deferred, ahead=ahead)
             server = self._servers[key]
@@ -520,7 +539,7 @@ class KernelServers:
         """Kill the kernels still running, then end the servers."""
         self.kill_all()
         with self._lock:
-            servers, self._servers = list(self._servers.values()), {}
+            servers, self._servers, self._closed = list(self._servers.values()), {}, True
         for server in servers:  # all told first: they end side by side
             server.hang_up()
         for server in servers:

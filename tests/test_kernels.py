@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -273,3 +275,42 @@ def test_a_kernel_that_dies_before_it_answers_the_client_ahead_is_reported_by_it
         with pytest.raises(KernelDied, match="could not start") as caught:
             execute.execute(post, root, root / "out", kernel=kernel)
     assert caught.value.path == "posts/chatty.md" and "Kernel died" in str(caught.value)
+
+
+def test_a_server_still_importing_its_preloads_ends_at_once_when_hung_up(tmp_path):
+    """It reads no request until its imports are done (torch: seconds), while a worker waits for its
+    first answer with the server's lock held: an interrupt then waited 10-13 s for it."""
+    import time
+
+    (tmp_path / "slow_import_for_test.py").write_text("import time\ntime.sleep(60)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)}
+    server = kernels.KernelServer(env, preload=("slow_import_for_test",))
+    answers: list[object] = []
+    asking = threading.Thread(target=lambda: answers.append(server.request({"wait": 1})), daemon=True)
+    asking.start()
+    wait_for(server._lock.locked, timeout=10)
+    time.sleep(0.3)
+    began = time.monotonic()
+    server.hang_up()
+    server.wait_ended()
+    asking.join(timeout=10)
+    assert time.monotonic() - began < 5
+    assert answers == [None] and server._process is not None and server._process.poll() is not None
+    assert not server.private.exists()
+
+
+def test_a_server_hung_up_before_it_started_is_never_started(tmp_path):
+    server = kernels.KernelServer(dict(os.environ), deferred=True)
+    server.hang_up()
+    server.start()  # what a worker finishing an interrupted job would ask
+    assert server._process is None and server.request({"wait": 1}) is None
+    server.wait_ended()
+    assert not server.private.exists()
+
+
+def test_closed_servers_start_no_server(tmp_path):
+    servers = kernels.KernelServers()
+    servers.close()
+    if sys.platform.startswith("linux"):
+        with pytest.raises(RuntimeError, match="closed"):
+            servers.server_for(dict(os.environ))

@@ -250,3 +250,49 @@ def test_a_daemon_a_post_detaches_does_not_outlive_the_build(tmp_path, kernels):
     assert result.returncode == 0, result.stderr
     pid = int(pid_file.read_text())
     wait_for(lambda: not Path(f"/proc/{pid}").exists() or proc_stat(pid)[0] == "Z", timeout=10)
+
+
+SWEEP = """---
+title: Interrupted sweep
+date: 2026-01-03
+labbook:
+  params: {{k: 0}}
+  sweep: {{k: [{ks}]}}
+---
+
+```python
+import time, labbook
+time.sleep(1.5)
+labbook.observe(k2=labbook.param("k") ** 2)
+```
+"""
+
+
+@pytest.mark.parametrize("after", ["first kernels", "points done"])
+def test_an_interrupted_sweep_at_j2_ends_at_once_and_quietly(tmp_path, after):
+    """Ctrl-C while two workers have points queued behind them: every worker stops with its job
+    (none starts another), the build says `interrupted` and exits 130 without a traceback from a
+    worker thread, and no kernel, server or folder of it is left."""
+    root = make_project(tmp_path / "p", {"sweep.md": SWEEP.format(ks=", ".join(map(str, range(10))))})
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    build = start_labbook(root, "build", "-j2", env={"TMPDIR": str(scratch)})
+    wait_for(lambda: len(kernels_of(root)) >= 2, timeout=60)
+    if after == "points done":  # some points in the cache, the next ones started ahead
+        wait_for(lambda: len(list((root / ".labbook").rglob("run.json"))) >= 2, timeout=60)
+    build.send_signal(signal.SIGINT)
+    began = time.monotonic()
+    build.wait(timeout=60)
+    stderr = build.stderr.read()
+    assert build.returncode == 130, stderr
+    assert time.monotonic() - began < 5, "the interrupt waited for something"
+    assert "interrupted" in stderr and "Traceback" not in stderr and "Exception in thread" not in stderr, stderr
+    wait_for(lambda: not kernels_of(root), timeout=10)
+    wait_for(lambda: not list(scratch.iterdir()), timeout=10)
+    result = run_labbook(root, "build", "-j2")
+    assert result.returncode == 0, result.stderr
+    import re
+
+    summary = re.search(r"points: (\d+) executed, (\d+) cached of 10", result.stderr)
+    assert summary and int(summary[1]) + int(summary[2]) == 10, result.stderr
+    assert after != "points done" or int(summary[2]) >= 2, result.stderr  # the points that finished were kept
