@@ -30,7 +30,6 @@ Progress = Callable[[str, int, int], None]
 """Called with (slug, cell index, number of cells) as a cell starts, on this machine only."""
 
 
-
 @dataclass(frozen=True, slots=True)
 class Job:
     """One execution to do: the post, and where its inputs come from."""

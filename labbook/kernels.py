@@ -353,6 +353,8 @@ class KernelServer:
         self.private = Path(tempfile.mkdtemp(prefix="labbook-server-"))
         self._lock = threading.Lock()
         self._broken = False
+        self._ended = False
+        """`hang_up` was called: its build is over, and no kernel is to start for it, forked or exec'd."""
         self._serving = False
         """It has answered a request: its imports are done, and it may have kernels."""
         self.env = env
@@ -404,12 +406,20 @@ class KernelServer:
         """
         if cmd[1:3] != _KERNEL_MODULE:
             return None
+        self._refuse_once_ended()
         reply = self.request({"fork": {"argv": cmd[3:], "env": env, "cwd": cwd, "log": str(log)}})
         if reply and "pid" in reply:
             if self.fallback is not None and self.ahead:
                 self.fallback.start()
             return ForkedProcess(self, reply["pid"])
+        self._refuse_once_ended()  # hung up while asked: not a server that cannot fork
         return self.fallback.fork(cmd, env, cwd, log) if self.fallback is not None else None
+
+    def _refuse_once_ended(self) -> None:
+        """None from `fork` means "exec the kernel instead"; a worker still finishing an
+        interrupted build's job would then start a kernel after its build ended."""
+        if self._ended:
+            raise RuntimeError("the build's kernel servers are closed")
 
     def request(self, message: dict[str, Any]) -> dict[str, Any] | None:
         """The server's answer, or None once it is gone or stuck (then it is killed)."""
@@ -442,7 +452,7 @@ class KernelServer:
         it has no kernel either, so it is killed at once. An interrupt in the first seconds of a
         sweep's build waited 10-13 s for it here.
         """
-        self._broken = True  # from now on nothing starts it or asks it anything
+        self._broken = self._ended = True  # from now on nothing starts it or asks it anything
         process = self._process
         if process is not None and not self._serving:
             with contextlib.suppress(OSError):

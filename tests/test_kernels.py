@@ -308,6 +308,19 @@ def test_a_server_hung_up_before_it_started_is_never_started(tmp_path):
     assert not server.private.exists()
 
 
+def test_no_kernel_starts_for_a_build_whose_servers_are_closed(root):
+    """A server's fork that gives None means "exec the kernel instead": once the build's servers
+    are closed (an interrupt), a worker finishing its job must get an error, not a fresh kernel."""
+    post, _ = source.read(root / "posts" / "probe.md", load_config(root))
+    servers = kernels.KernelServers()
+    server = servers.server_for(kernels.kernel_environment(post, root))
+    servers.close()
+    assert server is not None
+    with pytest.raises(RuntimeError, match="closed"):
+        server.fork([sys.executable, "-m", "labbook.kernel_side", "-f", "k.json"], dict(os.environ), str(root),
+                    root / "k.log")
+
+
 def test_closed_servers_start_no_server(tmp_path):
     servers = kernels.KernelServers()
     servers.close()
