@@ -337,6 +337,11 @@ def _server_environment(kernel_env: dict[str, str], preload: tuple[str, ...] = (
     return env
 
 
+SERVERS_CLOSED = "the build's kernel servers are closed"
+"""Why a worker finishing a job after its build's interrupt gets no kernel: no server is started
+for it, and none forks for it (or lets it be exec'd)."""
+
+
 class KernelServer:
     """One `python -m labbook.kernel_side --serve FOLDER` process: imports ipykernel once, forks kernels.
 
@@ -419,7 +424,7 @@ class KernelServer:
         """None from `fork` means "exec the kernel instead"; a worker still finishing an
         interrupted build's job would then start a kernel after its build ended."""
         if self._ended:
-            raise RuntimeError("the build's kernel servers are closed")
+            raise RuntimeError(SERVERS_CLOSED)
 
     def request(self, message: dict[str, Any]) -> dict[str, Any] | None:
         """The server's answer, or None once it is gone or stuck (then it is killed)."""
@@ -537,7 +542,7 @@ class KernelServers:
         key = (tuple(sorted(env.items())), preload)
         with self._lock:
             if self._closed:  # a worker still finishing an interrupted build: no server nobody would end
-                raise RuntimeError("the build's kernel servers are closed")
+                raise RuntimeError(SERVERS_CLOSED)
             if key not in self._servers:
                 self._servers[key] = KernelServer(env, preload, fallback, deferred=deferred, ahead=ahead)
             server = self._servers[key]

@@ -120,6 +120,11 @@ def normalized_site(site: Path) -> dict[str, bytes]:
     return files
 
 
+def tree(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder`, by its relative name: what a test compares before and after."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def assert_same_site(a: Path, b: Path) -> None:
     left, right = normalized_site(a), normalized_site(b)
     assert sorted(left) == sorted(right)

@@ -12,9 +12,7 @@ import pytest
 from labbook import journal
 from labbook.errors import PathEscapeError, SiteError
 
-
-def tree(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+from .helpers import tree
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ site/ and the cache as they were left, and runs the next build.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -291,8 +292,6 @@ def test_an_interrupted_sweep_at_j2_ends_at_once_and_quietly(tmp_path, after):
     wait_for(lambda: not list(scratch.iterdir()), timeout=10)
     result = run_labbook(root, "build", "-j2")
     assert result.returncode == 0, result.stderr
-    import re
-
     summary = re.search(r"points: (\d+) executed, (\d+) cached of 10", result.stderr)
     assert summary and int(summary[1]) + int(summary[2]) == 10, result.stderr
     finished = len(re.findall(r"points \d+/10", stderr))  # each line is a point stored in the cache

@@ -11,13 +11,9 @@ from PIL import Image
 
 from labbook.cli import main
 
-from ..helpers import make_project
+from ..helpers import make_project, tree
 
 POST = "---\ntitle: A\ndate: 2026-01-01\n---\n\nSome prose.\n"
-
-
-def tree(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def built(tmp_path: Path) -> Path:

@@ -20,7 +20,7 @@ from labbook.cli import main
 from labbook.config import load_config
 from labbook.observations import OBSERVATIONS
 
-from ..helpers import make_project
+from ..helpers import make_project, tree
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
@@ -181,16 +181,14 @@ def test_a_point_that_raises_leaves_the_others_and_the_gather_working(project, c
 
 
 def test_a_sweep_whose_every_point_fails_keeps_its_last_good_page_and_runs_no_gather(project, capsys):
-    published = {p.relative_to(assets(project)).as_posix(): p.read_bytes()
-                 for p in assets(project).rglob("*") if p.is_file()}
+    published = tree(assets(project))
     (project / POST).write_text(SWEEP.replace("if value > 100:", "if value > -1:"))
     assert main(["--root", str(project), "build"]) == 1
     err = capsys.readouterr().err
     assert "posts/toy.md: every point of the sweep failed (18 of 18); the gather did not run" in err
     assert "points: 18 executed (18 failed), 0 cached of 18; 0 gathers executed" in err
     assert "kept the last good published version of this post" in err
-    now = {p.relative_to(assets(project)).as_posix(): p.read_bytes() for p in assets(project).rglob("*") if p.is_file()}
-    assert now == published  # every point's files, the table and the gather's figure: as they were
+    assert tree(assets(project)) == published  # every point's files, the table and the gather's figure: as they were
     assert "Points that failed" not in (project / "site" / "_posts" / "2026-01-10-toy.html").read_text()
 
 
