@@ -477,22 +477,35 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser(sys.argv[1:] if argv is None else argv).parse_args(argv)
-    if threading.current_thread() is threading.main_thread():
-        import signal
+    """Parse, run one command, and turn what it raised into an exit code.
 
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    reporter = ConsoleReporter(quiet=args.quiet, verbose=args.verbose)
+    An interrupt is caught from the first line on: a Ctrl-C that lands while the arguments are
+    parsed or the terminal is set up ends with 130 and one line, like one that lands mid-build,
+    not with Python's traceback.
+    """
+    reporter: ConsoleReporter | None = None
     try:
+        args = _parser(sys.argv[1:] if argv is None else argv).parse_args(argv)
+        if threading.current_thread() is threading.main_thread():
+            import signal
+
+            signal.signal(signal.SIGTERM, _on_sigterm)
+        reporter = ConsoleReporter(quiet=args.quiet, verbose=args.verbose)
         return int(args.run(args, reporter))
     except LabbookError as error:
+        if reporter is None:
+            raise
         reporter.error(error)
         return error.exit_code
     except KeyboardInterrupt as interrupt:
-        reporter.interrupted()
+        if reporter is None:  # before the terminal was set up: plain text, nothing to stop
+            print(console.INTERRUPTED, file=sys.stderr)
+        else:
+            reporter.interrupted()
         return 143 if isinstance(interrupt, Terminated) else 130
     finally:
-        reporter.stop()
+        if reporter is not None:
+            reporter.stop()
 
 
 def command() -> int:

@@ -164,7 +164,10 @@ class ConsoleReporter:
 
     def interrupted(self) -> None:
         self.stop()
-        self.err.print("interrupted: site/ and the cache are as before or as after each post, never half-written")
+        self.err.print(INTERRUPTED)
+
+
+INTERRUPTED = "interrupted: site/ and the cache are as before or as after each post, never half-written"
 
 
 def count(number: int, noun: str) -> str:

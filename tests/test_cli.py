@@ -75,3 +75,15 @@ def test_status_of_a_broken_post_exits_1(tmp_path, capsys):
     (root / "posts" / "bad.md").write_text("---\ntitle: x\n---\n")
     assert main(["--root", str(root), "status"]) == 1
     assert "invalid posts/bad.md" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("where", ["_parser", "ConsoleReporter"])
+def test_an_interrupt_before_the_command_runs_exits_130_with_one_line(where, monkeypatch, capsys):
+    """A Ctrl-C that lands while the arguments are parsed or the terminal is set up, not only
+    one during a build, ends with 130 and labbook's line rather than Python's traceback."""
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, where, interrupted)
+    assert main(["status"]) == 130
+    assert "interrupted" in capsys.readouterr().err
