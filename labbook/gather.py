@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from . import cache, dispatch, sweep
 from .config import Config
@@ -31,7 +31,7 @@ from .model import Point, Post, Run
 from .observations import OBSERVATIONS
 
 __all__ = ["SweepPlan", "Gathered", "SweepCounts", "plan", "preload_modules", "point_error", "TABLE_FILES",
-           "stale_points"]
+           "stale_points", "SweepState"]
 
 TABLE_FILES = (sweep.TABLE_JSON, sweep.TABLE_CSV, sweep.TABLE_PARQUET)
 """The table, beside the gather's run.json: exact types (read by `labbook.sweep_table()`), CSV
@@ -463,31 +463,65 @@ def plan(posts: Iterable[Post], config: Config, store: cache.Store, *, forced: C
             for post in posts]
 
 
-def stale_points(post: Post, store: cache.Store, *, published_only: bool = False) -> tuple[int, int, str]:
-    """(points that would run, points, why): for `labbook status`. When every point is cached,
-    (0, points, why the gather would run) — '' when it would not. `published_only`: what site/
-    publishes counts, the cache does not (`labbook check`)."""
+class SweepState(NamedTuple):
+    """What the next build would do with a sweep post, for `labbook status` and `labbook check`."""
+
+    missing: int
+    """Points that would run because no run of theirs holds."""
+    total: int
+    reason: str
+    """Why the first missing point (or, with none, the gather) would run; '' when nothing would."""
+    failing: tuple[str, ...] = ()
+    """Points that failed in the build site/ publishes, unchanged since: the published sweep is
+    still this one (its gather ran on them failing), and the next build tries them again."""
+
+
+def stale_points(post: Post, store: cache.Store, *, published_only: bool = False) -> SweepState:
+    """The sweep's points looked up without running anything. When every point is cached, or
+    failed as site/ publishes it, `reason` says why the gather would run ('' when it would not).
+    `published_only`: what site/ publishes counts, the cache does not (`labbook check`)."""
     assert post.sweep is not None
     split = sweep.split_cells(post.cells, swept=True, path=str(post.path))
-    missing, reason = 0, ""
+    total = len(post.sweep.points)
+    unrun: dict[int, str] = {}  # point index -> why it would run
     keyed = []
     for point in post.sweep.points:
         point_post = sweep.point_post(post, split, point, post.settings.params)
         found = store.lookup(point_post, published=store.published_point(post.slug, point.folder))
         keyed.append((point, point_post.key, True))
         if found.run is None or (published_only and found.reason != "published"):
-            missing += 1
-            reason = reason or f"point {point.id}: {found.reason if found.run is None else 'not published'}"
-    if missing:
-        return missing, len(post.sweep.points), reason
+            unrun[point.index] = found.reason if found.run is None else "not published"
+    failing = _failed_as_published(post, split, store, keyed, set(unrun))
+    if failing:
+        keyed = [(point, key, point.index not in unrun) for point, key, _ in keyed]
+    elif unrun:
+        first = next(p for p in post.sweep.points if p.index in unrun)
+        return SweepState(len(unrun), total, f"point {first.id}: {unrun[first.index]}")
+    failed = tuple(p.id for p in post.sweep.points if p.index in unrun)
     gathered = sweep.gather_post(post, split, keyed)
     if not gathered.cells:
         published = store.published_folder(post.slug)
         with contextlib.suppress(LabbookError):
             if cache.read_run(published).key == gathered.key or not published_only:
-                return 0, len(post.sweep.points), ""
-        return 0, len(post.sweep.points), "the table is not published"
+                return SweepState(0, total, "", failed)
+        return SweepState(0, total, "the table is not published", failed)
     found = store.lookup(gathered)
     if found.run is None or (published_only and found.reason != "published"):
-        return 0, len(post.sweep.points), f"the gather: {found.reason if found.run is None else 'not published'}"
-    return 0, len(post.sweep.points), ""
+        return SweepState(0, total, f"the gather: {found.reason if found.run is None else 'not published'}", failed)
+    return SweepState(0, total, "", failed)
+
+
+def _failed_as_published(post: Post, split: sweep.Split, store: cache.Store,
+                         keyed: Sequence[tuple[Point, str, bool]], unrun: set[int]) -> bool:
+    """True when the points with no run are exactly those the published sweep holds as failed,
+    with the code and values they failed with: the published gather ran on a table keyed on
+    each point's key and success, so its key matches only then. (A failed point leaves no run
+    to find; the build that published the sweep tried it, and the next build tries it again.)"""
+    if not unrun or len(unrun) == len(keyed):
+        return False
+    try:
+        published = cache.read_run(store.published_folder(post.slug))
+    except LabbookError:
+        return False
+    failed = [(point, key, point.index not in unrun) for point, key, _ in keyed]
+    return published.key == sweep.gather_post(post, split, failed).key

@@ -40,7 +40,7 @@ def published_sweep(post: Post, store: cache.Store, config: Config) -> tuple[Run
         run = cache.read_run(folder)
     except CacheError:
         return "no published run in site/"
-    missing, _, reason = gather.stale_points(post, store, published_only=True)
+    missing, _, reason, _ = gather.stale_points(post, store, published_only=True)
     if missing or reason:
         return f"site/ publishes an older run ({reason}); run labbook build"
     return run, folder

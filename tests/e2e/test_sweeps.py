@@ -178,6 +178,13 @@ def test_a_point_that_raises_leaves_the_others_and_the_gather_working(project, c
     page = (project / "site" / "_posts" / "2026-01-10-toy.html").read_text()
     assert "Points that failed" in page and "value 120.0 is too large" in page
     assert not (assets(project) / "points" / "a-60.0_n-2_seed-0").exists()
+    # site/ now publishes this sweep, its failures included: not stale to status, reproduced by check
+    assert main(["--root", str(project), "status"]) == 1
+    assert ("failing posts/toy.md  4 of 24 points failed in the last build (points a=60.0,n=2,seed=0, "
+            "a=60.0,n=2,seed=1, a=60.0,n=3,seed=0 and 1 more); the rest and the gather are cached") in capsys.readouterr().out
+    [checked] = check.check(load_config(project)).posts
+    assert checked.verdict == "reproduced", check.details(checked)
+    assert sorted({(p.verdict, p.reason) for p in checked.points}) == [("reproduced", ""), ("reproduced", "fails as published")]
 
 
 def test_a_sweep_whose_every_point_fails_keeps_its_last_good_page_and_runs_no_gather(project, capsys):
