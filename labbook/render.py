@@ -551,7 +551,8 @@ def _sweep_page(post: Post, run: Run, run_dir: Path | None, theme: Theme,
     before = {split.point_cells[0].index: f'<p class="sweep-note">{html.escape(view["note"])}</p>\n'}
     if split.gather_cells:
         before[split.gather_cells[0].index] = section
-    record = {"points": len(records), "failed": len(records) - len(ok), "describe": view["describe"]}
+    record = {"points": len(records), "failed": len(records) - len(ok), "describe": view["describe"],
+              "gathered": bool(split.gather_cells)}
     return _SweepPage(replace(run, cells=tuple(cells) + run.cells, artifacts=tuple(artifacts)), before, section, record)
 
 
@@ -580,6 +581,7 @@ def _sweep_view(post: Post, table: sweep.Table, records: list[dict[str, Any]], s
                        "sort": _sort_value(record[c.name]), "numeric": c.name in numeric} for c in columns],
             "notebook": href(post.slug, f"points/{folder}/outputs.ipynb") if record["status"] == "ok" else None,
             "record": href(post.slug, f"points/{folder}/run.json") if record["status"] == "ok" else None,
+            "files": _point_files(post, folder, run_dir, href) if record["status"] == "ok" else [],
         })
     downloads = []
     for name in (sweep.TABLE_CSV, sweep.TABLE_PARQUET, sweep.TABLE_JSON):
@@ -597,6 +599,32 @@ def _sweep_view(post: Post, table: sweep.Table, records: list[dict[str, Any]], s
             "columns": [{"name": c.name, "numeric": c.name in numeric, "role": c.role} for c in columns],
             "rows": rows, "total": len(records), "ok": len(records) - len(failures), "failures": failures,
             "downloads": downloads, "note": note, "more_rows": max(0, len(records) - MAX_TABLE_ROWS)}
+
+
+MAX_POINT_FILES = 4
+"""A row of the sweep's table links at most this many of its point's own files (data, then figures)."""
+
+
+def _point_files(post: Post, folder: str, run_dir: Path | None,
+                 href: Callable[[str, str], str]) -> list[dict[str, str]]:
+    """A point's own files for its row: what its code wrote and the figures it drew, linked where
+    site/ publishes them (points/<folder>/data/, figures/), so a reader can fetch one point's data
+    without guessing its address; the observations it reported are the row itself."""
+    from .observations import OBSERVATIONS
+
+    if run_dir is None:
+        return []
+    found = []
+    for kind in ("data", "figures"):
+        top = run_dir / "points" / folder / kind
+        if top.is_dir():
+            found += sorted(f"{kind}/{p.relative_to(top).as_posix()}" for p in top.rglob("*") if p.is_file())
+    found = [name for name in found if name != f"data/{OBSERVATIONS}"]
+    shown = [{"name": name.split("/", 1)[1], "href": href(post.slug, f"points/{folder}/{name}")}
+             for name in found[:MAX_POINT_FILES]]
+    if len(found) > MAX_POINT_FILES:
+        shown.append({"name": f"+{len(found) - MAX_POINT_FILES} more", "href": ""})
+    return shown
 
 
 def _shown_value(value: Any, *, exact: bool = False) -> str:

@@ -100,3 +100,14 @@ def _axe_on_the_sweep(browser) -> list[dict]:
         results = axe.run(context=context)
         found += [v for v in results["violations"] if v["impact"] in ("serious", "critical")]
     return found
+
+
+def test_every_file_a_row_links_is_served(browser, site):
+    """The notebook, run record and own files of each point that ran: each link answers 200."""
+    load(browser, site + PAGE)
+    statuses = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const links = [...document.querySelectorAll('table.sweep-table td.files a')].map(a => a.href);
+        Promise.all(links.map(href => fetch(href).then(r => [href, r.status]))).then(done);""")
+    assert len(statuses) == 4 * 3 and {status for _, status in statuses} == {200}, statuses
+    assert sum(href.endswith("/data/values.csv") for href, _ in statuses) == 4

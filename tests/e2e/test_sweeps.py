@@ -130,6 +130,19 @@ def test_a_3x3x2_sweep_builds(built_sweep):
     assert "a (3) × n (3) × seed (2) = 18 points" in page and 'data-sortable' in page
     assert page.count('<td class="files">') == 18 and "/assets/posts/toy/sweep.parquet" in page
     assert "outputs shown are those of point a=0.5,n=1,seed=0" in page and "value 0.5\n" in page
+    # each row links its point's own files, where site/ publishes them; its observations are the row itself
+    assert page.count('/data/values.csv" download>values.csv</a>') == 18
+    assert '<a href="/assets/posts/toy/points/a-0.5_n-1_seed-0/data/values.csv"' in page and OBSERVATIONS not in page
+
+
+def test_a_sweep_with_no_gather_cells_says_so_in_its_record(tmp_path):
+    text = SWEEP.split("The gather sees every point.")[0].replace(
+        "sweep: {a: [0.5, 1.0, 2.0], n: [1, 2, 3], seed: [0, 1]}", "sweep: {a: [0.5, 1.0]}")
+    root = make_project(tmp_path / "project", {"toy.md": text})
+    assert main(["--root", str(root), "-q", "build"]) == 0
+    page = (root / "site" / "_posts" / "2026-01-10-toy.html").read_text()
+    assert "The table was put together on " in page and "the post has no gather cells" in page
+    assert "The gather: Executed" not in page
 
 
 def test_the_gathered_csv_equals_the_points_reports(built_sweep):
