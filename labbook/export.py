@@ -233,9 +233,33 @@ def _published_run(config: Config, post: Post) -> tuple[Run | None, Path | None,
         run = cache.read_run(folder)
     except CacheError:
         return None, None, "not built yet: run `labbook build` first"
-    if run.key != post.key:
+    if not _current(post, run, config):
         return None, None, "its code or settings changed since the last build: run `labbook build` first"
     return run, folder, ""
+
+
+def _current(post: Post, run: Run, config: Config) -> bool:
+    """The published run is the post's as it stands. A sweep's published run is its gather's,
+    keyed on every point's key: it is current when site/ publishes each point (or holds it as
+    failed) and that gather, as `labbook check` asks."""
+    if post.sweep is None:
+        return run.key == post.key
+    from . import gather
+
+    state = gather.stale_points(post, cache.Store(config), published_only=True)
+    return not state.missing and not state.reason
+
+
+def _sweep_files(folder: Path) -> list[str]:
+    """A sweep's files beyond its gather's run: the table, and each point's run, notebook, data
+    and figures (points/<folder>/…), which the page's table links."""
+    from .sweep import TABLE_CSV, TABLE_JSON, TABLE_PARQUET
+
+    names = [name for name in (TABLE_JSON, TABLE_CSV, TABLE_PARQUET) if (folder / name).is_file()]
+    points = folder / "points"
+    if points.is_dir():
+        names += sorted(p.relative_to(folder).as_posix() for p in points.rglob("*") if p.is_file())
+    return names
 
 
 def _post_files(post: Post, run: Run, folder: Path | None, config: Config, templates: Theme,
@@ -261,6 +285,8 @@ def _post_files(post: Post, run: Run, folder: Path | None, config: Config, templ
         for artifact in run.artifacts:
             files[_artifact_url(theme, post.slug, artifact.name).lstrip("/")] = folder / artifact.name
         files[f"{theme.data}/{post.slug}/{cache.RUN_FILE}"] = folder / cache.RUN_FILE
+        for name in _sweep_files(folder) if post.sweep is not None else ():
+            files[_artifact_url(theme, post.slug, name).lstrip("/")] = folder / name
     for name, data in page.files.items():  # the post's own notebook
         files[f"{theme.data}/{post.slug}/{name}"] = data
     for tag in prose_figures:

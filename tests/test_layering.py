@@ -15,7 +15,7 @@ ALLOWED = {
     "published": set(), "model": {"published"}, "errors": set(), "files": set(), "config": {"errors"}, "theme": {"errors", "texmath", "files"}, "texmath": {"errors", "files"},
     "frontmatter": set(), "journal": {"errors", "files"}, "liquid": {"commonmark"}, "jekyll": set(),
     "commonmark": set(),
-    "export": FOUNDATION | {"source", "cache", "render"}, "importer": FOUNDATION | {"source"},
+    "export": FOUNDATION | {"source", "cache", "render", "gather", "sweep"}, "importer": FOUNDATION | {"source"},
     "compare": {"model"},
     "lock": {"config", "errors"}, "state": FOUNDATION, "jobs": FOUNDATION | {"cache", "dispatch"},
     "status": FOUNDATION | {"cache", "lock", "site", "source", "state", "gather"},
@@ -30,7 +30,7 @@ ALLOWED = {
     "api": {"frontmatter"},  # outside labbook, the post's defaults are read as a build reads them
     "_inline": set(), "terminal": set(),
     "outputs": set(),  # rich-output policy shared by capture (execute) and page (render)
-    "render": FOUNDATION | {"outputs", "pageparts", "sweep"},
+    "render": FOUNDATION | {"outputs", "pageparts", "sweep", "observations"},  # a point's report is its table row
     "preview": FOUNDATION,
     "pageparts": FOUNDATION, "indexes": FOUNDATION | {"pageparts"}, "search": FOUNDATION,
     "site": FOUNDATION | {"indexes", "search"},

@@ -287,3 +287,30 @@ def test_another_theme_gets_labbooks_own_figure_include(built_project, tmp_path)
     assert (target / "assets/img/notes/basics/fig-fit.png").is_file()
     assert (target / "_includes/labbook-figure.liquid").is_file()
     assert (target / "_includes/figure.liquid").read_bytes() == (BLOG / "_includes/figure.liquid").read_bytes()
+
+
+def test_a_sweep_post_goes_in_with_its_table_and_every_points_files(tmp_path, capsys):
+    """A sweep's published run is its gather's: exported when site/ publishes the sweep as it
+    stands (a point that failed included), with the table and each point's run, notebook and
+    data, every link of its page answering in the blog Jekyll builds."""
+    import urllib.parse
+
+    from ..helpers import make_project
+    from .test_sweeps import SWEEP
+
+    text = SWEEP.replace("sweep: {a: [0.5, 1.0, 2.0], n: [1, 2, 3], seed: [0, 1]}", "sweep: {a: [0.5, 60.0], n: [1, 2]}")
+    project = make_project(tmp_path / "project", {"toy.md": text})
+    assert main(["--root", str(project), "-q", "build"]) == 1  # a=60, n=2 fails: the others and the gather ran
+    source = Path(shutil.copytree(BLOG, tmp_path / "blog"))
+    assert export(project, source) == 0, capsys.readouterr().err
+    data = source / "assets" / "labbook" / "toy"
+    assert {"sweep.csv", "sweep.json", "sweep.parquet", "run.json"} <= {p.name for p in data.iterdir()}
+    assert sorted(p.name for p in (data / "points").iterdir()) == ["a-0.5_n-1", "a-0.5_n-2", "a-60.0_n-1"]
+    assert (data / "points" / "a-0.5_n-1" / "data" / "values.csv").is_file()
+    jekyll_build(source, tmp_path / "site")
+    page = (tmp_path / "site" / "blog" / "2026" / "toy" / "index.html").read_text(encoding="utf-8")
+    links = {urllib.parse.unquote(link.removeprefix(BASEURL)) for link in re.findall(r'(?:href|src)="(/[^"#]*)"', page)}
+    assert "/assets/labbook/toy/points/a-0.5_n-1/data/values.csv" in links and "/assets/labbook/toy/sweep.csv" in links
+    assert [link for link in links if not (tmp_path / "site" / link.lstrip("/")).exists()] == []
+    assert export(project, source) == 0
+    assert "0 files written, 0 removed" in capsys.readouterr().err
