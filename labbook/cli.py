@@ -230,7 +230,7 @@ def _variant(args: argparse.Namespace, config: Any, reporter: ConsoleReporter) -
     from .config import did_you_mean
     from .loop import variant_config
     from .model import SEED
-    from .source import params_for, read_all, with_params
+    from .source import check_not_swept, params_for, read_all, with_params
 
     read = read_all(config, _selected(args, config))
     declared = {name for post in read.posts for name in post.settings.params} | {SEED}  # seed: every post's
@@ -240,6 +240,7 @@ def _variant(args: argparse.Namespace, config: Any, reporter: ConsoleReporter) -
                               hint="a post declares its parameters in its front matter: labbook: {params: {lr: 0.1}}")
     for post in read.posts:
         with_params(post, params_for(post, params))  # kinds checked now
+        check_not_swept(post, params_for(post, params))
     variant = variant_config(config, params)
     console.show_variant(reporter, params, config.relative(variant.site))
     return variant

@@ -520,6 +520,23 @@ def with_params(post: Post, values: Mapping[str, Any]) -> Post:
     return post if seed is None else with_seed(post, seed)
 
 
+def check_not_swept(post: Post, names: Iterable[str]) -> None:
+    """A variant build's `-p NAME=VALUE` must change something: a name the post's sweep sets at
+    every point would be overridden at each (silently, and with every point run again).
+
+    Raises:
+        ConfigError: naming the post, the parameter and what sets it.
+    """
+    if post.sweep is None:
+        return
+    for name in names:
+        if post.sweep.points and all(name in dict(p.values) for p in post.sweep.points):
+            raise ConfigError(
+                f"-p {name}: {post.path} sweeps '{name}' ({post.sweep.describe()}): each point sets its own value",
+                hint=f"edit the sweep's values; `labbook run {post.path} -p {name}=…` runs one point at a value",
+            )
+
+
 def params_for(post: Post, values: Mapping[str, Any]) -> dict[str, Any]:
     """The `-p` values that apply to this post: the parameters it declares, and the seed (every
     post has one)."""

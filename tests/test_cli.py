@@ -87,3 +87,28 @@ def test_an_interrupt_before_the_command_runs_exits_130_with_one_line(where, mon
     monkeypatch.setattr(cli, where, interrupted)
     assert main(["status"]) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+SWEPT = """---
+title: Swept
+date: 2026-01-10
+labbook:
+  params: {a: 1.0, b: 2}
+  sweep: {a: [0.5, 1.0], seed: [0, 1]}
+---
+
+```python
+import labbook
+labbook.observe(x=labbook.param("a") * labbook.param("b"))
+```
+"""
+
+
+@pytest.mark.parametrize("name", ["a", "seed"])
+def test_a_variant_of_a_swept_parameter_is_refused_before_anything_runs(name, tmp_path, capsys):
+    """`-p` on a name the sweep sets at every point would change nothing but every point's key."""
+    root = make_project(tmp_path / "project", {"swept.md": SWEPT})
+    assert main(["--root", str(root), "build", "-p", f"{name}=3"]) == 2
+    err = capsys.readouterr().err
+    assert f"-p {name}: posts/swept.md sweeps '{name}' (a (2) × seed (2) = 4 points): each point sets its own value" in err
+    assert not (root / ".labbook" / "variants").exists() and not (root / "site").exists()
