@@ -205,3 +205,13 @@ def test_a_check_without_seeds_keeps_the_last_seed_spread_on_the_page(project, c
     assert record["seeds"]["n"] == 2 and record["seeds"]["date"] == record["date"]
     page = next((project / "site/_posts").glob("*-seeded.html")).read_text()
     assert "across 2 seeds" in page and "held on" in page
+
+
+def test_seeds_refused_on_a_sweep_over_the_seed_say_why_and_record_nothing():
+    from labbook.check.seeds import SeedSpread, seed_lines
+
+    refused = SeedSpread(0, {}, (), refused="this sweep varies the seed already")
+    assert seed_lines(refused) == ["seeds: none run: this sweep varies the seed already"]
+    spread = SeedSpread(3, {"c": (2, 3)}, ({"name": "x", "mean": 1.0, "std": 0.1, "min": 0.9, "max": 1.1, "size": 1},))
+    assert seed_lines(spread) == ["seeds: 3", "  claim held on 2/3 seeds: c",
+                                  "  x: mean 1, std across seeds 0.1, min 0.9, max 1.1"]

@@ -73,7 +73,7 @@ def _entry(result: PostCheck, run: Any, today: str) -> dict[str, Any]:
     if result.verdict == "consistent":
         entry["platform"] = result.platform
         entry["reason"] = result.reason
-    if result.seeds is not None:
+    if result.seeds is not None and not result.seeds.refused:
         entry["seeds"] = seeds_record(result.seeds, today)
     elif run.check and "seeds" in run.check:  # a check without --seeds keeps the last spread seen
         entry["seeds"] = run.check["seeds"]

@@ -35,6 +35,8 @@ class SeedSpread:
     """Per numeric scalar / column / array: name, mean, std (across seeds), min, max."""
     failed: tuple[int, ...] = ()
     """Seeds whose run raised."""
+    refused: str = ""
+    """Why no other seed ran (a sweep over the seed already): said instead of a spread, never recorded."""
 
 
 def seed_spread(runs: Mapping[int, tuple[Run, Path]], failed: Sequence[int]) -> SeedSpread:
@@ -91,6 +93,8 @@ def seeds_record(spread: SeedSpread, date: str) -> dict[str, Any]:
 
 def seed_lines(spread: SeedSpread) -> list[str]:
     """The spread as the terminal and the reports show it."""
+    if spread.refused:
+        return [f"seeds: none run: {spread.refused}"]
     failed = f" ({len(spread.failed)} failed: {list(spread.failed)})" if spread.failed else ""
     lines = [f"seeds: {spread.seeds}{failed}"]
     lines += [f"  claim held on {held}/{total} seeds: {claim}" for claim, (held, total) in spread.claims.items()]

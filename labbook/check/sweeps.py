@@ -232,8 +232,7 @@ class SweepCheck:
         seeds = len({p.seed for p in self.seeded}) + 1
         spread = SeedSpread(seeds, {}, tuple(series), tuple(sorted(failed)))
         if self.seed_error:
-            return replace(spread, seeds=0, series=({"name": self.seed_error, "mean": math.nan, "std": math.nan,
-                                                     "min": math.nan, "max": math.nan, "size": 0},))
+            return SeedSpread(0, {}, (), refused=self.seed_error)
         return spread
 
 
