@@ -190,7 +190,7 @@ def _images(body: str) -> list[str]:
 
 
 def _variable_notes(body: str, first_line: int) -> list[str]:
-    masked = liquid.code_mask(body)
+    masked = liquid.liquid_mask(body)
     notes = []
     for match in _VARIABLE.finditer(masked):
         shown = " ".join(match.group(0).split())[:60]

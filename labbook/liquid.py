@@ -29,6 +29,7 @@ __all__ = [
     "parse_figure_tag",
     "relative_url",
     "code_mask",
+    "liquid_mask",
 ]
 
 Value = str | bool | int | float
@@ -163,6 +164,16 @@ class _Found:
     line: int
     figure: FigureTag | None
     problem: str = ""
+    replacement: str | None = None
+    """Markdown that takes the tag's place, for the tags labbook reads as Jekyll does without
+    running Liquid: `raw` and `endraw` (nothing), `highlight` and `endhighlight` (a code fence)."""
+
+
+_RAW = re.compile(r"\A\{%-?\s*raw\s*-?%\}\Z")
+_ENDRAW = re.compile(r"\{%-?\s*endraw\s*-?%\}")
+_HIGHLIGHT = re.compile(r"\A\{%-?\s*highlight\s+(?P<language>[\w+#.-]+)(?:\s+[\w=\s\"'-]*)?-?%\}\Z")
+"""Jekyll's `{% highlight ruby linenos %}`: the language, then options labbook does not show (linenos)."""
+_ENDHIGHLIGHT = re.compile(r"\{%-?\s*endhighlight\s*-?%\}")
 
 
 def code_mask(text: str) -> str:
@@ -178,18 +189,76 @@ def code_mask(text: str) -> str:
     return _CODE_SPAN.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), masked)
 
 
+def liquid_mask(text: str) -> str:
+    """The text with what Liquid would not run blanked, positions kept: its code, as `code_mask`
+    does, and what `{% raw %}` blocks hold, which Jekyll shows as written."""
+    masked = code_mask(text)
+    for match in _TAG.finditer(masked):
+        block = _raw_block(masked, match)
+        if block is not None:
+            start, end = block[0][0], block[1][1]
+            masked = masked[:start] + re.sub(r"[^\n]", " ", masked[start:end]) + masked[end:]
+    return masked
+
+
 def _tags(text: str, first_line: int) -> Iterator[_Found]:
     if "{%" not in text:  # most posts: no Liquid tag, no markdown pass
         return
     masked = code_mask(text)
+    skip_to = 0
     for match in _TAG.finditer(masked):
         start, end = match.span()
+        if start < skip_to:  # inside a raw or highlight block: text, as Jekyll shows it
+            continue
         raw = text[start:end]
         line = first_line + text.count("\n", 0, start)
+        block = _raw_block(masked, match) or _highlight_block(text, masked, match)
+        if block is not None:
+            opening, closing = block
+            yield _Found(start, end, line, None, replacement=opening[2])
+            yield _Found(closing[0], closing[1], first_line + text.count("\n", 0, closing[0]), None,
+                         replacement=closing[2])
+            skip_to = closing[1]
+            continue
         try:
             yield _Found(start, end, line, parse_figure_tag(raw, line))
         except ValueError as exc:
             yield _Found(start, end, line, None, str(exc))
+
+
+_Edit = tuple[int, int, str]
+"""(start, end, replacement) of one tag."""
+
+
+def _raw_block(masked: str, match: re.Match[str]) -> tuple[_Edit, _Edit] | None:
+    """`{% raw %}…{% endraw %}`: both tags dropped, what lies between shown as written (no tag in
+    it runs or is warned about); None when the tag is not `raw` or is never closed."""
+    if not _RAW.match(match.group(0)):
+        return None
+    closing = _ENDRAW.search(masked, match.end())
+    if closing is None:
+        return None
+    return (match.start(), match.end(), ""), (closing.start(), closing.end(), "")
+
+
+def _highlight_block(text: str, masked: str, match: re.Match[str]) -> tuple[_Edit, _Edit] | None:
+    """`{% highlight python %}` … `{% endhighlight %}`, each tag on a line of its own: a fenced
+    code block in that language (longer than any run of backticks inside it); None otherwise."""
+    opened = _HIGHLIGHT.match(match.group(0))
+    closing = _ENDHIGHLIGHT.search(masked, match.end()) if opened else None
+    if opened is None or closing is None:
+        return None
+    if not (_alone_on_line(text, match.start(), match.end()) and _alone_on_line(text, closing.start(), closing.end())):
+        return None
+    body = text[match.end():closing.start()]
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", body)), default=0))
+    return (match.start(), match.end(), fence + opened["language"]), (closing.start(), closing.end(), fence)
+
+
+def _alone_on_line(text: str, start: int, end: int) -> bool:
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    return not text[line_start:start].strip() and not text[end:len(text) if line_end < 0 else line_end].strip()
 
 
 TagWarning = tuple[int, str]
@@ -202,7 +271,7 @@ def scan_prose(text: str, first_line: int) -> tuple[list[FigureTag], list[TagWar
     for found in _tags(text, first_line):
         if found.figure is not None:
             figures.append(found.figure)
-        else:
+        elif found.replacement is None:
             warnings.append(_warning(text[found.start:found.end], found))
     return figures, warnings
 
@@ -216,11 +285,12 @@ def replace_tags(text: str, first_line: int, render: Callable[[FigureTag], str],
     """
     parts, warnings, position = [], [], 0
     for found in _tags(text, first_line):
-        if found.figure is None:
+        if found.figure is None and found.replacement is None:
             warnings.append(_warning(text[found.start:found.end], found))
             continue
         extra_lines = text.count("\n", found.start, found.end)
-        parts += [text[position:found.start], render(found.figure), *("\n" + filler() for _ in range(extra_lines))]
+        shown = render(found.figure) if found.figure is not None else found.replacement or ""
+        parts += [text[position:found.start], shown, *("\n" + filler() for _ in range(extra_lines))]
         position = found.end
     parts.append(text[position:])
     return "".join(parts), warnings

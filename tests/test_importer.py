@@ -58,9 +58,15 @@ def test_figures_images_and_liquid_are_listed_or_noted():
     assert post.assets == ("assets/img/5.png", "assets/img/3.png", "assets/img/4.png")
     assert '{% include figure.liquid path="assets/img/5.png" %}' in post.text  # al-folio's older include renamed
     notes = "\n".join(post.notes)
-    assert "layout 'distill' dropped" in notes and "10: Liquid tag {% raw %}" in notes  # its line in the post written
-    assert "10: {{ page.title }} is shown as written" in notes and "video.liquid" not in notes
+    assert "layout 'distill' dropped" in notes and "video.liquid" not in notes
+    assert "raw" not in notes and "page.title" not in notes  # a raw block is shown as written, as Jekyll shows it
     assert "image images/y.png is not a file under assets/" in notes
+
+
+def test_liquid_variables_outside_raw_blocks_are_noted_with_their_line():
+    post = convert("---\ntitle: T\n---\n{% raw %}{{ a }}{% endraw %}\n\nSee {{ site.url }}.\n", "2016-02-01-x.md")
+    assert [n for n in post.notes if "shown as written" in n] == [
+        "8: {{ site.url }} is shown as written (labbook does not run Liquid in prose)"]
 
 
 def test_a_title_comes_from_the_name_when_the_post_gives_none():

@@ -141,3 +141,42 @@ def test_a_tag_over_lines_keeps_every_later_line_where_it_was():
     assert replaced.count("\n") == text.count("\n") and "\n\n```python" in replaced
     assert marks.restore(f"<p>{replaced.split(chr(10) + chr(10))[0]}</p>") == (
         '<p>Before {% include figure.liquid path="a.png" %}\n after.</p>')
+
+
+RAW_AND_HIGHLIGHT = """Intro.
+
+{% raw %}
+{% highlight c++ linenos %} <br/> {% include figure.liquid path="assets/x.png" %} {% endhighlight %}
+{% endraw %}
+
+{% highlight c++ linenos %}
+int main() { return `x`; }
+{% endhighlight %}
+
+{%- highlight ruby -%}
+puts ```not a fence```
+{%- endhighlight -%}
+After.
+"""
+
+
+def test_raw_blocks_show_what_they_hold_as_written_with_no_tag_run_or_warned_of():
+    figures, warnings = scan_prose(RAW_AND_HIGHLIGHT, 10)
+    assert figures == [] and warnings == []
+    replaced, _ = replace_tags(RAW_AND_HIGHLIGHT, 10, lambda tag: "RUN")
+    assert "{% raw %}" not in replaced and "{% endraw %}" not in replaced and "RUN" not in replaced
+    assert '\n{% highlight c++ linenos %} <br/> {% include figure.liquid path="assets/x.png" %} {% endhighlight %}\n' in replaced
+
+
+def test_highlight_blocks_become_fenced_code_in_their_language_every_line_in_place():
+    replaced, warnings = replace_tags(RAW_AND_HIGHLIGHT, 10, lambda tag: "RUN")
+    assert warnings == [] and replaced.count("\n") == RAW_AND_HIGHLIGHT.count("\n")
+    assert "\n```c++\nint main() { return `x`; }\n```\n" in replaced
+    assert "\n````ruby\nputs ```not a fence```\n````\nAfter." in replaced  # longer than any backtick run inside
+
+
+@pytest.mark.parametrize("text", ["A {% highlight py %} x {% endhighlight %} inline.",
+                                  "{% raw %} never closed", "{% highlight py %}\nnever closed\n"])
+def test_a_raw_or_highlight_tag_that_cannot_be_read_as_jekyll_does_is_warned_of(text):
+    replaced, warnings = replace_tags(text, 1, lambda tag: "RUN")
+    assert replaced == text and warnings and "is shown as written" in warnings[0][1]

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from labbook import render, source
+from labbook.cache import nothing_ran
 from labbook.config import load_config
 from labbook.model import Artifact, CellResult, Run, Verdict
 from labbook.theme import Theme, liquid_inert
@@ -180,3 +181,14 @@ def test_the_lexer_made_ahead_on_a_thread_races_no_page_rendering_meanwhile():
     for _ in range(3):  # a fresh process each time: the modules are imported anew
         done = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True, check=True)
         assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_an_imported_posts_highlight_block_is_highlighted_code_and_raw_tags_are_gone(tmp_path):
+    text = ("---\ntitle: Code\ndate: 2026-01-01\n---\n\n{% raw %}\nLiquid: {{ page.title }}\n{% endraw %}\n\n"
+            "{% highlight python linenos %}\ndef f(x):\n    return x\n{% endhighlight %}\n")
+    post, _ = source.parse(text, "posts/code.md")
+    config = load_config(tmp_path)
+    result = render.render(post, nothing_ran(post), None, config, Theme(config.templates))
+    assert result.notices == ()
+    assert '<div class="code-block language-python">' in result.html and "{% highlight" not in result.html
+    assert "raw %}" not in result.html and "Liquid: " in result.html
