@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import kramdown, pageparts, texmath
 from . import outputs as rich
-from . import pageparts, texmath
 from ._inline import expression_of
 from .config import Config
 from .errors import RenderError
@@ -87,6 +87,7 @@ def _markdown() -> Any:
         .use(texmath.math_plugin)  # $…$, $$…$$, \(…\), \[…\], equation numbers: see texmath
         .use(footnote_plugin)
         .use(anchors_plugin, min_level=2, max_level=3)
+        .use(kramdown.attribute_list_plugin)  # `{: .block-tip }` under a block, as Jekyll posts write it
     )
     md.add_render_rule("fence", _render_fence)
     md.add_render_rule("code_inline", _render_code_inline)

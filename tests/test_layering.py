@@ -30,7 +30,8 @@ ALLOWED = {
     "api": {"frontmatter"},  # outside labbook, the post's defaults are read as a build reads them
     "_inline": set(), "terminal": set(),
     "outputs": set(),  # rich-output policy shared by capture (execute) and page (render)
-    "render": FOUNDATION | {"outputs", "pageparts", "sweep", "observations"},  # a point's report is its table row
+    "kramdown": set(),  # a markdown-it plugin: Markdown in, tokens out
+    "render": FOUNDATION | {"outputs", "pageparts", "sweep", "observations", "kramdown"},  # a point's report is its table row
     "preview": FOUNDATION,
     "pageparts": FOUNDATION, "indexes": FOUNDATION | {"pageparts"}, "search": FOUNDATION,
     "site": FOUNDATION | {"indexes", "search"},
