@@ -193,18 +193,22 @@ def liquid_mask(text: str) -> str:
     """The text with what Liquid would not run blanked, positions kept: its code, as `code_mask`
     does, and what `{% raw %}` blocks hold, which Jekyll shows as written."""
     masked = code_mask(text)
+    closings = _Closings(masked)
+    parts, position = [], 0
     for match in _TAG.finditer(masked):
-        block = _raw_block(masked, match)
+        block = _raw_block(match, closings) if match.start() >= position else None
         if block is not None:
             start, end = block[0][0], block[1][1]
-            masked = masked[:start] + re.sub(r"[^\n]", " ", masked[start:end]) + masked[end:]
-    return masked
+            parts += [masked[position:start], re.sub(r"[^\n]", " ", masked[start:end])]
+            position = end
+    return "".join(parts) + masked[position:]
 
 
 def _tags(text: str, first_line: int) -> Iterator[_Found]:
     if "{%" not in text:  # most posts: no Liquid tag, no markdown pass
         return
     masked = code_mask(text)
+    closings = _Closings(masked)
     skip_to = 0
     for match in _TAG.finditer(masked):
         start, end = match.span()
@@ -212,7 +216,7 @@ def _tags(text: str, first_line: int) -> Iterator[_Found]:
             continue
         raw = text[start:end]
         line = first_line + text.count("\n", 0, start)
-        block = _raw_block(masked, match) or _highlight_block(text, masked, match)
+        block = _raw_block(match, closings) or _highlight_block(text, match, closings)
         if block is not None:
             opening, closing = block
             yield _Found(start, end, line, None, replacement=opening[2])
@@ -230,29 +234,45 @@ _Edit = tuple[int, int, str]
 """(start, end, replacement) of one tag."""
 
 
-def _raw_block(masked: str, match: re.Match[str]) -> tuple[_Edit, _Edit] | None:
+class _Closings:
+    """Where each `endraw` and `endhighlight` of a text is, found once: the closing tag after
+    an opening one is a bisection, not a search to the end of the text from every opening."""
+
+    def __init__(self, masked: str) -> None:
+        self.raw = [m.span() for m in _ENDRAW.finditer(masked)]
+        self.highlight = [m.span() for m in _ENDHIGHLIGHT.finditer(masked)]
+
+    @staticmethod
+    def after(spans: list[tuple[int, int]], position: int) -> tuple[int, int] | None:
+        import bisect
+
+        at = bisect.bisect_left(spans, (position, 0))
+        return spans[at] if at < len(spans) else None
+
+
+def _raw_block(match: re.Match[str], closings: _Closings) -> tuple[_Edit, _Edit] | None:
     """`{% raw %}…{% endraw %}`: both tags dropped, what lies between shown as written (no tag in
     it runs or is warned about); None when the tag is not `raw` or is never closed."""
     if not _RAW.match(match.group(0)):
         return None
-    closing = _ENDRAW.search(masked, match.end())
+    closing = closings.after(closings.raw, match.end())
     if closing is None:
         return None
-    return (match.start(), match.end(), ""), (closing.start(), closing.end(), "")
+    return (match.start(), match.end(), ""), (closing[0], closing[1], "")
 
 
-def _highlight_block(text: str, masked: str, match: re.Match[str]) -> tuple[_Edit, _Edit] | None:
+def _highlight_block(text: str, match: re.Match[str], closings: _Closings) -> tuple[_Edit, _Edit] | None:
     """`{% highlight python %}` … `{% endhighlight %}`, each tag on a line of its own: a fenced
     code block in that language (longer than any run of backticks inside it); None otherwise."""
     opened = _HIGHLIGHT.match(match.group(0))
-    closing = _ENDHIGHLIGHT.search(masked, match.end()) if opened else None
+    closing = closings.after(closings.highlight, match.end()) if opened else None
     if opened is None or closing is None:
         return None
-    if not (_alone_on_line(text, match.start(), match.end()) and _alone_on_line(text, closing.start(), closing.end())):
+    if not (_alone_on_line(text, match.start(), match.end()) and _alone_on_line(text, *closing)):
         return None
-    body = text[match.end():closing.start()]
+    body = text[match.end():closing[0]]
     fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", body)), default=0))
-    return (match.start(), match.end(), fence + opened["language"]), (closing.start(), closing.end(), fence)
+    return (match.start(), match.end(), fence + opened["language"]), (closing[0], closing[1], fence)
 
 
 def _alone_on_line(text: str, start: int, end: int) -> bool:
