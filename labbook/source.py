@@ -12,6 +12,7 @@ import hashlib
 import json
 import keyword
 import math
+import os
 import re
 import reprlib
 import unicodedata
@@ -773,7 +774,8 @@ def _declared_inputs(settings: RunSettings, post_path: Path, root: Path, shown: 
                                   line=line)
         matches = sorted(p for p in post_path.parent.glob(pattern) if p.is_file())
         if not matches:
-            notices.append(Notice(f"labbook.inputs glob {pattern!r} matches no file", shown, line))
+            hint = _from_root(pattern, post_path, root)
+            notices.append(Notice(f"labbook.inputs glob {pattern!r} matches no file{hint}", shown, line))
         for match in matches:
             resolved = match.resolve()
             if not resolved.is_relative_to(root):
@@ -781,6 +783,15 @@ def _declared_inputs(settings: RunSettings, post_path: Path, root: Path, shown: 
                                       path=shown, line=line)
             found[resolved.relative_to(root).as_posix()] = sha_file(resolved)
     return found, notices
+
+
+def _from_root(pattern: str, post_path: Path, root: Path) -> str:
+    """A hint when a glob that finds nothing beside the post would find files from the project
+    root, as authors often write it: the same glob relative to the post."""
+    if post_path.parent.resolve() == root or not any(p.is_file() for p in root.glob(pattern)):
+        return ""
+    relative = Path(os.path.relpath(root, post_path.parent.resolve())).as_posix()
+    return f" beside the post (globs are relative to it); from the project root, write {relative}/{pattern}"
 
 
 def key_basis(cells: Iterable[Cell], settings: RunSettings, inputs: Mapping[str, str]) -> dict[str, Any]:

@@ -184,6 +184,17 @@ def test_inputs_glob_matching_nothing_warns(tmp_path):
     assert [str(w) for w in warnings] == ["posts/x.md:7: labbook.inputs glob 'missing/*.csv' matches no file"]
 
 
+def test_an_inputs_glob_written_from_the_project_root_says_how_to_write_it(tmp_path):
+    text = SIMPLE_POST.replace("status: open", "status: open\nlabbook:\n  inputs: [data/*.csv]")
+    root = make_project(tmp_path / "p", {"x.md": text})
+    (root / "data").mkdir()
+    (root / "data" / "t.csv").write_text("a\n1\n")
+    _, warnings = source.read(root / "posts" / "x.md", load_config(root))
+    assert [str(w) for w in warnings] == [
+        "posts/x.md:7: labbook.inputs glob 'data/*.csv' matches no file beside the post (globs are relative to it); "
+        "from the project root, write ../data/*.csv"]
+
+
 def test_inputs_outside_the_project_are_refused(tmp_path):
     (tmp_path / "secret.csv").write_text("x")
     text = SIMPLE_POST.replace("status: open", "status: open\nlabbook:\n  inputs: ['../../secret.csv']")
