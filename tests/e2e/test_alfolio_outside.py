@@ -82,6 +82,8 @@ Some C++:
 {% highlight c++ linenos %}
 int main() { return 0; }
 {% endhighlight %}
+
+{% include video.liquid path="assets/video/demo.mp4" controls=true %}
 """
 
 
@@ -101,3 +103,4 @@ def test_a_blog_imports_into_a_new_project_and_the_notes_name_lines_of_the_posts
     assert main(["--root", str(root), "-q", "build"]) == 0
     page = (root / "site/_posts/2015-07-15-code.html").read_text(encoding="utf-8")
     assert 'href="/tags/formatting/"' in page and 'href="/tags/code/"' in page  # Jekyll's space-separated tags
+    assert '<div class="code-block language-c++">' in page and "highlight c++" not in page  # Jekyll's highlight block
