@@ -119,8 +119,31 @@ def convert(text: str, filename: str, permalink: str = "date") -> Converted:
         values["redirect_from"] = list(dict.fromkeys(redirects))
     head = frontmatter.dump(values, width=1000)
     body = _OLD_FIGURE.sub(r"\1figure.liquid\2", body)
+    body, shown = _shown_not_run(body, head.count("\n") + 1)
     assets, body_notes = _body_assets(body, head.count("\n") + 1)
-    return Converted(name, head + body, url, old_url, assets, tuple(notes + body_notes))
+    return Converted(name, head + body, url, old_url, assets, tuple(notes + shown + body_notes))
+
+
+_PYTHON_FENCE = re.compile(r"^(\s*`{3,}\s*)python(?=\s|$)")
+
+
+def _shown_not_run(body: str, body_line: int) -> tuple[str, list[str]]:
+    """A blog post's ```python blocks are examples to read: in a labbook post the same fence is a
+    cell that every build runs (old Python 2 code fails the post, and any code does what it says).
+    Each is written as ```py, which is shown highlighted as Python and never run; the note names
+    its line, where writing ```python again makes it a cell."""
+    from .commonmark import blocks
+
+    lines = body.split("\n")
+    notes = []
+    for token in blocks(body):
+        if token.type == "fence" and token.markup.startswith("`") and token.map:
+            opening = lines[token.map[0]]
+            if _PYTHON_FENCE.match(opening):
+                lines[token.map[0]] = _PYTHON_FENCE.sub(r"\1py", opening, count=1)
+                notes.append(f"{body_line + token.map[0]}: a ```python block, written as ```py: shown as code, "
+                             "never run (```python makes it a cell that every build runs)")
+    return "\n".join(lines), notes
 
 
 def _front_and_body(text: str, *, html: bool) -> tuple[dict[str, Any], str]:

@@ -69,6 +69,22 @@ def test_liquid_variables_outside_raw_blocks_are_noted_with_their_line():
         "8: {{ site.url }} is shown as written (labbook does not run Liquid in prose)"]
 
 
+def test_a_blogs_python_blocks_are_shown_and_never_run():
+    """A blog's ```python block is an example to read; in a labbook post it would be a cell that
+    every build runs (here a Python 2 print, and a deletion)."""
+    text = ("---\ntitle: T\n---\nOld code:\n\n```python\nprint s\n```\n\n"
+            "  ```python title=\"x.py\"\n  import shutil; shutil.rmtree('/tmp/x')\n  ```\n\n~~~python\nkept\n~~~\n"
+            "```python3\nkept too\n```\n")
+    post = convert(text, "2016-02-01-x.md")
+    parsed, _ = source.parse(post.text, f"posts/{post.name}")
+    assert parsed.cells == ()
+    assert "```py\nprint s\n```" in post.text and '  ```py title="x.py"\n' in post.text
+    assert "~~~python\nkept" in post.text and "```python3\nkept too" in post.text
+    lines = post.text.splitlines()
+    noted = [int(note.split(":")[0]) for note in post.notes if "never run" in note]
+    assert [lines[n - 1] for n in noted] == ["```py", '  ```py title="x.py"']
+
+
 def test_a_title_comes_from_the_name_when_the_post_gives_none():
     assert front(convert("---\n---\nx\n", "2016-02-01-a-quiet-post.md").text)["title"] == "A Quiet Post"
 
