@@ -118,8 +118,17 @@ class Live:
             for channel in self._subscribers:
                 channel.put(None)
 
-    def cell(self, path: str, url: str, index: int, total: int) -> None:
-        self.running = {"path": path, "url": url, "cell": index + 1, "total": total}
+    def cell(self, path: str, url: str, index: int, total: int, point: str = "") -> None:
+        """A cell started; in a sweep, `point` says whose (and the sweep's progress, once known, stays)."""
+        previous = self.running or {}
+        self.running = {"path": path, "url": url, "cell": index + 1, "total": total, "point": point,
+                        "points": previous.get("points", "") if point and previous.get("path") == path else ""}
+        self.publish({"type": "running", **self.running})
+
+    def points(self, path: str, url: str, line: str) -> None:
+        """A sweep's progress: `points 12/64 · 1 failed · ETA 1:05`."""
+        self.running = {**(self.running or {"cell": 0, "total": 0, "point": ""}), "path": path, "url": url,
+                        "points": line}
         self.publish({"type": "running", **self.running})
 
     def built(self, pages: Sequence[str], failures: dict[str, Failure], problem: str, executed: int,
@@ -159,7 +168,10 @@ LIVE_SCRIPT = """(() => {
   function hide() { if (banner) { banner.remove(); banner = null; } }
   function running(event) {
     const mine = event.url === here ? "this post" : event.path;
-    show(`running ${mine}: cell ${event.cell}/${event.total} (the last good version stays until it is done)`);
+    const cell = `cell ${event.cell}/${event.total}`;
+    const point = event.point ? `${event.points ? event.points + "; " : ""}point ${event.point}, ${cell}` : "";
+    const where = point || event.points || cell;
+    show(`running ${mine}: ${where} (the last good version stays until it is done)`);
   }
   const source = new EventSource(me.dataset.events);
   source.onmessage = (message) => {
@@ -566,14 +578,18 @@ class _LiveReporter:
         self.console.executing(posts)
 
     def cell(self, slug: str, index: int, total: int) -> None:
-        path, url = self.posts.get(slug, (slug, ""))
-        self.live.cell(path, url, index, total)
+        """`slug` is a post's, or a sweep point's label: 'slug wd=0.1,seed=2'."""
+        post_slug, _, point = slug.partition(" ")
+        path, url = self.posts.get(post_slug, (post_slug, ""))
+        self.live.cell(path, url, index, total, point)
         self.console.cell(slug, index, total)
 
     def executed(self, post: Any, seconds: float, sweep: Any = None) -> None:
         self.console.executed(post, seconds, sweep)
 
     def points(self, post: Any, progress: Any, finished: str = "") -> None:
+        path, url = self.posts.get(post.slug, (str(post.path), ""))
+        self.live.points(path, url, progress.line())
         self.console.points(post, progress, finished)
 
     def done(self, outcome: Any) -> None:

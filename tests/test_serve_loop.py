@@ -85,3 +85,27 @@ def test_a_save_that_truncates_then_writes_is_built_once_written(tmp_path):
         assert post.read_text() == ""
     finally:
         watcher.stop()
+
+
+def test_the_open_page_hears_a_sweeps_progress_and_which_point_runs(tmp_path):
+    """A sweep's points report cells under their label ('slug wd=0.1,seed=2'): the banner names the
+    post, the sweep's progress and the point, not a post called by the label."""
+    from labbook import source
+    from labbook.sweep import Progress
+
+    config = load_config(make_project(tmp_path / "p"))
+    post, _ = source.parse("---\ntitle: S\ndate: 2026-03-01\n---\n\nx\n", "posts/s.md")
+    live = serve.Live()
+    reporter = serve._LiveReporter(ConsoleReporter(quiet=True), live, config)
+    reporter.executing([post])
+    channel = live.subscribe()
+    progress = Progress(total=4, workers=2)
+    reporter.points(post, progress)
+    reporter.cell("s wd=0.1,seed=2", 0, 2)
+    events = [channel.get(timeout=5) for _ in range(3)][1:]
+    assert [(e["path"], e["url"], e["points"], e["point"]) for e in events] == [
+        ("posts/s.md", "/blog/2026/s/", "points 0/4 · ETA …", ""),
+        ("posts/s.md", "/blog/2026/s/", "points 0/4 · ETA …", "wd=0.1,seed=2")]
+    reporter.cell("s", 1, 3)  # a post of its own: no point, no sweep progress
+    alone = channel.get(timeout=5)
+    assert {k: alone[k] for k in ("cell", "total", "point", "points")} == {"cell": 2, "total": 3, "point": "", "points": ""}
