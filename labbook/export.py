@@ -253,9 +253,9 @@ def _current(post: Post, run: Run, config: Config) -> bool:
 def _sweep_files(folder: Path) -> list[str]:
     """A sweep's files beyond its gather's run: the table, and each point's run, notebook, data
     and figures (points/<folder>/…), which the page's table links."""
-    from .sweep import TABLE_CSV, TABLE_JSON, TABLE_PARQUET
+    from .gather import TABLE_FILES
 
-    names = [name for name in (TABLE_JSON, TABLE_CSV, TABLE_PARQUET) if (folder / name).is_file()]
+    names = [name for name in TABLE_FILES if (folder / name).is_file()]
     points = folder / "points"
     if points.is_dir():
         names += sorted(p.relative_to(folder).as_posix() for p in points.rglob("*") if p.is_file())

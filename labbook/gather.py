@@ -484,17 +484,15 @@ def stale_points(post: Post, store: cache.Store, *, published_only: bool = False
     split = sweep.split_cells(post.cells, swept=True, path=str(post.path))
     total = len(post.sweep.points)
     unrun: dict[int, str] = {}  # point index -> why it would run
-    keyed = []
+    keys = []
     for point in post.sweep.points:
         point_post = sweep.point_post(post, split, point, post.settings.params)
         found = store.lookup(point_post, published=store.published_point(post.slug, point.folder))
-        keyed.append((point, point_post.key, True))
+        keys.append((point, point_post.key))
         if found.run is None or (published_only and found.reason != "published"):
             unrun[point.index] = found.reason if found.run is None else "not published"
-    failing = _failed_as_published(post, split, store, keyed, set(unrun))
-    if failing:
-        keyed = [(point, key, point.index not in unrun) for point, key, _ in keyed]
-    elif unrun:
+    keyed = [(point, key, point.index not in unrun) for point, key in keys]  # the unrun ones as failed
+    if unrun and not _failed_as_published(post, split, store, keyed):
         first = next(p for p in post.sweep.points if p.index in unrun)
         return SweepState(len(unrun), total, f"point {first.id}: {unrun[first.index]}")
     failed = tuple(p.id for p in post.sweep.points if p.index in unrun)
@@ -512,16 +510,16 @@ def stale_points(post: Post, store: cache.Store, *, published_only: bool = False
 
 
 def _failed_as_published(post: Post, split: sweep.Split, store: cache.Store,
-                         keyed: Sequence[tuple[Point, str, bool]], unrun: set[int]) -> bool:
-    """True when the points with no run are exactly those the published sweep holds as failed,
-    with the code and values they failed with: the published gather ran on a table keyed on
-    each point's key and success, so its key matches only then. (A failed point leaves no run
-    to find; the build that published the sweep tried it, and the next build tries it again.)"""
-    if not unrun or len(unrun) == len(keyed):
+                         keyed: Sequence[tuple[Point, str, bool]]) -> bool:
+    """True when the points keyed as failed (they have no run) are exactly those the published
+    sweep holds as failed, with the code and values they failed with: the published gather ran
+    on a table keyed on each point's key and success, so its key matches only then. (A failed
+    point leaves no run to find; the build that published the sweep tried it, and the next build
+    tries it again.) A sweep whose every point failed publishes no gather."""
+    if all(ok for *_, ok in keyed) or not any(ok for *_, ok in keyed):
         return False
     try:
         published = cache.read_run(store.published_folder(post.slug))
     except LabbookError:
         return False
-    failed = [(point, key, point.index not in unrun) for point, key, _ in keyed]
-    return published.key == sweep.gather_post(post, split, failed).key
+    return published.key == sweep.gather_post(post, split, keyed).key

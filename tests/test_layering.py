@@ -15,7 +15,7 @@ ALLOWED = {
     "published": set(), "model": {"published"}, "errors": set(), "files": set(), "config": {"errors"}, "theme": {"errors", "texmath", "files"}, "texmath": {"errors", "files"},
     "frontmatter": set(), "journal": {"errors", "files"}, "liquid": {"commonmark"}, "jekyll": set(),
     "commonmark": set(),
-    "export": FOUNDATION | {"source", "cache", "render", "gather", "sweep"}, "importer": FOUNDATION | {"source"},
+    "export": FOUNDATION | {"source", "cache", "render", "gather"}, "importer": FOUNDATION | {"source"},
     "compare": {"model"},
     "lock": {"config", "errors"}, "state": FOUNDATION, "jobs": FOUNDATION | {"cache", "dispatch"},
     "status": FOUNDATION | {"cache", "lock", "site", "source", "state", "gather"},
