@@ -239,8 +239,9 @@ def _variant(args: argparse.Namespace, config: Any, reporter: ConsoleReporter) -
             raise ConfigError(f"-p {name}: no post here declares the parameter '{name}'{did_you_mean(name, declared)}",
                               hint="a post declares its parameters in its front matter: labbook: {params: {lr: 0.1}}")
     for post in read.posts:
-        with_params(post, params_for(post, params))  # kinds checked now
-        check_not_swept(post, params_for(post, params))
+        values = params_for(post, params)
+        with_params(post, values)  # kinds checked now
+        check_not_swept(post, values)
     variant = variant_config(config, params)
     console.show_variant(reporter, params, config.relative(variant.site))
     return variant
