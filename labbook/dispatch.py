@@ -70,11 +70,12 @@ class Done:
     seconds: float = 0.0
 
 
-def run_job(job: Job, progress: Progress | None = None, kernel: Any = None) -> Done:
+def run_job(job: Job, progress: Progress | None = None, kernel: Any = None, keep: bool = False) -> Done:
     """Execute one post where its files are; never raises a LabbookError, returns it.
 
     `kernel` is the post's kernel if it was started ahead (an execute.Kernel), or the
-    LabbookError that starting it raised.
+    LabbookError that starting it raised. With `keep`, a kernel given outlives a run that
+    succeeds, to be passed on to the next point of its sweep (see `_next_kernel`).
     """
     from . import execute
 
@@ -85,7 +86,7 @@ def run_job(job: Job, progress: Progress | None = None, kernel: Any = None) -> D
         if isinstance(kernel, LabbookError):
             raise kernel
         run, warnings = execute.execute(job.post, Path(job.root), Path(job.folder), on_cell=on_cell, kernel=kernel,
-                                        placed=job.placed)
+                                        placed=job.placed, keep=keep)
     except LabbookError as error:
         return Done(job.post, None, job.folder, error=error, seconds=time.perf_counter() - began)
     return Done(job.post, run, job.folder, warnings=tuple(warnings), seconds=time.perf_counter() - began)
@@ -102,10 +103,11 @@ def run_remote_job(job: Job) -> Done:
 
 def run_remote_jobs(jobs: Sequence[Job]) -> list[Done]:
     """On a Dask worker: jobs one after the other (a chunk of a sweep's points), each in its own
-    fresh root, working directory and kernel, and each reported on its own, failed or not.
+    fresh root and working directory, and each reported on its own, failed or not.
 
-    As a local worker thread does, the next job's kernel is forked before this one runs, so it
-    boots while this one computes: a worker's only thread no longer waits for each kernel.
+    As a local worker thread does, a point passes its kernel on to the next point of its sweep,
+    reset (`_next_kernel`); any other job's kernel is forked before the job ahead of it runs,
+    so it boots while that one computes: a worker's only thread no longer waits for each kernel.
     """
     servers = _worker_servers()
     staged = [_staged(job) for job in jobs]
@@ -115,11 +117,12 @@ def run_remote_jobs(jobs: Sequence[Job]) -> list[Done]:
             kernel = _start_ahead(staged[0], servers, ahead.spares) if staged else None
             for number, job in enumerate(staged):
                 following = staged[number + 1] if number + 1 < len(staged) else None
-                if following is not None:
+                if following is not None and not _passes_kernel_on(job, following):
                     ahead.start(following)
-                dones.append(_shipped(_run_reporting(job, None, kernel), job))
+                kept, done = _run_keeping(job, None, kernel, ahead)
+                dones.append(_shipped(done, job))
                 _unstaged(job)
-                kernel = ahead.kernel() if following is not None else None
+                kernel = _next_kernel(job, following, kept, ahead)
     finally:
         for job in staged:
             _unstaged(job)
@@ -404,24 +407,27 @@ def _work(pending: queue.SimpleQueue[Job | _Expected | None], finished: queue.Si
 
     A job is taken ahead only while the queue holds one for every worker: near the end,
     a job waiting behind a busy worker would keep an idle one idle. Its kernel is started on a
-    helper thread while the current job runs (`_Ahead`). An expected job (`Session.expect`) is
-    not run: its kernel is kept in `spares` for the job when it comes.
+    helper thread while the current job runs (`_Ahead`), unless it is the next point of the
+    same sweep: that one gets the current point's kernel, reset (`_next_kernel`). An expected
+    job (`Session.expect`) is not run: its kernel is kept in `spares` for the job when it comes.
     """
     with _Ahead(servers, spares) as ahead:
         job = pending.get()
         kernel = _start_ahead(job, servers, spares) if job is not None else None
         while job is not None:
             following = _take(pending) if pending.qsize() >= workers else None
-            if following is not None:
+            if following is not None and not _passes_kernel_on(job, following):
                 ahead.start(following)
+            kept = None
             if isinstance(job, _Expected):
                 spares.keep(job.job, kernel)
             else:
-                finished.put(_run_reporting(job, progress, kernel))
-            job, kernel = following, ahead.kernel() if following is not None else None
-            if job is None:
-                job = pending.get()
-                kernel = _start_ahead(job, servers, spares) if job is not None else None
+                kept, done = _run_keeping(job, progress, kernel, ahead)
+                finished.put(done)
+            if following is None:
+                following = pending.get()
+            kernel = _next_kernel(job, following, kept, ahead)
+            job = following
 
 
 @dataclass(frozen=True, slots=True)
@@ -499,6 +505,11 @@ class _Ahead:
     def start(self, job: Job | _Expected) -> None:
         self._started = self._pool.submit(_started_and_connected, job, self.servers, self.spares)
 
+    @property
+    def starting(self) -> bool:
+        """A kernel was asked for with `start`, and not yet taken with `kernel`."""
+        return self._started is not None
+
     def kernel(self) -> Any:
         """The kernel `start` asked for (or the error starting it raised), once it is started."""
         assert self._started is not None
@@ -516,12 +527,80 @@ class _Ahead:
         self._pool.shutdown(wait=True)
 
 
-def _run_reporting(job: Job, progress: Progress | None, kernel: Any) -> Done:
+def _run_reporting(job: Job, progress: Progress | None, kernel: Any, keep: bool = False) -> Done:
     try:
-        return run_job(job, progress, kernel)
+        return run_job(job, progress, kernel, keep)
     except BaseException as exc:  # noqa: BLE001 - a worker must report, never vanish
         return Done(job.post, None, job.folder, error=ExecutionError(
             f"labbook failed running this post: {type(exc).__name__}: {exc}", path=str(job.post.path)))
+
+
+def _run_keeping(job: Job, progress: Progress | None, kernel: Any, ahead: _Ahead) -> tuple[Any, Done]:
+    """Run the job; with the kernel it ran in when that may go on to the next point of its sweep.
+
+    A point that fails in a kernel passed on to it runs again in a fresh one before it is
+    reported: a failure must never come from sharing a kernel (a project module that registers
+    a name with a library, imported again, meets its own earlier registration).
+    """
+    from .errors import CellError, KernelDied
+    from .kernels import Kernel
+
+    keep = isinstance(kernel, Kernel) and _may_pass_on(job)
+    done = _run_reporting(job, progress, kernel, keep)
+    if isinstance(kernel, Kernel) and kernel.passed_on and isinstance(done.error, CellError | KernelDied):
+        shutil.rmtree(job.folder, ignore_errors=True)  # what the failed try wrote
+        kernel = _start_ahead(job, ahead.servers, ahead.spares)
+        done = _run_reporting(job, progress, kernel, keep)
+    return (kernel if keep and done.error is None and done.run is not None else None), done
+
+
+def _may_pass_on(job: Job) -> bool:
+    """A sweep's point, whose post lets its points share kernels."""
+    return bool(job.group) and not job.post.settings.fresh_kernels
+
+
+_POINT_VARIABLES = ("LABBOOK_SEED", "LABBOOK_PARAMS", "LABBOOK_ROOT", "LABBOOK_POST", "PYTHONPATH")
+"""What differs in the environments of two points of one sweep, which a kernel passed on from
+one to the other takes (on a Dask worker, each point has a root of its own)."""
+
+
+def _passes_kernel_on(job: Job | _Expected, following: Job | _Expected) -> bool:
+    """Whether `following` may run in the kernel `job` ran in, reset: points of one sweep, with
+    the same code, command line and preloaded modules, their environments differing only in
+    what a point sets (`_POINT_VARIABLES`)."""
+    from .kernels import kernel_arguments, kernel_environment
+
+    if not isinstance(job, Job) or not isinstance(following, Job) or not _may_pass_on(job):
+        return False
+    if (following.group, following.preload, following.gather_preload) != (job.group, job.preload, job.gather_preload):
+        return False
+    if [c.source for c in job.post.cells] != [c.source for c in following.post.cells]:
+        return False
+    if kernel_arguments(job.post) != kernel_arguments(following.post):
+        return False
+    one, other = ({k: v for k, v in kernel_environment(j.post, Path(j.root)).items() if k not in _POINT_VARIABLES}
+                  for j in (job, following))
+    return one == other
+
+
+def _next_kernel(job: Job | _Expected, following: Job | _Expected | None, kept: Any, ahead: _Ahead) -> Any:
+    """The kernel for `following`: the one started ahead for it; else `kept` (the one `job` ran
+    in) reset for it when it is the next point of the same sweep; else one started now. A
+    kept kernel not passed on is discarded."""
+    from .kernels import pass_on
+
+    if following is not None and ahead.starting:
+        kernel = ahead.kernel()
+    elif following is not None and kept is not None and _passes_kernel_on(job, following):
+        assert isinstance(following, Job)
+        kernel, kept = pass_on(kept, following.post, Path(following.root)), None
+        if kernel is None:  # it could not be reset (and is gone): a fresh one
+            kernel = _start_ahead(following, ahead.servers, ahead.spares)
+    else:
+        kernel = _start_ahead(following, ahead.servers, ahead.spares) if following is not None else None
+    if kept is not None:
+        _discard(kept)
+    return kernel
 
 
 def _take(pending: queue.SimpleQueue[Job | _Expected | None]) -> Job | _Expected | None:

@@ -337,13 +337,16 @@ def _unique(name: str, taken: set[str]) -> str:
 
 
 def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None = None,
-            kernel: Kernel | None = None, placed: Mapping[str, bytes | str] | None = None) -> tuple[Run, list[str]]:
+            kernel: Kernel | None = None, placed: Mapping[str, bytes | str] | None = None,
+            keep: bool = False) -> tuple[Run, list[str]]:
     """Run the post in a fresh kernel and working directory; write its artifacts into `folder`.
 
     `kernel`, when given, was started for this post by `start_kernel` (it booted while the
-    previous post ran). `placed` files are put into the working directory before the first
-    cell (name -> content, or a file to copy). Returns the run record and warnings (files that
-    were not published).
+    previous post ran), or passed on from the sweep's previous point (`kernels.pass_on`). With
+    `keep`, a kernel given is left running when the run succeeds, for the caller to pass on to
+    the next point or discard; a run that fails always discards it. `placed` files are put into
+    the working directory before the first cell (name -> content, or a file to copy). Returns the
+    run record and warnings (files that were not published).
 
     Raises:
         CellError, CellTimeout, KernelDied: with the post path, the cell and its line.
@@ -358,6 +361,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
     positions = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
     timeouts = {c.index: c.options.timeout or post.settings.timeout for c in cells}
     folder.mkdir(parents=True, exist_ok=True)
+    keep = keep and kernel is not None  # a kernel started here is nobody else's to pass on
     kernel = kernel or start_kernel(post, root)
     try:
         placed_hashes = _place(kernel.workdir, placed or {})
@@ -382,30 +386,28 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
     namer = _FigureNamer()
     trace: dict[str, Any] = {"inputs": [], "versions": {}}
     warnings: list[str] = []
+    kept = False
     try:
         if isinstance(kernel.client, BaseException):  # connecting ahead failed: as connecting here would
             raise kernel.client
         client.kc = kernel.client  # connected ahead, or None: setup_kernel connects
-        with client.setup_kernel(cleanup_kc=True):
+        with client.setup_kernel(cleanup_kc=not keep):
+            kernel.client = client.kc  # connected here if not ahead: what a kept kernel is passed on with
             if setup := _setup_code(post):
                 _run_hidden(client, setup)
             for cell, nb_cell, position in zip(cells, code_cells, positions, strict=True):
                 if on_cell:
                     on_cell(cell.index, len(cells))
                 began = time.perf_counter()
-                client.allow_errors = cell.options.claim is not None
-                try:
-                    with _traced(client, last=cell is cells[-1] and not post.inline):
-                        client.execute_cell(nb_cell, position)
-                    verdict = _verdict(cell, nb_cell.outputs, (replies.get(position) or {}).get("content", {}))
-                except Exception as exc:  # noqa: BLE001 - translated into labbook's own errors
-                    raise _with_partial(_translate(exc, cell, post, timeouts[cell.index]), results, nb_cell) from exc
+                verdict = _run_cell(client, post, cell, nb_cell, position, replies, results, timeouts[cell.index])
                 outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts, warnings)
                 results.append(CellResult(cell.index, outputs, round(time.perf_counter() - began, 3), verdict))
             inline = _inline_in_kernel(client, post, folder, replies)
             trace = _traced_reply(replies) or json.loads(_run_hidden(client, _TRACE_CODE) or "{}")
-            stop_kernel(kernel)  # now, rather than through jupyter_client's 0.1 s shutdown polling
+            if not keep:
+                stop_kernel(kernel)  # now, rather than through jupyter_client's 0.1 s shutdown polling
         artifacts += _collect_data(kernel.workdir, folder, warnings, placed_hashes)
+        kept = keep
     except RuntimeError as exc:  # jupyter_client: "Kernel died before replying to kernel_info"
         raise KernelDied(f"the kernel could not start: {exc}", path=str(post.path),
                          traceback=log_tail(kernel.log)) from exc
@@ -413,7 +415,8 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
         error.details["traceback"] = log_tail(kernel.log)
         raise
     finally:
-        discard_kernel(kernel)
+        if not kept:
+            discard_kernel(kernel)
     notebook_bytes = _notebook_bytes(notebook)
     artifacts.append(_write_artifact(folder, NOTEBOOK, notebook_bytes, "notebook", None))
     inputs = dict(post.inputs)
@@ -433,6 +436,22 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
         inline=inline,
     )
     return run, [f"{post.path}: {w}" for w in warnings]
+
+
+def _run_cell(client: Any, post: Post, cell: Cell, nb_cell: Any, position: int, replies: Mapping[int, Any],
+              results: list[CellResult], timeout: float) -> Verdict | None:
+    """Execute one of the post's cells; its claim's verdict (None without a claim).
+
+    Raises:
+        CellError, CellTimeout, KernelDied: with the results of the cells before it.
+    """
+    client.allow_errors = cell.options.claim is not None
+    try:
+        with _traced(client, last=cell is post.cells[-1] and not post.inline):
+            client.execute_cell(nb_cell, position)
+        return _verdict(cell, nb_cell.outputs, (replies.get(position) or {}).get("content", {}))
+    except Exception as exc:  # noqa: BLE001 - translated into labbook's own errors
+        raise _with_partial(_translate(exc, cell, post, timeout), results, nb_cell) from exc
 
 
 def _verdict(cell: Cell, outputs: list[dict[str, Any]], reply: dict[str, Any]) -> Verdict | None:

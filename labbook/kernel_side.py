@@ -89,12 +89,24 @@ def project_source(relative: str, root: str, venvs: dict[str, bool] | None = Non
     return True
 
 
-def _outside_environment(path: str) -> bool:
+def outside_environment(path: str) -> bool:
     """True for files that are not the interpreter's, a virtualenv's, or labbook's own."""
     excluded = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.abspath(__file__))}
     if any(path.startswith(prefix + os.sep) for prefix in excluded):
         return False
     return "site-packages" not in path and "dist-packages" not in path
+
+
+def next_point(environ: dict[str, str], cwd: str) -> str:
+    """This kernel made the next point of its sweep's (`kernel_reset.next_point`), with its reads
+    so far forgotten: they were the last point's. Called by labbook as a user expression
+    (`kernels.pass_on`); empty when done, else why the kernel cannot be reused."""
+    from labbook import kernel_reset
+
+    refused = kernel_reset.next_point(environ, cwd, project_file=outside_environment)
+    if not refused:
+        _reads.clear()
+    return refused
 
 
 def report() -> dict[str, Any]:
@@ -110,7 +122,7 @@ def report() -> dict[str, Any]:
         real = (_REAL_PATHS.get(path) or os.path.realpath(path)) if path else ""
         if not real.startswith(root + os.sep) or real.startswith(cwd + os.sep):
             continue
-        if not os.path.isfile(real) or real.endswith(".pyc") or not _outside_environment(real):
+        if not os.path.isfile(real) or real.endswith(".pyc") or not outside_environment(real):
             continue
         relative = os.path.relpath(real, root).replace(os.sep, "/")
         if project_source(relative, root, venvs):
@@ -290,6 +302,9 @@ def main() -> None:
         app.parse_command_line = functools.partial(_parsed_command_line, app, _COMMAND_LINE)  # type: ignore[method-assign]
     app.initialize()
     _ready_to_format(app.kernel.shell)
+    from labbook import kernel_reset
+
+    kernel_reset.remember_fresh_state(app.kernel.shell)
     app.start()
 
 
@@ -395,20 +410,6 @@ def _warm_numpy(numpy: Any) -> None:
     numpy.sqrt(numpy.mean((1 - h**2) * 2.0 / 3))
 
 
-def _fresh_random_state() -> None:
-    """What a fresh process would have: numpy's and torch's global generators seeded from the OS.
-    The stdlib's `random` reseeds itself after a fork; numpy's and torch's do not, and every
-    kernel forked from a server that imported them would otherwise draw the same unseeded numbers."""
-    numpy_random = sys.modules.get("numpy.random")
-    if numpy_random is not None:
-        with contextlib.suppress(Exception):  # an odd numpy: the post seeds its own generators anyway
-            numpy_random.seed()
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        with contextlib.suppress(Exception):
-            torch.seed()  # as torch seeds itself when it loads: from the OS
-
-
 def _preload() -> None:
     """What every kernel imports before it can answer (~0.25 s of CPU): once, here.
 
@@ -430,6 +431,7 @@ def _preload() -> None:
         from ipykernel import debugger, ipkernel, kernelapp, zmqshell  # noqa: F401
 
     import labbook.api  # noqa: F401 - a post's labbook.param and a point's labbook.observe: ~7 ms each kernel
+    import labbook.kernel_reset  # noqa: F401
     import labbook.observations  # noqa: F401
 
     _warm_run_record()
@@ -621,7 +623,9 @@ def _become_kernel(request: dict[str, Any]) -> None:
     import importlib
 
     importlib.invalidate_caches()
-    _fresh_random_state()
+    from labbook import kernel_reset
+
+    kernel_reset.fresh_random_state()
 
 
 def _close_inherited(keep: int) -> None:

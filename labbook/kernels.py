@@ -30,7 +30,7 @@ from .compare.text import strip_ansi
 from .errors import KernelDied
 from .model import Post
 
-__all__ = ["Kernel", "KernelServers", "start_kernel", "stop_kernel", "discard_kernel", "kernel_environment",
+__all__ = ["Kernel", "KernelServers", "start_kernel", "stop_kernel", "discard_kernel", "pass_on", "kernel_environment",
            "kernel_arguments", "log_tail", "MARKER"]
 
 MARKER = "LABBOOK_KERNEL_ID"
@@ -97,6 +97,8 @@ class Kernel:
     connecting raised, for the execution to report; None: the execution connects."""
     gone: bool = False
     """Stopped, and no process carried its marker then: nothing of it is left to kill."""
+    passed_on: bool = False
+    """It ran a point of a sweep before the one it is for now (`pass_on`)."""
 
     @property
     def log(self) -> Path:
@@ -174,10 +176,61 @@ def connect_ahead(kernel: Kernel) -> Kernel:
     return kernel
 
 
-def discard_kernel(kernel: Kernel) -> bool:
+PASS_ON_TIMEOUT = 60.0
+"""Seconds a kernel may take to reset itself for the next point (a collection of a big heap)."""
+
+
+def pass_on(kernel: Kernel, post: Post, root: Path) -> Kernel | None:
+    """The kernel a point of a sweep ran in, made the next point's: a fresh working directory,
+    the point's environment, and the state a fresh kernel would have (kernel_side.next_point).
+    None when it cannot be (a thread the last point left running, a kernel that does not
+    answer): it is then discarded, and the caller starts a fresh one.
+
+    Call it from the thread that executed the last point: the kernel's client lives there.
+    """
+    from jupyter_core.utils import run_sync
+
+    env = kernel_environment(post, root)
+    env[MARKER] = kernel.marker
+    workdir = Path(tempfile.mkdtemp(prefix=f"labbook-run-{post.slug}-"))
+    call = f"__import__('labbook.kernel_side', fromlist=['_']).next_point({env!r}, {str(workdir)!r})"
+    try:
+        refused = run_sync(_evaluated)(kernel.client, call, PASS_ON_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - any failure: the next point gets a fresh kernel
+        refused = f"{type(exc).__name__}: {exc}"
+    if refused:
+        shutil.rmtree(workdir, ignore_errors=True)
+        discard_kernel(kernel)
+        return None
+    shutil.rmtree(kernel.workdir, ignore_errors=True)
+    kernel.workdir, kernel.passed_on = workdir, True
+    return kernel
+
+
+async def _evaluated(client: Any, expression: str, timeout: float) -> str:
+    """What a string-valued expression gives in the kernel, as a user expression of an empty
+    request: no cell runs, nothing is counted or shown. An error's name when it raised."""
+    import ast
+
+    msg_id = client.execute("", silent=True, store_history=False, user_expressions={"value": expression})
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = await client.shell_channel.get_msg(timeout=max(0.0, deadline - time.monotonic()))
+        if reply.get("parent_header", {}).get("msg_id") == msg_id:
+            break
+    found = reply["content"].get("user_expressions", {}).get("value", {})
+    if found.get("status") != "ok":
+        return f"{found.get('ename', 'no answer')}: {found.get('evalue', '')}"
+    value = ast.literal_eval(found.get("data", {}).get("text/plain", "'no value'"))
+    return value if isinstance(value, str) else repr(value)
+
+
+def discard_kernel(kernel: Kernel, *, driver: bool = True) -> bool:
     """Kill a kernel and remove its folders: the end of every kernel, used or not; True if it
-    was still running."""
-    if kernel.client is not None and not isinstance(kernel.client, BaseException):
+    was still running. Its client's channels are closed only by its `driver`, the thread that
+    uses them: zmq sockets are not thread-safe, and closing one under the thread that reads it
+    aborts the process (an interrupt kills the kernels from another thread)."""
+    if driver and kernel.client is not None and not isinstance(kernel.client, BaseException):
         with contextlib.suppress(Exception):  # stopped already by the execution that used it
             kernel.client.stop_channels()
     alive = stop_kernel(kernel)
@@ -508,7 +561,7 @@ class KernelServers:
         the worker thread that drove it may never get to); the number that were running."""
         with self._lock:
             live = list(self._live.values())
-        return sum(discard_kernel(kernel) for kernel in live)
+        return sum(discard_kernel(kernel, driver=False) for kernel in live)
 
     def server_for(self, kernel_env: dict[str, str], preload: tuple[str, ...] = (),
                    gather_preload: tuple[str, ...] = ()) -> KernelServer | None:

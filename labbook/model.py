@@ -323,6 +323,10 @@ class RunSettings:
     """Extra (regex, replacement) pairs applied to text outputs before comparing them."""
     params: Mapping[str, Any] = field(default_factory=dict)
     """Parameters the code reads with `labbook.param(name)`: name -> JSON scalar or list."""
+    fresh_kernels: bool = False
+    """A sweep's points each in a kernel of its own. By default, points that run one after
+    another on one worker share a kernel, reset between them (kernel_reset); not part of the key:
+    either way a point must give the same result."""
 
     def key_fields(self) -> dict[str, Any]:
         """The settings that decide a run's result (tolerances and sanitizers do not)."""

@@ -195,7 +195,7 @@ def _refuse_owned_keys(values: Mapping[str, Any], lines: Mapping[str, int], path
 _SETTING_TYPES: dict[str, tuple[type, ...]] = {
     "timeout": (int, float), "inputs": (list, str), "figure_format": (str,), "seed": (int,),
     "threads": (int,), "memory_mb": (int,), "tolerance": (dict,), "sanitize": (list,), "params": (dict,),
-    "sweep": (dict, list),
+    "sweep": (dict, list), "fresh_kernels": (bool,),
 }
 _NOT_RUN_SETTINGS = ("sweep",)
 """Keys of the `labbook:` block that are not RunSettings: read into the Post itself."""
@@ -236,7 +236,7 @@ def _typed_settings(block: dict[str, Any], path: str, lines: Mapping[str, int]) 
             raise FrontMatterError(
                 f"unknown setting 'labbook.{key}'{did_you_mean(key, _SETTING_TYPES)}", path=path, line=line
             )
-        if not isinstance(value, _SETTING_TYPES[key]) or isinstance(value, bool):
+        if not isinstance(value, _SETTING_TYPES[key]) or (isinstance(value, bool) and bool not in _SETTING_TYPES[key]):
             wanted = _kinds(_SETTING_TYPES[key])
             raise FrontMatterError(f"'labbook.{key}' has the wrong type: {value!r} (it takes {wanted})",
                                    path=path, line=line)

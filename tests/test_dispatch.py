@@ -204,14 +204,14 @@ def test_a_sweeps_points_go_to_dask_in_chunks_that_keep_every_worker_busy(tmp_pa
 CHUNKED = """---
 title: Chunked
 date: 2026-01-10
-labbook: {params: {x: 1.0}, sweep: {x: [0.5, -1.0, 2.0]}}
+labbook: {{params: {{x: 1.0}}, sweep: {{x: [0.5, -1.0, 2.0]}}, fresh_kernels: {fresh}}}
 ---
 
 ```python
 import labbook
 x = labbook.param("x")
 if x < 0:
-    raise ValueError(f"x must be positive, got {x}")
+    raise ValueError(f"x must be positive, got {{x}}")
 labbook.observe(square=x ** 2)
 open("mine.txt", "w").write(str(x))
 ```
@@ -219,15 +219,19 @@ open("mine.txt", "w").write(str(x))
 
 
 @pytest.mark.kernel
-def test_a_chunk_of_points_runs_each_in_its_own_kernel_and_reports_each(tmp_path, monkeypatch):
-    """What a Dask worker does with a chunk: every point its own fresh root, kernel and Done; a
-    point that raises fails alone; the next point's kernel is forked before the current one runs."""
+@pytest.mark.parametrize("fresh", [False, True], ids=["shared kernels", "fresh kernels"])
+def test_a_chunk_of_points_runs_each_in_its_own_root_and_reports_each(tmp_path, monkeypatch, fresh):
+    """What a Dask worker does with a chunk: every point its own fresh root and Done; a point
+    that raises fails alone. A point passes its kernel on to the next one, reset, unless it
+    failed (the next one gets a fresh kernel) or the post asks for fresh kernels (each one's
+    kernel is then forked before the point ahead of it ends)."""
     from labbook import source, sweep
     from labbook.errors import CellError
 
+    text = CHUNKED.format(fresh=str(fresh).lower())
     (tmp_path / "posts").mkdir()
-    (tmp_path / "posts" / "chunked.md").write_text(CHUNKED)
-    post, _ = source.parse(CHUNKED, "posts/chunked.md")
+    (tmp_path / "posts" / "chunked.md").write_text(text)
+    post, _ = source.parse(text, "posts/chunked.md")
     split = sweep.split_cells(post.cells, swept=True, path="posts/chunked.md")
     points = [sweep.point_post(post, split, point, post.settings.params) for point in post.sweep.points]
     chunk = [dispatch.Job(p, str(tmp_path), files=dispatch.ship_files(p, tmp_path, []), group="posts/chunked.md")
@@ -239,10 +243,10 @@ def test_a_chunk_of_points_runs_each_in_its_own_kernel_and_reports_each(tmp_path
         events.append(f"fork {post.settings.params['x']}")
         return start_kernel(post, root, servers, preload, gather_preload)
 
-    def running(job, progress=None, kernel=None):
+    def running(job, progress=None, kernel=None, keep=False):
         events.append(f"run {job.post.settings.params['x']}")
         try:
-            return run_job(job, progress, kernel)
+            return run_job(job, progress, kernel, keep)
         finally:
             events.append(f"ran {job.post.settings.params['x']}")
 
@@ -254,11 +258,18 @@ def test_a_chunk_of_points_runs_each_in_its_own_kernel_and_reports_each(tmp_path
     finally:
         for servers in dispatch._WORKER_SERVERS:
             servers.close()
-    assert [e for e in events if not e.startswith("fork")] == ["run 0.5", "ran 0.5", "run -1.0", "ran -1.0",
-                                                                "run 2.0", "ran 2.0"]
+    runs = [e for e in events if not e.startswith("fork")]
     assert events.index("fork 0.5") < events.index("run 0.5")
-    assert events.index("fork -1.0") < events.index("ran 0.5"), "the next kernel starts while a point runs"
-    assert events.index("fork 2.0") < events.index("ran -1.0")
+    if fresh:
+        assert runs == ["run 0.5", "ran 0.5", "run -1.0", "ran -1.0", "run 2.0", "ran 2.0"]
+        assert events.index("fork -1.0") < events.index("ran 0.5"), "the next kernel starts while a point runs"
+        assert events.index("fork 2.0") < events.index("ran -1.0")
+    else:  # -1.0 gets 0.5's kernel, fails there, and runs again in a fresh one before it is reported
+        assert runs == ["run 0.5", "ran 0.5", "run -1.0", "ran -1.0", "run -1.0", "ran -1.0", "run 2.0", "ran 2.0"]
+        assert events.index("ran 0.5") < events.index("run -1.0") < events.index("fork -1.0"), \
+            "the second point did not get the first one's kernel"
+        last_failure = max(i for i, e in enumerate(events) if e == "ran -1.0")
+        assert events.index("fork 2.0") > last_failure, "a point got the kernel of a point that failed"
     assert [d.post.key for d in dones] == [p.key for p in points]
     first, failed, last = dones
     assert isinstance(failed.error, CellError) and "x must be positive" in str(failed.error) and failed.run is None

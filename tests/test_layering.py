@@ -37,7 +37,8 @@ ALLOWED = {
     "site": FOUNDATION | {"indexes", "search"},
     "check": FOUNDATION | {"build", "cache", "compare", "dispatch", "source", "execute", "site", "jobs", "lock", "gather",
                            "sweep", "observations"},
-    "kernel_side": {"kernel_side", "api", "observations"},  # the fork server preloads the posts' kernel-side API
+    "kernel_side": {"kernel_side", "api", "observations", "kernel_reset"},  # the fork server preloads the posts' kernel-side API
+    "kernel_reset": set(),  # runs in the post's kernel, between two points: nothing of labbook
     "dispatch": FOUNDATION | {"execute", "kernels"},
     "execute": FOUNDATION | {"kernels", "kernel_side", "compare", "outputs"},
     "kernels": FOUNDATION | {"kernel_side", "compare"},

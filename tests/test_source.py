@@ -99,6 +99,15 @@ def test_tolerance_is_not_part_of_the_key():
     assert parse(POST.replace("rtol: 1.0e-3", "rtol: 1.0e-2")).key == parse().key
 
 
+def test_fresh_kernels_is_true_or_false_and_not_part_of_the_key():
+    """Sharing a kernel between points must not change a point's result: no run is redone for it."""
+    fresh = parse(POST.replace("labbook:\n", "labbook:\n  fresh_kernels: true\n"))
+    assert fresh.settings.fresh_kernels is True and parse().settings.fresh_kernels is False
+    assert fresh.key == parse().key
+    with pytest.raises(FrontMatterError, match=r"'labbook.fresh_kernels' has the wrong type: 1 \(it takes true or false\)"):
+        parse(POST.replace("labbook:\n", "labbook:\n  fresh_kernels: 1\n"))
+
+
 def test_unknown_top_level_key_close_to_a_known_one_warns_with_its_line():
     text = POST.replace("phenomena: [grokking]", "phenomenon: [grokking]")
     post, warnings = source.parse(text, "posts/grok.md")

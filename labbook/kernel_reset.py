@@ -1,0 +1,225 @@
+"""In a kernel, between two points of one sweep: put back what a fresh kernel would have.
+
+A fresh ipykernel a point costs ~0.1 s of CPU (its start and IPython's first cell), as much as
+a small model's point: at -j2 both cores pay it. So the points of one sweep that run one after
+the other on one worker share a kernel, as joblib's and Dask's workers share their processes
+between tasks, and the next point starts only from the state a fresh kernel would have:
+
+- the user namespace, IPython's counters and its `Out` cache are reset (`shell.reset`), and
+  event callbacks a point registered are dropped;
+- the modules a point imported from the project (not installed libraries) are forgotten, so
+  the next point imports them afresh;
+- the working directory, environment, sys.path, warning filters, logging, recursion limit and
+  standard streams are the fresh kernel's, with the next point's parameters and seed;
+- matplotlib's figures are closed and its rcParams put back; numpy's error and print options,
+  torch's default dtype, thread count, grad mode and determinism are put back; numpy's, torch's
+  and the stdlib's global generators are reseeded from the OS, as in a fresh process;
+- what cannot be put back refuses the reuse: a thread or a child process a point left running
+  (labbook then starts a fresh kernel for the next point). A point that failed never passes
+  its kernel on.
+
+Installed libraries stay imported (their import is the cost saved) with any other state of
+their own; a post whose points must not share a process says `labbook: {fresh_kernels: true}`.
+Runs in the kernel: imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import random
+import sys
+import threading
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["remember_fresh_state", "next_point", "fresh_random_state"]
+
+_FRESH: dict[str, Any] = {}
+"""The kernel's state just before its first request ran anything: what `next_point` puts back."""
+
+
+def remember_fresh_state(shell: Any) -> None:
+    """Snapshot the kernel's state when its first request starts (its threads then all run),
+    before any code of the post; once."""
+    def snapshot(*_: Any) -> None:
+        shell.events.unregister("pre_execute", snapshot)
+        _FRESH.update(_state(shell))
+
+    shell.events.register("pre_execute", snapshot)
+
+
+def _state(shell: Any) -> dict[str, Any]:
+    root = logging.getLogger()
+    state: dict[str, Any] = {
+        "modules": set(sys.modules),
+        "path": list(sys.path),
+        "environ": dict(os.environ),
+        "cwd": os.getcwd(),
+        "threads": {t.ident for t in threading.enumerate()},
+        "filters": list(warnings.filters),
+        "recursion": sys.getrecursionlimit(),
+        "streams": (sys.stdout, sys.stderr),
+        "logging": (root.level, list(root.handlers), logging.root.manager.disable),
+        "events": {name: list(callbacks) for name, callbacks in shell.events.callbacks.items()},
+        "umask": _umask(),
+    }
+    if "matplotlib" in sys.modules:
+        state["rc"] = dict(sys.modules["matplotlib"].rcParams.copy())
+    if "numpy" in sys.modules:
+        numpy = sys.modules["numpy"]
+        state["numpy"] = (numpy.geterr(), numpy.get_printoptions())
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        state["torch"] = (torch.get_default_dtype(), torch.get_num_threads(), torch.is_grad_enabled(),
+                          torch.are_deterministic_algorithms_enabled())
+    return state
+
+
+def _umask() -> int:
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
+
+
+def next_point(environ: dict[str, str], cwd: str, project_file: Callable[[str], bool]) -> str:
+    """Make this kernel the next point's: empty string when done, else why it cannot be reused
+    (then nothing was changed and labbook discards it). `project_file`: whether a module's file
+    is the project's own rather than an installed library's."""
+    if not _FRESH:
+        return "its fresh state was not recorded"
+    if reason := _left_running():
+        return reason
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    _close_figures()
+    shell.reset(new_session=True)
+    for name, callbacks in _FRESH["events"].items():
+        shell.events.callbacks[name][:] = callbacks
+    _forget_project_modules(project_file)
+    os.chdir(cwd)
+    launcher = {k: v for k, v in os.environ.items() if k.startswith("JPY_")}  # the kernel's own (its parent's pid)
+    os.environ.clear()
+    os.environ.update(environ, **launcher)
+    sys.path[:] = _path(cwd, environ)
+    import importlib
+
+    importlib.invalidate_caches()
+    _restore_interpreter()
+    _restore_libraries()
+    random.seed()
+    fresh_random_state()
+    gc.collect()
+    return ""
+
+
+def _left_running() -> str:
+    """Why the point's process is not as it found it: a thread or a child process still there."""
+    started = [t.name for t in threading.enumerate() if t.ident not in _FRESH["threads"] and t.is_alive()]
+    if started:
+        return f"the point left a thread running ({started[0]})"
+    children = _children()
+    if children:
+        return f"the point left a child process (pid {children[0]})"
+    return ""
+
+
+def _children() -> list[int]:
+    """This process's children, alive or not yet reaped (Linux: /proc; elsewhere: none known)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError), open(f"/proc/self/task/{task}/children") as listing:
+                found += [int(pid) for pid in listing.read().split()]
+    return found
+
+
+def _close_figures() -> None:
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        with contextlib.suppress(Exception):
+            pyplot.close("all")
+
+
+def _forget_project_modules(project_file: Callable[[str], bool]) -> None:
+    """Take out of sys.modules what a point imported that is not an installed library: the
+    project's own modules (found on the root or the post's folder), so the next point runs them
+    again, as a fresh kernel would."""
+    for name in set(sys.modules) - _FRESH["modules"]:
+        module = sys.modules.get(name)
+        places = [getattr(module, "__file__", None) or "", *list(getattr(module, "__path__", None) or [])]
+        if any(place and project_file(os.path.abspath(place)) for place in places):
+            del sys.modules[name]
+
+
+def _path(cwd: str, environ: dict[str, str]) -> list[str]:
+    """sys.path as the fresh kernel had it, with the next point's folder and PYTHONPATH in front."""
+    before = _FRESH["environ"].get("PYTHONPATH", "")
+    dropped = {p for p in before.split(os.pathsep) if p} | {_FRESH["cwd"]}
+    first = [] if sys.flags.safe_path else [cwd]
+    pythonpath = [p for p in environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return first + pythonpath + [p for p in _FRESH["path"] if p not in dropped]
+
+
+def _restore_interpreter() -> None:
+    warnings.filters[:] = _FRESH["filters"]  # type: ignore[index]  # a list at run time
+    with contextlib.suppress(AttributeError):  # CPython's: makes every module's "shown once" registry stale
+        warnings._filters_mutated()  # type: ignore[attr-defined]
+    getattr(warnings, "onceregistry", {}).clear()
+    sys.setrecursionlimit(_FRESH["recursion"])
+    sys.stdout, sys.stderr = _FRESH["streams"]
+    root = logging.getLogger()
+    level, handlers, disabled = _FRESH["logging"]
+    root.setLevel(level)
+    root.handlers[:] = handlers
+    logging.disable(disabled)
+    os.umask(_FRESH["umask"])
+
+
+def _restore_libraries() -> None:
+    matplotlib = sys.modules.get("matplotlib")
+    if matplotlib is not None:
+        with contextlib.suppress(Exception):
+            _restore_rc(matplotlib)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and "numpy" in _FRESH:
+        errors, printing = _FRESH["numpy"]
+        with contextlib.suppress(Exception):
+            numpy.seterr(**errors)
+            numpy.set_printoptions(**printing)
+    torch = sys.modules.get("torch")
+    if torch is not None and "torch" in _FRESH:
+        dtype, threads, grad, deterministic = _FRESH["torch"]
+        with contextlib.suppress(Exception):
+            torch.set_default_dtype(dtype)
+            torch.set_num_threads(threads)
+            torch.set_grad_enabled(grad)
+            torch.use_deterministic_algorithms(deterministic)
+
+
+def _restore_rc(matplotlib: Any) -> None:
+    """rcParams as the fresh kernel had them; as a fresh import sets them when a point imported
+    matplotlib first (its file's values, the backend kept), as matplotlib's rc_context does."""
+    rc = matplotlib.rcParams
+    fresh = dict(_FRESH["rc"]) if "rc" in _FRESH else dict(matplotlib.rcParamsOrig.copy())
+    fresh.pop("backend", None)
+    update = getattr(rc, "_update_raw", None) or (lambda values: dict.update(rc, values))
+    update(fresh)
+
+
+def fresh_random_state() -> None:
+    """What a fresh process would have: numpy's and torch's global generators seeded from the OS.
+    The stdlib's `random` reseeds itself after a fork; numpy's and torch's do not, and every
+    kernel forked from a server that imported them would otherwise draw the same unseeded numbers."""
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:
+        with contextlib.suppress(Exception):  # an odd numpy: the post seeds its own generators anyway
+            numpy_random.seed()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        with contextlib.suppress(Exception):
+            torch.seed()  # as torch seeds itself when it loads: from the OS
