@@ -9,8 +9,10 @@ between tasks, and the next point starts only from the state a fresh kernel woul
   event callbacks a point registered are dropped;
 - the modules a point imported from the project (not installed libraries) are forgotten, so
   the next point imports them afresh;
-- the working directory, environment, sys.path, warning filters, logging, recursion limit and
-  standard streams are the fresh kernel's, with the next point's parameters and seed;
+- the working directory, environment (and time zone), sys.path, warning filters, the root
+  logger, recursion limit, standard streams, signal handlers (no alarm pending), trace and
+  profile hooks and decimal's context are the fresh kernel's, with the next point's parameters
+  and seed;
 - matplotlib's figures are closed and its rcParams put back; numpy's error and print options,
   torch's default dtype, thread count, grad mode and determinism are put back; numpy's, torch's
   and the stdlib's global generators are reseeded from the OS, as in a fresh process;
@@ -30,8 +32,10 @@ import gc
 import logging
 import os
 import random
+import signal
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -66,6 +70,8 @@ def _state(shell: Any) -> dict[str, Any]:
         "logging": (root.level, list(root.handlers), logging.root.manager.disable),
         "events": {name: list(callbacks) for name, callbacks in shell.events.callbacks.items()},
         "umask": _umask(),
+        "tracing": (sys.gettrace(), sys.getprofile()),
+        "signals": {number: signal.getsignal(number) for number in _SIGNALS},
     }
     if "matplotlib" in sys.modules:
         state["rc"] = dict(sys.modules["matplotlib"].rcParams.copy())
@@ -77,6 +83,10 @@ def _state(shell: Any) -> dict[str, Any]:
         state["torch"] = (torch.get_default_dtype(), torch.get_num_threads(), torch.is_grad_enabled(),
                           torch.are_deterministic_algorithms_enabled())
     return state
+
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGUSR1, signal.SIGUSR2)
+"""Handlers a point may set (SIGINT matters most: it is how a cell's time-out interrupts it)."""
 
 
 def _umask() -> int:
@@ -178,6 +188,16 @@ def _restore_interpreter() -> None:
     root.handlers[:] = handlers
     logging.disable(disabled)
     os.umask(_FRESH["umask"])
+    sys.settrace(_FRESH["tracing"][0])
+    sys.setprofile(_FRESH["tracing"][1])
+    signal.alarm(0)  # a fresh process has no alarm pending
+    for number, handler in _FRESH["signals"].items():
+        with contextlib.suppress(OSError, ValueError, TypeError):  # None: a handler not set from Python
+            signal.signal(number, handler)
+    time.tzset()  # the environment's TZ again
+    if "decimal" in sys.modules:
+        decimal = sys.modules["decimal"]
+        decimal.setcontext(decimal.Context())  # a fresh thread's context: DefaultContext's values
 
 
 def _restore_libraries() -> None:

@@ -29,7 +29,7 @@ labbook:
 Each point writes down the state it found, then changes all of it.
 
 ```python
-import json, logging, os, random, sys, warnings
+import json, logging, os, random, signal, sys, time, warnings
 import matplotlib, matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -53,6 +53,9 @@ found = {
     "root log level": logging.getLogger().level,
     "a path the last point added": "/nowhere/leaked" in sys.path,
     "unseeded draws": [random.random(), float(np.random.rand()), float(torch.rand(1))],
+    "time zone": list(time.tzname),
+    "alarm pending": signal.alarm(0),
+    "SIGINT handler": repr(signal.getsignal(signal.SIGINT)),
 }
 leftover = True
 helper.RUNS += 1
@@ -65,6 +68,10 @@ sys.setrecursionlimit(5000)
 logging.getLogger().setLevel(logging.DEBUG)
 sys.path.append("/nowhere/leaked")
 warnings.simplefilter("ignore")
+os.environ["TZ"] = "Asia/Tokyo"
+time.tzset()
+signal.alarm(3600)
+signal.signal(signal.SIGINT, signal.SIG_IGN)
 with open(f"point-{x}.json", "w") as out:
     json.dump(found, out)
 labbook.observe(pid=os.getpid())
