@@ -51,7 +51,10 @@ def remember_fresh_state(shell: Any) -> None:
     before any code of the post; once."""
     def snapshot(*_: Any) -> None:
         shell.events.unregister("pre_execute", snapshot)
-        _FRESH.update(_state(shell))
+        try:
+            _FRESH.update(_state(shell))
+        except Exception:  # noqa: BLE001 - an odd library: never in the post's output; the kernel is then not reused
+            _FRESH.clear()
 
     shell.events.register("pre_execute", snapshot)
 
