@@ -126,17 +126,19 @@ title: Stubborn points
 date: 2026-01-10
 labbook:
   params: {x: 1}
-  sweep: {x: [1, 2, 3, 4]}
+  sweep: {x: [1, 2, 3, 4, 5]}
 ---
 
 ```python
-import os, threading, time
+import os, subprocess, threading, time
 import labbook
 x = labbook.param("x")
 if x == 2:
     raise ValueError("the second point fails")
 if x == 3:
     threading.Thread(target=time.sleep, args=(60,), daemon=True, name="left-running").start()
+if x == 4:
+    subprocess.Popen(["sleep", "60"])
 labbook.observe(pid=os.getpid())
 ```
 """
@@ -149,12 +151,13 @@ def pids(posts: Path, slug: str) -> dict[str, int]:
     return {row["x"]: int(row["pid"]) for row in rows if row["status"] == "ok"}
 
 
-def test_a_failed_point_or_a_thread_left_running_gives_the_next_point_a_fresh_kernel(tmp_path):
+def test_a_failed_point_or_a_thread_or_child_left_running_gives_the_next_point_a_fresh_kernel(tmp_path):
     root = make_project(tmp_path / "p", {"stubborn.md": STUBBORN})
     found = pids(built(root), "stubborn")
-    assert set(found) == {"1", "3", "4"}
+    assert set(found) == {"1", "3", "4", "5"}
     assert found["3"] != found["1"], "a point ran in the kernel of a point that failed"
     assert found["4"] != found["3"], "a point ran in a kernel whose last point left a thread running"
+    assert found["5"] != found["4"], "a point ran in a kernel whose last point left a child process running"
 
 
 def test_fresh_kernels_gives_every_point_its_own_and_the_same_published_bytes(tmp_path):
