@@ -181,30 +181,40 @@ PASS_ON_TIMEOUT = 60.0
 
 
 def pass_on(kernel: Kernel, post: Post, root: Path) -> Kernel | None:
-    """The kernel a point of a sweep ran in, made the next point's: a fresh working directory,
-    the point's environment, and the state a fresh kernel would have (kernel_side.next_point).
-    None when it cannot be (a thread the last point left running, a kernel that does not
-    answer): it is then discarded, and the caller starts a fresh one.
+    """The kernel a point of a sweep ran in, made the next point's: its working directory emptied
+    (the last point's files are in the cache by now), the point's environment, and the state a
+    fresh kernel would have (kernel_side.next_point). None when it cannot be (a thread the last
+    point left running, a kernel that does not answer): it is then discarded, and the caller
+    starts a fresh one.
 
+    The folder stays the one the kernel was started in: its server removes it if labbook dies
+    (an interrupt), as it removes every folder of the kernels it forked.
     Call it from the thread that executed the last point: the kernel's client lives there.
     """
     from jupyter_core.utils import run_sync
 
     env = kernel_environment(post, root)
     env[MARKER] = kernel.marker
-    workdir = Path(tempfile.mkdtemp(prefix=f"labbook-run-{post.slug}-"))
-    call = f"__import__('labbook.kernel_side', fromlist=['_']).next_point({env!r}, {str(workdir)!r})"
+    call = f"__import__('labbook.kernel_side', fromlist=['_']).next_point({env!r}, {str(kernel.workdir)!r})"
     try:
+        _empty(kernel.workdir)
         refused = run_sync(_evaluated)(kernel.client, call, PASS_ON_TIMEOUT)
     except Exception as exc:  # noqa: BLE001 - any failure: the next point gets a fresh kernel
         refused = f"{type(exc).__name__}: {exc}"
     if refused:
-        shutil.rmtree(workdir, ignore_errors=True)
         discard_kernel(kernel)
         return None
-    shutil.rmtree(kernel.workdir, ignore_errors=True)
-    kernel.workdir, kernel.passed_on = workdir, True
+    kernel.passed_on = True
     return kernel
+
+
+def _empty(folder: Path) -> None:
+    """Remove what a folder holds, never following a link out of it."""
+    for entry in os.scandir(folder):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
 
 
 async def _evaluated(client: Any, expression: str, timeout: float) -> str:
