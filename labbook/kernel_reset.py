@@ -9,10 +9,10 @@ between tasks, and the next point starts only from the state a fresh kernel woul
   event callbacks a point registered are dropped;
 - the modules a point imported from the project (not installed libraries) are forgotten, so
   the next point imports them afresh;
-- the working directory, environment (and time zone), sys.path, warning filters, the root
-  logger, recursion limit, standard streams, signal handlers (no alarm pending), trace and
-  profile hooks and decimal's context are the fresh kernel's, with the next point's parameters
-  and seed;
+- the working directory (emptied by labbook), environment (and time zone), sys.path, warning
+  filters, the root logger, recursion limit, standard streams, signal handlers (no alarm
+  pending), trace and profile hooks and decimal's context are the fresh kernel's, with the next
+  point's parameters and seed;
 - matplotlib's figures are closed and its rcParams put back; numpy's error and print options,
   torch's default dtype, thread count, grad mode and determinism are put back; numpy's, torch's
   and the stdlib's global generators are reseeded from the OS, as in a fresh process;
