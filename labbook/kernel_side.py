@@ -17,6 +17,8 @@ import signal
 import sys
 from typing import Any
 
+from labbook import kernel_reset
+
 _reads: set[str] = set()
 _REAL_PATHS: dict[str, str] = {}
 """The real path of every module file the fork server imported, found once there: a kernel's
@@ -101,8 +103,6 @@ def next_point(environ: dict[str, str], cwd: str) -> str:
     """This kernel made the next point of its sweep's (`kernel_reset.next_point`), with its reads
     so far forgotten: they were the last point's. Called by labbook as a user expression
     (`kernels.pass_on`); empty when done, else why the kernel cannot be reused."""
-    from labbook import kernel_reset
-
     refused = kernel_reset.next_point(environ, cwd, project_file=outside_environment)
     if not refused:
         _reads.clear()
@@ -302,8 +302,6 @@ def main() -> None:
         app.parse_command_line = functools.partial(_parsed_command_line, app, _COMMAND_LINE)  # type: ignore[method-assign]
     app.initialize()
     _ready_to_format(app.kernel.shell)
-    from labbook import kernel_reset
-
     kernel_reset.remember_fresh_state(app.kernel.shell)
     app.start()
 
@@ -431,7 +429,6 @@ def _preload() -> None:
         from ipykernel import debugger, ipkernel, kernelapp, zmqshell  # noqa: F401
 
     import labbook.api  # noqa: F401 - a post's labbook.param and a point's labbook.observe: ~7 ms each kernel
-    import labbook.kernel_reset  # noqa: F401
     import labbook.observations  # noqa: F401
 
     _warm_run_record()
@@ -623,8 +620,6 @@ def _become_kernel(request: dict[str, Any]) -> None:
     import importlib
 
     importlib.invalidate_caches()
-    from labbook import kernel_reset
-
     kernel_reset.fresh_random_state()
 
 
