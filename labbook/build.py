@@ -61,6 +61,10 @@ class Reporter(Protocol):
     def warning(self, message: str) -> None:
         return None
 
+    def detail(self, message: str) -> None:
+        """What only `-v` shows: how the build went about it, not what came of it."""
+        return None
+
 
 class NullReporter(Reporter):
     """Says nothing."""
@@ -418,6 +422,9 @@ def _sweep_arrival(plan: gather.SweepPlan, done: dispatch.Done, session: dispatc
 
     following = plan.take(done)
     reporter.points(plan.post, plan.progress, plan.label(done))
+    if done.fresh_kernel:
+        point = plan.label(done).split(" ", 1)[-1]
+        reporter.detail(f"{plan.post.path} {point}: ran in a fresh kernel, not the last point's: {done.fresh_kernel}")
     if following is not None:
         session.submit(following)
     for warning in plan.warnings if following is not None or plan.result is not None else ():

@@ -124,6 +124,10 @@ class ConsoleReporter:
     def warning(self, message: str) -> None:
         self.err.print(f"[yellow]warning:[/] {escape(message)}", markup=True)
 
+    def detail(self, message: str) -> None:
+        if self.verbose:
+            self.err.print(f"  {escape(message)}", markup=True)
+
     # helpers
     def _table(self) -> Any:
         from rich.table import Table

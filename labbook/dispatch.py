@@ -68,6 +68,9 @@ class Done:
     error: LabbookError | None = None
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
+    fresh_kernel: str = ""
+    """A sweep's point: why it ran in a fresh kernel rather than the previous point's (empty
+    when it did not, or when no previous point could pass one on)."""
 
 
 def run_job(job: Job, progress: Progress | None = None, kernel: Any = None, keep: bool = False) -> Done:
@@ -82,14 +85,16 @@ def run_job(job: Job, progress: Progress | None = None, kernel: Any = None, keep
     began = time.perf_counter()
     label = job.label or job.post.slug
     on_cell = (lambda i, n: progress(label, i, n)) if progress else None
+    fresh = getattr(kernel, "refused", "")
     try:
         if isinstance(kernel, LabbookError):
             raise kernel
         run, warnings = execute.execute(job.post, Path(job.root), Path(job.folder), on_cell=on_cell, kernel=kernel,
                                         placed=job.placed, keep=keep)
     except LabbookError as error:
-        return Done(job.post, None, job.folder, error=error, seconds=time.perf_counter() - began)
-    return Done(job.post, run, job.folder, warnings=tuple(warnings), seconds=time.perf_counter() - began)
+        return Done(job.post, None, job.folder, error=error, seconds=time.perf_counter() - began, fresh_kernel=fresh)
+    return Done(job.post, run, job.folder, warnings=tuple(warnings), seconds=time.perf_counter() - began,
+                fresh_kernel=fresh)
 
 
 def run_remote_job(job: Job) -> Done:
@@ -149,7 +154,7 @@ def _shipped(done: Done, job: Job) -> Done:
     except OSError as exc:
         return Done(done.post, None, "", error=ExecutionError(
             f"the run's files could not be read back: {exc}", path=str(done.post.path)), seconds=done.seconds)
-    return Done(done.post, done.run, "", artifacts, done.error, done.warnings, done.seconds)
+    return replace(done, folder="", artifacts=artifacts)
 
 
 def _unstaged(job: Job) -> None:
@@ -550,6 +555,8 @@ def _run_keeping(job: Job, progress: Progress | None, kernel: Any, ahead: _Ahead
     if isinstance(kernel, Kernel) and kernel.passed_on and isinstance(done.error, CellError | KernelDied):
         shutil.rmtree(job.folder, ignore_errors=True)  # what the failed try wrote
         kernel = _start_ahead(job, ahead.servers, ahead.spares)
+        if isinstance(kernel, Kernel):
+            kernel.refused = f"it failed in the kernel the point before it passed on ({done.error.message})"
         done = _run_reporting(job, progress, kernel, keep)
     return (kernel if keep and done.error is None and done.run is not None else None), done
 
@@ -587,15 +594,17 @@ def _next_kernel(job: Job | _Expected, following: Job | _Expected | None, kept: 
     """The kernel for `following`: the one started ahead for it; else `kept` (the one `job` ran
     in) reset for it when it is the next point of the same sweep; else one started now. A
     kept kernel not passed on is discarded."""
-    from .kernels import pass_on
+    from .kernels import Kernel, pass_on
 
     if following is not None and ahead.starting:
         kernel = ahead.kernel()
     elif following is not None and kept is not None and _passes_kernel_on(job, following):
         assert isinstance(following, Job)
         kernel, kept = pass_on(kept, following.post, Path(following.root)), None
-        if kernel is None:  # it could not be reset (and is gone): a fresh one
-            kernel = _start_ahead(following, ahead.servers, ahead.spares)
+        if isinstance(kernel, str):  # it could not be reset (and is gone): a fresh one, and why
+            refused, kernel = kernel, _start_ahead(following, ahead.servers, ahead.spares)
+            if isinstance(kernel, Kernel):
+                kernel.refused = refused
     else:
         kernel = _start_ahead(following, ahead.servers, ahead.spares) if following is not None else None
     if kept is not None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from . import _inline
 from .compare.text import strip_ansi
-from .errors import CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError
+from .errors import BugError, CellError, CellTimeout, ExecutionError, KernelDied, PathEscapeError
 from .files import sha_file
 from .kernel_side import project_source
 from .kernels import STARTUP_TIMEOUT, Kernel, discard_kernel, kernel_environment, log_tail, start_kernel, stop_kernel
@@ -394,7 +394,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
         with client.setup_kernel(cleanup_kc=not keep):
             kernel.client = client.kc  # connected here if not ahead: what a kept kernel is passed on with
             if setup := _setup_code(post):
-                _run_hidden(client, setup)
+                _run_hidden(client, setup, post)
             for cell, nb_cell, position in zip(cells, code_cells, positions, strict=True):
                 if on_cell:
                     on_cell(cell.index, len(cells))
@@ -403,7 +403,7 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
                 outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts, warnings)
                 results.append(CellResult(cell.index, outputs, round(time.perf_counter() - began, 3), verdict))
             inline = _inline_in_kernel(client, post, folder, replies)
-            trace = _traced_reply(replies) or json.loads(_run_hidden(client, _TRACE_CODE) or "{}")
+            trace = _traced_reply(replies) or json.loads(_run_hidden(client, _TRACE_CODE, post) or "{}")
             if not keep:
                 stop_kernel(kernel)  # now, rather than through jupyter_client's 0.1 s shutdown polling
         artifacts += _collect_data(kernel.workdir, folder, warnings, placed_hashes)
@@ -488,7 +488,7 @@ def _inline_in_kernel(client: Any, post: Post, folder: Path, replies: dict[int, 
     code = (f"print(__import__('labbook._inline', fromlist=['_']).kernel_evaluate("
             f"{expressions!r}, {str(folder / _inline.SNAPSHOT)!r}))")
     with _traced(client, last=True):
-        printed = _run_hidden(client, code).strip().splitlines()
+        printed = _run_hidden(client, code, post).strip().splitlines()
     return json.loads(printed[-1]) if printed else {}
 
 
@@ -554,15 +554,27 @@ def evaluate_inline(post: Post, run: Run, folder: Path, root: Path) -> Run:
     return replace(run, inline={**run.inline, **values})
 
 
-def _run_hidden(client: Any, code: str) -> str:
+def _run_hidden(client: Any, code: str, post: Post) -> str:
     """Execute code that is not part of the post; return what it printed. (Its reply goes to
-    on_cell_executed at an index past the post's cells.)"""
+    on_cell_executed at an index past the post's cells.)
+
+    Raises:
+        BugError: the code raised (labbook's own code, meeting a kernel it did not expect),
+            with the kernel's traceback rather than nbclient's one-line preamble.
+    """
     import nbformat.v4 as nbf
+    from nbclient.exceptions import CellExecutionError
 
     cell = nbf.new_code_cell(code)
     client.nb.cells.append(cell)  # nbclient writes the executed cell back at its index
+    client.allow_errors = False  # a claim cell before it allowed its own
     try:
         client.execute_cell(cell, len(client.nb.cells) - 1, store_history=False)
+    except CellExecutionError as exc:
+        raise BugError(f"bug in labbook: its own code failed in the post's kernel: {exc.ename}: {exc.evalue}",
+                       path=str(post.path), traceback=strip_ansi(exc.traceback or ""),
+                       hint="this is labbook's fault, not the post's; run with -v for the traceback and report it",
+                       ) from exc
     finally:
         client.nb.cells.pop()
     return "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")

@@ -10,12 +10,15 @@ between tasks, and the next point starts only from the state a fresh kernel woul
 - the modules a point imported from the project (not installed libraries) are forgotten, so
   the next point imports them afresh;
 - the working directory (emptied by labbook), environment (and time zone), sys.path, warning
-  filters, the root logger, recursion limit, standard streams, signal handlers (no alarm
-  pending), trace and profile hooks and decimal's context are the fresh kernel's, with the next
-  point's parameters and seed;
+  filters and how warnings are shown, the loggers (a handler a point added to its own logger
+  would print every line once more in each later point), recursion limit, standard streams,
+  signal handlers (no alarm pending), trace and profile hooks and decimal's context are the
+  fresh kernel's, with the next point's parameters and seed;
 - matplotlib's figures are closed and its rcParams put back; numpy's error and print options,
-  torch's default dtype, thread count, grad mode and determinism are put back; numpy's, torch's
-  and the stdlib's global generators are reseeded from the OS, as in a fresh process;
+  torch's default dtype, thread count, grad mode, determinism, matmul precision and print
+  options, and pandas' options are put back (a fresh import's, when a point imported the
+  library itself); numpy's, torch's and the stdlib's global generators are reseeded from the
+  OS, as in a fresh process;
 - what cannot be put back refuses the reuse: a thread or a child process a point left running
   (labbook then starts a fresh kernel for the next point). A point that failed never passes
   its kernel on.
@@ -40,7 +43,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["remember_fresh_state", "next_point", "fresh_random_state"]
+__all__ = ["remember_fresh_state", "next_point", "fresh_random_state", "module_file"]
 
 _FRESH: dict[str, Any] = {}
 """The kernel's state just before its first request ran anything: what `next_point` puts back."""
@@ -60,7 +63,6 @@ def remember_fresh_state(shell: Any) -> None:
 
 
 def _state(shell: Any) -> dict[str, Any]:
-    root = logging.getLogger()
     state: dict[str, Any] = {
         "modules": set(sys.modules),
         "path": list(sys.path),
@@ -70,7 +72,9 @@ def _state(shell: Any) -> dict[str, Any]:
         "filters": list(warnings.filters),
         "recursion": sys.getrecursionlimit(),
         "streams": (sys.stdout, sys.stderr),
-        "logging": (root.level, list(root.handlers), logging.root.manager.disable),
+        "loggers": {name: _logger_state(logger) for name, logger in _loggers()},
+        "logging_disabled": logging.root.manager.disable,
+        "showwarning": (warnings.showwarning, warnings.formatwarning),
         "events": {name: list(callbacks) for name, callbacks in shell.events.callbacks.items()},
         "umask": _umask(),
         "tracing": (sys.gettrace(), sys.getprofile()),
@@ -82,10 +86,32 @@ def _state(shell: Any) -> dict[str, Any]:
         numpy = sys.modules["numpy"]
         state["numpy"] = (numpy.geterr(), numpy.get_printoptions())
     if "torch" in sys.modules:
-        torch = sys.modules["torch"]
-        state["torch"] = (torch.get_default_dtype(), torch.get_num_threads(), torch.is_grad_enabled(),
-                          torch.are_deterministic_algorithms_enabled())
+        state["torch"] = _torch_state(sys.modules["torch"])
     return state
+
+
+def _torch_state(torch: Any) -> dict[str, Any]:
+    return {
+        "dtype": torch.get_default_dtype(),
+        "threads": torch.get_num_threads(),
+        "grad": torch.is_grad_enabled(),
+        "deterministic": (torch.are_deterministic_algorithms_enabled(),
+                          torch.is_deterministic_algorithms_warn_only_enabled()),
+        "matmul": torch.get_float32_matmul_precision(),
+        "printing": {name: getattr(torch._tensor_str.PRINT_OPTS, name) for name in TORCH_PRINTING},
+    }
+
+
+NUMPY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "errors": {"divide": "warn", "over": "warn", "under": "ignore", "invalid": "warn"},
+    "printing": {"edgeitems": 3, "threshold": 1000, "floatmode": "maxprec", "precision": 8, "suppress": False,
+                 "linewidth": 75, "nanstr": "nan", "infstr": "inf", "sign": "-", "formatter": None, "legacy": False},
+}
+"""numpy's settings as a fresh import has them (documented), for a kernel whose points imported
+numpy themselves (nothing preloaded it, so the fresh state has none of numpy's)."""
+
+TORCH_PRINTING = {"precision": 4, "threshold": 1000, "edgeitems": 3, "linewidth": 80, "sci_mode": None}
+"""torch's print options as a fresh import has them (`set_printoptions(profile="default")`)."""
 
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGALRM, signal.SIGUSR1, signal.SIGUSR2)
@@ -163,10 +189,28 @@ def _forget_project_modules(project_file: Callable[[str], bool]) -> None:
     project's own modules (found on the root or the post's folder), so the next point runs them
     again, as a fresh kernel would."""
     for name in set(sys.modules) - _FRESH["modules"]:
-        module = sys.modules.get(name)
-        places = [getattr(module, "__file__", None) or "", *list(getattr(module, "__path__", None) or [])]
-        if any(place and project_file(os.path.abspath(place)) for place in places):
+        if any(project_file(os.path.abspath(place)) for place in _places(sys.modules.get(name))):
             del sys.modules[name]
+
+
+def _places(module: Any) -> list[str]:
+    """A module's file and, for a package, its folders: only the real strings among them. A
+    module may answer every attribute (torch.classes gives a namespace object for `__path__`,
+    which is not iterable: with torch imported by a point, no kernel was ever shared)."""
+    places: list[Any] = [module_file(module)]
+    with contextlib.suppress(Exception):
+        places.extend(getattr(module, "__path__", None) or [])
+    return [place for place in places if isinstance(place, str) and place]
+
+
+def module_file(module: Any) -> str:
+    """A module's `__file__`, or '' when it has none that is a string (a module that answers
+    every attribute gives an object)."""
+    try:
+        path = getattr(module, "__file__", None)
+    except Exception:  # noqa: BLE001 - a module's own __getattr__ may raise anything
+        return ""
+    return path if isinstance(path, str) else ""
 
 
 def _path(cwd: str, environ: dict[str, str]) -> list[str]:
@@ -185,11 +229,8 @@ def _restore_interpreter() -> None:
     getattr(warnings, "onceregistry", {}).clear()
     sys.setrecursionlimit(_FRESH["recursion"])
     sys.stdout, sys.stderr = _FRESH["streams"]
-    root = logging.getLogger()
-    level, handlers, disabled = _FRESH["logging"]
-    root.setLevel(level)
-    root.handlers[:] = handlers
-    logging.disable(disabled)
+    _restore_logging()
+    warnings.showwarning, warnings.formatwarning = _FRESH["showwarning"]  # logging.captureWarnings replaces it
     os.umask(_FRESH["umask"])
     sys.settrace(_FRESH["tracing"][0])
     sys.setprofile(_FRESH["tracing"][1])
@@ -209,19 +250,85 @@ def _restore_libraries() -> None:
         with contextlib.suppress(Exception):
             _restore_rc(matplotlib)
     numpy = sys.modules.get("numpy")
-    if numpy is not None and "numpy" in _FRESH:
-        errors, printing = _FRESH["numpy"]
+    if numpy is not None:
         with contextlib.suppress(Exception):
-            numpy.seterr(**errors)
-            numpy.set_printoptions(**printing)
+            _restore_numpy(numpy)
     torch = sys.modules.get("torch")
-    if torch is not None and "torch" in _FRESH:
-        dtype, threads, grad, deterministic = _FRESH["torch"]
+    if torch is not None:
         with contextlib.suppress(Exception):
-            torch.set_default_dtype(dtype)
-            torch.set_num_threads(threads)
-            torch.set_grad_enabled(grad)
-            torch.use_deterministic_algorithms(deterministic)
+            _restore_torch(torch)
+    pandas = sys.modules.get("pandas")
+    if pandas is not None:
+        with contextlib.suppress(Exception), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # resetting an option pandas deprecated warns, as setting it does
+            pandas.reset_option("all")  # a fresh import's options: pandas reads no settings file
+
+
+def _restore_numpy(numpy: Any) -> None:
+    errors, printing = _FRESH["numpy"] if "numpy" in _FRESH else (NUMPY_DEFAULTS["errors"], NUMPY_DEFAULTS["printing"])
+    numpy.seterr(**errors)
+    known = numpy.get_printoptions()  # only the options this numpy has
+    numpy.set_printoptions(**{k: v for k, v in printing.items() if k in known})
+
+
+def _restore_torch(torch: Any) -> None:
+    """torch's global settings as the fresh kernel had them; a fresh import's when a point imported torch."""
+    fresh = _FRESH.get("torch") or {
+        "dtype": torch.float32, "threads": _threads_from_environment(), "grad": True,
+        "deterministic": (False, False), "matmul": "highest", "printing": TORCH_PRINTING,
+    }
+    torch.set_default_dtype(fresh["dtype"])
+    if fresh["threads"]:
+        torch.set_num_threads(fresh["threads"])
+    torch.set_grad_enabled(fresh["grad"])
+    deterministic, warn_only = fresh["deterministic"]
+    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+    torch.set_float32_matmul_precision(fresh["matmul"])
+    torch.set_printoptions(**fresh["printing"])
+
+
+def _threads_from_environment() -> int:
+    """The thread count torch takes from the kernel's environment as it loads (0: its own choice)."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() else 0
+
+
+def _loggers() -> list[tuple[str, logging.Logger]]:
+    """Every logger made so far, the root one named ''."""
+    made = [(name, logger) for name, logger in logging.Logger.manager.loggerDict.items()
+            if isinstance(logger, logging.Logger)]  # the others are placeholders for a dotted name's parents
+    return [("", logging.getLogger()), *made]
+
+
+def _logger_state(logger: logging.Logger) -> tuple[Any, ...]:
+    return logger.level, list(logger.handlers), logger.propagate, logger.disabled, list(logger.filters)
+
+
+_PRISTINE_LOGGER: tuple[Any, ...] = (logging.NOTSET, [], True, False, [])
+
+
+def _restore_logging() -> None:
+    """Every logger as the fresh kernel had it. A logger made since then is reset to a new one's
+    state, unless it is named after an installed library still imported (the library set it
+    up as it loaded, as it would in a fresh kernel): a point that adds a handler to its own
+    logger would otherwise print each line once more in every point after it."""
+    fresh = _FRESH["loggers"]
+    for name, logger in _loggers():
+        state = fresh.get(name) or (None if _library_logger(name) else _PRISTINE_LOGGER)
+        if state is not None:
+            level, handlers, propagate, disabled, filters = state
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+            logger.propagate, logger.disabled = propagate, disabled
+            logger.filters[:] = filters
+    logging.disable(_FRESH["logging_disabled"])
+
+
+def _library_logger(name: str) -> bool:
+    """Named after a module still imported, or a package of one (`logging.getLogger(__name__)`
+    in an installed library); the project's own modules are forgotten by now."""
+    parts = name.split(".")
+    return any(".".join(parts[:end]) in sys.modules for end in range(len(parts), 0, -1)) and name != "__main__"
 
 
 def _restore_rc(matplotlib: Any) -> None:

@@ -115,7 +115,7 @@ def report() -> dict[str, Any]:
     root = os.path.realpath(os.environ.get("LABBOOK_ROOT", os.getcwd()))
     cwd = os.path.realpath(os.getcwd())
     seen = set(_reads)
-    seen.update(getattr(m, "__file__", None) or "" for m in list(sys.modules.values()))
+    seen.update(kernel_reset.module_file(m) for m in list(sys.modules.values()))
     files = set()
     venvs: dict[str, bool] = {}
     for path in seen:
@@ -518,8 +518,7 @@ def _warm_run_record() -> None:
 def _warm_real_paths() -> None:
     """The real paths of the module files imported so far, for every kernel's run record."""
     for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if isinstance(path, str) and path:
+        if path := kernel_reset.module_file(module):
             _REAL_PATHS[path] = os.path.realpath(path)
 
 

@@ -99,6 +99,9 @@ class Kernel:
     """Stopped, and no process carried its marker then: nothing of it is left to kill."""
     passed_on: bool = False
     """It ran a point of a sweep before the one it is for now (`pass_on`)."""
+    refused: str = ""
+    """Why it is a fresh kernel although the point before it on this worker could have passed
+    its own on (`pass_on` refused: a thread left running, …): what `build -v` says."""
 
     @property
     def log(self) -> Path:
@@ -180,12 +183,12 @@ PASS_ON_TIMEOUT = 60.0
 """Seconds a kernel may take to reset itself for the next point (a collection of a big heap)."""
 
 
-def pass_on(kernel: Kernel, post: Post, root: Path) -> Kernel | None:
+def pass_on(kernel: Kernel, post: Post, root: Path) -> Kernel | str:
     """The kernel a point of a sweep ran in, made the next point's: its working directory emptied
     (the last point's files are in the cache by now), the point's environment, and the state a
-    fresh kernel would have (kernel_side.next_point). None when it cannot be (a thread the last
-    point left running, a kernel that does not answer): it is then discarded, and the caller
-    starts a fresh one.
+    fresh kernel would have (kernel_side.next_point). Why not, when it cannot be (a thread the
+    last point left running, a kernel that does not answer): it is then discarded, and the
+    caller starts a fresh one.
 
     The folder stays the one the kernel was started in: its server removes it if labbook dies
     (an interrupt), as it removes every folder of the kernels it forked.
@@ -203,7 +206,7 @@ def pass_on(kernel: Kernel, post: Post, root: Path) -> Kernel | None:
         refused = f"{type(exc).__name__}: {exc}"
     if refused:
         discard_kernel(kernel)
-        return None
+        return refused
     kernel.passed_on = True
     return kernel
 
@@ -397,7 +400,15 @@ def _server_environment(kernel_env: dict[str, str], preload: tuple[str, ...] = (
     env = {k: v for k, v in kernel_env.items() if k not in dropped}
     if os.environ.get("PYTHONPATH"):
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    if preload:
+        env.setdefault(*ARROW_WITHOUT_THREAD)
     return env
+
+
+ARROW_WITHOUT_THREAD = ("JE_ARROW_MALLOC_CONF", "background_thread:false")
+"""pyarrow's jemalloc starts a purging thread as the library loads, and a server with a thread
+cannot fork: a sweep whose points import pandas (which imports pyarrow) preloaded nothing. Its
+kernels purge as they allocate instead; the same numbers come out."""
 
 
 SERVERS_CLOSED = "the build's kernel servers are closed"

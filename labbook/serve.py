@@ -598,6 +598,9 @@ class _LiveReporter:
     def warning(self, message: str) -> None:
         self.console.warning(message)
 
+    def detail(self, message: str) -> None:
+        self.console.detail(message)
+
 
 @dataclass(slots=True)
 class _Session:

@@ -10,7 +10,7 @@ import pytest
 
 from labbook import execute, source
 from labbook.config import load_config
-from labbook.errors import CellError, CellTimeout, KernelDied, PathEscapeError
+from labbook.errors import BugError, CellError, CellTimeout, KernelDied, PathEscapeError
 
 from .helpers import make_project
 
@@ -141,10 +141,10 @@ def _hidden_traces(monkeypatch) -> list[str]:
     asked: list[str] = []
     run_hidden = execute._run_hidden
 
-    def spy(client, code):
+    def spy(client, code, post):
         if code == execute._TRACE_CODE:
             asked.append(code)
-        return run_hidden(client, code)
+        return run_hidden(client, code, post)
 
     monkeypatch.setattr(execute, "_run_hidden", spy)
     return asked
@@ -157,6 +157,17 @@ def test_the_run_record_comes_back_with_the_last_cell(tmp_path, monkeypatch):
     assert hidden == [], "no request of its own: the record came in the last cell's reply"
     assert set(run.inputs) == {"posts/helper.py"} and run.platform is not None and "python" in run.environment
     assert stdout(run, 1) == "1\n"
+
+
+def test_labbooks_own_code_failing_in_the_kernel_is_a_bug_with_the_kernels_traceback(tmp_path, monkeypatch):
+    """Not nbclient's one-line preamble ("An error occurred while executing the following cell:")."""
+    monkeypatch.setattr(execute, "_TRACE_CODE", "raise LookupError('the record broke')")
+    text = post_text("print(1)", "#| claim: never\nassert False, 'broken'")  # the record then has a request of its own
+    with pytest.raises(BugError) as caught:
+        run_post(tmp_path, text)
+    assert str(caught.value).startswith("posts/p.md: bug in labbook: its own code failed in the post's kernel: "
+                                        "LookupError: the record broke")
+    assert "LookupError" in caught.value.details["traceback"]
 
 
 def test_the_run_record_still_comes_when_the_last_cell_is_a_broken_claim(tmp_path, monkeypatch):

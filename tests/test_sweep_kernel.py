@@ -143,6 +143,31 @@ def test_kernels_forked_from_a_preloading_server_have_the_module_and_their_own_r
     assert first[1] != second[1], "two kernels forked from one server drew the same unseeded numbers"
 
 
+PANDAS_POST = """---
+title: Preloaded pandas
+date: 2026-01-10
+---
+
+```python
+import sys
+print("pandas was there:", "pandas" in sys.modules)
+```
+"""
+
+
+@pytest.mark.kernel
+def test_a_server_preloads_pandas_though_pyarrow_starts_a_thread_as_it_loads(tmp_path):
+    """pandas imports pyarrow, whose allocator started a thread: the server could not fork, and
+    a sweep of pandas points preloaded nothing."""
+    post, _ = source.parse(PANDAS_POST, "posts/pre.md")
+    (tmp_path / "posts").mkdir()
+    with kernels.KernelServers() as servers:
+        kernel = kernels.start_kernel(post, tmp_path, servers, preload=("pandas",))
+        assert kernel.forked
+        run = execute.execute(post, tmp_path, tmp_path / "run", kernel=kernel)[0]
+    assert _printed(run) == ["pandas was there: True"]  # forked from the server that imported it
+
+
 @pytest.mark.kernel
 def test_a_preloading_servers_plain_fallback_starts_once_its_first_kernel_is_forked(tmp_path):
     """Not with it: three processes importing at once on two cores held the first point back."""

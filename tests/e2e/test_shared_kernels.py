@@ -29,9 +29,10 @@ labbook:
 Each point writes down the state it found, then changes all of it.
 
 ```python
-import json, logging, os, random, signal, sys, time, warnings
+import json, logging, os, random, signal, sys, time, types, warnings
 import matplotlib, matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import torch
 import labbook
 import helper
@@ -51,6 +52,13 @@ found = {
     "torch grad": torch.is_grad_enabled(),
     "recursion limit": sys.getrecursionlimit(),
     "root log level": logging.getLogger().level,
+    "handlers of the point's own logger": len(logging.getLogger("leaky.points").handlers),
+    "its level": logging.getLogger("leaky.points").level,
+    "how warnings are shown": warnings.showwarning.__module__,
+    "torch print precision": torch._tensor_str.PRINT_OPTS.precision,
+    "torch matmul precision": torch.get_float32_matmul_precision(),
+    "numpy print precision": np.get_printoptions()["precision"],
+    "pandas display precision": pd.get_option("display.precision"),
     "a path the last point added": "/nowhere/leaked" in sys.path,
     "unseeded draws": [random.random(), float(np.random.rand()), float(torch.rand(1))],
     "time zone": list(time.tzname),
@@ -66,6 +74,19 @@ torch.set_default_dtype(torch.float64)
 torch.set_grad_enabled(False)
 sys.setrecursionlimit(5000)
 logging.getLogger().setLevel(logging.DEBUG)
+logging.getLogger("leaky.points").addHandler(logging.StreamHandler(sys.stdout))
+logging.getLogger("leaky.points").setLevel(logging.INFO)
+logging.captureWarnings(True)
+torch.set_printoptions(precision=2)
+torch.set_float32_matmul_precision("medium")
+np.set_printoptions(precision=2)
+pd.set_option("display.precision", 1)
+class OddNamespace(types.ModuleType):  # as torch.classes: its __path__ is an object, not a list
+    def __getattr__(self, name):
+        if name == "__path__":
+            return object()
+        raise AttributeError(name)
+sys.modules["odd_namespace"] = OddNamespace("odd_namespace")
 sys.path.append("/nowhere/leaked")
 warnings.simplefilter("ignore")
 os.environ["TZ"] = "Asia/Tokyo"
@@ -89,7 +110,9 @@ def warn_once():
 
 
 def built(root: Path, *args: str) -> Path:
-    assert main(["--root", str(root), "-q", "build", "-j1", *args]) in (0, 1)
+    """site/'s posts, built with -j1 (-q unless -v is asked for)."""
+    quiet = [] if "-v" in args else ["-q"]
+    assert main(["--root", str(root), *quiet, "build", "-j1", *args]) in (0, 1)
     return root / "site" / "assets" / "posts"
 
 
@@ -151,13 +174,17 @@ def pids(posts: Path, slug: str) -> dict[str, int]:
     return {row["x"]: int(row["pid"]) for row in rows if row["status"] == "ok"}
 
 
-def test_a_failed_point_or_a_thread_or_child_left_running_gives_the_next_point_a_fresh_kernel(tmp_path):
+def test_a_failed_point_or_a_thread_or_child_left_running_gives_the_next_point_a_fresh_kernel(tmp_path, capsys):
     root = make_project(tmp_path / "p", {"stubborn.md": STUBBORN})
-    found = pids(built(root), "stubborn")
+    found = pids(built(root, "-v"), "stubborn")
     assert set(found) == {"1", "3", "4", "5"}
     assert found["3"] != found["1"], "a point ran in the kernel of a point that failed"
     assert found["4"] != found["3"], "a point ran in a kernel whose last point left a thread running"
     assert found["5"] != found["4"], "a point ran in a kernel whose last point left a child process running"
+    said = " ".join(capsys.readouterr().err.split())  # -v says why, in lines rich may wrap
+    assert "posts/stubborn.md x=4: ran in a fresh kernel, not the last point's: the point left a thread running " \
+           "(left-running)" in said
+    assert "posts/stubborn.md x=5: ran in a fresh kernel, not the last point's: the point left a child process" in said
 
 
 def test_fresh_kernels_gives_every_point_its_own_and_the_same_published_bytes(tmp_path):
