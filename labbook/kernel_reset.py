@@ -315,20 +315,20 @@ def _restore_logging() -> None:
     fresh = _FRESH["loggers"]
     for name, logger in _loggers():
         state = fresh.get(name) or (None if _library_logger(name) else _PRISTINE_LOGGER)
-        if state is not None:
+        if state is not None and _logger_state(logger) != state:
             level, handlers, propagate, disabled, filters = state
-            logger.setLevel(level)
+            logger.level = level  # not setLevel, which empties every logger's cache each time
             logger.handlers[:] = handlers
             logger.propagate, logger.disabled = propagate, disabled
             logger.filters[:] = filters
-    logging.disable(_FRESH["logging_disabled"])
+    logging.disable(_FRESH["logging_disabled"])  # and empties the loggers' level caches, once
 
 
 def _library_logger(name: str) -> bool:
     """Named after a module still imported, or a package of one (`logging.getLogger(__name__)`
     in an installed library); the project's own modules are forgotten by now."""
     parts = name.split(".")
-    return any(".".join(parts[:end]) in sys.modules for end in range(len(parts), 0, -1)) and name != "__main__"
+    return parts[0] != "__main__" and any(".".join(parts[:end]) in sys.modules for end in range(len(parts), 0, -1))
 
 
 def _restore_rc(matplotlib: Any) -> None:
