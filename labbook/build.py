@@ -424,7 +424,7 @@ def _sweep_arrival(plan: gather.SweepPlan, done: dispatch.Done, session: dispatc
     reporter.points(plan.post, plan.progress, plan.label(done))
     if done.fresh_kernel:
         point = plan.label(done).split(" ", 1)[-1]
-        reporter.detail(f"{plan.post.path} {point}: ran in a fresh kernel, not the last point's: {done.fresh_kernel}")
+        reporter.detail(f"{plan.post.path} {point}: ran in a fresh kernel: {done.fresh_kernel}")
     if following is not None:
         session.submit(following)
     for warning in plan.warnings if following is not None or plan.result is not None else ():

@@ -206,7 +206,7 @@ def pass_on(kernel: Kernel, post: Post, root: Path) -> Kernel | str:
         refused = f"{type(exc).__name__}: {exc}"
     if refused:
         discard_kernel(kernel)
-        return refused
+        return f"the last point's kernel could not be reset: {refused}"
     kernel.passed_on = True
     return kernel
 

@@ -182,9 +182,10 @@ def test_a_failed_point_or_a_thread_or_child_left_running_gives_the_next_point_a
     assert found["4"] != found["3"], "a point ran in a kernel whose last point left a thread running"
     assert found["5"] != found["4"], "a point ran in a kernel whose last point left a child process running"
     said = " ".join(capsys.readouterr().err.split())  # -v says why, in lines rich may wrap
-    assert "posts/stubborn.md x=4: ran in a fresh kernel, not the last point's: the point left a thread running " \
-           "(left-running)" in said
-    assert "posts/stubborn.md x=5: ran in a fresh kernel, not the last point's: the point left a child process" in said
+    assert "posts/stubborn.md x=4: ran in a fresh kernel: the last point's kernel could not be reset: the point " \
+           "left a thread running (left-running)" in said
+    assert "posts/stubborn.md x=5: ran in a fresh kernel: the last point's kernel could not be reset: the point " \
+           "left a child process" in said
 
 
 def test_fresh_kernels_gives_every_point_its_own_and_the_same_published_bytes(tmp_path):
@@ -249,9 +250,11 @@ matplotlib.colormaps.register(ListedColormap(["black", "white"]), name="labbook-
 """
 
 
-def test_a_point_that_fails_only_in_a_shared_kernel_runs_again_in_a_fresh_one(tmp_path):
+def test_a_point_that_fails_only_in_a_shared_kernel_runs_again_in_a_fresh_one(tmp_path, capsys):
     root = make_project(tmp_path / "p", {"registering.md": REGISTERING})
     (root / "colors.py").write_text(COLORS)
-    found = pids(built(root), "registering")
+    found = pids(built(root, "-v"), "registering")
     assert set(found) == {"1", "2", "3"}, "a point failed for sharing a kernel"
     assert len(set(found.values())) == 3
+    said = " ".join(capsys.readouterr().err.split())
+    assert "posts/registering.md x=2: ran in a fresh kernel: it failed in the kernel the point before it passed on" in said
