@@ -20,7 +20,8 @@ between tasks, and the next point starts only from the state a fresh kernel woul
   library itself); numpy's, torch's and the stdlib's global generators are reseeded from the
   OS, as in a fresh process;
 - what cannot be put back refuses the reuse: a thread or a child process a point left running
-  (labbook then starts a fresh kernel for the next point). A point that failed never passes
+  once its namespace is gone (labbook then starts a fresh kernel for the next point); tqdm's
+  monitor thread is ended first, as a fresh kernel has none. A point that failed never passes
   its kernel on.
 
 Installed libraries stay imported (their import is the cost saved) with any other state of
@@ -126,17 +127,22 @@ def _umask() -> int:
 
 def next_point(environ: dict[str, str], cwd: str, project_file: Callable[[str], bool]) -> str:
     """Make this kernel the next point's: empty string when done, else why it cannot be reused
-    (then nothing was changed and labbook discards it). `project_file`: whether a module's file
-    is the project's own rather than an installed library's."""
+    (then labbook discards it). `project_file`: whether a module's file is the project's own
+    rather than an installed library's.
+
+    What runs is asked only once the point's namespace is gone: an object it held may end its
+    own thread or process as it goes (a tqdm bar left open ends tqdm's monitor thread)."""
     if not _FRESH:
         return "its fresh state was not recorded"
-    if reason := _left_running():
-        return reason
     from IPython import get_ipython
 
     shell = get_ipython()
     _close_figures()
     shell.reset(new_session=True)
+    gc.collect()
+    _end_tqdm_monitors()
+    if reason := _left_running():
+        return reason
     for name, callbacks in _FRESH["events"].items():
         shell.events.callbacks[name][:] = callbacks
     _forget_project_modules(project_file)
@@ -156,11 +162,31 @@ def next_point(environ: dict[str, str], cwd: str, project_file: Callable[[str], 
     return ""
 
 
+def _end_tqdm_monitors() -> None:
+    """tqdm's monitor thread: its first bar starts one for the process's life, and a fresh
+    kernel has none until a bar starts it again, as tqdm does when it finds none. Ended here,
+    it lets a sweep whose points show progress bars share kernels."""
+    for thread in threading.enumerate():
+        if type(thread).__name__ == "TMonitor" and type(thread).__module__.startswith("tqdm"):
+            with contextlib.suppress(Exception):  # another tqdm: then it is a thread left running
+                thread.exit()  # type: ignore[attr-defined]
+                thread.tqdm_cls.monitor = None  # type: ignore[attr-defined]
+
+
+THREADS_ENDING = 0.1
+"""Seconds the threads a point started may take to end once its namespace is gone (a thread
+pool's workers end when the pool is collected, a few milliseconds later)."""
+
+
 def _left_running() -> str:
     """Why the point's process is not as it found it: a thread or a child process still there."""
-    started = [t.name for t in threading.enumerate() if t.ident not in _FRESH["threads"] and t.is_alive()]
-    if started:
-        return f"the point left a thread running ({started[0]})"
+    deadline = time.monotonic() + THREADS_ENDING
+    started = [t for t in threading.enumerate() if t.ident not in _FRESH["threads"]]
+    for thread in started:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    running = [t.name for t in started if t.is_alive()]
+    if running:
+        return f"the point left a thread running ({running[0]})"
     children = _children()
     if children:
         return f"the point left a child process (pid {children[0]})"

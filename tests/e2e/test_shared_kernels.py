@@ -188,6 +188,36 @@ def test_a_failed_point_or_a_thread_or_child_left_running_gives_the_next_point_a
            "left a child process" in said
 
 
+TIDY_ENOUGH = """---
+title: Points that leave things to the collector
+date: 2026-01-10
+labbook:
+  params: {x: 1}
+  sweep: {x: [1, 2, 3]}
+---
+
+```python
+import os
+from concurrent.futures import ThreadPoolExecutor
+from tqdm import tqdm
+import labbook
+x = labbook.param("x")
+pool = ThreadPoolExecutor(2)  # never shut down: its threads end once the pool is collected
+total = sum(pool.map(lambda i: i * x, range(100)))
+bar = tqdm(total=10)  # never closed; and tqdm's monitor thread lives on after every bar
+bar.update(3)
+labbook.observe(total=total, pid=os.getpid())
+```
+"""
+
+
+def test_threads_that_end_with_the_points_namespace_or_tqdms_monitor_do_not_stop_sharing(tmp_path):
+    root = make_project(tmp_path / "p", {"tidy.md": TIDY_ENOUGH})
+    found = pids(built(root), "tidy")
+    assert set(found) == {"1", "2", "3"}
+    assert len(set(found.values())) == 1, "a progress bar or an idle thread pool gave each point a fresh kernel"
+
+
 def test_fresh_kernels_gives_every_point_its_own_and_the_same_published_bytes(tmp_path):
     plots = """---
 title: Plots
