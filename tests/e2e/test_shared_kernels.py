@@ -188,15 +188,23 @@ def test_a_failed_point_or_a_thread_or_child_left_running_gives_the_next_point_a
            "left a child process" in said
 
 
-TIDY_ENOUGH = """---
-title: Points that leave things to the collector
+def three_points(title: str, code: str) -> str:
+    """A post whose one cell runs for x = 1, 2, 3."""
+    return f"""---
+title: {title}
 date: 2026-01-10
 labbook:
-  params: {x: 1}
-  sweep: {x: [1, 2, 3]}
+  params: {{x: 1}}
+  sweep: {{x: [1, 2, 3]}}
 ---
 
 ```python
+{code.strip()}
+```
+"""
+
+
+TIDY_ENOUGH = three_points("Points that leave things to the collector", """
 import os
 from concurrent.futures import ThreadPoolExecutor
 from tqdm import tqdm
@@ -207,8 +215,7 @@ total = sum(pool.map(lambda i: i * x, range(100)))
 bar = tqdm(total=10)  # never closed; and tqdm's monitor thread lives on after every bar
 bar.update(3)
 labbook.observe(total=total, pid=os.getpid())
-```
-"""
+""")
 
 
 def test_threads_that_end_with_the_points_namespace_or_tqdms_monitor_do_not_stop_sharing(tmp_path):
@@ -257,21 +264,12 @@ labbook.observe(total=float(values.sum()), pid=os.getpid())
     assert any(name.endswith(".png") for name in published(shared))
 
 
-REGISTERING = """---
-title: Registering points
-date: 2026-01-10
-labbook:
-  params: {x: 1}
-  sweep: {x: [1, 2, 3]}
----
-
-```python
+REGISTERING = three_points("Registering points", """
 import os
 import labbook
 import colors  # registers a colormap with matplotlib: a second import in one process raises
 labbook.observe(pid=os.getpid(), x2=labbook.param("x") ** 2)
-```
-"""
+""")
 
 COLORS = """import matplotlib
 from matplotlib.colors import ListedColormap
