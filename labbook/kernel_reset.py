@@ -6,7 +6,7 @@ the other on one worker share a kernel, as joblib's and Dask's workers share the
 between tasks, and the next point starts only from the state a fresh kernel would have:
 
 - the user namespace, IPython's counters and its `Out` cache are reset (`shell.reset`), and
-  event callbacks a point registered are dropped;
+  event callbacks and extensions a point registered or loaded are dropped;
 - the modules a point imported from the project (not installed libraries) are forgotten, so
   the next point imports them afresh;
 - the working directory (emptied by labbook), environment (and time zone), sys.path, warning
@@ -77,6 +77,7 @@ def _state(shell: Any) -> dict[str, Any]:
         "logging_disabled": logging.root.manager.disable,
         "showwarning": (warnings.showwarning, warnings.formatwarning),
         "events": {name: list(callbacks) for name, callbacks in shell.events.callbacks.items()},
+        "extensions": set(getattr(shell.extension_manager, "loaded", ())),
         "umask": _umask(),
         "tracing": (sys.gettrace(), sys.getprofile()),
         "signals": {number: signal.getsignal(number) for number in _SIGNALS},
@@ -145,6 +146,7 @@ def next_point(environ: dict[str, str], cwd: str, project_file: Callable[[str], 
         return reason
     for name, callbacks in _FRESH["events"].items():
         shell.events.callbacks[name][:] = callbacks
+    _forget_extensions(shell)
     _forget_project_modules(project_file)
     os.chdir(cwd)
     launcher = {k: v for k, v in os.environ.items() if k.startswith("JPY_")}  # the kernel's own (its parent's pid)
@@ -208,6 +210,16 @@ def _close_figures() -> None:
     if pyplot is not None:
         with contextlib.suppress(Exception):
             pyplot.close("all")
+
+
+def _forget_extensions(shell: Any) -> None:
+    """IPython extensions a point loaded (`%load_ext autoreload`) count as not loaded: the next
+    point's `%load_ext` loads them as a fresh kernel would, rather than printing that they
+    already are (their event callbacks went with the point's)."""
+    loaded = getattr(shell.extension_manager, "loaded", None)
+    if isinstance(loaded, set):
+        loaded.clear()
+        loaded.update(_FRESH["extensions"])
 
 
 def _forget_project_modules(project_file: Callable[[str], bool]) -> None:

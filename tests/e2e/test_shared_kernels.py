@@ -29,6 +29,7 @@ labbook:
 Each point writes down the state it found, then changes all of it.
 
 ```python
+%load_ext autoreload
 import json, logging, os, random, signal, sys, time, types, warnings
 import matplotlib, matplotlib.pyplot as plt
 import numpy as np
@@ -120,10 +121,10 @@ def found(points: Path, x: int) -> dict:
     return json.loads((points / f"x-{x}" / "data" / f"point-{x}.json").read_text())
 
 
-def stderr(points: Path, x: int) -> str:
+def stderr(points: Path, x: int, stream: str = "stderr") -> str:
     notebook = json.loads((points / f"x-{x}" / "outputs.ipynb").read_text())
     return "".join("".join(o["text"]) for cell in notebook["cells"] for o in cell["outputs"]
-                   if o.get("name") == "stderr")
+                   if o.get("name") == stream)
 
 
 def test_points_that_share_a_kernel_each_find_a_fresh_kernels_state(tmp_path):
@@ -139,6 +140,7 @@ def test_points_that_share_a_kernel_each_find_a_fresh_kernels_state(tmp_path):
         same = {k: v for k, v in state.items() if k not in ("pid", "x from the environment", "unseeded draws")}
         assert same == {k: v for k, v in first.items() if k in same}, f"point x={x} found the last point's state"
     assert all("shown in every fresh kernel" in stderr(points, x) for x in (1, 2, 3))
+    assert not any("already loaded" in stderr(points, x, "stdout") for x in (1, 2, 3)), "an extension stayed loaded"
     for x in (1, 2, 3):
         run = json.loads((points / f"x-{x}" / "run.json").read_text())
         assert "helper.py" in run["inputs"], f"point x={x} did not record the project module it imported"
