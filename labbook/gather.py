@@ -114,14 +114,15 @@ def preload_modules(post: Post, root: Path, *, gather: bool = False) -> tuple[st
 
     Never the project's own modules (they are traced inputs: a point must import them itself),
     nor pyplot and friends (see NOT_PRELOADED: cells that plot get MATPLOTLIB_BASE instead);
-    an import inside an `if` or a `try` is left to the kernel. A cell that does not parse as
-    Python (IPython magics) adds nothing.
+    an import inside an `if` or a `try` is left to the kernel. IPython's magic and shell lines
+    (`%matplotlib inline`, `!pip list`) are read as `pass`; a cell that still does not parse as
+    Python (a `%%bash` cell) adds nothing.
     """
     split = sweep.split_cells(post.cells, swept=True, path=str(post.path))
     trees = []
     for cell in split.gather_cells if gather else split.point_cells:
         with contextlib.suppress(SyntaxError):
-            trees.append(ast.parse(cell.source))
+            trees.append(ast.parse(_without_magics(cell.source)))
     names: list[str] = []
     for node in (node for tree in trees for node in tree.body):
         if isinstance(node, ast.Import):
@@ -136,6 +137,16 @@ def preload_modules(post: Post, root: Path, *, gather: bool = False) -> tuple[st
     torch = any(name.split(".")[0] == "torch" for name in installed)
     optimizing = (TORCH_OPTIMIZERS,) if torch and _use_optimizers(trees, names) else ()
     return tuple(dict.fromkeys([*installed, *plotting, *optimizing]))
+
+
+def _without_magics(source: str) -> str:
+    """A cell's code with each line that IPython runs as a magic or a shell command made `pass`
+    (its indent kept): a plotting post's `%matplotlib inline` hid every import after it."""
+    lines = []
+    for line in source.splitlines():
+        code = line.lstrip()
+        lines.append(line[: len(line) - len(code)] + "pass" if code.startswith(("%", "!")) else line)
+    return "\n".join(lines)
 
 
 def _use_optimizers(trees: Sequence[ast.Module], names: list[str]) -> bool:

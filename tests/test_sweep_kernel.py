@@ -357,3 +357,18 @@ def test_points_that_use_torchs_optimizers_get_its_first_optimizers_imports_prel
     text = f"---\ntitle: P\ndate: 2026-01-10\nlabbook: {{params: {{x: 1}}, sweep: {{x: [1, 2]}}}}\n---\n\n```python\n{code}\n```\n"
     post, _ = source.parse(text, "posts/p.md")
     assert (gather.TORCH_OPTIMIZERS in gather.preload_modules(post, tmp_path)) is optimizers
+
+
+@pytest.mark.parametrize(("code", "preloaded"), [
+    ("%matplotlib inline\nimport numpy as np", ("numpy",)),
+    ("!pip list\n%config InlineBackend.figure_format = 'png'\nimport numpy as np\nfor i in range(2):\n    %time x = i\n",
+     ("numpy",)),
+    ("%%time\nimport numpy as np", ("numpy",)),
+    ("%%bash\necho import numpy", ()),
+])
+def test_magic_lines_do_not_hide_a_points_imports(tmp_path, code, preloaded):
+    """A point's `%matplotlib inline` made its cell unparseable: nothing was preloaded, and
+    every fresh kernel imported torch itself (4 s a point here)."""
+    text = f"---\ntitle: P\ndate: 2026-01-10\nlabbook: {{params: {{x: 1}}, sweep: {{x: [1, 2]}}}}\n---\n\n```python\n{code}\n```\n"
+    post, _ = source.parse(text, "posts/p.md")
+    assert gather.preload_modules(post, tmp_path) == preloaded
