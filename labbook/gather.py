@@ -113,23 +113,20 @@ def preload_modules(post: Post, root: Path, *, gather: bool = False) -> tuple[st
     0.13 s for numpy, 2 s for torch); the gather's server imports its own while the points run.
 
     Never the project's own modules (they are traced inputs: a point must import them itself),
-    nor pyplot and friends (see NOT_PRELOADED: cells that plot get MATPLOTLIB_BASE instead);
-    an import inside an `if` or a `try` is left to the kernel. IPython's magic and shell lines
-    (`%matplotlib inline`, `!pip list`) are read as `pass`; a cell that still does not parse as
-    Python (a `%%bash` cell) adds nothing.
+    but what they import at their top level, as the cells do (a post's `import model` whose
+    model.py imports torch); nor pyplot and friends (see NOT_PRELOADED: cells that plot get
+    MATPLOTLIB_BASE instead). An import inside an `if` or a `try` is left to the kernel.
+    IPython's magic and shell lines (`%matplotlib inline`, `!pip list`) are read as `pass`; a
+    cell that still does not parse as Python (a `%%bash` cell) adds nothing.
     """
     split = sweep.split_cells(post.cells, swept=True, path=str(post.path))
     trees = []
     for cell in split.gather_cells if gather else split.point_cells:
         with contextlib.suppress(SyntaxError):
             trees.append(ast.parse(_without_magics(cell.source)))
-    names: list[str] = []
-    for node in (node for tree in trees for node in tree.body):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.append(node.module)
     folders = [root / post.path.parent, root]
+    trees += _project_module_trees(_imported(trees), folders)
+    names = _imported(trees)
     tops = {name.split(".")[0] for name in names}
     plotting = MATPLOTLIB_BASE if tops & PLOTTING and _installed("matplotlib", folders) else ()
     installed = [name for name in names if name.split(".")[0] not in NOT_PRELOADED
@@ -137,6 +134,51 @@ def preload_modules(post: Post, root: Path, *, gather: bool = False) -> tuple[st
     torch = any(name.split(".")[0] == "torch" for name in installed)
     optimizing = (TORCH_OPTIMIZERS,) if torch and _use_optimizers(trees, names) else ()
     return tuple(dict.fromkeys([*installed, *plotting, *optimizing]))
+
+
+def _imported(trees: Sequence[ast.Module]) -> list[str]:
+    """The absolute module names the trees import at their top level."""
+    names: list[str] = []
+    for node in (node for tree in trees for node in tree.body):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.append(node.module)
+    return names
+
+
+PROJECT_MODULES_READ = 50
+"""The most project modules whose imports count (a folder of scripts is not a project's model)."""
+
+
+def _project_module_trees(names: Sequence[str], folders: Sequence[Path]) -> list[ast.Module]:
+    """The parsed project modules these names import, and the ones those import in turn: their
+    files under the post's folder or the project root (a package's __init__.py too)."""
+    trees: list[ast.Module] = []
+    seen: set[Path] = set()
+    pending = list(names)
+    while pending and len(seen) < PROJECT_MODULES_READ:
+        for path in _project_files(pending.pop(0), folders):
+            if path in seen:
+                continue
+            seen.add(path)
+            with contextlib.suppress(OSError, UnicodeDecodeError, SyntaxError, ValueError):
+                tree = ast.parse(path.read_text(encoding="utf-8"))
+                trees.append(tree)
+                pending += _imported([tree])
+    return trees
+
+
+def _project_files(name: str, folders: Sequence[Path]) -> list[Path]:
+    """`a.b` as the project's files: a/__init__.py, then a/b.py or a/b/__init__.py, in the first
+    folder that has `a`; none for an installed or standard module."""
+    parts = name.split(".")
+    for folder in folders:
+        if (folder / f"{parts[0]}.py").is_file() or (folder / parts[0]).is_dir():
+            found = [folder.joinpath(*parts[:end], "__init__.py") for end in range(1, len(parts) + 1)]
+            found.append(folder.joinpath(*parts[:-1], f"{parts[-1]}.py"))
+            return [path for path in found if path.is_file()]
+    return []
 
 
 def _without_magics(source: str) -> str:

@@ -372,3 +372,19 @@ def test_magic_lines_do_not_hide_a_points_imports(tmp_path, code, preloaded):
     text = f"---\ntitle: P\ndate: 2026-01-10\nlabbook: {{params: {{x: 1}}, sweep: {{x: [1, 2]}}}}\n---\n\n```python\n{code}\n```\n"
     post, _ = source.parse(text, "posts/p.md")
     assert gather.preload_modules(post, tmp_path) == preloaded
+
+
+def test_what_the_projects_own_modules_import_is_preloaded_too(tmp_path):
+    """A post that keeps its model in model.py: its kernels import torch through it."""
+    text = ("---\ntitle: P\ndate: 2026-01-10\nlabbook: {params: {x: 1}, sweep: {x: [1, 2]}}\n---\n\n"
+            "```python\nimport model\nfrom lib.train import fit\nimport labbook\n```\n")
+    post, _ = source.parse(text, "posts/p.md")
+    (tmp_path / "posts").mkdir()
+    (tmp_path / "posts" / "model.py").write_text("import torch\nfrom torch import nn\nimport shapes\n")
+    (tmp_path / "posts" / "shapes.py").write_text("import numpy as np\nif False:\n    import pandas\n")
+    (tmp_path / "lib" / "train").mkdir(parents=True)
+    (tmp_path / "lib" / "__init__.py").write_text("import matplotlib\n")
+    (tmp_path / "lib" / "train" / "__init__.py").write_text("import torch.optim as optim\n")
+    (tmp_path / "posts" / "broken.py").write_text("def (:\n")
+    preloaded = gather.preload_modules(post, tmp_path)
+    assert set(preloaded) == {"torch", "torch.optim", "numpy", *gather.MATPLOTLIB_BASE, gather.TORCH_OPTIMIZERS}
