@@ -86,7 +86,7 @@ def _state(shell: Any) -> dict[str, Any]:
         state["rc"] = dict(sys.modules["matplotlib"].rcParams.copy())
     if "numpy" in sys.modules:
         numpy = sys.modules["numpy"]
-        state["numpy"] = (numpy.geterr(), numpy.get_printoptions())
+        state["numpy"] = {"errors": numpy.geterr(), "printing": numpy.get_printoptions()}
     if "torch" in sys.modules:
         state["torch"] = _torch_state(sys.modules["torch"])
     return state
@@ -132,7 +132,7 @@ def next_point(environ: dict[str, str], cwd: str, project_file: Callable[[str], 
     rather than an installed library's.
 
     What runs is asked only once the point's namespace is gone: an object it held may end its
-    own thread or process as it goes (a tqdm bar left open ends tqdm's monitor thread)."""
+    own threads or processes as it goes (a thread pool never shut down, a DataLoader's workers)."""
     if not _FRESH:
         return "its fresh state was not recorded"
     from IPython import get_ipython
@@ -284,30 +284,26 @@ def _restore_interpreter() -> None:
 
 
 def _restore_libraries() -> None:
-    matplotlib = sys.modules.get("matplotlib")
-    if matplotlib is not None:
-        with contextlib.suppress(Exception):
-            _restore_rc(matplotlib)
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        with contextlib.suppress(Exception):
-            _restore_numpy(numpy)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        with contextlib.suppress(Exception):
-            _restore_torch(torch)
-    pandas = sys.modules.get("pandas")
-    if pandas is not None:
-        with contextlib.suppress(Exception), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # resetting an option pandas deprecated warns, as setting it does
-            pandas.reset_option("all")  # a fresh import's options: pandas reads no settings file
+    """Each imported library's global settings put back; one that fails is left as it is."""
+    for name, restore in _LIBRARY_RESTORERS:
+        library = sys.modules.get(name)
+        if library is not None:
+            with contextlib.suppress(Exception):
+                restore(library)
 
 
 def _restore_numpy(numpy: Any) -> None:
-    errors, printing = _FRESH["numpy"] if "numpy" in _FRESH else (NUMPY_DEFAULTS["errors"], NUMPY_DEFAULTS["printing"])
-    numpy.seterr(**errors)
+    fresh = _FRESH.get("numpy", NUMPY_DEFAULTS)
+    numpy.seterr(**fresh["errors"])
     known = numpy.get_printoptions()  # only the options this numpy has
-    numpy.set_printoptions(**{k: v for k, v in printing.items() if k in known})
+    numpy.set_printoptions(**{k: v for k, v in fresh["printing"].items() if k in known})
+
+
+def _restore_pandas(pandas: Any) -> None:
+    """A fresh import's options: pandas reads no settings file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # resetting an option pandas deprecated warns, as setting it does
+        pandas.reset_option("all")
 
 
 def _restore_torch(torch: Any) -> None:
@@ -378,6 +374,15 @@ def _restore_rc(matplotlib: Any) -> None:
     fresh.pop("backend", None)
     update = getattr(rc, "_update_raw", None) or (lambda values: dict.update(rc, values))
     update(fresh)
+
+
+_LIBRARY_RESTORERS: tuple[tuple[str, Callable[[Any], None]], ...] = (
+    ("matplotlib", _restore_rc),
+    ("numpy", _restore_numpy),
+    ("torch", _restore_torch),
+    ("pandas", _restore_pandas),
+)
+"""The libraries whose global settings a point may change, and what puts each back."""
 
 
 def fresh_random_state() -> None:
