@@ -47,7 +47,8 @@ returned in its execute_reply (no request of its own), and not left in the post'
 _TRACE_KEY = "labbook_trace"
 
 CellStarted = Callable[[int, int], None]
-"""Called with (cell index, number of cells) as each cell starts: the progress display."""
+"""Called as each cell starts with its place among the cells this run executes and their number
+(a gather runs only the post's last cells): the progress display."""
 
 
 def safe_name(relative: str) -> str:
@@ -395,9 +396,9 @@ def execute(post: Post, root: Path, folder: Path, *, on_cell: CellStarted | None
             kernel.client = client.kc  # connected here if not ahead: what a kept kernel is passed on with
             if setup := _setup_code(post):
                 _run_hidden(client, setup, post)
-            for cell, nb_cell, position in zip(cells, code_cells, positions, strict=True):
-                if on_cell:
-                    on_cell(cell.index, len(cells))
+            for ordinal, (cell, nb_cell, position) in enumerate(zip(cells, code_cells, positions, strict=True)):
+                if on_cell:  # the ordinal in this run: a gather runs the post's last cells alone ("1/1", not "2/1")
+                    on_cell(ordinal, len(cells))
                 began = time.perf_counter()
                 verdict = _run_cell(client, post, cell, nb_cell, position, replies, results, timeouts[cell.index])
                 outputs = _cell_outputs(cell, nb_cell.outputs, folder, namer, artifacts, warnings)

@@ -177,6 +177,15 @@ def test_a_gather_only_edit_runs_only_the_gather(project):
     assert "18 ok, 18 files.\\n" in (assets(project) / "run.json").read_text()
 
 
+def test_the_progress_counts_a_gathers_cells_among_its_own(project, capsys):
+    """The gather runs the post's last two cells alone: its progress counts them as 1/2 and 2/2."""
+    path = project / POST
+    path.write_text(path.read_text().replace('"files")', '"files.")'))
+    assert main(["--root", str(project), "-v", "build"]) == 0
+    err = capsys.readouterr().err
+    assert "toy gather: cell 1/2" in err and "toy gather: cell 2/2" in err
+
+
 def test_a_point_that_raises_leaves_the_others_and_the_gather_working(project, capsys):
     (project / POST).write_text(SWEEP.replace("a: [0.5, 1.0, 2.0]", "a: [0.5, 1.0, 2.0, 60.0]"))
     assert main(["--root", str(project), "-q", "build"]) == 1
