@@ -1,7 +1,8 @@
-"""Liquid in a post's prose: the one tag labbook understands, and how it stays live under Jekyll.
+"""Liquid in a post's prose: the tags labbook understands, and how figures stay live under Jekyll.
 
 In -> out: prose text -> the `{% include figure.liquid … %}` tags it holds (al-folio's figure
-convention) and a warning, with its line, for every other Liquid tag; a labbook page holding live
+convention), the blocks it reads as Jekyll shows them (`raw`, `highlight`, al-folio's `details`),
+and a warning, with its line, for every other Liquid tag; a labbook page holding live
 figure tags -> the same page with each tag rendered as HTML (what `labbook html` shows).
 Owns the figure include's grammar (Jekyll's include syntax, narrowed to what both builders render
 alike), the figure's HTML, which is byte for byte what FIGURE_INCLUDE gives under Jekyll, and the
@@ -16,6 +17,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "FigureTag",
@@ -30,6 +32,7 @@ __all__ = [
     "relative_url",
     "code_mask",
     "liquid_mask",
+    "details_plugin",
 ]
 
 Value = str | bool | int | float
@@ -166,7 +169,8 @@ class _Found:
     problem: str = ""
     replacement: str | None = None
     """Markdown that takes the tag's place, for the tags labbook reads as Jekyll does without
-    running Liquid: `raw` and `endraw` (nothing), `highlight` and `endhighlight` (a code fence)."""
+    running Liquid: `raw` and `endraw` (nothing), `highlight` and `endhighlight` (a code fence),
+    `details` and `enddetails` (a mark that `details_plugin` turns into `<details>`)."""
 
 
 _RAW = re.compile(r"\A\{%-?\s*raw\s*-?%\}\Z")
@@ -174,6 +178,14 @@ _ENDRAW = re.compile(r"\{%-?\s*endraw\s*-?%\}")
 _HIGHLIGHT = re.compile(r"\A\{%-?\s*highlight\s+(?P<language>[\w+#.-]+)(?:\s+[\w=\s\"'-]*)?-?%\}\Z")
 """Jekyll's `{% highlight ruby linenos %}`: the language, then options labbook does not show (linenos)."""
 _ENDHIGHLIGHT = re.compile(r"\{%-?\s*endhighlight\s*-?%\}")
+_DETAILS = re.compile(r"\A\{%-?\s*details(?:\s+(?P<summary>.*?))?\s*-?%\}\Z", re.S)
+"""al-folio's `{% details Click here %}` … `{% enddetails %}` (its _plugins/details.rb): a folded block
+whose summary is the rest of the tag, as Markdown."""
+_ENDDETAILS = re.compile(r"\A\{%-?\s*enddetails\s*-?%\}\Z")
+_DETAILS_MARK = re.compile(r"\A<!--labbook:(?:details (?P<summary>[A-Za-z0-9_=-]*)|(?P<end>enddetails))-->\s*\Z")
+"""What a details tag becomes in the Markdown: an HTML comment on the tag's own line, which CommonMark
+reads as a block of its own (it may end a paragraph; the line after it is Markdown again), so the
+Markdown between the two tags stays Markdown, code cells included, and no line moves."""
 
 
 def code_mask(text: str) -> str:
@@ -207,6 +219,10 @@ def liquid_mask(text: str) -> str:
 def _tags(text: str, first_line: int) -> Iterator[_Found]:
     if "{%" not in text:  # most posts: no Liquid tag, no markdown pass
         return
+    yield from _paired_details(text, list(_each_tag(text, first_line)))
+
+
+def _each_tag(text: str, first_line: int) -> Iterator[_Found]:
     masked = code_mask(text)
     closings = _Closings(masked)
     skip_to = 0
@@ -228,6 +244,66 @@ def _tags(text: str, first_line: int) -> Iterator[_Found]:
             yield _Found(start, end, line, parse_figure_tag(raw, line))
         except ValueError as exc:
             yield _Found(start, end, line, None, str(exc))
+
+
+def _paired_details(text: str, found: list[_Found]) -> list[_Found]:
+    """The tags with each `details` that an `enddetails` closes (nested ones too) replaced by
+    its mark, both on lines of their own; an unclosed, stray or mid-line one is shown as written."""
+    opened: list[int] = []
+    marks: dict[int, str] = {}
+    problems: dict[int, str] = {}
+    for at, tag in enumerate(found):
+        raw = text[tag.start:tag.end]
+        if tag.replacement is not None or not (_DETAILS.match(raw) or _ENDDETAILS.match(raw)):
+            continue
+        if not _alone_on_line(text, tag.start, tag.end):
+            problems[at] = "a details tag must stand on a line of its own"
+        elif opening := _DETAILS.match(raw):
+            opened.append(at)
+            marks[at] = _details_mark(opening["summary"] or "")
+        elif opened:
+            opened.pop()
+            marks[at] = "<!--labbook:enddetails-->"
+        else:
+            problems[at] = "no {% details %} opens it"
+    for at in opened:  # never closed: Jekyll stops the whole page with a Liquid syntax error
+        del marks[at]
+        problems[at] = "no {% enddetails %} closes it"
+    return [_replace(tag, replacement=marks[at]) if at in marks
+            else _replace(tag, problem=problems[at]) if at in problems else tag
+            for at, tag in enumerate(found)]
+
+
+def _details_mark(summary: str) -> str:
+    import base64
+
+    return f"<!--labbook:details {base64.urlsafe_b64encode(summary.strip().encode()).decode()}-->"
+
+
+def details_plugin(md: Any) -> None:
+    """markdown-it: the marks `replace_tags` left for `{% details %}` tags become `<details>` and
+    `<summary>` (its text rendered as inline Markdown, math included) and `</details>`: the HTML
+    al-folio's plugin gives, with the Markdown between the tags rendered as the rest of the page."""
+    def unfold(state: Any) -> None:
+        for token in state.tokens:
+            mark = _DETAILS_MARK.match(token.content) if token.type == "html_block" else None
+            if mark is None:
+                continue
+            if mark["end"]:
+                token.content = "</details>\n"
+            else:
+                import base64
+
+                summary = base64.urlsafe_b64decode(mark["summary"]).decode()
+                token.content = f"<details><summary>{md.renderInline(summary, state.env).strip()}</summary>\n"
+
+    md.core.ruler.push("liquid_details", unfold)
+
+
+def _replace(found: _Found, **changes: Any) -> _Found:
+    from dataclasses import replace
+
+    return replace(found, **changes)
 
 
 _Edit = tuple[int, int, str]
@@ -321,7 +397,8 @@ def _warning(raw: str, found: _Found) -> TagWarning:
     shown = shown if len(shown) <= 60 else shown[:57] + "…"
     why = f" ({found.problem})" if found.problem and found.problem != "not an include tag" else ""
     return found.line, (f"Liquid tag {shown} is shown as written{why}; "
-                        f"labbook runs only {{% include {FIGURE_FILE} path=\"…\" … %}} in prose")
+                        f"in prose labbook runs only {{% include {FIGURE_FILE} path=\"…\" … %}}, "
+                        "{% details … %} and {% highlight … %} blocks, and {% raw %}")
 
 
 # --- the figure's HTML, in both builders ------------------------------------------------------------

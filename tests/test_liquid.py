@@ -180,3 +180,59 @@ def test_highlight_blocks_become_fenced_code_in_their_language_every_line_in_pla
 def test_a_raw_or_highlight_tag_that_cannot_be_read_as_jekyll_does_is_warned_of(text):
     replaced, warnings = replace_tags(text, 1, lambda tag: "RUN")
     assert replaced == text and warnings and "is shown as written" in warnings[0][1]
+
+
+DETAILS = """Before.
+{% details Click for the **proof** of $x^2$ %}
+The bound holds because
+
+```python
+print("inside")
+```
+{% details nested %}
+Deeper.
+{% enddetails %}
+{% enddetails %}
+After.
+"""
+
+
+def details_page(text: str) -> str:
+    from labbook.render import markdown_html
+
+    replaced, warnings = replace_tags(text, 1, lambda tag: "RUN")
+    assert warnings == [] and replaced.count("\n") == text.count("\n"), "a line moved"
+    return markdown_html(replaced)
+
+
+def test_alfolio_details_blocks_fold_their_markdown_under_a_summary_as_alfolio_shows_them():
+    html = details_page(DETAILS)
+    assert html.startswith("<p>Before.</p>\n<details><summary>Click for the <strong>proof</strong> of <span class=\"math inline\"><math>")
+    assert '</summary>\n<p>The bound holds because</p>\n<div class="code-block language-python">' in html
+    assert "<details><summary>nested</summary>\n<p>Deeper.</p>\n</details>\n</details>\n<p>After.</p>" in html
+    assert "{%" not in html and "labbook:" not in html
+    assert scan_prose(DETAILS, 1) == ([], [])  # nothing to warn of: `labbook import` keeps such a post quiet
+
+
+def test_a_details_tag_ends_the_paragraph_above_it_and_starts_markdown_below_it():
+    html = details_page("Text right above.\n{% details  %}\n* a list\n{% enddetails %}\n")
+    assert html == ("<p>Text right above.</p>\n<details><summary></summary>\n<ul>\n<li>a list</li>\n</ul>\n"
+                    "</details>\n")
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("{% details never closed %}\nText.\n", "no {% enddetails %} closes it"),
+    ("Text.\n{% enddetails %}\n", "no {% details %} opens it"),
+    ("Some {% details inline %} text\n{% enddetails %}\n", "a details tag must stand on a line of its own"),
+])
+def test_a_details_tag_that_cannot_be_paired_is_shown_as_written_and_warned_of_with_its_line(text, why):
+    replaced, warnings = replace_tags(text, 5, lambda tag: "RUN")
+    assert why in " ".join(message for _, message in warnings)
+    assert all(line in (5, 6) for line, _ in warnings)
+    assert replaced == text
+
+
+def test_details_tags_inside_code_or_raw_blocks_are_text():
+    text = "```\n{% details x %}\n```\n{% raw %}\n{% enddetails %}\n{% endraw %}\n"
+    replaced, warnings = replace_tags(text, 1, lambda tag: "RUN")
+    assert warnings == [] and "{% details x %}" in replaced and "{% enddetails %}" in replaced

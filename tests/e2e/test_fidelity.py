@@ -72,6 +72,23 @@ print("shared code")
 ```
 '''
 
+FOLDED = '''---
+title: Folded
+date: 2026-02-06
+---
+
+Above the fold.
+{% details How the **toy** was trained %}
+The training loop:
+
+```python
+print("ran inside the fold")
+```
+{% enddetails %}
+Below the fold.
+'''
+"""al-folio's `{% details %}` block around a cell: folded as al-folio folds it, the cell run."""
+
 PROSE_ONLY = '''---
 title: Only words {n}
 date: 2026-02-0{n}
@@ -86,7 +103,7 @@ def built(tmp_path_factory) -> Path:
     root = make_project(tmp_path_factory.mktemp("fidelity") / "p", {
         "fences.md": FENCES,
         "twin-a.md": TWIN.format(name="A", day=2), "twin-b.md": TWIN.format(name="B", day=3),
-        "words-4.md": PROSE_ONLY.format(n=4), "words-5.md": PROSE_ONLY.format(n=5),
+        "words-4.md": PROSE_ONLY.format(n=4), "words-5.md": PROSE_ONLY.format(n=5), "folded.md": FOLDED,
     })
     assert main(["--root", str(root), "-q", "build"]) == 0
     return root
@@ -140,6 +157,21 @@ def test_a_post_without_code_runs_nothing_and_claims_nothing(built):
     assert not (built / "site/assets/posts/words-4").exists()
 
 
+def folded(markup: str) -> str:
+    """What a page holds between its first <details> and the last </details>."""
+    assert markup.count("<details>") == markup.count("</details>") == 1, "not one details block"
+    return markup.split("<details>", 1)[1].split("</details>", 1)[0]
+
+
+def test_an_alfolio_details_block_folds_its_prose_and_its_cell_and_its_output(built):
+    body = page(built, "2026-02-06-folded.html")
+    inside = folded(body)
+    assert inside.startswith("<summary>How the <strong>toy</strong> was trained</summary>")
+    assert "The training loop:" in inside and text(inside).count("ran inside the fold") == 2  # code and output
+    assert "{% details" not in body and "enddetails" not in body and "<!--labbook" not in body
+    assert body.index("Above the fold.") < body.index("<details>") < body.index("</details>") < body.index("Below the fold.")
+
+
 @pytest.mark.jekyll
 def test_jekyll_shows_the_same_text_in_the_same_order(built, tmp_path):
     destination = tmp_path / "_site"
@@ -147,3 +179,5 @@ def test_jekyll_shows_the_same_text_in_the_same_order(built, tmp_path):
     ours = text(page(built, "2026-02-01-fences.html").split("---\n", 2)[2])
     theirs = text((destination / "blog/2026/fences/index.html").read_text())
     assert ours in theirs
+    ours = folded(page(built, "2026-02-06-folded.html"))
+    assert ours == folded((destination / "blog/2026/folded/index.html").read_text())
