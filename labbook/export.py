@@ -278,6 +278,7 @@ def _post_files(post: Post, run: Run, folder: Path | None, config: Config, templ
         prose_figure=prose_figure,
         cell_figure=(lambda figure: Live(_cell_figure(figure, post.slug, theme))) if theme.figure_include else None,
         body_only=True,  # the theme's post layout prints the title, date and tags
+        baseurl=blog.baseurl, url=blog.url,  # an author's {{ site.baseurl }}: the blog's, where the post goes
     )
     page = render.render(post, run, folder, config, templates, flavour)
     warnings += [str(notice) for notice in page.notices]

@@ -33,6 +33,7 @@ __all__ = [
     "code_mask",
     "liquid_mask",
     "details_plugin",
+    "site_addresses",
 ]
 
 Value = str | bool | int | float
@@ -439,6 +440,42 @@ def _escape(value: Value | None) -> str:
     for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#39;")):
         text = text.replace(char, entity)
     return text
+
+
+_ADDRESS = re.compile(
+    r"""\{\{-?\s*(?:site\.(?P<site>baseurl|url)|(?P<quote>["'])(?P<path>[^"'{}%<>\s]*)(?P=quote)\s*\|\s*"""
+    r"""(?P<filter>relative_url|absolute_url))\s*-?\}\}""")
+"""The Liquid a Jekyll post writes for the site's own address: `{{ site.baseurl }}`, `{{ site.url }}`,
+`{{ '/path' | relative_url }}` and `{{ "/path" | absolute_url }}` (in links, images, HTML)."""
+
+
+def site_addresses(text: str, baseurl: str, url: str) -> str:
+    """The text with each Liquid output of the site's address (`_ADDRESS`) replaced by its value, as
+    Jekyll would print it for a site with this `baseurl` and `url`; in code and `{% raw %}` blocks
+    they stay as written. No line moves. Each builder passes its own site's values: labbook's for
+    its pages and its Jekyll tree (whose _config.yml has the same), the blog's for an export."""
+    if "{{" not in text:
+        return text
+    masked = liquid_mask(text)
+    parts, position = [], 0
+    for match in _ADDRESS.finditer(masked):
+        parts += [text[position:match.start()], _address(match, baseurl, url)]
+        position = match.end()
+    return "".join(parts) + text[position:]
+
+
+def _address(match: re.Match[str], baseurl: str, url: str) -> str:
+    base = "/" + baseurl.strip("/") if baseurl.strip("/") else ""
+    site = url.rstrip("/")
+    if match["site"] == "baseurl":
+        return base
+    if match["site"] == "url":
+        return site
+    path = match["path"]
+    if "://" in path or path.startswith("//"):  # Jekyll leaves an absolute URL as it is
+        return path
+    relative = relative_url(path, baseurl)
+    return site + relative if match["filter"] == "absolute_url" else relative
 
 
 def relative_url(path: str, baseurl: str) -> str:

@@ -23,7 +23,7 @@ from ._inline import expression_of
 from .config import Config
 from .errors import RenderError
 from .files import Memo, digest
-from .liquid import FigureTag, Live, Marks, details_plugin, replace_tags
+from .liquid import FigureTag, Live, Marks, details_plugin, replace_tags, site_addresses
 from .model import Artifact, Cell, CellResult, Notice, Page, Post, Prose, Run, Summary, show_value
 from .theme import STATUS_TEXT, Theme, liquid_inert
 
@@ -64,12 +64,15 @@ class Flavour:
     """A cell's figure (number, id, name, caption, alt) as markup; None: the theme's <figure>."""
     body_only: bool = False
     """Leave out the title, date, tags and description (the blog's own post layout prints them)."""
+    baseurl: str = ""
+    url: str = ""
+    """The site's baseurl and url, for `{{ site.baseurl }}` and `{{ '/x' | relative_url }}` in prose."""
 
 
 def site_flavour(config: Config) -> Flavour:
     """labbook's own Jekyll tree: links with the site's baseurl, an author's figure tags kept live."""
     return Flavour(asset_href=lambda slug, name: asset_url(config, slug, name),
-                   prose_figure=lambda tag: Live(tag.liquid()))
+                   prose_figure=lambda tag: Live(tag.liquid()), baseurl=config.baseurl, url=config.url)
 
 
 # --- markdown ------------------------------------------------------------------------------------
@@ -338,7 +341,8 @@ def _live_figures(post: Post, flavour: Flavour, marks: Marks, assets: Path) -> t
                                   str(post.path), tag.line))
         return marks.mark(flavour.prose_figure(tag))
 
-    body, found = replace_tags(post.body, post.body_line, figure, filler=lambda: marks.mark(""))
+    addressed = site_addresses(post.body, flavour.baseurl, flavour.url)
+    body, found = replace_tags(addressed, post.body_line, figure, filler=lambda: marks.mark(""))
     return body, notices + [Notice(message, str(post.path), line) for line, message in found]
 
 

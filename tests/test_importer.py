@@ -64,9 +64,9 @@ def test_figures_images_and_liquid_are_listed_or_noted():
 
 
 def test_liquid_variables_outside_raw_blocks_are_noted_with_their_line():
-    post = convert("---\ntitle: T\n---\n{% raw %}{{ a }}{% endraw %}\n\nSee {{ site.url }}.\n", "2016-02-01-x.md")
+    post = convert("---\ntitle: T\n---\n{% raw %}{{ a }}{% endraw %}\n\nSee {{ site.description }}.\n", "2016-02-01-x.md")
     assert [n for n in post.notes if "shown as written" in n] == [
-        "8: {{ site.url }} is shown as written (labbook does not run Liquid in prose)"]
+        "8: {{ site.description }} is shown as written (labbook does not run Liquid in prose)"]
 
 
 def test_a_blogs_python_blocks_are_shown_and_never_run():
@@ -103,3 +103,14 @@ def test_what_cannot_be_imported_says_why(text, name, why):
 def test_an_html_post_of_plain_blocks_is_taken():
     post = convert("---\ntitle: x\n---\n<p>One.</p>\n\n<div class=\"row\">\n  <p>Two.</p>\n</div>\n", "2016-02-01-x.html")
     assert post.name == "2016-02-01-x.md" and post.text.endswith("</div>\n")
+
+
+def test_the_sites_own_address_in_liquid_is_understood_its_images_copied_and_nothing_noted():
+    text = ("---\ntitle: T\n---\n![a]({{ site.baseurl }}/assets/img/a.png)\n"
+            "<img src=\"{{ '/assets/img/b.png' | relative_url }}\"> [home]({{ site.url }}{{ site.baseurl }}/)\n"
+            "See {{ page.date }}.\n")
+    post = convert(text, "2016-02-01-x.md")
+    assert post.assets == ("assets/img/a.png", "assets/img/b.png")
+    assert [n for n in post.notes if "shown as written" in n] == [
+        "8: {{ page.date }} is shown as written (labbook does not run Liquid in prose)"]
+    assert "{{ site.baseurl }}/assets/img/a.png" in post.text  # kept: labbook prints it for its own site

@@ -236,3 +236,29 @@ def test_details_tags_inside_code_or_raw_blocks_are_text():
     text = "```\n{% details x %}\n```\n{% raw %}\n{% enddetails %}\n{% endraw %}\n"
     replaced, warnings = replace_tags(text, 1, lambda tag: "RUN")
     assert warnings == [] and "{% details x %}" in replaced and "{% enddetails %}" in replaced
+
+
+ADDRESSES = """![box]({{ site.baseurl }}/assets/img/x.png) and [post]({{ '/blog/2026/x/' | relative_url }})
+<img src="{{- "assets/y.png" | relative_url -}}"> at {{ site.url }}, whole: {{ '/feed.xml' | absolute_url }}
+Elsewhere: {{ 'https://example.org/z' | relative_url }}, `{{ site.baseurl }}` in code,
+{% raw %}{{ site.baseurl }}{% endraw %}
+
+```
+{{ site.baseurl }}
+```
+"""
+
+
+def test_the_sites_address_in_prose_is_printed_as_jekyll_prints_it_but_never_in_code_or_raw():
+    shown = liquid.site_addresses(ADDRESSES, "/lab/", "https://me.example.org/")
+    assert shown.count("\n") == ADDRESSES.count("\n")
+    first, second, third, fourth, *rest = shown.split("\n")
+    assert first == "![box](/lab/assets/img/x.png) and [post](/lab/blog/2026/x/)"
+    assert second == '<img src="/lab/assets/y.png"> at https://me.example.org, whole: https://me.example.org/lab/feed.xml'
+    assert third == "Elsewhere: https://example.org/z, `{{ site.baseurl }}` in code,"
+    assert fourth == "{% raw %}{{ site.baseurl }}{% endraw %}" and "{{ site.baseurl }}" in rest
+
+
+def test_without_a_baseurl_the_sites_paths_start_at_the_root():
+    assert liquid.site_addresses("[a]({{ site.baseurl }}/x) [b]({{ 'y' | relative_url }})", "", "") == "[a](/x) [b](/y)"
+    assert liquid.site_addresses("{{ page.title }} {{ site.title }}", "/lab", "") == "{{ page.title }} {{ site.title }}"

@@ -314,3 +314,22 @@ def test_a_sweep_post_goes_in_with_its_table_and_every_points_files(tmp_path, ca
     assert [link for link in links if not (tmp_path / "site" / link.lstrip("/")).exists()] == []
     assert export(project, source) == 0
     assert "0 files written, 0 removed" in capsys.readouterr().err
+
+
+def test_the_sites_address_in_prose_is_the_blogs_once_exported_and_labbooks_at_home(tmp_path):
+    """An author's `{{ site.baseurl }}` and `relative_url` (al-folio's way to link a site's own pages)
+    point under the blog's baseurl in the blog, and under labbook's own in labbook's site."""
+    from ..helpers import make_project
+
+    text = ("---\ntitle: Addresses\ndate: 2026-02-07\n---\n\n"
+            "See [the other post]({{ site.baseurl }}/blog/2026/basics/) and "
+            "![a box]({{ '/assets/img/box.png' | relative_url }}).\n")
+    root = make_project(tmp_path / "p", {"addresses.md": text}, pyproject='baseurl = "/lab"\n')
+    assert main(["--root", str(root), "-q", "build"]) == 0
+    home = (root / "site" / "_posts" / "2026-02-07-addresses.html").read_text()
+    assert '<a href="/lab/blog/2026/basics/">' in home and 'src="/lab/assets/img/box.png"' in home
+    target = Path(shutil.copytree(BLOG, tmp_path / "blog"))
+    assert export(root, target) == 0
+    _, body = front_and_body(target / "_posts/2026-02-07-addresses.html")
+    assert '<a href="/blog-base/blog/2026/basics/">' in body and 'src="/blog-base/assets/img/box.png"' in body
+    assert "site.baseurl" not in body and "&#123;" not in body
