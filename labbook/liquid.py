@@ -1,7 +1,7 @@
 """Liquid in a post's prose: the tags labbook understands, and how figures stay live under Jekyll.
 
 In -> out: prose text -> the `{% include figure.liquid … %}` tags it holds (al-folio's figure
-convention), the blocks it reads as Jekyll shows them (`raw`, `highlight`, al-folio's `details`),
+convention), the blocks it reads as Jekyll shows them (`raw`, `highlight`, al-folio's `details` and tabs),
 and a warning, with its line, for every other Liquid tag; a labbook page holding live
 figure tags -> the same page with each tag rendered as HTML (what `labbook html` shows).
 Owns the figure include's grammar (Jekyll's include syntax, narrowed to what both builders render
@@ -32,7 +32,7 @@ __all__ = [
     "relative_url",
     "code_mask",
     "liquid_mask",
-    "details_plugin",
+    "blocks_plugin",
     "site_addresses",
 ]
 
@@ -171,7 +171,7 @@ class _Found:
     replacement: str | None = None
     """Markdown that takes the tag's place, for the tags labbook reads as Jekyll does without
     running Liquid: `raw` and `endraw` (nothing), `highlight` and `endhighlight` (a code fence),
-    `details` and `enddetails` (a mark that `details_plugin` turns into `<details>`)."""
+    `details`, `tabs`, `tab` and their end tags (marks that `blocks_plugin` turns into HTML)."""
 
 
 _RAW = re.compile(r"\A\{%-?\s*raw\s*-?%\}\Z")
@@ -179,15 +179,16 @@ _ENDRAW = re.compile(r"\{%-?\s*endraw\s*-?%\}")
 _HIGHLIGHT = re.compile(r"\A\{%-?\s*highlight\s+(?P<language>[\w+#.-]+)(?:\s+[\w=\s\"'-]*)?-?%\}\Z")
 """Jekyll's `{% highlight ruby linenos %}`: the language, then options labbook does not show (linenos)."""
 _ENDHIGHLIGHT = re.compile(r"\{%-?\s*endhighlight\s*-?%\}")
-_DETAILS = re.compile(r"\A\{%-?\s*details(?:\s+(?P<summary>.*?))?\s*-?%\}\Z", re.S)
-"""al-folio's `{% details Click here %}` … `{% enddetails %}` (its _plugins/details.rb): a folded block
-whose summary is the rest of the tag, as Markdown."""
-_ENDDETAILS = re.compile(r"\A\{%-?\s*enddetails\s*-?%\}\Z")
-_DETAILS_MARK = re.compile(r"\A<!--labbook:(?:details (?P<summary>[A-Za-z0-9_=-]*)|(?P<end>enddetails))-->\s*\Z")
-"""What a details tag becomes in the Markdown: an HTML comment on the tag's own line, which CommonMark
+_BLOCK = re.compile(r"\A\{%-?\s*(?P<kind>details|tabs|tab)(?:\s+(?P<argument>.*?))?\s*-?%\}\Z", re.S)
+"""The block tags al-folio posts use, read as its plugins render them: `{% details Click here %}` …
+`{% enddetails %}` (_plugins/details.rb: a fold whose summary is the rest of the tag, as Markdown),
+and jekyll-tabs' `{% tabs group %}` holding `{% tab group label %}` … `{% endtab %}` blocks."""
+_END_BLOCK = re.compile(r"\A\{%-?\s*end(?P<kind>details|tabs|tab)\s*-?%\}\Z")
+_BLOCK_MARK = re.compile(
+    r"\A<!--labbook:(?:(?P<kind>details|tabs|tab) (?P<argument>[A-Za-z0-9_=-]*)|end(?P<end>details|tabs|tab))-->\s*\Z")
+"""What a block tag becomes in the Markdown: an HTML comment on the tag's own line, which CommonMark
 reads as a block of its own (it may end a paragraph; the line after it is Markdown again), so the
-Markdown between the two tags stays Markdown, code cells included, and no line moves."""
-
+Markdown between the tags stays Markdown, code cells included, and no line moves."""
 
 def code_mask(text: str) -> str:
     """The text with its code (fences, indented blocks, code spans) blanked, positions kept."""
@@ -220,7 +221,7 @@ def liquid_mask(text: str) -> str:
 def _tags(text: str, first_line: int) -> Iterator[_Found]:
     if "{%" not in text:  # most posts: no Liquid tag, no markdown pass
         return
-    yield from _paired_details(text, list(_each_tag(text, first_line)))
+    yield from _paired_blocks(text, list(_each_tag(text, first_line)))
 
 
 def _each_tag(text: str, first_line: int) -> Iterator[_Found]:
@@ -247,58 +248,73 @@ def _each_tag(text: str, first_line: int) -> Iterator[_Found]:
             yield _Found(start, end, line, None, str(exc))
 
 
-def _paired_details(text: str, found: list[_Found]) -> list[_Found]:
-    """The tags with each `details` that an `enddetails` closes (nested ones too) replaced by
-    its mark, both on lines of their own; an unclosed, stray or mid-line one is shown as written."""
-    opened: list[int] = []
+def _paired_blocks(text: str, found: list[_Found]) -> list[_Found]:
+    """The tags with each block tag (`_BLOCK`) that its end tag closes, nested ones too, replaced
+    by its mark, both on lines of their own; an unclosed, stray, misplaced or mid-line one is
+    shown as written, with why."""
+    opened: list[tuple[int, str]] = []
     marks: dict[int, str] = {}
     problems: dict[int, str] = {}
     for at, tag in enumerate(found):
         raw = text[tag.start:tag.end]
-        if tag.replacement is not None or not (_DETAILS.match(raw) or _ENDDETAILS.match(raw)):
+        opening, closing = _BLOCK.match(raw), _END_BLOCK.match(raw)
+        if tag.replacement is not None or not (opening or closing):
             continue
+        kind = opening["kind"] if opening else closing["kind"] if closing else ""
         if not _alone_on_line(text, tag.start, tag.end):
-            problems[at] = "a details tag must stand on a line of its own"
-        elif opening := _DETAILS.match(raw):
-            opened.append(at)
-            marks[at] = _details_mark(opening["summary"] or "")
-        elif opened:
+            problems[at] = f"a {kind} tag must stand on a line of its own"
+        elif opening and kind == "tab" and (not opened or opened[-1][1] != "tabs"):
+            problems[at] = "a {% tab %} belongs right inside a {% tabs %} block"
+        elif opening:
+            opened.append((at, kind))
+            marks[at] = _block_mark(kind, opening["argument"] or "")
+        elif opened and opened[-1][1] == kind:
             opened.pop()
-            marks[at] = "<!--labbook:enddetails-->"
+            marks[at] = f"<!--labbook:end{kind}-->"
         else:
-            problems[at] = "no {% details %} opens it"
-    for at in opened:  # never closed: Jekyll stops the whole page with a Liquid syntax error
+            inside = f" (the open block is {{% {opened[-1][1]} %}})" if opened else ""
+            problems[at] = f"no {{% {kind} %}} opens it{inside}"
+    for at, kind in opened:  # never closed: Jekyll stops the whole page with a Liquid syntax error
         del marks[at]
-        problems[at] = "no {% enddetails %} closes it"
+        problems[at] = f"no {{% end{kind} %}} closes it"
     return [_replace(tag, replacement=marks[at]) if at in marks
             else _replace(tag, problem=problems[at]) if at in problems else tag
             for at, tag in enumerate(found)]
 
 
-def _details_mark(summary: str) -> str:
+def _block_mark(kind: str, argument: str) -> str:
     import base64
 
-    return f"<!--labbook:details {base64.urlsafe_b64encode(summary.strip().encode()).decode()}-->"
+    return f"<!--labbook:{kind} {base64.urlsafe_b64encode(argument.strip().encode()).decode()}-->"
 
 
-def details_plugin(md: Any) -> None:
-    """markdown-it: the marks `replace_tags` left for `{% details %}` tags become `<details>` and
-    `<summary>` (its text rendered as inline Markdown, math included) and `</details>`: the HTML
-    al-folio's plugin gives, with the Markdown between the tags rendered as the rest of the page."""
+def blocks_plugin(md: Any) -> None:
+    """markdown-it: the marks `replace_tags` left for block tags become the HTML al-folio's plugins
+    give, with the Markdown between the tags rendered as the rest of the page: `<details>` with
+    its `<summary>` (inline Markdown, math included); tabs as a labelled section each, all shown
+    (jekyll-tabs switches them with a script, and a labbook page runs only labbook's own)."""
     def unfold(state: Any) -> None:
         for token in state.tokens:
-            mark = _DETAILS_MARK.match(token.content) if token.type == "html_block" else None
-            if mark is None:
-                continue
-            if mark["end"]:
-                token.content = "</details>\n"
-            else:
-                import base64
+            mark = _BLOCK_MARK.match(token.content) if token.type == "html_block" else None
+            if mark is not None:
+                token.content = _block_html(md, state.env, mark)
 
-                summary = base64.urlsafe_b64decode(mark["summary"]).decode()
-                token.content = f"<details><summary>{md.renderInline(summary, state.env).strip()}</summary>\n"
+    md.core.ruler.push("liquid_blocks", unfold)
 
-    md.core.ruler.push("liquid_details", unfold)
+
+def _block_html(md: Any, env: Any, mark: re.Match[str]) -> str:
+    import base64
+    import html
+
+    if mark["end"]:
+        return {"details": "</details>\n", "tabs": "</div>\n", "tab": "</section>\n"}[mark["end"]]
+    argument = base64.urlsafe_b64decode(mark["argument"]).decode()
+    if mark["kind"] == "details":
+        return f"<details><summary>{md.renderInline(argument, env).strip()}</summary>\n"
+    if mark["kind"] == "tabs":
+        return '<div class="tabs">\n'
+    label = argument.split(None, 1)[1] if len(argument.split(None, 1)) == 2 else argument  # {% tab group label %}
+    return f'<section class="tab"><p class="tab-label">{html.escape(label)}</p>\n'
 
 
 def _replace(found: _Found, **changes: Any) -> _Found:
@@ -399,7 +415,7 @@ def _warning(raw: str, found: _Found) -> TagWarning:
     why = f" ({found.problem})" if found.problem and found.problem != "not an include tag" else ""
     return found.line, (f"Liquid tag {shown} is shown as written{why}; "
                         f"in prose labbook runs only {{% include {FIGURE_FILE} path=\"…\" … %}}, "
-                        "{% details … %} and {% highlight … %} blocks, and {% raw %}")
+                        "{% details %}, {% tabs %} and {% highlight %} blocks, and {% raw %}")
 
 
 # --- the figure's HTML, in both builders ------------------------------------------------------------

@@ -23,7 +23,7 @@ from ._inline import expression_of
 from .config import Config
 from .errors import RenderError
 from .files import Memo, digest
-from .liquid import FigureTag, Live, Marks, details_plugin, replace_tags, site_addresses
+from .liquid import FigureTag, Live, Marks, blocks_plugin, replace_tags, site_addresses
 from .model import Artifact, Cell, CellResult, Notice, Page, Post, Prose, Run, Summary, show_value
 from .theme import STATUS_TEXT, Theme, liquid_inert
 
@@ -91,7 +91,7 @@ def _markdown() -> Any:
         .use(footnote_plugin)
         .use(anchors_plugin, min_level=2, max_level=3)
         .use(kramdown.attribute_list_plugin)  # `{: .block-tip }` under a block, as Jekyll posts write it
-        .use(details_plugin)  # al-folio's `{% details … %}` blocks, left as marks by replace_tags
+        .use(blocks_plugin)  # al-folio's `{% details %}` and tabs blocks, left as marks by replace_tags
     )
     md.add_render_rule("fence", _render_fence)
     md.add_render_rule("code_inline", _render_code_inline)

@@ -262,3 +262,40 @@ def test_the_sites_address_in_prose_is_printed_as_jekyll_prints_it_but_never_in_
 def test_without_a_baseurl_the_sites_paths_start_at_the_root():
     assert liquid.site_addresses("[a]({{ site.baseurl }}/x) [b]({{ 'y' | relative_url }})", "", "") == "[a](/x) [b](/y)"
     assert liquid.site_addresses("{{ page.title }} {{ site.title }}", "/lab", "") == "{{ page.title }} {{ site.title }}"
+
+
+TABS = """## First tabs
+
+{% tabs log %}
+
+{% tab log php %}
+
+```php
+var_dump('hello');
+```
+
+{% endtab %}
+
+{% tab log plain text %}
+Regular *text*
+{% endtab %}
+
+{% endtabs %}
+"""
+"""jekyll-tabs as al-folio's sample post writes it (`tabs: true` in its front matter)."""
+
+
+def test_jekyll_tabs_become_a_labelled_section_each_all_shown_with_their_markdown():
+    html = details_page(TABS)
+    assert '<div class="tabs">\n<section class="tab"><p class="tab-label">php</p>\n' in html
+    assert '<section class="tab"><p class="tab-label">plain text</p>\n<p>Regular <em>text</em></p>\n</section>\n</div>' in html
+    assert html.count("<section") == html.count("</section>") == 2 and "var_dump" in html and "{%" not in html
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("{% tab log php %}\nx\n{% endtab %}\n", "a {% tab %} belongs right inside a {% tabs %} block"),
+    ("{% tabs a %}\n{% details x %}\n{% endtabs %}\n{% enddetails %}\n", "no {% tabs %} opens it (the open block is {% details %})"),
+])
+def test_block_tags_that_do_not_nest_are_shown_as_written_and_warned_of(text, why):
+    _, warnings = replace_tags(text, 1, lambda tag: "RUN")
+    assert why in " ".join(message for _, message in warnings)

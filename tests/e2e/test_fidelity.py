@@ -86,8 +86,20 @@ print("ran inside the fold")
 ```
 {% enddetails %}
 Below the fold.
+
+{% tabs runs %}
+{% tab runs first run %}
+```python
+print("the first tab's cell")
+```
+{% endtab %}
+{% tab runs notes %}
+Only *words* here.
+{% endtab %}
+{% endtabs %}
 '''
-"""al-folio's `{% details %}` block around a cell: folded as al-folio folds it, the cell run."""
+"""al-folio's `{% details %}` block around a cell, folded as al-folio folds it, and jekyll-tabs' tabs
+(al-folio's tabs post): each cell run."""
 
 PROSE_ONLY = '''---
 title: Only words {n}
@@ -159,7 +171,7 @@ def test_a_post_without_code_runs_nothing_and_claims_nothing(built):
 
 def folded(markup: str) -> str:
     """What a page holds between its first <details> and the last </details>."""
-    assert markup.count("<details>") == markup.count("</details>") == 1, "not one details block"
+    assert markup.count("<details>") == markup.count("</details>") == 1, "not one details block"  # tabs: none
     return markup.split("<details>", 1)[1].split("</details>", 1)[0]
 
 
@@ -170,6 +182,13 @@ def test_an_alfolio_details_block_folds_its_prose_and_its_cell_and_its_output(bu
     assert "The training loop:" in inside and text(inside).count("ran inside the fold") == 2  # code and output
     assert "{% details" not in body and "enddetails" not in body and "<!--labbook" not in body
     assert body.index("Above the fold.") < body.index("<details>") < body.index("</details>") < body.index("Below the fold.")
+
+
+def test_jekyll_tabs_show_every_tab_under_its_label_cells_run(built):
+    body = page(built, "2026-02-06-folded.html")
+    tabs = body.split('<div class="tabs">', 1)[1]
+    assert text(tabs).startswith('first run print("the first tab\'s cell") the first tab\'s cell notes Only words here.')
+    assert "{% tab" not in body and "endtabs" not in body
 
 
 @pytest.mark.jekyll
