@@ -185,7 +185,7 @@ _BLOCK = re.compile(r"\A\{%-?\s*(?P<kind>details|tabs|tab)(?:\s+(?P<argument>.*?
 and jekyll-tabs' `{% tabs group %}` holding `{% tab group label %}` … `{% endtab %}` blocks."""
 _END_BLOCK = re.compile(r"\A\{%-?\s*end(?P<kind>details|tabs|tab)\s*-?%\}\Z")
 _BLOCK_MARK = re.compile(
-    r"\A<!--labbook:(?:(?P<kind>details|tabs|tab) (?P<argument>[A-Za-z0-9_=-]*)|end(?P<end>details|tabs|tab))-->\s*\Z")
+    r"<!--labbook:(?:(?P<kind>details|tabs|tab) (?P<argument>[A-Za-z0-9_=-]*)|end(?P<end>details|tabs|tab))-->\n?")
 """What a block tag becomes in the Markdown: an HTML comment on the tag's own line, which CommonMark
 reads as a block of its own (it may end a paragraph; the line after it is Markdown again), so the
 Markdown between the tags stays Markdown, code cells included, and no line moves."""
@@ -294,10 +294,9 @@ def blocks_plugin(md: Any) -> None:
     its `<summary>` (inline Markdown, math included); tabs as a labelled section each, all shown
     (jekyll-tabs switches them with a script, and a labbook page runs only labbook's own)."""
     def unfold(state: Any) -> None:
-        for token in state.tokens:
-            mark = _BLOCK_MARK.match(token.content) if token.type == "html_block" else None
-            if mark is not None:
-                token.content = _block_html(md, state.env, mark)
+        for token in state.tokens:  # a mark is a block of its own, or a line of the author's HTML block
+            if token.type == "html_block" and "<!--labbook:" in token.content:
+                token.content = _BLOCK_MARK.sub(lambda mark: _block_html(md, state.env, mark), token.content)
 
     md.core.ruler.push("liquid_blocks", unfold)
 

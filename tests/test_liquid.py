@@ -299,3 +299,8 @@ def test_jekyll_tabs_become_a_labelled_section_each_all_shown_with_their_markdow
 def test_block_tags_that_do_not_nest_are_shown_as_written_and_warned_of(text, why):
     _, warnings = replace_tags(text, 1, lambda tag: "RUN")
     assert why in " ".join(message for _, message in warnings)
+
+
+def test_a_block_tag_inside_the_authors_html_still_becomes_its_html():
+    html = details_page('<div class="note">\n{% details More %}\nHidden <b>text</b>\n{% enddetails %}\n</div>\n')
+    assert html == '<div class="note">\n<details><summary>More</summary>\nHidden <b>text</b>\n</details>\n</div>\n'
