@@ -190,6 +190,7 @@ _BLOCK_MARK = re.compile(
 reads as a block of its own (it may end a paragraph; the line after it is Markdown again), so the
 Markdown between the tags stays Markdown, code cells included, and no line moves."""
 
+
 def code_mask(text: str) -> str:
     """The text with its code (fences, indented blocks, code spans) blanked, positions kept."""
     from .commonmark import blocks
@@ -480,10 +481,9 @@ def site_addresses(text: str, baseurl: str, url: str) -> str:
 
 
 def _address(match: re.Match[str], baseurl: str, url: str) -> str:
-    base = "/" + baseurl.strip("/") if baseurl.strip("/") else ""
     site = url.rstrip("/")
     if match["site"] == "baseurl":
-        return base
+        return relative_url("", baseurl).rstrip("/")  # "/lab", or "" for a site at the root
     if match["site"] == "url":
         return site
     path = match["path"]
