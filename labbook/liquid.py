@@ -34,6 +34,7 @@ __all__ = [
     "liquid_mask",
     "blocks_plugin",
     "site_addresses",
+    "readable_markdown",
 ]
 
 Value = str | bool | int | float
@@ -313,8 +314,37 @@ def _block_html(md: Any, env: Any, mark: re.Match[str]) -> str:
         return f"<details><summary>{md.renderInline(argument, env).strip()}</summary>\n"
     if mark["kind"] == "tabs":
         return '<div class="tabs">\n'
-    label = argument.split(None, 1)[1] if len(argument.split(None, 1)) == 2 else argument  # {% tab group label %}
-    return f'<section class="tab"><p class="tab-label">{html.escape(label)}</p>\n'
+    return f'<section class="tab"><p class="tab-label">{html.escape(_tab_label(argument))}</p>\n'
+
+
+def readable_markdown(text: str, first_line: int) -> str:
+    """The prose as Markdown that reads on its own, as a notebook's cells show it (each cell alone,
+    so no HTML block can span a code cell): `raw` and `highlight` blocks as `replace_tags` makes
+    them, a details tag's summary and a tab's label in <strong> on the tag's line, the other block tags
+    dropped; figure tags and any other tag as written. No line moves."""
+    parts, position = [], 0
+    for found in _tags(text, first_line):
+        if found.replacement is None:
+            continue
+        extra_lines = text.count("\n", found.start, found.end)
+        parts += [text[position:found.start], _BLOCK_MARK.sub(_plain_block, found.replacement), "\n" * extra_lines]
+        position = found.end
+    return "".join(parts) + text[position:]
+
+
+def _plain_block(mark: re.Match[str]) -> str:
+    import base64
+
+    argument = "" if mark["end"] else base64.urlsafe_b64decode(mark["argument"]).decode()
+    if mark["kind"] == "tab":
+        argument = _tab_label(argument)
+    return f"<strong>{argument}</strong>" if argument and mark["kind"] != "tabs" else ""  # Markdown inside too
+
+
+def _tab_label(argument: str) -> str:
+    """`{% tab group label %}`'s label: what follows the group's name."""
+    words = argument.split(None, 1)
+    return words[1] if len(words) == 2 else argument
 
 
 def _replace(found: _Found, **changes: Any) -> _Found:

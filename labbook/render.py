@@ -23,7 +23,7 @@ from ._inline import expression_of
 from .config import Config
 from .errors import RenderError
 from .files import Memo, digest
-from .liquid import FigureTag, Live, Marks, blocks_plugin, replace_tags, site_addresses
+from .liquid import FigureTag, Live, Marks, blocks_plugin, readable_markdown, replace_tags, site_addresses
 from .model import Artifact, Cell, CellResult, Notice, Page, Post, Prose, Run, Summary, show_value
 from .theme import STATUS_TEXT, Theme, liquid_inert
 
@@ -393,11 +393,12 @@ def _notices(post: Post, env: dict[str, Any]) -> list[Notice]:
     return [notice(w, True) for w in env["warnings"]] + [notice(w, False) for w in env["render_cell"].warnings]
 
 
-def notebook_of(post: Post, run: Run, run_dir: Path | None) -> bytes | None:
+def notebook_of(post: Post, run: Run, run_dir: Path | None, baseurl: str = "", url: str = "") -> bytes | None:
     """The post as a notebook: its own prose, with the code cells and outputs of its run.
 
     Two posts with equal code share one run, but each publishes its own notebook. None for a
-    post without code.
+    post without code. The prose is Markdown a notebook renders: the site's address printed
+    (`baseurl`, `url`) and al-folio's block tags as plain Markdown (`liquid.readable_markdown`).
     """
     import json
 
@@ -416,9 +417,13 @@ def notebook_of(post: Post, run: Run, run_dir: Path | None) -> bytes | None:
             code[cell.get("metadata", {}).get("labbook", {}).get("index", position)] = cell
     header = post.text.splitlines(keepends=True)[: post.body_line - 1]
     cells: list[dict[str, Any]] = [_nb_cell("raw", "".join(header).rstrip("\n"), "front-matter")]
+    readable = readable_markdown(site_addresses(post.body, baseurl, url), post.body_line).split("\n")
+    lines_kept = len(readable) == post.body.count("\n") + 1  # neither rewrite moves a line
     for block in post.blocks:
         if isinstance(block, Prose):
-            cells.append(_nb_cell("markdown", block.text, f"prose-{block.line}"))
+            first = block.line - post.body_line
+            text = "\n".join(readable[first:first + block.text.count("\n") + 1]).strip() if lines_kept else block.text
+            cells.append(_nb_cell("markdown", text, f"prose-{block.line}"))
         elif block.index in code:
             cells.append({**code[block.index], "id": f"cell-{block.index + 1}"})
     notebook = {**{k: v for k, v in ran.items() if k != "cells"}, "cells": cells}
@@ -450,7 +455,7 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
     claims = [r.claim for r in run.cells if r.claim is not None]
     links = pageparts.internal_links(body, config.baseurl, config.url, url)
     summary = summary_of(post, shown, url, config, links)
-    notebook = notebook_of(post, shown, run_dir)
+    notebook = notebook_of(post, shown, run_dir, config.baseurl, config.url)
     notebook_name = f"{post.slug}.ipynb" if notebook is not None else None
     references, problems = pageparts.references_of(post.meta.extra.get("references"))
     article = theme.render(
