@@ -455,7 +455,7 @@ def render(post: Post, run: Run, run_dir: Path | None, config: Config, theme: Th
     claims = [r.claim for r in run.cells if r.claim is not None]
     links = pageparts.internal_links(body, config.baseurl, config.url, url)
     summary = summary_of(post, shown, url, config, links)
-    notebook = notebook_of(post, shown, run_dir, config.baseurl, config.url)
+    notebook = notebook_of(post, shown, run_dir, flavour.baseurl, flavour.url)  # an export: the blog's
     notebook_name = f"{post.slug}.ipynb" if notebook is not None else None
     references, problems = pageparts.references_of(post.meta.extra.get("references"))
     article = theme.render(
