@@ -320,7 +320,7 @@ def _block_html(md: Any, env: Any, mark: re.Match[str]) -> str:
 def readable_markdown(text: str, first_line: int) -> str:
     """The prose as Markdown that reads on its own, as a notebook's cells show it (each cell alone,
     so no HTML block can span a code cell): `raw` and `highlight` blocks as `replace_tags` makes
-    them, a details tag's summary and a tab's label in <strong> on the tag's line, the other block tags
+    them, a details tag's summary and a tab's label as a small heading on the tag's line, the other block tags
     dropped; figure tags and any other tag as written. No line moves."""
     parts, position = [], 0
     for found in _tags(text, first_line):
@@ -338,7 +338,8 @@ def _plain_block(mark: re.Match[str]) -> str:
     argument = "" if mark["end"] else base64.urlsafe_b64decode(mark["argument"]).decode()
     if mark["kind"] == "tab":
         argument = _tab_label(argument)
-    return f"<strong>{argument}</strong>" if argument and mark["kind"] != "tabs" else ""  # Markdown inside too
+    # a heading: a block of its own without blank lines around it (which would move lines)
+    return f"##### {argument}" if argument and mark["kind"] != "tabs" else ""
 
 
 def _tab_label(argument: str) -> str:

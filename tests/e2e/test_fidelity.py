@@ -187,9 +187,9 @@ def test_an_alfolio_details_block_folds_its_prose_and_its_cell_and_its_output(bu
 def test_the_notebook_shows_the_folds_and_tabs_as_plain_markdown_and_every_other_post_as_written(built):
     notebook = json.loads((built / "site/assets/posts/folded/folded.ipynb").read_text())
     prose = ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown"]
-    assert prose[0] == "Above the fold.\n<strong>How the **toy** was trained</strong>\nThe training loop:"
-    assert prose[1].startswith("Below the fold.") and "<strong>first run</strong>" in prose[1]
-    assert prose[2] == "<strong>notes</strong>\nOnly *words* here." and "{%" not in "".join(prose)
+    assert prose[0] == "Above the fold.\n##### How the **toy** was trained\nThe training loop:"
+    assert prose[1].startswith("Below the fold.") and "\n##### first run" in prose[1]
+    assert prose[2] == "##### notes\nOnly *words* here." and "{%" not in "".join(prose)
     fences = json.loads((built / "site/assets/posts/fences/fences.ipynb").read_text())
     assert "".join(fences["cells"][1]["source"]) == "How to cite it:\n\n```bibtex\n@article{elhage2022, title={Toy Models of Superposition}}\n```\n\nWhat the terminal said:\n\n```text\nnot a cell, shown as written\n```"
 
