@@ -60,6 +60,14 @@ __all__ = ["parse", "read", "read_all", "discover", "compute_key", "key_basis", 
 KEY_VERSION = 1
 _LIST_FIELDS = ("tags", "models", "data", "phenomena", "observables", "questions")
 _KNOWN = ("title", "date", "description", "status", "published", "labbook", "slug", "redirect_from", *_LIST_FIELDS)
+_THEME_KEYS = frozenset({
+    "categories", "tabs", "toc", "giscus_comments", "disqus_comments", "related_posts", "related_publications",
+    "featured", "thumbnail", "mermaid", "chart", "pseudocode", "typograms", "tikzjax", "code_diff", "map",
+    "images", "pretty_table", "authors", "author", "bibliography", "citation", "redirect", "img", "_styles",
+    "last_modified_at", "excerpt", "image", "math", "comments", "pin", "hidden", "lang",
+})
+"""Keys al-folio and common Jekyll themes read (its sample posts' `tabs: true`, `toc:`, `giscus_comments:`):
+passed to Jekyll as they are, with no typo hint (`tabs` is not a misspelt `tags`)."""
 _OPTION_LINE = re.compile(r"^#\|\s*([A-Za-z_][\w-]*)\s*:\s*(.*?)\s*$")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$")
 _SLUG_BAD = re.compile(r"[^a-z0-9_-]+")
@@ -163,7 +171,7 @@ def _front_matter(header: frontmatter.Header, path: str) -> tuple[FrontMatter, l
     _refuse_owned_keys(values, lines, path)
     extra = {k: v for k, v in values.items() if k not in _KNOWN}
     for key in extra:
-        hint = did_you_mean(key, _KNOWN)
+        hint = did_you_mean(key, _KNOWN) if key not in _THEME_KEYS else ""
         if hint:
             notices.append(Notice(f"unknown front matter key '{key}'{hint}; passed to Jekyll as is", path,
                                   lines.get(key)))

@@ -117,6 +117,14 @@ def test_unknown_top_level_key_close_to_a_known_one_warns_with_its_line():
     assert "did you mean 'phenomena'" in str(warnings[0])
 
 
+def test_a_themes_own_keys_pass_to_jekyll_with_no_typo_hint_and_a_typo_still_gets_one():
+    text = POST.replace("phenomena: [grokking]", "phenomena: [grokking]\ntabs: true\ntoc: {sidebar: left}")
+    post, warnings = source.parse(text, "posts/grok.md")
+    assert post.meta.extra["tabs"] is True and post.meta.extra["toc"] == {"sidebar": "left"} and warnings == []
+    _, warnings = source.parse(POST.replace("phenomena: [grokking]", "phenomena: [grokking]\ntgas: [x]"), "posts/g.md")
+    assert len(warnings) == 1 and "did you mean 'tags'" in str(warnings[0])
+
+
 def test_slug_is_made_safe():
     assert source.slug_of(Path("posts/My Post (v2).md")) == "my-post-v2"
     with pytest.raises(PathEscapeError):
