@@ -177,8 +177,9 @@ def _body_assets(body: str, body_line: int) -> tuple[tuple[str, ...], list[str]]
     notes name lines of the post as written (its body starts at `body_line`, under the new front matter)."""
     figures, warnings = liquid.scan_prose(body, body_line)
     notes = [f"{line}: {message}" for line, message in warnings]
-    notes += _variable_notes(body, body_line)
-    assets = [f.path.lstrip("/") for f in figures] + _images(liquid.site_addresses(body, "", ""))
+    addressed = liquid.site_addresses(body, "", "")  # the site's own address: labbook prints it (lines kept)
+    notes += _variable_notes(addressed, body_line)
+    assets = [f.path.lstrip("/") for f in figures] + _images(addressed)
     for path in assets:
         if not path.startswith("assets/") or not _SAFE_PATH.match(path):
             notes.append(f"image {path} is not a file under assets/: not copied")
@@ -213,12 +214,11 @@ def _images(body: str) -> list[str]:
 
 
 def _variable_notes(body: str, first_line: int) -> list[str]:
-    addressed = liquid.site_addresses(body, "", "")  # the site's own address: labbook prints it (lines kept)
-    masked = liquid.liquid_mask(addressed)
+    masked = liquid.liquid_mask(body)
     notes = []
     for match in _VARIABLE.finditer(masked):
         shown = " ".join(match.group(0).split())[:60]
-        notes.append(f"{first_line + addressed.count(chr(10), 0, match.start())}: {shown} is shown as written "
+        notes.append(f"{first_line + body.count(chr(10), 0, match.start())}: {shown} is shown as written "
                      "(labbook does not run Liquid in prose)")
     return notes
 

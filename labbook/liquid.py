@@ -186,7 +186,7 @@ _BLOCK = re.compile(r"\A\{%-?\s*(?P<kind>details|tabs|tab)(?:\s+(?P<argument>.*?
 and jekyll-tabs' `{% tabs group %}` holding `{% tab group label %}` … `{% endtab %}` blocks."""
 _END_BLOCK = re.compile(r"\A\{%-?\s*end(?P<kind>details|tabs|tab)\s*-?%\}\Z")
 _BLOCK_MARK = re.compile(
-    r"<!--labbook:(?:(?P<kind>details|tabs|tab) (?P<argument>[A-Za-z0-9_=-]*)|end(?P<end>details|tabs|tab))-->\n?")
+    r"<!--labbook:(?:(?P<kind>details|tabs|tab) (?P<argument>[A-Za-z0-9_=-]*)|end(?P<end>details|tabs|tab))-->")
 """What a block tag becomes in the Markdown: an HTML comment on the tag's own line, which CommonMark
 reads as a block of its own (it may end a paragraph; the line after it is Markdown again), so the
 Markdown between the tags stays Markdown, code cells included, and no line moves."""
@@ -308,13 +308,13 @@ def _block_html(md: Any, env: Any, mark: re.Match[str]) -> str:
     import html
 
     if mark["end"]:
-        return {"details": "</details>\n", "tabs": "</div>\n", "tab": "</section>\n"}[mark["end"]]
+        return {"details": "</details>", "tabs": "</div>", "tab": "</section>"}[mark["end"]]
     argument = base64.urlsafe_b64decode(mark["argument"]).decode()
     if mark["kind"] == "details":
-        return f"<details><summary>{md.renderInline(argument, env).strip()}</summary>\n"
+        return f"<details><summary>{md.renderInline(argument, env).strip()}</summary>"
     if mark["kind"] == "tabs":
-        return '<div class="tabs">\n'
-    return f'<section class="tab"><p class="tab-label">{html.escape(_tab_label(argument))}</p>\n'
+        return '<div class="tabs">'
+    return f'<section class="tab"><p class="tab-label">{html.escape(_tab_label(argument))}</p>'
 
 
 def readable_markdown(text: str, first_line: int) -> str:
@@ -322,14 +322,7 @@ def readable_markdown(text: str, first_line: int) -> str:
     so no HTML block can span a code cell): `raw` and `highlight` blocks as `replace_tags` makes
     them, a details tag's summary and a tab's label as a small heading on the tag's line, the other block tags
     dropped; figure tags and any other tag as written. No line moves."""
-    parts, position = [], 0
-    for found in _tags(text, first_line):
-        if found.replacement is None:
-            continue
-        extra_lines = text.count("\n", found.start, found.end)
-        parts += [text[position:found.start], _BLOCK_MARK.sub(_plain_block, found.replacement), "\n" * extra_lines]
-        position = found.end
-    return "".join(parts) + text[position:]
+    return _BLOCK_MARK.sub(_plain_block, replace_tags(text, first_line, None)[0])
 
 
 def _plain_block(mark: re.Match[str]) -> str:
@@ -420,9 +413,10 @@ def scan_prose(text: str, first_line: int) -> tuple[list[FigureTag], list[TagWar
     return figures, warnings
 
 
-def replace_tags(text: str, first_line: int, render: Callable[[FigureTag], str],
+def replace_tags(text: str, first_line: int, render: Callable[[FigureTag], str] | None,
                  filler: Callable[[], str] = lambda: "") -> tuple[str, list[TagWarning]]:
-    """The text with each figure tag replaced by `render(tag)`, and warnings for the other tags.
+    """The text with each figure tag replaced by `render(tag)` (kept as written without `render`),
+    and warnings for the other tags.
 
     A tag over several lines leaves `filler()` on each of its other lines, so every line after
     it keeps its number (code cells are found by line) and no blank line splits its block.
@@ -432,8 +426,13 @@ def replace_tags(text: str, first_line: int, render: Callable[[FigureTag], str],
         if found.figure is None and found.replacement is None:
             warnings.append(_warning(text[found.start:found.end], found))
             continue
+        if found.figure is None:
+            shown = found.replacement or ""
+        elif render is None:
+            continue  # the figure tag stays as written
+        else:
+            shown = render(found.figure)
         extra_lines = text.count("\n", found.start, found.end)
-        shown = render(found.figure) if found.figure is not None else found.replacement or ""
         parts += [text[position:found.start], shown, *("\n" + filler() for _ in range(extra_lines))]
         position = found.end
     parts.append(text[position:])

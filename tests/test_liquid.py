@@ -304,3 +304,11 @@ def test_block_tags_that_do_not_nest_are_shown_as_written_and_warned_of(text, wh
 def test_a_block_tag_inside_the_authors_html_still_becomes_its_html():
     html = details_page('<div class="note">\n{% details More %}\nHidden <b>text</b>\n{% enddetails %}\n</div>\n')
     assert html == '<div class="note">\n<details><summary>More</summary>\nHidden <b>text</b>\n</details>\n</div>\n'
+
+
+def test_readable_markdown_keeps_every_line_and_figure_tags_as_written():
+    text = ('{% include figure.liquid  path="assets/a.png" %}\n{% details Why **so** %}\nBecause.\n'
+            "{% enddetails %}\n{% raw %}{{ x }}{% endraw %}\n")
+    shown = liquid.readable_markdown(text, 1)
+    assert shown.split("\n") == ['{% include figure.liquid  path="assets/a.png" %}', "##### Why **so**", "Because.", "",
+                                 "{{ x }}", ""]
